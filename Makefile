@@ -1,0 +1,44 @@
+# Thin wrapper around meson.  `make check` and `make demo` install what they
+# need first (scripts/install-deps.sh is idempotent).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_TEST_ARGS ?=
+
+.PHONY: all deps setup check check-unit check-asan demo guest-image clean
+
+all: setup
+	meson compile -C $(BUILD)
+
+deps:
+	./scripts/install-deps.sh
+
+setup:
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dstatic_guest_bins=false
+
+# The guest image (kernel + initramfs with busybox, xvagent, xvbench).  Cached;
+# rebuilt when an input changes.
+guest-image: all
+	./guest/mkimage --out $(BUILD)/guest $(wildcard $(BUILD)/bench/xvbench $(BUILD)/agent/xvagent)
+
+# Everything: unit + integration tests in the normal build, then the unit
+# tests again under ASan/UBSan.
+check: deps all guest-image $(ASAN_BUILD)/build.ninja
+	meson compile -C $(ASAN_BUILD)
+	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS); a=$$?; \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C $(ASAN_BUILD) --suite unit --suite asan --print-errorlogs; b=$$?; \
+	test $$a = 0 -a $$b = 0
+
+check-unit: all
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+demo: deps all guest-image
+	./scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

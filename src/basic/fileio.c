@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "basic/fileio.h"
+#include "basic/macros.h"
+#include "basic/parse.h"
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+
+        size_t cap = 4096, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (len + 1 >= cap) {
+                        if (cap >= max + 1)
+                                return -EFBIG;
+                        size_t ncap = MIN(cap * 2, max + 1);
+                        char *n = realloc(buf, ncap);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        cap = ncap;
+                }
+                ssize_t k = read(fd, buf + len, cap - 1 - len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+                if (len > max)
+                        return -EFBIG;
+        }
+        buf[len] = 0;
+        if (ret_size)
+                *ret_size = len;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int read_one_line(const char *path, char **ret) {
+        char *buf;
+        int r = read_full_file(path, 1 << 20, &buf, NULL);
+        if (r < 0)
+                return r;
+        buf[strcspn(buf, "\n")] = 0;
+        *ret = buf;
+        return 0;
+}
+
+int write_string_file(const char *path, const char *s) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        size_t n = strlen(s);
+        ssize_t k = write(fd, s, n);
+        if (k < 0)
+                return negative_errno();
+        if ((size_t) k != n)
+                return -EIO;
+        return 0;
+}
+
+int write_file_atomic(const char *path, const char *data, size_t len) {
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        size_t done = 0;
+        while (done < len) {
+                ssize_t k = write(fd, data + done, len - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = negative_errno();
+                        unlink(tmp);
+                        return r;
+                }
+                done += (size_t) k;
+        }
+        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+                int r = negative_errno();
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int read_u64_file(const char *path, uint64_t *ret) {
+        _cleanup_free_ char *line = NULL;
+        int r = read_one_line(path, &line);
+        if (r < 0)
+                return r;
+        return safe_atou64(line, ret);
+}
+
+int read_i64_file(const char *path, int64_t *ret) {
+        _cleanup_free_ char *line = NULL;
+        int r = read_one_line(path, &line);
+        if (r < 0)
+                return r;
+        return safe_atoi64(line, ret);
+}

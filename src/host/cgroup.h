@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* cgroup levers behind one interface, with two backends (v1, v2).
+ *
+ * One scale on every host (see docs/levers.md):
+ *   weight    1..10000, default 100.  v2 cpu.weight = weight;
+ *             v1 cpu.shares = weight * 1024 / 100 (clamped to 2..262144).
+ *   cap       percent of one CPU (Xen CAP semantics), 0 = no cap.
+ *             v1 cpu.cfs_quota_us = cap * period / 100 (period kept, -1 = none);
+ *             v2 cpu.max "QUOTA PERIOD" ("max PERIOD" = none).
+ *   cpus/mems cpuset.cpus / cpuset.mems (v2: same names, cpuset controller).
+ *   memory    bytes, UINT64_MAX = unlimited (v1 memory.limit_in_bytes; v2 memory.max).
+ *   ioweight  1..10000, default 100.  v2 io.weight "default N" (io.bfq.weight
+ *             where only BFQ is there); v1 blkio.weight = clamp(N*5, 10, 1000)
+ *             (blkio.bfq.weight where that is the file that exists).
+ *
+ * A cgroup is named by its path inside the hierarchy ("/machine/qemu-1-a.libvirt-qemu"),
+ * the same string on v1 (where it is looked up under each controller's mount)
+ * and v2.  The hierarchy root is a parameter so unit tests run against
+ * fixture trees under tests/unit/fixtures/cgroup-{v1,v2}/.
+ *
+ * Errors: -errno.  Writes the kernel masks (ENOENT for a missing controller or
+ * file, EROFS, EACCES, EPERM) come back unchanged so the caller can say
+ * "not supported here" or "insufficient privilege". */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "basic/parse.h"
+
+typedef enum CgroupVersion {
+        CGROUP_V1 = 1,
+        CGROUP_V2 = 2,
+} CgroupVersion;
+
+typedef enum CgroupKnob {
+        CGROUP_KNOB_WEIGHT,
+        CGROUP_KNOB_CAP,
+        CGROUP_KNOB_CPUS,
+        CGROUP_KNOB_MEMS,
+        CGROUP_KNOB_MEMORY_MAX,
+        CGROUP_KNOB_IO_WEIGHT,
+        _CGROUP_KNOB_MAX,
+        _CGROUP_KNOB_INVALID = -1,
+} CgroupKnob;
+
+#define CGROUP_WEIGHT_MIN 1u
+#define CGROUP_WEIGHT_MAX 10000u
+#define CGROUP_WEIGHT_DEFAULT 100u
+
+typedef struct CgroupHost CgroupHost;
+
+const char *cgroup_knob_to_string(CgroupKnob k);      /* "weight", "cap", "cpus", "mems", "memory", "ioweight" */
+CgroupKnob cgroup_knob_from_string(const char *s);
+
+/* Pure mappings between the xvsched scale and each backend's raw value. */
+uint64_t cgroup_weight_to_shares(unsigned weight);
+unsigned cgroup_shares_to_weight(uint64_t shares);
+unsigned cgroup_io_weight_to_blkio(unsigned weight);
+unsigned cgroup_blkio_to_io_weight(unsigned blkio);
+
+/* Open the hierarchy mounted at root ("/sys/fs/cgroup" on a real host).
+ * v2 if root/cgroup.controllers exists and lists "cpu"; otherwise v1 with one
+ * directory per controller (root/cpu, root/cpuset, root/memory, root/blkio,
+ * root/cpuacct; "cpu,cpuacct" co-mounts and symlinks are followed).  A v1 host
+ * whose v2 mount (root/unified) is empty is v1. */
+int cgroup_host_open(const char *root, CgroupHost **ret);
+void cgroup_host_free(CgroupHost *h);
+CgroupVersion cgroup_host_version(const CgroupHost *h);
+const char *cgroup_host_root(const CgroupHost *h);
+
+/* Path of a process or thread's cgroup for the cpu controller (v1) or the
+ * unified hierarchy (v2), read from PROC_ROOT/PID/cgroup (proc_root is
+ * "/proc" on a real host, a fixture directory in tests).  "/" for the root. */
+int cgroup_pid_path(const CgroupHost *h, const char *proc_root, pid_t pid, char **ret);
+
+/* Absolute file path of a knob's (first) file for cgroup `cg`; for messages
+ * and the state file. */
+int cgroup_knob_path(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret);
+
+/* Typed accessors, in the one scale above. */
+int cgroup_get_weight(const CgroupHost *h, const char *cg, unsigned *ret);
+int cgroup_set_weight(const CgroupHost *h, const char *cg, unsigned weight);
+int cgroup_get_cap(const CgroupHost *h, const char *cg, double *ret_percent);   /* 0 = none */
+int cgroup_set_cap(const CgroupHost *h, const char *cg, double percent);        /* 0 = none */
+int cgroup_get_cpus(const CgroupHost *h, const char *cg, CpuSet *ret);
+int cgroup_set_cpus(const CgroupHost *h, const char *cg, const CpuSet *set);
+int cgroup_get_mems(const CgroupHost *h, const char *cg, CpuSet *ret);
+int cgroup_set_mems(const CgroupHost *h, const char *cg, const CpuSet *set);
+int cgroup_get_memory_max(const CgroupHost *h, const char *cg, uint64_t *ret);
+int cgroup_set_memory_max(const CgroupHost *h, const char *cg, uint64_t bytes);
+int cgroup_get_io_weight(const CgroupHost *h, const char *cg, unsigned *ret);
+int cgroup_set_io_weight(const CgroupHost *h, const char *cg, unsigned weight);
+
+/* Exact save/restore of a knob's raw file contents (e.g. v1 cap saves
+ * "QUOTA PERIOD").  The saved string is opaque, printable, without newlines;
+ * restore writes back exactly what was there.  Used by the state file. */
+int cgroup_knob_save(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret);
+int cgroup_knob_restore(const CgroupHost *h, const char *cg, CgroupKnob k, const char *saved);
+
+/* Cumulative CPU time of a cgroup in ns (v1 cpuacct.usage; v2 cpu.stat usage_usec). */
+int cgroup_get_cpu_usage_ns(const CgroupHost *h, const char *cg, uint64_t *ret);
+
+/* Creating our own groups, for domains that have none (a raw QEMU process
+ * in the root cgroup).  create: mkdir in every controller (v1; cpuset.cpus and
+ * cpuset.mems copied from the parent so tasks can join) or once (v2; enables
+ * cpu, cpuset, memory, io in each ancestor's cgroup.subtree_control as
+ * needed).  Idempotent: an existing group is fine.
+ * attach_pid moves a whole process (cgroup.procs) in every controller.
+ * remove: rmdir in every controller; -EBUSY while tasks remain. */
+int cgroup_create(const CgroupHost *h, const char *cg);
+int cgroup_attach_pid(const CgroupHost *h, const char *cg, pid_t pid);
+int cgroup_remove(const CgroupHost *h, const char *cg);
+/* Per-controller paths of a process (v1 may differ per controller: memory
+ * can be elsewhere than cpu).  Returns a malloc'd string such as
+ * "cpu:/a;cpuset:/;memory:/b;blkio:/" (v2: "unified:/a") which
+ * cgroup_attach_pid_saved() can move the process back to. */
+int cgroup_pid_save_paths(const CgroupHost *h, const char *proc_root, pid_t pid, char **ret);
+int cgroup_attach_pid_saved(const CgroupHost *h, pid_t pid, const char *saved);
