@@ -14,6 +14,9 @@
  *   ioweight  1..10000, default 100.  v2 io.weight "default N" (io.bfq.weight
  *             where only BFQ is there); v1 blkio.weight = clamp(N*5, 10, 1000)
  *             (blkio.bfq.weight where that is the file that exists).
+ *             BFQ's own files (io.bfq.weight, blkio.bfq.weight) use BFQ's
+ *             scale 1..1000, default 100: they get clamp(N, 1, 1000), so the
+ *             default stays the default.  Neither file: -EOPNOTSUPP.
  *
  * A cgroup is named by its path inside the hierarchy ("/machine/qemu-1-a.libvirt-qemu"),
  * the same string on v1 (where it is looked up under each controller's mount)
@@ -49,6 +52,8 @@ typedef enum CgroupKnob {
 #define CGROUP_WEIGHT_MIN 1u
 #define CGROUP_WEIGHT_MAX 10000u
 #define CGROUP_WEIGHT_DEFAULT 100u
+/* Largest cap accepted, in percent of one CPU (1024 CPUs). */
+#define CGROUP_CAP_MAX 102400.0
 
 typedef struct CgroupHost CgroupHost;
 
@@ -73,14 +78,24 @@ const char *cgroup_host_root(const CgroupHost *h);
 
 /* Path of a process or thread's cgroup for the cpu controller (v1) or the
  * unified hierarchy (v2), read from PROC_ROOT/PID/cgroup (proc_root is
- * "/proc" on a real host, a fixture directory in tests).  "/" for the root. */
+ * "/proc" on a real host, a fixture directory in tests; NULL = "/proc").
+ * "/" for the root.  A thread id works as pid (/proc/TID/cgroup is the
+ * thread's own).  A trailing " (deleted)" is dropped.  -ESRCH when
+ * PROC_ROOT/PID/cgroup does not exist, -EBADMSG on a malformed line,
+ * -ENODATA when no line names the hierarchy. */
 int cgroup_pid_path(const CgroupHost *h, const char *proc_root, pid_t pid, char **ret);
 
 /* Absolute file path of a knob's (first) file for cgroup `cg`; for messages
  * and the state file. */
 int cgroup_knob_path(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret);
 
-/* Typed accessors, in the one scale above. */
+/* Typed accessors, in the one scale above.  Getters: -ENOENT when the
+ * group or file does not exist, -EINVAL/-ERANGE/-EBADMSG when the file holds
+ * something unexpected.  Setters: -ERANGE for a weight outside 1..10000,
+ * -EINVAL for a negative or non-finite cap, -ERANGE for a cap whose quota
+ * would fall under the kernel's 1 ms minimum at the current period or above
+ * CGROUP_CAP_MAX.  v2 cpuset.cpus/mems of a new group read as the empty set,
+ * which there means "inherit the parent's". */
 int cgroup_get_weight(const CgroupHost *h, const char *cg, unsigned *ret);
 int cgroup_set_weight(const CgroupHost *h, const char *cg, unsigned weight);
 int cgroup_get_cap(const CgroupHost *h, const char *cg, double *ret_percent);   /* 0 = none */
@@ -109,7 +124,15 @@ int cgroup_get_cpu_usage_ns(const CgroupHost *h, const char *cg, uint64_t *ret);
  * cpu, cpuset, memory, io in each ancestor's cgroup.subtree_control as
  * needed).  Idempotent: an existing group is fine.
  * attach_pid moves a whole process (cgroup.procs) in every controller.
- * remove: rmdir in every controller; -EBUSY while tasks remain. */
+ * remove: rmdir of the group (not of ancestors create made) in every
+ * controller; -EBUSY while tasks remain; a group already gone is fine.
+ *
+ * v1 and CONFIG_RT_GROUP_SCHED: a new group gets cpu.rt_runtime_us 0 from
+ * the kernel and create leaves it so (the RT budget is one finite pool
+ * shared by siblings; see cgroup_ensure_rt_runtime()).  Moving an RT thread
+ * into such a group fails with -EINVAL.
+ * v2: a non-root parent that holds processes cannot enable controllers for
+ * children ("no internal processes"): create then fails with -EBUSY. */
 int cgroup_create(const CgroupHost *h, const char *cg);
 int cgroup_attach_pid(const CgroupHost *h, const char *cg, pid_t pid);
 int cgroup_remove(const CgroupHost *h, const char *cg);
@@ -119,3 +142,19 @@ int cgroup_remove(const CgroupHost *h, const char *cg);
  * cgroup_attach_pid_saved() can move the process back to. */
 int cgroup_pid_save_paths(const CgroupHost *h, const char *proc_root, pid_t pid, char **ret);
 int cgroup_attach_pid_saved(const CgroupHost *h, pid_t pid, const char *saved);
+
+/* RT group budget (v1 with CONFIG_RT_GROUP_SCHED, where a thread in a group
+ * whose cpu.rt_runtime_us is 0 cannot become SCHED_FIFO/RR: EPERM).
+ * ensure: make cg's budget at least `us` per its cpu.rt_period_us, growing
+ * every ancestor top down as far as needed for its children's sum (siblings'
+ * budgets included).  Returns the number of groups changed (0: nothing to do,
+ * including hierarchies without cpu.rt_runtime_us), -EINVAL for us == 0,
+ * -EBUSY when the parent's (ultimately the global) budget is exhausted.
+ * save: "RT1,RT2,...@CG" with the budget of every level from the root's
+ * child down to cg; -EOPNOTSUPP without cpu.rt_runtime_us.
+ * restore: writes those values back bottom up; call it only after the
+ * threads in cg have left SCHED_FIFO/RR (the kernel refuses to take the
+ * budget of a group that holds RT threads: -EBUSY). */
+int cgroup_ensure_rt_runtime(const CgroupHost *h, const char *cg, uint64_t us);
+int cgroup_rt_runtime_save(const CgroupHost *h, const char *cg, char **ret);
+int cgroup_rt_runtime_restore(const CgroupHost *h, const char *saved);

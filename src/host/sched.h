@@ -37,3 +37,25 @@ int process_cpu_time_ns(pid_t pid, uint64_t *ret);
 
 /* RT throttling: true when /proc/sys/kernel/sched_rt_runtime_us != -1. */
 bool rt_throttling_enabled(void);
+
+/* The fields of /proc/PID[/task/TID]/stat xvsched uses.  comm may hold
+ * spaces and parentheses: the parser takes it up to the LAST ')'. */
+typedef struct ProcStat {
+        char comm[64];
+        char state;              /* field 3 */
+        uint64_t utime_ticks;    /* field 14, clock ticks */
+        uint64_t stime_ticks;    /* field 15 */
+        int nice;                /* field 19 */
+        uint64_t start_time;     /* field 22, clock ticks after boot */
+        int processor;           /* field 39, -1 if absent */
+        unsigned rt_priority;    /* field 40, 0 if absent */
+        unsigned policy;         /* field 41, 0 if absent */
+} ProcStat;
+
+/* Parse one stat line.  -EBADMSG when it is not one. */
+int proc_stat_parse(const char *line, ProcStat *ret);
+/* Read PROC_ROOT/PID/task/TID/stat (tid > 0) or PROC_ROOT/PID/stat (tid 0);
+ * proc_root NULL = "/proc".  -ESRCH when the file does not exist. */
+int proc_stat_read(const char *proc_root, pid_t pid, pid_t tid, ProcStat *ret);
+/* Clock ticks to ns (sysconf(_SC_CLK_TCK)). */
+uint64_t clock_ticks_to_ns(uint64_t ticks);
