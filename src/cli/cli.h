@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Shared by the command files: global options, discovery, output. */
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "hv/hv.h"
+#include "model/domain.h"
+
+typedef struct CliOptions {
+        HvOptions hv;
+        bool json;
+        const char *state_dir;
+        unsigned thread_mask;
+        bool threads_given;
+        bool dry_run;
+        bool all;
+        unsigned window_ms;
+} CliOptions;
+
+extern CliOptions arg;
+
+typedef struct Command {
+        const char *name;
+        const char *usage;      /* arguments, for help */
+        const char *summary;
+        int (*run)(int argc, char **argv);   /* argv[0] is the command name */
+} Command;
+
+/* Discover domains with the global options; on failure logs one line. */
+int cli_discover(DomainList *ret);
+/* Find a domain; when missing, logs one line listing the known names. */
+Domain *cli_find_domain(const DomainList *l, const char *name);
+/* Print a json object as the command's output (pretty) and free it. */
+void cli_print_json(json_object *o);
+
+/* CPU usage: per-thread utime+stime samples over a window. */
+typedef struct CpuSample {
+        pid_t tid;
+        pid_t pid;
+        unsigned long long ns;
+} CpuSample;
+/* Sample every thread of every domain now, sleep window_ms, sample again:
+ * ret_pct[i][t] = CPU % of one CPU of domain i's thread t; ret_total[i] = sum. */
+int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, double **ret_total);
+void cli_free_cpu(const DomainList *l, double **pct, double *total);
+
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_reset(int argc, char **argv);

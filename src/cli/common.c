@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "cli/cli.h"
+#include "host/sched.h"
+
+int cli_discover(DomainList *ret) {
+        _cleanup_free_ char *note = NULL;
+        int r = hv_discover(&arg.hv, ret, &note);
+        if (r == -ENOTCONN)
+                return log_error_errno(r, "cannot reach %s%s%s", arg.hv.backend ? arg.hv.backend : "the hypervisor",
+                                       arg.hv.libvirt_uri ? " at " : "", arg.hv.libvirt_uri ? arg.hv.libvirt_uri : "");
+        if (r == -ESRCH)
+                return log_error_errno(r, "a local domain's process does not exist");
+        if (r < 0)
+                return log_error_errno(r, "discovery failed: %m");
+        if (note)
+                log_debug("%s", note);
+        return 0;
+}
+
+Domain *cli_find_domain(const DomainList *l, const char *name) {
+        Domain *d = domain_list_find(l, name);
+        if (d)
+                return d;
+        char known[1024] = "";
+        for (size_t i = 0; i < l->n; i++) {
+                size_t len = strlen(known);
+                snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", l->domains[i]->name);
+        }
+        log_error("no domain named '%s' (known: %s)", name, l->n ? known : "none");
+        return NULL;
+}
+
+void cli_print_json(json_object *o) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+}
+
+static unsigned long long sample_thread(const Domain *d, pid_t tid) {
+        uint64_t ns = 0;
+        if (d->n_pids == 0)
+                (void) thread_cpu_time_ns(d->pid, tid, &ns);
+        else
+                for (size_t i = 0; i < d->n_pids && ns == 0; i++)
+                        (void) thread_cpu_time_ns(d->pids[i], tid, &ns);
+        return ns;
+}
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, double **ret_total) {
+        double **pct = calloc(l->n ? l->n : 1, sizeof *pct);
+        double *total = calloc(l->n ? l->n : 1, sizeof *total);
+        unsigned long long **before = calloc(l->n ? l->n : 1, sizeof *before);
+        if (!pct || !total || !before) {
+                free(pct);
+                free(total);
+                free(before);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < l->n; i++) {
+                const Domain *d = l->domains[i];
+                pct[i] = calloc(d->n_threads ? d->n_threads : 1, sizeof **pct);
+                before[i] = calloc(d->n_threads ? d->n_threads : 1, sizeof **before);
+                for (size_t t = 0; before[i] && t < d->n_threads; t++)
+                        before[i][t] = sample_thread(d, d->threads[t].tid);
+        }
+        double t0 = now_s();
+        nanosleep(&(struct timespec) { .tv_sec = window_ms / 1000, .tv_nsec = (long) (window_ms % 1000) * 1000000L }, NULL);
+        double elapsed = now_s() - t0;
+        for (size_t i = 0; i < l->n; i++) {
+                const Domain *d = l->domains[i];
+                for (size_t t = 0; pct[i] && before[i] && t < d->n_threads; t++) {
+                        unsigned long long after = sample_thread(d, d->threads[t].tid);
+                        double p = after >= before[i][t] ? (double) (after - before[i][t]) / 1e9 / elapsed * 100.0 : 0;
+                        pct[i][t] = p;
+                        total[i] += p;
+                }
+                free(before[i]);
+        }
+        free(before);
+        *ret_pct = pct;
+        *ret_total = total;
+        return 0;
+}
+
+void cli_free_cpu(const DomainList *l, double **pct, double *total) {
+        if (pct)
+                for (size_t i = 0; i < l->n; i++)
+                        free(pct[i]);
+        free(pct);
+        free(total);
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `xvsched list` and `xvsched show DOMAIN`: what discovery found, with each
+ * thread class's scheduling settings and the domain's cgroup levers. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "cli/cli.h"
+#include "host/sched.h"
+#include "lever/lever.h"
+
+static json_object *json_cpuset(const CpuSet *s) {
+        _cleanup_free_ char *t = cpuset_format(s);
+        return json_object_new_string(t ? t : "");
+}
+
+/* Summary of a thread class: "nice 0, other" or "mixed". */
+typedef struct ClassSummary {
+        size_t n;
+        bool mixed;
+        ThreadSched first;
+} ClassSummary;
+
+static void summarize(const Domain *d, ClassSummary ret[_THREAD_CLASS_MAX]) {
+        memset(ret, 0, sizeof(ClassSummary) * _THREAD_CLASS_MAX);
+        for (size_t i = 0; i < d->n_threads; i++) {
+                ThreadSched ts;
+                if (thread_sched_get(d->threads[i].tid, &ts) < 0)
+                        continue;
+                ClassSummary *c = &ret[d->threads[i].class];
+                if (c->n == 0)
+                        c->first = ts;
+                else if (ts.nice != c->first.nice || ts.policy != c->first.policy ||
+                         ts.rt_priority != c->first.rt_priority || !cpuset_equal(&ts.affinity, &c->first.affinity))
+                        c->mixed = true;
+                c->n++;
+        }
+}
+
+static json_object *levers_json(const DomainLevers *l) {
+        json_object *o = json_object_new_object();
+        if (l->have_weight)
+                json_object_object_add(o, "weight", json_object_new_int((int) l->weight));
+        if (l->have_cap)
+                json_object_object_add(o, "cap_pct", json_object_new_double(l->cap));
+        if (l->have_cpus)
+                json_object_object_add(o, "cpus", json_cpuset(&l->cpus));
+        if (l->have_mems)
+                json_object_object_add(o, "mems", json_cpuset(&l->mems));
+        if (l->have_memory)
+                json_object_object_add(o, "memory_max_bytes",
+                                       l->memory == UINT64_MAX ? NULL : json_object_new_int64((int64_t) l->memory));
+        if (l->have_ioweight)
+                json_object_object_add(o, "ioweight", json_object_new_int((int) l->ioweight));
+        return o;
+}
+
+static json_object *domain_json(const Domain *d, const double *pct, double total, bool threads) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(d->name));
+        json_object_object_add(o, "backend", json_object_new_string(d->backend));
+        if (d->uuid)
+                json_object_object_add(o, "uuid", json_object_new_string(d->uuid));
+        json_object_object_add(o, "pid", json_object_new_int(d->pid));
+        json_object_object_add(o, "cgroup", d->cgroup ? json_object_new_string(d->cgroup) : NULL);
+        json_object_object_add(o, "qmp_socket", d->qmp_socket ? json_object_new_string(d->qmp_socket) : NULL);
+        json_object_object_add(o, "agent_socket", d->agent_socket ? json_object_new_string(d->agent_socket) : NULL);
+        json_object_object_add(o, "vcpu_source", d->vcpu_source ? json_object_new_string(d->vcpu_source) : NULL);
+        json_object_object_add(o, "cpu_pct", json_object_new_double(total));
+
+        json_object *vcpus = json_object_new_array();
+        for (size_t i = 0; i < d->n_threads; i++)
+                if (d->threads[i].class == THREAD_VCPU)
+                        json_object_array_add(vcpus, json_object_new_int(d->threads[i].tid));
+        json_object_object_add(o, "vcpu_tids", vcpus);
+
+        ClassSummary cs[_THREAD_CLASS_MAX];
+        summarize(d, cs);
+        json_object *classes = json_object_new_object();
+        for (int c = 0; c < _THREAD_CLASS_MAX; c++) {
+                json_object *co = json_object_new_object();
+                json_object_object_add(co, "threads", json_object_new_int((int) cs[c].n));
+                if (cs[c].n > 0 && !cs[c].mixed) {
+                        json_object_object_add(co, "nice", json_object_new_int(cs[c].first.nice));
+                        json_object_object_add(co, "policy", json_object_new_string(sched_policy_to_string(cs[c].first.policy)));
+                        json_object_object_add(co, "rt_priority", json_object_new_int(cs[c].first.rt_priority));
+                        json_object_object_add(co, "affinity", json_cpuset(&cs[c].first.affinity));
+                } else if (cs[c].mixed)
+                        json_object_object_add(co, "mixed", json_object_new_boolean(true));
+                json_object_object_add(classes, thread_class_to_string((ThreadClass) c), co);
+        }
+        json_object_object_add(o, "classes", classes);
+
+        DomainLevers l;
+        lever_read_domain(&arg.hv, d, &l);
+        json_object_object_add(o, "levers", levers_json(&l));
+
+        if (threads) {
+                json_object *ta = json_object_new_array();
+                for (size_t i = 0; i < d->n_threads; i++) {
+                        const DomainThread *t = &d->threads[i];
+                        json_object *to = json_object_new_object();
+                        json_object_object_add(to, "tid", json_object_new_int(t->tid));
+                        json_object_object_add(to, "comm", json_object_new_string(t->comm));
+                        json_object_object_add(to, "class", json_object_new_string(thread_class_to_string(t->class)));
+                        if (t->vcpu >= 0)
+                                json_object_object_add(to, "vcpu", json_object_new_int(t->vcpu));
+                        ThreadSched ts;
+                        if (thread_sched_get(t->tid, &ts) >= 0) {
+                                json_object_object_add(to, "nice", json_object_new_int(ts.nice));
+                                json_object_object_add(to, "policy", json_object_new_string(sched_policy_to_string(ts.policy)));
+                                json_object_object_add(to, "rt_priority", json_object_new_int(ts.rt_priority));
+                                json_object_object_add(to, "affinity", json_cpuset(&ts.affinity));
+                        }
+                        if (pct)
+                                json_object_object_add(to, "cpu_pct", json_object_new_double(pct[i]));
+                        json_object_array_add(ta, to);
+                }
+                json_object_object_add(o, "threads", ta);
+        }
+        return o;
+}
+
+static void fmt_levers(const DomainLevers *l, char *buf, size_t size) {
+        char w[16] = "-", c[16] = "-";
+        _cleanup_free_ char *cpus = l->have_cpus ? cpuset_format(&l->cpus) : NULL;
+        if (l->have_weight)
+                snprintf(w, sizeof w, "%u", l->weight);
+        if (l->have_cap)
+                snprintf(c, sizeof c, l->cap > 0 ? "%.0f%%" : "none", l->cap);
+        snprintf(buf, size, "%-7s %-6s %-8s", w, c, cpus ? cpus : "-");
+}
+
+int cmd_list(int argc, char **argv _unused_) {
+        if (argc > 1)
+                return log_error_errno(-EINVAL, "list takes no arguments (did you mean 'show %s'?)", argv[1]);
+        DomainList l = {};
+        int r = cli_discover(&l);
+        if (r < 0)
+                return r;
+        double **pct = NULL, *total = NULL;
+        r = cli_measure_cpu(&l, arg.window_ms, &pct, &total);
+        if (r < 0) {
+                domain_list_done(&l);
+                return log_error_errno(r, "out of memory");
+        }
+        if (arg.json) {
+                json_object *a = json_object_new_array();
+                for (size_t i = 0; i < l.n; i++)
+                        json_object_array_add(a, domain_json(l.domains[i], pct[i], total[i], false));
+                cli_print_json(a);
+        } else {
+                printf("%-16s %-8s %8s %5s %7s %6s  %-7s %-6s %-8s %s\n", "NAME", "BACKEND", "PID", "VCPUS", "THREADS",
+                       "CPU%", "WEIGHT", "CAP", "CPUSET", "CGROUP");
+                for (size_t i = 0; i < l.n; i++) {
+                        const Domain *d = l.domains[i];
+                        DomainLevers lv;
+                        lever_read_domain(&arg.hv, d, &lv);
+                        char levers[64];
+                        fmt_levers(&lv, levers, sizeof levers);
+                        printf("%-16s %-8s %8d %5zu %7zu %6.1f  %s %s\n", d->name, d->backend, (int) d->pid,
+                               domain_count_class(d, THREAD_VCPU), d->n_threads, total[i], levers,
+                               d->cgroup ? d->cgroup : "-");
+                }
+        }
+        cli_free_cpu(&l, pct, total);
+        domain_list_done(&l);
+        return 0;
+}
+
+int cmd_show(int argc, char **argv) {
+        if (argc != 2)
+                return log_error_errno(-EINVAL, "usage: xvsched show DOMAIN");
+        DomainList l = {};
+        int r = cli_discover(&l);
+        if (r < 0)
+                return r;
+        Domain *d = cli_find_domain(&l, argv[1]);
+        if (!d) {
+                domain_list_done(&l);
+                return -ENOENT;
+        }
+        /* Measure just this one domain. */
+        DomainList one = { .domains = &d, .n = 1 };
+        double **pct = NULL, *total = NULL;
+        r = cli_measure_cpu(&one, arg.window_ms, &pct, &total);
+        if (r < 0) {
+                domain_list_done(&l);
+                return log_error_errno(r, "out of memory");
+        }
+        if (arg.json)
+                cli_print_json(domain_json(d, pct[0], total[0], true));
+        else {
+                DomainLevers lv;
+                lever_read_domain(&arg.hv, d, &lv);
+                printf("Domain:    %s (%s)\n", d->name, d->backend);
+                if (d->uuid)
+                        printf("UUID:      %s\n", d->uuid);
+                printf("PID:       %d\n", (int) d->pid);
+                printf("Cgroup:    %s\n", d->cgroup ? d->cgroup : "-");
+                printf("QMP:       %s\n", d->qmp_socket ? d->qmp_socket : "-");
+                printf("Agent:     %s\n", d->agent_socket ? d->agent_socket : "-");
+                printf("vCPUs by:  %s\n", d->vcpu_source ? d->vcpu_source : "-");
+                printf("CPU:       %.1f %% of one CPU\n", total[0]);
+                char levers[64];
+                fmt_levers(&lv, levers, sizeof levers);
+                _cleanup_free_ char *mems = lv.have_mems ? cpuset_format(&lv.mems) : NULL;
+                char mem[32] = "-", io[16] = "-";
+                if (lv.have_memory)
+                        snprintf(mem, sizeof mem, lv.memory == UINT64_MAX ? "max" : "%llu MiB",
+                                 (unsigned long long) (lv.memory >> 20));
+                if (lv.have_ioweight)
+                        snprintf(io, sizeof io, "%u", lv.ioweight);
+                printf("Levers:    WEIGHT CAP    CPUSET   MEMS %s  MEMORY %s  IOWEIGHT %s\n", mems ? mems : "-", mem, io);
+                printf("           %s\n", levers);
+                printf("\n%8s %-9s %4s %-18s %5s %-6s %4s %-8s %6s\n", "TID", "CLASS", "VCPU", "COMM", "NICE", "POLICY",
+                       "PRIO", "AFFINITY", "CPU%");
+                for (size_t i = 0; i < d->n_threads; i++) {
+                        const DomainThread *t = &d->threads[i];
+                        ThreadSched ts;
+                        if (thread_sched_get(t->tid, &ts) < 0)
+                                continue;
+                        _cleanup_free_ char *aff = cpuset_format(&ts.affinity);
+                        char vcpu[12] = "-";
+                        if (t->vcpu >= 0)
+                                snprintf(vcpu, sizeof vcpu, "%d", t->vcpu);
+                        printf("%8d %-9s %4s %-18s %5d %-6s %4d %-8s %6.1f\n", (int) t->tid, thread_class_to_string(t->class),
+                               vcpu, t->comm, ts.nice, sched_policy_to_string(ts.policy), ts.rt_priority, aff ? aff : "?",
+                               pct[0][i]);
+                }
+        }
+        cli_free_cpu(&one, pct, total);
+        domain_list_done(&l);
+        return 0;
+}

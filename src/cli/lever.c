@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `xvsched set DOMAIN KEY=VALUE...` and `xvsched reset DOMAIN|--all`. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "cli/cli.h"
+#include "lever/lever.h"
+
+static void print_notes(const LeverContext *c) {
+        if (!c->notes || arg.json)
+                return;
+        fputs(c->notes, stdout);
+}
+
+static int open_journal(Journal **ret) {
+        int r = journal_open(arg.state_dir, ret);
+        if (r == -EACCES || r == -EPERM)
+                return log_error_errno(r, "cannot open the state file: insufficient privilege (run as root)");
+        if (r == -EBUSY)
+                return log_error_errno(r, "another xvsched holds the state file lock; try again");
+        if (r == -EBADMSG)
+                return log_error_errno(r, "the state file is not readable as xvsched state; left untouched");
+        if (r < 0)
+                return log_error_errno(r, "cannot open the state file: %m");
+        return 0;
+}
+
+int cmd_set(int argc, char **argv) {
+        if (argc < 3)
+                return log_error_errno(-EINVAL, "usage: xvsched set DOMAIN KEY=VALUE... (keys: nice rt cpus weight cap mems memory ioweight)");
+
+        /* Validate every key first: nothing is discovered or touched before
+         * the whole command line makes sense. */
+        size_t n = (size_t) argc - 2;
+        _cleanup_free_ LeverSetting *settings = calloc(n, sizeof *settings);
+        if (!settings)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const char *reason;
+                if (lever_setting_parse(argv[i + 2], &settings[i], &reason) < 0)
+                        return log_error_errno(-EINVAL, "%s: %s", argv[i + 2], reason);
+        }
+
+        DomainList l = {};
+        int r = cli_discover(&l);
+        if (r < 0)
+                return r;
+        Domain *d = cli_find_domain(&l, argv[1]);
+        if (!d) {
+                domain_list_done(&l);
+                return -ENOENT;
+        }
+        _cleanup_(journal_freep) Journal *j = NULL;
+        r = open_journal(&j);
+        if (r < 0) {
+                domain_list_done(&l);
+                return r;
+        }
+        LeverContext c = { .hv = &arg.hv, .journal = j, .thread_mask = arg.thread_mask, .dry_run = arg.dry_run };
+        r = lever_apply(&c, d, settings, n);
+        if (r < 0) {
+                log_error("%s: %s%s", d->name, c.error, arg.dry_run ? "" : " (nothing changed)");
+        } else {
+                print_notes(&c);
+                if (arg.json) {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "domain", json_object_new_string(d->name));
+                        json_object_object_add(o, "dry_run", json_object_new_boolean(arg.dry_run));
+                        json_object_object_add(o, "notes", json_object_new_string(c.notes ? c.notes : ""));
+                        json_object_object_add(o, "state_file", json_object_new_string(journal_path(j)));
+                        cli_print_json(o);
+                }
+        }
+        lever_context_done(&c);
+        domain_list_done(&l);
+        return r;
+}
+
+int cmd_reset(int argc, char **argv) {
+        if ((argc != 2 && !arg.all) || (arg.all && argc != 1))
+                return log_error_errno(-EINVAL, "usage: xvsched reset DOMAIN | xvsched reset --all");
+        _cleanup_(journal_freep) Journal *j = NULL;
+        int r = open_journal(&j);
+        if (r < 0)
+                return r;
+        const char *domain = arg.all ? NULL : argv[1];
+        LeverContext c = { .hv = &arg.hv, .journal = j, .dry_run = arg.dry_run };
+        r = lever_reset(&c, domain);
+        if (r < 0) {
+                log_error("%s", c.error);
+                lever_context_done(&c);
+                return r;
+        }
+        if (arg.json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "restored", json_object_new_int(r));
+                json_object_object_add(o, "remaining", json_object_new_int((int) journal_size(j)));
+                cli_print_json(o);
+        } else {
+                print_notes(&c);
+                printf("restored %d value%s%s%s\n", r, r == 1 ? "" : "s", domain ? " of " : "", domain ? domain : "");
+        }
+        lever_context_done(&c);
+        return 0;
+}

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The libvirt backend: domains of any libvirt URI (local or remote), their
+ * QEMU threads (through libvirt's monitor passthrough, so we never compete
+ * with libvirtd for QEMU's monitor), the xvagent channel from the domain
+ * XML, and the levers libvirt itself offers (scheduler parameters, pinning,
+ * blkio and memory tunables), so that libvirt's own view stays true. */
+
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "basic/parse.h"
+#include "host/cgroup.h"
+#include "hv/hv.h"
+#include "hv/qemu-args.h"
+
+static void silent_error_handler(void *userdata _unused_, virErrorPtr err) {
+        /* libvirt prints every error to stderr by default; we report once,
+         * at the program's edge, with our own words. */
+        log_debug("libvirt: %s", err && err->message ? err->message : "(unknown error)");
+}
+
+static const char *last_libvirt_error(void) {
+        virErrorPtr e = virGetLastError();
+        return e && e->message ? e->message : "unknown libvirt error";
+}
+
+/* One cached connection per process: the CLI and the daemon talk to a single URI. */
+static virConnectPtr cached_conn;
+static char *cached_uri;
+
+static int libvirt_connect(const HvOptions *o, virConnectPtr *ret) {
+        const char *uri = o->libvirt_uri ? o->libvirt_uri : "";
+        if (cached_conn && cached_uri && streq(cached_uri, uri) && virConnectIsAlive(cached_conn) == 1) {
+                *ret = cached_conn;
+                return 0;
+        }
+        if (cached_conn) {
+                virConnectClose(cached_conn);
+                cached_conn = NULL;
+        }
+        free(cached_uri);
+        cached_uri = NULL;
+
+        virSetErrorFunc(NULL, silent_error_handler);
+        virConnectPtr c = virConnectOpen(o->libvirt_uri);
+        if (!c) {
+                log_debug("cannot connect to libvirt%s%s: %s", o->libvirt_uri ? " at " : "",
+                          o->libvirt_uri ? o->libvirt_uri : "", last_libvirt_error());
+                return -ENOTCONN;
+        }
+        cached_conn = c;
+        cached_uri = strdup(uri);
+        *ret = c;
+        return 0;
+}
+
+/* Is this connection's hypervisor on this machine (so /proc and cgroupfs are its)? */
+static bool connection_is_local(virConnectPtr c) {
+        _cleanup_free_ char *uri = virConnectGetURI(c);
+        return uri && (strneq(uri, "qemu:///", 8) || strneq(uri, "qemu+unix:///", 13));
+}
+
+static int libvirt_domain_pid(virDomainPtr dom, pid_t *ret) {
+        char path[512];
+        snprintf(path, sizeof path, "/run/libvirt/qemu/%s.pid", virDomainGetName(dom));
+        _cleanup_free_ char *line = NULL;
+        int r = read_one_line(path, &line);
+        if (r < 0)
+                return r;
+        int pid;
+        r = safe_atoi(line, &pid);
+        if (r < 0 || pid <= 0)
+                return -EBADMSG;
+        *ret = pid;
+        return 0;
+}
+
+/* vCPU and I/O thread ids through libvirt's QMP passthrough. */
+static int libvirt_qmp_tids(virDomainPtr dom, const char *command, const char *key_index, pid_t **ret, size_t *ret_n) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "{\"execute\":\"%s\"}", command);
+        _cleanup_free_ char *reply = NULL;
+        if (virDomainQemuMonitorCommand(dom, cmd, &reply, 0) < 0)
+                return -EIO;
+        json_object *o = json_tokener_parse(reply), *a;
+        if (!o || !json_object_object_get_ex(o, "return", &a) || !json_object_is_type(a, json_type_array)) {
+                json_object_put(o);
+                return -EPROTO;
+        }
+        size_t n = json_object_array_length(a);
+        pid_t *tids = calloc(n ? n : 1, sizeof *tids);
+        if (!tids) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(a, i), *tid, *idx;
+                if (!json_object_object_get_ex(e, "thread-id", &tid)) {
+                        free(tids);
+                        json_object_put(o);
+                        return -EPROTO;
+                }
+                size_t slot = i;
+                if (key_index && json_object_object_get_ex(e, key_index, &idx)) {
+                        int64_t v = json_object_get_int64(idx);
+                        if (v >= 0 && (size_t) v < n)
+                                slot = (size_t) v;
+                }
+                tids[slot] = (pid_t) json_object_get_int64(tid);
+        }
+        json_object_put(o);
+        *ret = tids;
+        *ret_n = n;
+        return 0;
+}
+
+/* The host path of the xvagent channel, from the live domain XML. */
+static char *libvirt_agent_socket(virDomainPtr dom) {
+        _cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
+        if (!xml)
+                return NULL;
+        xmlDocPtr doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        if (!doc)
+                return NULL;
+        char *path = NULL;
+        xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+        xmlXPathObjectPtr res = ctx ? xmlXPathEvalExpression(
+                (const xmlChar *) "string(/domain/devices/channel[@type='unix'][target/@name='" XVSCHED_AGENT_PORT_NAME "']/source/@path)", ctx) : NULL;
+        if (res && res->type == XPATH_STRING && res->stringval && res->stringval[0])
+                path = strdup((const char *) res->stringval);
+        xmlXPathFreeObject(res);
+        xmlXPathFreeContext(ctx);
+        xmlFreeDoc(doc);
+        return path;
+}
+
+static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr dom, Domain **ret) {
+        _cleanup_(domain_freep) Domain *d = domain_new(virDomainGetName(dom), "libvirt");
+        if (!d)
+                return -ENOMEM;
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        if (virDomainGetUUIDString(dom, uuid) == 0)
+                d->uuid = strdup(uuid);
+        unsigned id = virDomainGetID(dom);
+        d->id = id == (unsigned) -1 ? -1 : (int) id;
+        d->agent_socket = libvirt_agent_socket(dom);
+
+        if (!connection_is_local(c)) {
+                /* Remote: no /proc or cgroupfs of that host here.  The levers
+                 * that libvirt offers still work. */
+                d->vcpu_source = strdup("remote");
+                *ret = TAKE_PTR(d);
+                return 0;
+        }
+        if (libvirt_domain_pid(dom, &d->pid) < 0) {
+                *ret = TAKE_PTR(d);
+                return 0;
+        }
+        int r = domain_scan_threads(d, o->proc_root);
+        if (r < 0)
+                return r;
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t n = 0;
+        if (libvirt_qmp_tids(dom, "query-cpus-fast", "cpu-index", &tids, &n) >= 0) {
+                int disagree = domain_set_vcpu_tids(d, tids, n);
+                if (disagree > 0)
+                        log_debug("'%s': %d thread names disagree with libvirt's vCPU list", d->name, disagree);
+                d->vcpu_source = strdup("libvirt");
+        } else
+                d->vcpu_source = strdup("comm");
+        _cleanup_free_ pid_t *io = NULL;
+        size_t n_io = 0;
+        if (libvirt_qmp_tids(dom, "query-iothreads", NULL, &io, &n_io) >= 0)
+                for (size_t i = 0; i < d->n_threads; i++)
+                        for (size_t j = 0; j < n_io; j++)
+                                if (d->threads[i].tid == io[j])
+                                        d->threads[i].class = THREAD_IO;
+        (void) hv_domain_cgroup(o, d->pid, &d->cgroup);
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+static int libvirt_discover(const HvOptions *o, DomainList *l) {
+        virConnectPtr c;
+        int r = libvirt_connect(o, &c);
+        if (r < 0)
+                return r;
+        virDomainPtr *doms = NULL;
+        int n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        if (n < 0) {
+                log_debug("listing libvirt domains failed: %s", last_libvirt_error());
+                return -EIO;
+        }
+        r = 0;
+        for (int i = 0; i < n; i++) {
+                Domain *d = NULL;
+                if (r >= 0) {
+                        r = domain_from_libvirt(o, c, doms[i], &d);
+                        if (r >= 0)
+                                r = domain_list_add(l, d);
+                }
+                virDomainFree(doms[i]);
+        }
+        free(doms);
+        return r;
+}
+
+/* ---- levers through libvirt ---- */
+
+static int lookup(const HvOptions *o, const Domain *d, virDomainPtr *ret) {
+        virConnectPtr c;
+        int r = libvirt_connect(o, &c);
+        if (r < 0)
+                return r;
+        virDomainPtr dom = d->uuid ? virDomainLookupByUUIDString(c, d->uuid) : virDomainLookupByName(c, d->name);
+        if (!dom)
+                return -ENOENT;
+        *ret = dom;
+        return 0;
+}
+
+static bool host_is_cgroup_v2(const HvOptions *o) {
+        CgroupHost *h = NULL;
+        if (cgroup_host_open(o->cgroup_root, &h) < 0)
+                return false;
+        bool v2 = cgroup_host_version(h) == CGROUP_V2;
+        cgroup_host_free(h);
+        return v2;
+}
+
+/* Read the named typed parameters into "a b" text (unsigned/signed long long, uint). */
+static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr *ret, int *ret_n) {
+        int n = 0;
+        virTypedParameterPtr p = NULL;
+        int k;
+        if (streq(lever, "weight") || streq(lever, "cap")) {
+                char *type = virDomainGetSchedulerType(dom, &n);
+                free(type);
+                if (n <= 0)
+                        return -EOPNOTSUPP;
+                p = calloc((size_t) n, sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                k = virDomainGetSchedulerParametersFlags(dom, p, &n, VIR_DOMAIN_AFFECT_LIVE);
+        } else if (streq(lever, "ioweight")) {
+                if (virDomainGetBlkioParameters(dom, NULL, &n, VIR_DOMAIN_AFFECT_LIVE) < 0 || n <= 0)
+                        return -EOPNOTSUPP;
+                p = calloc((size_t) n, sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                k = virDomainGetBlkioParameters(dom, p, &n, VIR_DOMAIN_AFFECT_LIVE);
+        } else if (streq(lever, "memory")) {
+                if (virDomainGetMemoryParameters(dom, NULL, &n, VIR_DOMAIN_AFFECT_LIVE) < 0 || n <= 0)
+                        return -EOPNOTSUPP;
+                p = calloc((size_t) n, sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                k = virDomainGetMemoryParameters(dom, p, &n, VIR_DOMAIN_AFFECT_LIVE);
+        } else
+                return -EOPNOTSUPP;
+        if (k < 0) {
+                virTypedParamsFree(p, n);
+                return -EIO;
+        }
+        *ret = p;
+        *ret_n = n;
+        return 0;
+}
+
+static int params_set(virDomainPtr dom, const char *lever, virTypedParameterPtr p, int n) {
+        int k;
+        if (streq(lever, "weight") || streq(lever, "cap"))
+                k = virDomainSetSchedulerParametersFlags(dom, p, n, VIR_DOMAIN_AFFECT_LIVE);
+        else if (streq(lever, "ioweight"))
+                k = virDomainSetBlkioParameters(dom, p, n, VIR_DOMAIN_AFFECT_LIVE);
+        else if (streq(lever, "memory"))
+                k = virDomainSetMemoryParameters(dom, p, n, VIR_DOMAIN_AFFECT_LIVE);
+        else
+                return -EOPNOTSUPP;
+        if (k < 0) {
+                virErrorPtr e = virGetLastError();
+                if (e && (e->code == VIR_ERR_OPERATION_INVALID || e->code == VIR_ERR_NO_SUPPORT ||
+                          e->code == VIR_ERR_CONFIG_UNSUPPORTED || e->code == VIR_ERR_OPERATION_UNSUPPORTED))
+                        return -EOPNOTSUPP;
+                return e && e->code == VIR_ERR_INVALID_ARG ? -EINVAL : -EIO;
+        }
+        return 0;
+}
+
+/* Fields each lever uses, in save/restore order. */
+static const char *const *lever_fields(const char *lever) {
+        static const char *const weight[] = { VIR_DOMAIN_SCHEDULER_CPU_SHARES, NULL };
+        static const char *const cap[] = { VIR_DOMAIN_SCHEDULER_GLOBAL_PERIOD, VIR_DOMAIN_SCHEDULER_GLOBAL_QUOTA, NULL };
+        static const char *const io[] = { VIR_DOMAIN_BLKIO_WEIGHT, NULL };
+        static const char *const mem[] = { VIR_DOMAIN_MEMORY_HARD_LIMIT, NULL };
+        if (streq(lever, "weight"))
+                return weight;
+        if (streq(lever, "cap"))
+                return cap;
+        if (streq(lever, "ioweight"))
+                return io;
+        if (streq(lever, "memory"))
+                return mem;
+        return NULL;
+}
+
+static int param_to_text(virTypedParameterPtr p, char *buf, size_t size) {
+        switch (p->type) {
+        case VIR_TYPED_PARAM_UINT: snprintf(buf, size, "%u", p->value.ui); return 0;
+        case VIR_TYPED_PARAM_INT: snprintf(buf, size, "%d", p->value.i); return 0;
+        case VIR_TYPED_PARAM_ULLONG: snprintf(buf, size, "%llu", p->value.ul); return 0;
+        case VIR_TYPED_PARAM_LLONG: snprintf(buf, size, "%lld", p->value.l); return 0;
+        default: return -EOPNOTSUPP;
+        }
+}
+
+static int lv_lever_save(const HvOptions *o, const Domain *d, const char *lever, char **ret) {
+        const char *const *fields = lever_fields(lever);
+        if (!fields)
+                return -EOPNOTSUPP;
+        virDomainPtr dom;
+        int r = lookup(o, d, &dom);
+        if (r < 0)
+                return r;
+        virTypedParameterPtr p = NULL;
+        int n = 0;
+        r = params_get(dom, lever, &p, &n);
+        virDomainFree(dom);
+        if (r < 0)
+                return r;
+        char out[256] = "";
+        for (size_t i = 0; fields[i]; i++) {
+                virTypedParameterPtr f = virTypedParamsGet(p, n, fields[i]);
+                char v[64];
+                if (!f || param_to_text(f, v, sizeof v) < 0) {
+                        virTypedParamsFree(p, n);
+                        return -EOPNOTSUPP;
+                }
+                size_t len = strlen(out);
+                snprintf(out + len, sizeof out - len, "%s%s", i ? " " : "", v);
+        }
+        virTypedParamsFree(p, n);
+        *ret = strdup(out);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Write "v1 v2 ..." back into the lever's fields, with the types libvirt reported. */
+static int lv_write_fields(const HvOptions *o, const Domain *d, const char *lever, const char *text) {
+        const char *const *fields = lever_fields(lever);
+        if (!fields)
+                return -EOPNOTSUPP;
+        virDomainPtr dom;
+        int r = lookup(o, d, &dom);
+        if (r < 0)
+                return r;
+        virTypedParameterPtr cur = NULL, set = NULL;
+        int n_cur = 0, n_set = 0, max_set = 0;
+        r = params_get(dom, lever, &cur, &n_cur);
+        _cleanup_free_ char *copy = strdup(text);
+        char *save = NULL, *tok = copy ? strtok_r(copy, " ", &save) : NULL;
+        for (size_t i = 0; r >= 0 && fields[i]; i++, tok = strtok_r(NULL, " ", &save)) {
+                virTypedParameterPtr f = virTypedParamsGet(cur, n_cur, fields[i]);
+                if (!f || !tok) {
+                        r = -EINVAL;
+                        break;
+                }
+                int64_t sv;
+                uint64_t uv;
+                switch (f->type) {
+                case VIR_TYPED_PARAM_UINT:
+                        r = safe_atou64(tok, &uv);
+                        if (r >= 0 && uv > UINT32_MAX)
+                                r = -ERANGE;
+                        if (r >= 0 && virTypedParamsAddUInt(&set, &n_set, &max_set, fields[i], (unsigned) uv) < 0)
+                                r = -ENOMEM;
+                        break;
+                case VIR_TYPED_PARAM_ULLONG:
+                        r = safe_atou64(tok, &uv);
+                        if (r >= 0 && virTypedParamsAddULLong(&set, &n_set, &max_set, fields[i], uv) < 0)
+                                r = -ENOMEM;
+                        break;
+                case VIR_TYPED_PARAM_LLONG:
+                        r = safe_atoi64(tok, &sv);
+                        if (r >= 0 && virTypedParamsAddLLong(&set, &n_set, &max_set, fields[i], sv) < 0)
+                                r = -ENOMEM;
+                        break;
+                default:
+                        r = -EOPNOTSUPP;
+                }
+        }
+        if (r >= 0)
+                r = params_set(dom, lever, set, n_set);
+        virTypedParamsFree(cur, n_cur);
+        virTypedParamsFree(set, n_set);
+        virDomainFree(dom);
+        return r;
+}
+
+static int lv_lever_set(const HvOptions *o, const Domain *d, const char *lever, const char *value) {
+        char text[128];
+        if (streq(lever, "weight")) {
+                unsigned w;
+                if (safe_atou(value, &w) < 0)
+                        return -EINVAL;
+                /* libvirt's cpu_shares is the raw cgroup value: shares on v1, weight on v2. */
+                snprintf(text, sizeof text, "%llu",
+                         (unsigned long long) (host_is_cgroup_v2(o) ? w : cgroup_weight_to_shares(w)));
+        } else if (streq(lever, "cap")) {
+                double pct;
+                if (safe_atod(value, &pct) < 0 || pct < 0)
+                        return -EINVAL;
+                const unsigned long long period = 100000;
+                if (pct == 0)
+                        snprintf(text, sizeof text, "%llu -1", period);
+                else
+                        snprintf(text, sizeof text, "%llu %lld", period, (long long) (pct * (double) period / 100.0 + 0.5));
+        } else if (streq(lever, "ioweight")) {
+                unsigned w;
+                if (safe_atou(value, &w) < 0)
+                        return -EINVAL;
+                snprintf(text, sizeof text, "%u", host_is_cgroup_v2(o) ? w : cgroup_io_weight_to_blkio(w));
+        } else if (streq(lever, "memory")) {
+                uint64_t bytes;
+                if (safe_atou64(value, &bytes) < 0)
+                        return -EINVAL;
+                /* libvirt counts KiB; "unlimited" is VIR_DOMAIN_MEMORY_PARAM_UNLIMITED. */
+                snprintf(text, sizeof text, "%llu",
+                         bytes == UINT64_MAX ? VIR_DOMAIN_MEMORY_PARAM_UNLIMITED : (unsigned long long) (bytes / 1024));
+        } else
+                return -EOPNOTSUPP;
+        return lv_write_fields(o, d, lever, text);
+}
+
+static int lv_lever_restore(const HvOptions *o, const Domain *d, const char *lever, const char *saved) {
+        return lv_write_fields(o, d, lever, saved);
+}
+
+const HvBackend hv_backend_libvirt = {
+        .name = "libvirt",
+        .discover = libvirt_discover,
+        .lever_save = lv_lever_save,
+        .lever_set = lv_lever_set,
+        .lever_restore = lv_lever_restore,
+};

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The local backend: a cgroup or a process tree named on the command line
+ * ("NAME=cgroup:/path", "NAME=pid:PID") is a domain, so containers and plain
+ * processes get the same levers as VMs (and tests can run without VMs).
+ * Its threads have no vCPU class: every thread is an "emulator" thread. */
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/fileio.h"
+#include "basic/macros.h"
+#include "basic/parse.h"
+#include "host/cgroup.h"
+#include "hv/hv.h"
+
+int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg) {
+        const char *eq = strchr(spec, '=');
+        if (!eq || eq == spec)
+                return -EINVAL;
+        const char *colon = strchr(eq + 1, ':');
+        if (!colon || !colon[1])
+                return -EINVAL;
+        size_t kind_len = (size_t) (colon - eq - 1);
+        if (!((kind_len == 6 && strneq(eq + 1, "cgroup", 6)) || (kind_len == 3 && strneq(eq + 1, "pid", 3))))
+                return -EINVAL;
+        if (kind_len == 3) {
+                int pid;
+                if (safe_atoi(colon + 1, &pid) < 0 || pid <= 0)
+                        return -EINVAL;
+        } else if (colon[1] != '/' || strstr(colon + 1, "/..") || strstr(colon + 1, "//"))
+                return -EINVAL;
+        char *name = strndup(spec, (size_t) (eq - spec));
+        char *kind = strndup(eq + 1, kind_len);
+        char *arg = strdup(colon + 1);
+        if (!name || !kind || !arg) {
+                free(name);
+                free(kind);
+                free(arg);
+                return -ENOMEM;
+        }
+        *ret_name = name;
+        *ret_kind = kind;
+        *ret_arg = arg;
+        return 0;
+}
+
+static int add_pid(Domain *d, pid_t pid) {
+        for (size_t i = 0; i < d->n_pids; i++)
+                if (d->pids[i] == pid)
+                        return 0;
+        pid_t *n = realloc(d->pids, (d->n_pids + 1) * sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        d->pids = n;
+        d->pids[d->n_pids++] = pid;
+        return 0;
+}
+
+/* Parent pid from /proc/PID/stat (field 4, after the last ')'). */
+static pid_t read_ppid(const char *proc_root, pid_t pid) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%d/stat", proc_root, (int) pid);
+        _cleanup_free_ char *line = NULL;
+        if (read_one_line(path, &line) < 0)
+                return -1;
+        char *p = strrchr(line, ')');
+        int ppid;
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+                return -1;
+        return ppid;
+}
+
+static int add_process_tree(const HvOptions *o, Domain *d, pid_t root) {
+        int r = add_pid(d, root);
+        if (r < 0)
+                return r;
+        /* Breadth-first over /proc: repeat until no new child appears.
+         * Bounded: each pass adds at least one pid or stops. */
+        for (bool grew = true; grew;) {
+                grew = false;
+                DIR *dir = opendir(o->proc_root);
+                if (!dir)
+                        return negative_errno();
+                struct dirent *de;
+                while ((de = readdir(dir))) {
+                        int pid;
+                        if (safe_atoi(de->d_name, &pid) < 0 || pid <= 0)
+                                continue;
+                        pid_t ppid = read_ppid(o->proc_root, pid);
+                        bool known = false, parent_known = false;
+                        for (size_t i = 0; i < d->n_pids; i++) {
+                                known |= d->pids[i] == pid;
+                                parent_known |= d->pids[i] == ppid;
+                        }
+                        if (!known && parent_known) {
+                                r = add_pid(d, pid);
+                                if (r < 0) {
+                                        closedir(dir);
+                                        return r;
+                                }
+                                grew = true;
+                        }
+                }
+                closedir(dir);
+        }
+        return 0;
+}
+
+static int add_cgroup_procs(const HvOptions *o, Domain *d, const char *cg) {
+        CgroupHost *h = NULL;
+        int r = cgroup_host_open(o->cgroup_root, &h);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s%s%s/cgroup.procs", cgroup_host_root(h),
+                     cgroup_host_version(h) == CGROUP_V1 ? "/cpu" : "", streq(cg, "/") ? "" : cg) < 0) {
+                cgroup_host_free(h);
+                return -ENOMEM;
+        }
+        cgroup_host_free(h);
+        _cleanup_free_ char *buf = NULL;
+        r = read_full_file(path, 16 << 20, &buf, NULL);
+        if (r < 0)
+                return r;
+        for (char *save = NULL, *tok = strtok_r(buf, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+                int pid;
+                if (safe_atoi(tok, &pid) < 0 || pid <= 0)
+                        return -EBADMSG;
+                r = add_pid(d, pid);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int local_discover(const HvOptions *o, DomainList *l) {
+        for (size_t i = 0; i < o->n_local_specs; i++) {
+                _cleanup_free_ char *name = NULL, *kind = NULL, *arg = NULL;
+                int r = hv_local_spec_parse(o->local_specs[i], &name, &kind, &arg);
+                if (r < 0)
+                        return r;
+                _cleanup_(domain_freep) Domain *d = domain_new(name, "local");
+                if (!d)
+                        return -ENOMEM;
+                if (streq(kind, "pid")) {
+                        int pid;
+                        (void) safe_atoi(arg, &pid);
+                        char p[64];
+                        snprintf(p, sizeof p, "%s/%d", o->proc_root, pid);
+                        if (access(p, F_OK) < 0)
+                                return -ESRCH;
+                        r = add_process_tree(o, d, pid);
+                        if (r < 0)
+                                return r;
+                        (void) hv_domain_cgroup(o, pid, &d->cgroup);
+                } else {
+                        r = add_cgroup_procs(o, d, arg);
+                        if (r < 0)
+                                return r;
+                        d->cgroup = strdup(arg);
+                        if (!d->cgroup)
+                                return -ENOMEM;
+                }
+                d->pid = d->n_pids > 0 ? d->pids[0] : 0;
+                if (d->n_pids > 0) {
+                        r = domain_scan_threads(d, o->proc_root);
+                        if (r < 0 && r != -ESRCH)
+                                return r;
+                }
+                r = domain_list_add(l, TAKE_PTR(d));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+const HvBackend hv_backend_local = {
+        .name = "local",
+        .discover = local_discover,
+};

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "host/cgroup.h"
+#include "hv/hv.h"
+#include "qmp/qmp.h"
+
+static const HvBackend *const backends[] = {
+        &hv_backend_libvirt,
+        &hv_backend_qmp,
+        &hv_backend_local,
+};
+
+const HvBackend *hv_backend_by_name(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(backends); i++)
+                if (streq(backends[i]->name, name))
+                        return backends[i];
+        return NULL;
+}
+
+static bool pid_listed(const DomainList *l, pid_t pid) {
+        for (size_t i = 0; i < l->n; i++)
+                if (pid > 0 && l->domains[i]->pid == pid)
+                        return true;
+        return false;
+}
+
+int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note) {
+        DomainList all = {};
+        _cleanup_free_ char *note = NULL;
+        int r;
+
+        if (o->backend && !hv_backend_by_name(o->backend))
+                return -EINVAL;
+
+        for (size_t i = 0; i < ELEMENTSOF(backends); i++) {
+                const HvBackend *b = backends[i];
+                if (o->backend && !streq(o->backend, b->name))
+                        continue;
+                /* The local backend only reports what it was told about. */
+                if (!o->backend && b == &hv_backend_local && o->n_local_specs == 0)
+                        continue;
+
+                DomainList found = {};
+                r = b->discover(o, &found);
+                if (r < 0) {
+                        domain_list_done(&found);
+                        if (o->backend || r != -ENOTCONN) {
+                                domain_list_done(&all);
+                                return r;
+                        }
+                        char *n = NULL;
+                        if (asprintf(&n, "%s%s%s backend not available", note ? note : "", note ? "; " : "",
+                                     b->name) < 0) {
+                                domain_list_done(&all);
+                                return -ENOMEM;
+                        }
+                        free(note);
+                        note = n;
+                        continue;
+                }
+                for (size_t j = 0; j < found.n; j++) {
+                        Domain *d = TAKE_PTR(found.domains[j]);
+                        /* libvirt runs first: a QEMU it manages is its domain. */
+                        if (pid_listed(&all, d->pid)) {
+                                domain_free(d);
+                                continue;
+                        }
+                        if (domain_list_find(&all, d->name))
+                                log_debug("two domains named '%s' (%s and %s)", d->name,
+                                          domain_list_find(&all, d->name)->backend, d->backend);
+                        r = domain_list_add(&all, d);
+                        if (r < 0) {
+                                domain_list_done(&found);
+                                domain_list_done(&all);
+                                return r;
+                        }
+                }
+                domain_list_done(&found);
+        }
+
+        *ret = all;
+        if (ret_note)
+                *ret_note = TAKE_PTR(note);
+        return 0;
+}
+
+void strv_free_n(char **v, size_t n) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+int hv_read_cmdline(const char *proc_root, pid_t pid, char ***ret_argv, size_t *ret_argc) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%d/cmdline", proc_root, (int) pid);
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_full_file(path, 1 << 20, &buf, &len);
+        if (r < 0)
+                return r;
+        size_t argc = 0;
+        for (size_t i = 0; i < len; i++)
+                argc += buf[i] == 0;
+        if (len > 0 && buf[len - 1] != 0)
+                argc++;
+        char **argv = calloc(argc + 1, sizeof *argv);
+        if (!argv)
+                return -ENOMEM;
+        size_t k = 0;
+        for (size_t i = 0; i < len && k < argc; k++) {
+                argv[k] = strdup(buf + i);
+                if (!argv[k]) {
+                        strv_free_n(argv, k);
+                        return -ENOMEM;
+                }
+                i += strlen(buf + i) + 1;
+        }
+        *ret_argv = argv;
+        *ret_argc = k;
+        return 0;
+}
+
+int hv_classify_threads_qmp(const HvOptions *o, Domain *d) {
+        int r = domain_scan_threads(d, o->proc_root);
+        if (r < 0)
+                return r;
+        free(d->vcpu_source);
+        d->vcpu_source = strdup("comm");
+
+        if (!d->qmp_socket)
+                return 0;
+        _cleanup_(qmp_freep) QmpClient *q = NULL;
+        r = qmp_connect(d->qmp_socket, o->qmp_timeout_ms, &q);
+        if (r < 0) {
+                log_debug("QMP socket %s of '%s' not usable: %s", d->qmp_socket, d->name, strerror(-r));
+                return 0;
+        }
+        _cleanup_free_ QmpCpu *cpus = NULL;
+        size_t n = 0;
+        r = qmp_query_cpus_fast(q, &cpus, &n);
+        if (r < 0) {
+                log_debug("query-cpus-fast on '%s' failed: %s", d->name, qmp_last_error(q));
+                return 0;
+        }
+        _cleanup_free_ pid_t *tids = calloc(n ? n : 1, sizeof *tids);
+        if (!tids)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (cpus[i].index >= 0 && (size_t) cpus[i].index < n)
+                        tids[cpus[i].index] = cpus[i].thread_id;
+        int disagree = domain_set_vcpu_tids(d, tids, n);
+        if (disagree > 0)
+                log_debug("'%s': %d thread names disagree with QMP's vCPU list; QMP wins", d->name, disagree);
+        free(d->vcpu_source);
+        d->vcpu_source = strdup("qmp");
+
+        _cleanup_free_ pid_t *io = NULL;
+        size_t n_io = 0;
+        if (qmp_query_iothreads(q, &io, &n_io) >= 0)
+                for (size_t i = 0; i < d->n_threads; i++)
+                        for (size_t j = 0; j < n_io; j++)
+                                if (d->threads[i].tid == io[j])
+                                        d->threads[i].class = THREAD_IO;
+        return 0;
+}
+
+int hv_domain_cgroup(const HvOptions *o, pid_t pid, char **ret) {
+        CgroupHost *h = NULL;
+        int r = cgroup_host_open(o->cgroup_root, &h);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = NULL;
+        r = cgroup_pid_path(h, o->proc_root, pid, &path);
+        cgroup_host_free(h);
+        if (r < 0)
+                return r;
+        /* libvirt puts QEMU's main thread in DOMAIN/emulator. */
+        size_t n = strlen(path);
+        if (n > 9 && streq(path + n - 9, "/emulator"))
+                path[n - 9] = 0;
+        *ret = TAKE_PTR(path);
+        return 0;
+}

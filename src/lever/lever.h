@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Levers on a domain, all or nothing: `xvsched set DOMAIN KEY=VALUE...`.
+ *
+ *   nice=-20..19            setpriority() of the selected threads
+ *   rt=fifo:N|rr:N|off      sched_setscheduler() of the selected threads
+ *   cpus=LIST               CPU affinity of the selected threads
+ *   weight=1..10000         cgroup CPU weight (one scale, see docs/levers.md)
+ *   cap=PERCENT             CPU cap in % of one CPU, 0 = none
+ *   mems=LIST               cpuset.mems
+ *   memory=SIZE|max         memory limit
+ *   ioweight=1..10000       I/O weight
+ *
+ * Thread levers act on the threads of the classes selected (vcpu, emulator,
+ * io); group levers act on the domain's cgroup (created under /xvsched/ and
+ * the domain moved there when it has none of its own), or through the
+ * hypervisor's API when its backend offers the lever (libvirt).
+ *
+ * Every original value is recorded in the journal before it changes; when
+ * a lever fails, everything applied in this call is restored. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "basic/parse.h"
+#include "hv/hv.h"
+#include "lever/journal.h"
+#include "model/domain.h"
+
+typedef enum LeverKey {
+        LEVER_NICE,
+        LEVER_RT,
+        LEVER_CPUS,
+        LEVER_WEIGHT,
+        LEVER_CAP,
+        LEVER_MEMS,
+        LEVER_MEMORY,
+        LEVER_IOWEIGHT,
+        _LEVER_MAX,
+        _LEVER_INVALID = -1,
+} LeverKey;
+
+typedef struct LeverSetting {
+        LeverKey key;
+        char value[64];          /* the value as given, for messages */
+        union {
+                int nice;
+                struct {
+                        int policy;
+                        int priority;
+                } rt;
+                CpuSet cpus;      /* cpus and mems */
+                unsigned weight;  /* weight and ioweight */
+                double cap;
+                uint64_t bytes;
+        } v;
+} LeverSetting;
+
+const char *lever_key_to_string(LeverKey k);
+LeverKey lever_key_from_string(const char *s);
+bool lever_is_thread_lever(LeverKey k);
+
+/* Parse "KEY=VALUE".  On error returns -EINVAL and points *ret_reason at a
+ * static explanation ("must be between -20 and 19"). */
+int lever_setting_parse(const char *kv, LeverSetting *ret, const char **ret_reason);
+
+/* Which thread classes thread levers act on: a bit mask of 1 << ThreadClass. */
+#define THREAD_MASK_ALL ((1u << _THREAD_CLASS_MAX) - 1)
+int thread_mask_from_string(const char *s, unsigned *ret);   /* "vcpu", "emulator,io", "all" */
+
+typedef struct LeverContext {
+        const HvOptions *hv;
+        Journal *journal;
+        unsigned thread_mask;
+        bool dry_run;
+        /* Filled by lever_apply for the caller to print: */
+        char error[512];          /* "weight=99999: must be 1..10000" */
+        char *notes;              /* newline-separated: which path each lever took, warnings */
+} LeverContext;
+
+void lever_context_done(LeverContext *c);
+
+/* Apply all settings to d, or none: on failure every change made by this
+ * call is undone and c->error says which key, value and why. */
+int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t n);
+
+/* Restore every journal entry of the domain named (NULL: all), newest first,
+ * and drop them from the journal.  Entries whose object is gone (thread
+ * exited, cgroup removed) are dropped too.  Returns the number restored, or
+ * -errno of the first failure (the remaining entries stay in the journal). */
+int lever_reset(LeverContext *c, const char *domain);
+
+/* The current value of each lever of a domain, for `show`. */
+typedef struct DomainLevers {
+        bool have_cgroup;
+        unsigned weight;
+        double cap;
+        CpuSet cpus, mems;
+        uint64_t memory;
+        unsigned ioweight;
+        bool have_weight, have_cap, have_cpus, have_mems, have_memory, have_ioweight;
+} DomainLevers;
+int lever_read_domain(const HvOptions *o, const Domain *d, DomainLevers *ret);
