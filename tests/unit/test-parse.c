@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+
+#include "basic/parse.h"
+
+static void test_safe_ato(void **state) {
+        (void) state;
+        int i;
+        unsigned u;
+        uint64_t u64;
+        double d;
+        assert_int_equal(safe_atoi(" -20", &i), 0);
+        assert_int_equal(i, -20);
+        assert_int_equal(safe_atoi("19\n", &i), 0);
+        assert_int_equal(i, 19);
+        assert_int_equal(safe_atoi("", &i), -EINVAL);
+        assert_int_equal(safe_atoi("12x", &i), -EINVAL);
+        assert_int_equal(safe_atoi("99999999999", &i), -ERANGE);
+        assert_int_equal(safe_atou("-1", &u), -EINVAL);
+        assert_int_equal(safe_atou64("18446744073709551615", &u64), 0);
+        assert_true(u64 == UINT64_MAX);
+        assert_int_equal(safe_atou64("18446744073709551616", &u64), -ERANGE);
+        assert_int_equal(safe_atod("25.5", &d), 0);
+        assert_true(d == 25.5);
+        assert_int_equal(safe_atod("abc", &d), -EINVAL);
+}
+
+static void test_cpuset(void **state) {
+        (void) state;
+        CpuSet s;
+        assert_int_equal(cpuset_parse("0-3,8,10-11\n", &s), 0);
+        assert_int_equal(cpuset_count(&s), 7);
+        assert_true(cpuset_isset(&s, 8));
+        assert_false(cpuset_isset(&s, 9));
+        char *f = cpuset_format(&s);
+        assert_string_equal(f, "0-3,8,10-11");
+        free(f);
+        assert_int_equal(cpuset_parse("", &s), 0);
+        assert_int_equal(cpuset_count(&s), 0);
+        f = cpuset_format(&s);
+        assert_string_equal(f, "");
+        free(f);
+        assert_int_equal(cpuset_parse("3-1", &s), -EINVAL);
+        assert_int_equal(cpuset_parse("1,", &s), -EINVAL);
+        assert_int_equal(cpuset_parse("a", &s), -EINVAL);
+        assert_int_equal(cpuset_parse("-1", &s), -EINVAL);
+        assert_int_equal(cpuset_parse("1024", &s), -ERANGE);
+        assert_int_equal(cpuset_parse("1023", &s), 0);
+        CpuSet a, b;
+        cpuset_parse("1,2,3", &a);
+        cpuset_parse("1-3", &b);
+        assert_true(cpuset_equal(&a, &b));
+}
+
+static void test_size(void **state) {
+        (void) state;
+        uint64_t v;
+        assert_int_equal(parse_size("512", &v), 0);
+        assert_true(v == 512);
+        assert_int_equal(parse_size("4K", &v), 0);
+        assert_true(v == 4096);
+        assert_int_equal(parse_size("256M", &v), 0);
+        assert_true(v == 256ull << 20);
+        assert_int_equal(parse_size("1GiB", &v), 0);
+        assert_true(v == 1ull << 30);
+        assert_int_equal(parse_size("1X", &v), -EINVAL);
+        assert_int_equal(parse_size("M", &v), -EINVAL);
+        assert_int_equal(parse_size("99999999999T", &v), -ERANGE);
+}
+
+static void test_strstrip(void **state) {
+        (void) state;
+        char buf[] = "  a b \n";
+        assert_string_equal(strstrip(buf), "a b");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_safe_ato),
+                cmocka_unit_test(test_cpuset),
+                cmocka_unit_test(test_size),
+                cmocka_unit_test(test_strstrip),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
