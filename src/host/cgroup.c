@@ -4,12 +4,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
@@ -138,12 +140,28 @@ int cgroup_read_u64(const CgroupHost *h, CgroupController c, const char *cg, con
         return safe_atou64(line, ret);
 }
 
+/* Like write_string_file(), plus O_TRUNC: cgroupfs ignores it, and it makes
+ * fixture trees (regular files) behave like the kernel's files. */
+static int write_value(const char *path, const char *value) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        size_t n = strlen(value);
+        ssize_t k;
+        do
+                k = write(fd, value, n);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+        return (size_t) k == n ? 0 : -EIO;
+}
+
 int cgroup_write(const CgroupHost *h, CgroupController c, const char *cg, const char *file, const char *value) {
         _cleanup_free_ char *p = NULL;
         int r = cgroup_file(h, c, cg, file, &p);
         if (r < 0)
                 return r;
-        r = write_string_file(p, value);
+        r = write_value(p, value);
         log_debug("cgroup: write '%s' to %s: %s", value, p, r < 0 ? strerror(-r) : "ok");
         return r;
 }
