@@ -568,6 +568,18 @@ static int ensure_own_cgroup(LeverContext *c, Txn *t, Domain *d, const CgroupHos
         if (r < 0)
                 return fail(c, s, r, "cannot create cgroup %s: %s", cg, errno_reason(r));
 
+        _cleanup_free_ struct { pid_t tid; CpuSet set; } *affinity = calloc(d->n_threads ? d->n_threads : 1, sizeof *affinity);
+        size_t n_aff = 0;
+        if (!affinity)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_threads; i++) {
+                ThreadSched ts;
+                if (thread_sched_get(d->threads[i].tid, &ts) >= 0) {
+                        affinity[n_aff].tid = d->threads[i].tid;
+                        affinity[n_aff++].set = ts.affinity;
+                }
+        }
+
         size_t n = d->n_pids ? d->n_pids : 1;
         for (size_t i = 0; i < n; i++) {
                 pid_t pid = d->n_pids ? d->pids[i] : d->pid;
@@ -597,6 +609,11 @@ static int ensure_own_cgroup(LeverContext *c, Txn *t, Domain *d, const CgroupHos
                 if (r < 0)
                         return fail(c, s, r, "cannot move pid %d into %s: %s", (int) pid, cg, errno_reason(r));
         }
+        /* Joining a v1 cpuset group resets every thread's affinity to the
+         * group's CPUs: put back what the threads had, so the move itself
+         * changes nothing but the group. */
+        for (size_t i = 0; i < n_aff; i++)
+                (void) thread_set_affinity(affinity[i].tid, &affinity[i].set);
         free(d->cgroup);
         d->cgroup = strdup(cg);
         note(c, "domain '%s' had no cgroup of its own: moved into %s", d->name, cg);
