@@ -262,7 +262,7 @@ static int read_line(AgentClient *c, usec_t deadline, bool want_delim, char **re
         size_t scanned = 0, discarded = 0;
         for (;;) {
                 if (want_delim) {
-                        char *d = memchr(c->rbuf, 0xFF, c->rlen);
+                        char *d = c->rlen > 0 ? memchr(c->rbuf, 0xFF, c->rlen) : NULL;
                         if (d) {
                                 size_t skip = (size_t) (d - c->rbuf) + 1;
                                 memmove(c->rbuf, c->rbuf + skip, c->rlen - skip);
@@ -277,7 +277,7 @@ static int read_line(AgentClient *c, usec_t deadline, bool want_delim, char **re
                         }
                 }
                 if (!want_delim) {
-                        char *nl = memchr(c->rbuf + scanned, '\n', c->rlen - scanned);
+                        char *nl = c->rlen > scanned ? memchr(c->rbuf + scanned, '\n', c->rlen - scanned) : NULL;
                         if (nl) {
                                 size_t len = (size_t) (nl - c->rbuf);
                                 c->consumed = len + 1;
