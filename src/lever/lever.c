@@ -129,8 +129,8 @@ int lever_setting_parse(const char *kv, LeverSetting *ret, const char **ret_reas
                 }
                 if (safe_atod(v, &s.v.cap) < 0 || !isfinite(s.v.cap) || s.v.cap < 0 || s.v.cap > 100.0 * 4096)
                         return -EINVAL;
-                if (s.v.cap > 0 && s.v.cap < 0.1) {
-                        *ret_reason = "below the smallest cap the kernel allows (0.1 % of one CPU)";
+                if (s.v.cap > 0 && s.v.cap < 1) {
+                        *ret_reason = "below 1 %, the smallest cap (the kernel's 1 ms quota per 100 ms period)";
                         return -EINVAL;
                 }
                 break;
