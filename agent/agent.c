@@ -988,15 +988,12 @@ bool agent_handle_line(Agent *a, AgentSession *s, const char *line, size_t len, 
         cmd->fn(&q);
         if (!q.replied) {
                 /* Defensive: every handler replies; never leave the host waiting. */
-                out->len = before;
+                jw_truncate(out, before);
                 req_error(&q, "GenericError", "internal error: no reply");
         }
         if (jw_error(out)) {
                 int e = jw_error(out);
-                out->len = before;
-                out->error = 0;
-                out->depth = 0;
-                out->after_key = false;
+                jw_truncate(out, before);
                 req_error(&q, "TooLarge", "reply too large: %s", strerror(-e));
         }
         return true;

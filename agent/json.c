@@ -440,6 +440,15 @@ void jw_reset(JsonWriter *w) {
         w->depth = 0;
         w->after_key = false;
         memset(w->need_comma, 0, sizeof w->need_comma);
+        memset(w->in_object, 0, sizeof w->in_object);
+}
+
+void jw_truncate(JsonWriter *w, size_t len) {
+        size_t l = len < w->len ? len : w->len;
+        jw_reset(w);
+        w->len = l;
+        if (w->buf)
+                w->buf[l] = 0;
 }
 
 void jw_free(JsonWriter *w) {
@@ -479,9 +488,18 @@ void jw_raw(JsonWriter *w, const char *s, size_t n) {
         put(w, s, n);
 }
 
+static void misuse(JsonWriter *w) {
+        if (!w->error)
+                w->error = -EINVAL;
+}
+
 static void before_value(JsonWriter *w) {
         if (w->after_key) {
                 w->after_key = false;
+                return;
+        }
+        if (w->in_object[w->depth]) {
+                misuse(w);   /* a member value without a key */
                 return;
         }
         if (w->depth > 0) {
@@ -501,15 +519,16 @@ static void open_container(JsonWriter *w, char c) {
         put(w, &c, 1);
         w->depth++;
         w->need_comma[w->depth] = false;
+        w->in_object[w->depth] = c == '{';
 }
 
 static void close_container(JsonWriter *w, char c) {
-        if (w->depth == 0 || w->after_key) {
-                if (!w->error)
-                        w->error = -EINVAL;
+        if (w->depth == 0 || w->after_key || w->in_object[w->depth] != (c == '}')) {
+                misuse(w);
                 return;
         }
         put(w, &c, 1);
+        w->in_object[w->depth] = false;
         w->depth--;
 }
 
@@ -550,8 +569,15 @@ static void put_escaped(JsonWriter *w, const char *s, size_t n) {
                         put(w, esc, 2);
                         i++;
                 } else if (c < 0x20) {
-                        snprintf(esc, sizeof esc, "\\u%04x", c);
-                        put(w, esc, 6);
+                        static const char short_esc[0x20] = { ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't' };
+                        if (short_esc[c]) {
+                                esc[0] = '\\';
+                                esc[1] = short_esc[c];
+                                put(w, esc, 2);
+                        } else {
+                                snprintf(esc, sizeof esc, "\\u%04x", c);
+                                put(w, esc, 6);
+                        }
                         i++;
                 } else {
                         size_t l = utf8_valid_len((const unsigned char *) s + i, n - i);
@@ -568,12 +594,13 @@ static void put_escaped(JsonWriter *w, const char *s, size_t n) {
 }
 
 void jw_key(JsonWriter *w, const char *key) {
-        if (w->depth == 0 || w->after_key) {
-                if (!w->error)
-                        w->error = -EINVAL;
+        if (w->depth == 0 || w->after_key || !w->in_object[w->depth]) {
+                misuse(w);
                 return;
         }
-        before_value(w);
+        if (w->need_comma[w->depth])
+                put(w, ",", 1);
+        w->need_comma[w->depth] = true;
         put_escaped(w, key, strlen(key));
         put(w, ":", 1);
         w->after_key = true;

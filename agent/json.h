@@ -74,11 +74,14 @@ typedef struct JsonWriter {
         int error;                 /* sticky: 0, -ENOMEM, -E2BIG, -EINVAL */
         unsigned depth;
         bool need_comma[16];
+        bool in_object[16];
         bool after_key;
 } JsonWriter;
 
 void jw_init(JsonWriter *w, size_t max);
 void jw_reset(JsonWriter *w);    /* empty the buffer, keep the memory */
+/* Drop everything after len and any error: back at the top level. */
+void jw_truncate(JsonWriter *w, size_t len);
 void jw_free(JsonWriter *w);
 int jw_error(const JsonWriter *w);
 

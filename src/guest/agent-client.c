@@ -79,10 +79,13 @@ void agent_disconnect(AgentClient *c) {
 
 /* Drop the connection after a transport or protocol failure. */
 _printf_(3, 4) static int drop(AgentClient *c, int r, const char *fmt, ...) {
+        /* Format aside first: callers pass c->error itself as an argument. */
+        char msg[sizeof c->error];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(c->error, sizeof c->error, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        memcpy(c->error, msg, sizeof msg);
         log_debug("agent: %s; dropping the connection", c->error);
         agent_disconnect(c);
         return r;
