@@ -31,6 +31,10 @@ static const Command commands[] = {
         { "show", "DOMAIN", "one domain in detail: threads, classes, levers, CPU use", cmd_show },
         { "set", "DOMAIN KEY=VALUE...", "change levers, all or nothing (nice rt cpus weight cap mems memory ioweight)", cmd_set },
         { "reset", "DOMAIN|--all", "restore every value xvsched changed", cmd_reset },
+        { "ps", "DOMAIN", "guest processes through the in-guest agent", cmd_ps },
+        { "stop", "DOMAIN PID|COMM [for=S]", "stop a guest process, held while this runs (Ctrl-C resumes)", cmd_stop },
+        { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont },
+        { "nice", "DOMAIN PID|COMM N [for=S]", "renice a guest process, held while this runs", cmd_nice },
         { "version", "", "print the version", cmd_version },
         { "help", "", "this help", cmd_help },
 };

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -306,6 +307,44 @@ static int restore_rt_budget(json_object *e) {
         return r;
 }
 
+/* "/autogroup-12 nice 0" -> id 12, nice 0 */
+static int read_autogroup(const char *proc_root, pid_t pid, long *ret_id, int *ret_nice) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%d/autogroup", proc_root, (int) pid);
+        _cleanup_free_ char *line = NULL;
+        int r = read_one_line(path, &line);
+        if (r < 0)
+                return r;
+        long id;
+        int nice;
+        if (sscanf(line, "/autogroup-%ld nice %d", &id, &nice) != 2)
+                return -EBADMSG;
+        *ret_id = id;
+        *ret_nice = nice;
+        return 0;
+}
+
+static int write_autogroup(const char *proc_root, pid_t pid, int nice) {
+        char path[128], v[16];
+        snprintf(path, sizeof path, "%s/%d/autogroup", proc_root, (int) pid);
+        snprintf(v, sizeof v, "%d", nice);
+        return write_string_file(path, v);
+}
+
+static int restore_autogroup(const HvOptions *o, json_object *e) {
+        pid_t pid = (pid_t) get_int(e, "pid", 0);
+        uint64_t start = (uint64_t) get_int(e, "start_time", 0);
+        ThreadSched ts;
+        if (pid <= 0)
+                return -EBADMSG;
+        int r = thread_sched_get(pid, &ts);
+        if (r < 0)
+                return r;
+        if (ts.start_time != start)
+                return -ESTALE;
+        return write_autogroup(o->proc_root, pid, (int) get_int(e, "nice", 0));
+}
+
 static int restore_hv(const HvOptions *o, json_object *e) {
         const char *backend = get_str(e, "backend"), *lever = get_str(e, "lever"), *saved = get_str(e, "saved");
         const HvBackend *b = backend ? hv_backend_by_name(backend) : NULL;
@@ -335,6 +374,8 @@ static int restore_entry(const HvOptions *o, json_object *e) {
                 return restore_hv(o, e);
         if (streq(type, "rtbudget"))
                 return restore_rt_budget(e);
+        if (streq(type, "autogroup"))
+                return restore_autogroup(o, e);
         return -EBADMSG;
 }
 
@@ -457,6 +498,79 @@ static int ensure_rt_budgets(LeverContext *c, Txn *t, Domain *d, const LeverSett
         return r;
 }
 
+/* With CONFIG_SCHED_AUTOGROUP on, the kernel first shares the CPU between
+ * sessions ("autogroups") of tasks in the root cgroup, and nice only ranks
+ * threads inside one: a daemonized QEMU is a session of its own, so a nice
+ * on its threads alone does nothing against another VM.  Give the session
+ * the same nice too — when the session holds only this domain. */
+static int apply_autogroup_nice(LeverContext *c, Txn *t, Domain *d, const LeverSetting *s) {
+        _cleanup_free_ char *enabled = NULL;
+        if (read_one_line("/proc/sys/kernel/sched_autogroup_enabled", &enabled) < 0 || !streq(enabled, "1"))
+                return 0;
+        size_t n = d->n_pids ? d->n_pids : (d->pid > 0 ? 1 : 0);
+        for (size_t i = 0; i < n; i++) {
+                pid_t pid = d->n_pids ? d->pids[i] : d->pid;
+                long id;
+                int old;
+                if (read_autogroup(c->hv->proc_root, pid, &id, &old) < 0)
+                        continue;
+                /* Autogroups only apply in the root cpu cgroup. */
+                CgroupHost *h = NULL;
+                _cleanup_free_ char *cg = NULL;
+                if (cgroup_host_open(c->hv->cgroup_root, &h) >= 0) {
+                        (void) cgroup_pid_path(h, c->hv->proc_root, pid, &cg);
+                        cgroup_host_free(h);
+                }
+                if (cg && !streq(cg, "/"))
+                        continue;
+                /* Shared with processes outside the domain? */
+                bool shared = false;
+                DIR *dir = opendir(c->hv->proc_root);
+                struct dirent *de;
+                while (dir && !shared && (de = readdir(dir))) {
+                        int other;
+                        long oid;
+                        int onice;
+                        if (safe_atoi(de->d_name, &other) < 0 || other == pid)
+                                continue;
+                        if (read_autogroup(c->hv->proc_root, other, &oid, &onice) < 0 || oid != id)
+                                continue;
+                        bool ours = other == d->pid;
+                        for (size_t k = 0; k < d->n_pids; k++)
+                                ours |= d->pids[k] == other;
+                        shared = !ours;
+                }
+                if (dir)
+                        closedir(dir);
+                if (shared) {
+                        note(c, "warning: pid %d shares its autogroup (session) with other processes: nice only ranks "
+                                "threads inside it", (int) pid);
+                        continue;
+                }
+                ThreadSched ts;
+                if (thread_sched_get(pid, &ts) < 0)
+                        continue;
+                char key[96];
+                snprintf(key, sizeof key, "autogroup:%d:%llu", (int) pid, (unsigned long long) ts.start_time);
+                json_object *e = entry_new("autogroup", key, d);
+                if (!e)
+                        return -ENOMEM;
+                json_object_object_add(e, "pid", json_object_new_int(pid));
+                json_object_object_add(e, "start_time", json_object_new_int64((int64_t) ts.start_time));
+                json_object_object_add(e, "nice", json_object_new_int(old));
+                int r = txn_record(c, t, e);
+                if (r < 0)
+                        return fail(c, s, r, "cannot record the original value in the state file: %s", strerror(-r));
+                if (c->dry_run)
+                        continue;
+                r = write_autogroup(c->hv->proc_root, pid, s->v.nice);
+                if (r < 0)
+                        return fail(c, s, r, "autogroup of pid %d: %s", (int) pid, errno_reason(r));
+                note(c, "nice=%s: also the autogroup (session) of pid %d, /autogroup-%ld", s->value, (int) pid, id);
+        }
+        return 0;
+}
+
 static int apply_thread_lever(LeverContext *c, Txn *t, Domain *d, const LeverSetting *s) {
         size_t n = 0;
         if (s->key == LEVER_RT && s->v.rt.policy != SCHED_OTHER) {
@@ -512,6 +626,8 @@ static int apply_thread_lever(LeverContext *c, Txn *t, Domain *d, const LeverSet
                 return fail(c, s, -ENOENT, "domain '%s' has no %s threads on this host", d->name, classes);
         }
         note(c, "%s=%s: %zu thread(s) via sched syscalls", lever_key_to_string(s->key), s->value, n);
+        if (s->key == LEVER_NICE)
+                return apply_autogroup_nice(c, t, d, s);
         return 0;
 }
 

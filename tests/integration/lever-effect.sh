@@ -5,10 +5,10 @@
 # gets 25 % (±5) of a core.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
-require_root
+require_vm
 
 X="$XV_BUILD/src/cli/xvsched"
-export XVSCHED_STATE_DIR="$TEST_TMP/state"
+export XVSCHED_STATE_DIR="$XV_TEST_DIR/state"
 busy='while :; do :; done'
 window=5
 

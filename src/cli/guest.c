@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Guest processes through the in-guest agent:
+ *   xvsched ps DOMAIN
+ *   xvsched stop DOMAIN PID|COMM [--for SECONDS]
+ *   xvsched cont DOMAIN PID|COMM
+ *   xvsched nice DOMAIN PID|COMM N [--for SECONDS]
+ *
+ * Stops and nice changes are held under the agent's safety lease: they last
+ * while this command runs and renews it.  `stop` and `nice` therefore stay
+ * in the foreground (until --for expires, or SIGINT/SIGTERM), then undo
+ * their change and exit; if xvsched dies instead, the agent undoes it when
+ * the lease runs out.  A guest process never stays stopped because the host
+ * side went away. */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "basic/parse.h"
+#include "cli/cli.h"
+#include "guest/agent-client.h"
+
+#define HOLD_LEASE_S 5.0
+
+static int connect_domain_agent(const char *name, AgentClient **ret) {
+        DomainList l = {};
+        int r = cli_discover(&l);
+        if (r < 0)
+                return r;
+        Domain *d = cli_find_domain(&l, name);
+        if (!d) {
+                domain_list_done(&l);
+                return -ENOENT;
+        }
+        if (!d->agent_socket) {
+                log_error("domain '%s' has no xvagent channel (a virtio-serial port named org.xvsched.agent.0)", name);
+                domain_list_done(&l);
+                return -ENOTCONN;
+        }
+        r = agent_connect(d->agent_socket, 3 * USEC_PER_SEC, ret);
+        if (r < 0)
+                log_error("cannot talk to the agent of '%s' at %s: %s", name, d->agent_socket, agent_last_error(NULL));
+        domain_list_done(&l);
+        return r;
+}
+
+static const char *state_name(char s) {
+        switch (s) {
+        case 'R': return "running";
+        case 'S': return "sleeping";
+        case 'D': return "disk-sleep";
+        case 'T': return "stopped";
+        case 't': return "traced";
+        case 'Z': return "zombie";
+        case 'I': return "idle";
+        default: return "other";
+        }
+}
+
+int cmd_ps(int argc, char **argv) {
+        if (argc != 2)
+                return log_error_errno(-EINVAL, "usage: xvsched ps DOMAIN");
+        _cleanup_agent_ AgentClient *c = NULL;
+        int r = connect_domain_agent(argv[1], &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ GuestTask *tasks = NULL;
+        size_t n = 0;
+        r = agent_tasks(c, &tasks, &n);
+        if (r < 0)
+                return log_error_errno(r, "%s: listing tasks failed: %s", argv[1], agent_last_error(c));
+        if (arg.json) {
+                json_object *a = json_object_new_array();
+                for (size_t i = 0; i < n; i++) {
+                        const GuestTask *t = &tasks[i];
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "pid", json_object_new_int(t->pid));
+                        json_object_object_add(o, "tid", json_object_new_int(t->tid));
+                        json_object_object_add(o, "comm", json_object_new_string(t->comm));
+                        json_object_object_add(o, "cmdline", json_object_new_string(t->cmdline));
+                        json_object_object_add(o, "state", json_object_new_string_len(&t->state, 1));
+                        json_object_object_add(o, "cpu", json_object_new_int(t->cpu));
+                        json_object_object_add(o, "cpu_ns", json_object_new_int64((int64_t) t->cpu_ns));
+                        json_object_object_add(o, "nice", json_object_new_int(t->nice));
+                        json_object_object_add(o, "policy", json_object_new_string(agent_policy_to_string(t->policy)));
+                        json_object_object_add(o, "rt_priority", json_object_new_int(t->rt_priority));
+                        json_object_object_add(o, "start_time_ns", json_object_new_int64((int64_t) t->start_time_ns));
+                        json_object_object_add(o, "is_agent", json_object_new_boolean(t->is_agent));
+                        json_object_object_add(o, "is_kthread", json_object_new_boolean(t->is_kthread));
+                        json_object_array_add(a, o);
+                }
+                cli_print_json(a);
+                return 0;
+        }
+        printf("%6s %6s %-16s %-10s %3s %4s %6s %10s  %s\n", "PID", "TID", "COMM", "STATE", "CPU", "NICE", "POLICY",
+               "CPU_MS", "CMDLINE");
+        for (size_t i = 0; i < n; i++) {
+                const GuestTask *t = &tasks[i];
+                if (t->is_kthread)
+                        continue;
+                printf("%6d %6d %-16s %-10s %3d %4d %6s %10llu  %s%s\n", (int) t->pid, (int) t->tid, t->comm,
+                       state_name(t->state), t->cpu, t->nice, agent_policy_to_string(t->policy),
+                       (unsigned long long) (t->cpu_ns / 1000000), t->cmdline, t->is_agent ? " (xvagent)" : "");
+        }
+        return 0;
+}
+
+/* PIDs of the thread groups a PID|COMM argument names. */
+static int resolve(AgentClient *c, const char *domain, const char *what, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ GuestTask *tasks = NULL;
+        size_t n = 0;
+        int r = agent_tasks(c, &tasks, &n);
+        if (r < 0)
+                return log_error_errno(r, "%s: listing tasks failed: %s", domain, agent_last_error(c));
+        int want_pid = -1;
+        (void) safe_atoi(what, &want_pid);
+        pid_t *pids = calloc(n ? n : 1, sizeof *pids);
+        if (!pids)
+                return log_error_errno(-ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                const GuestTask *t = &tasks[i];
+                if (t->is_agent || t->tid != t->pid)
+                        continue; /* one entry per thread group, never the agent */
+                if ((want_pid > 0 && t->pid == want_pid) || (want_pid <= 0 && streq(t->comm, what)))
+                        pids[k++] = t->pid;
+        }
+        if (k == 0) {
+                free(pids);
+                return log_error_errno(-ESRCH, "%s: no guest process '%s'", domain, what);
+        }
+        *ret = pids;
+        *ret_n = k;
+        return 0;
+}
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) {
+        got_signal = sig;
+}
+
+/* Renew the lease until `seconds` pass (<= 0: until a signal). */
+static int hold(AgentClient *c, double seconds) {
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        while (!got_signal) {
+                int r = agent_lease(c, HOLD_LEASE_S);
+                if (r < 0)
+                        return log_error_errno(r, "renewing the agent's lease failed: %s (the agent will undo the change)",
+                                               agent_last_error(c));
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                double elapsed = (double) (now.tv_sec - start.tv_sec) + (double) (now.tv_nsec - start.tv_nsec) / 1e9;
+                if (seconds > 0 && elapsed >= seconds)
+                        break;
+                double nap = HOLD_LEASE_S / 5;
+                if (seconds > 0 && seconds - elapsed < nap)
+                        nap = seconds - elapsed;
+                struct timespec ts = { .tv_sec = (time_t) nap, .tv_nsec = (long) ((nap - (double) (time_t) nap) * 1e9) };
+                nanosleep(&ts, NULL);
+        }
+        return 0;
+}
+
+static int parse_for(int *argc, char **argv, double *ret) {
+        *ret = 0;
+        for (int i = 1; i < *argc; i++)
+                if (strneq(argv[i], "for=", 4)) {
+                        if (safe_atod(argv[i] + 4, ret) < 0 || *ret <= 0 || *ret > 86400)
+                                return log_error_errno(-EINVAL, "%s: expected for=SECONDS (0 < SECONDS <= 86400)", argv[i]);
+                        memmove(argv + i, argv + i + 1, (size_t) (*argc - i - 1) * sizeof *argv);
+                        (*argc)--;
+                        return 0;
+                }
+        return 0;
+}
+
+int cmd_stop(int argc, char **argv) {
+        double seconds;
+        int r = parse_for(&argc, argv, &seconds);
+        if (r < 0)
+                return r;
+        if (argc != 3)
+                return log_error_errno(-EINVAL, "usage: xvsched stop DOMAIN PID|COMM [for=SECONDS]");
+        _cleanup_agent_ AgentClient *c = NULL;
+        r = connect_domain_agent(argv[1], &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+        r = resolve(c, argv[1], argv[2], &pids, &n);
+        if (r < 0)
+                return r;
+        r = agent_lease(c, HOLD_LEASE_S);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = agent_stop(c, pids[i]);
+        if (r < 0) {
+                log_error("%s: stopping '%s' failed: %s", argv[1], argv[2], agent_last_error(c));
+                (void) agent_release(c);
+                return r;
+        }
+        printf("stopped %zu process%s '%s' in %s; holding %s (Ctrl-C resumes)\n", n, n == 1 ? "" : "es", argv[2], argv[1],
+               seconds > 0 ? "for the given time" : "until interrupted");
+        fflush(stdout);
+        r = hold(c, seconds);
+        int k = agent_release(c);
+        if (k < 0)
+                return log_error_errno(k, "%s: resuming failed: %s (the agent resumes it when its lease runs out)", argv[1],
+                                       agent_last_error(c));
+        printf("resumed\n");
+        return r;
+}
+
+int cmd_cont(int argc, char **argv) {
+        if (argc != 3)
+                return log_error_errno(-EINVAL, "usage: xvsched cont DOMAIN PID|COMM");
+        _cleanup_agent_ AgentClient *c = NULL;
+        int r = connect_domain_agent(argv[1], &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+        r = resolve(c, argv[1], argv[2], &pids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = agent_cont(c, pids[i]);
+                if (r < 0)
+                        return log_error_errno(r, "%s: resuming pid %d failed: %s", argv[1], (int) pids[i], agent_last_error(c));
+        }
+        printf("resumed %zu process%s '%s' in %s\n", n, n == 1 ? "" : "es", argv[2], argv[1]);
+        return 0;
+}
+
+int cmd_nice(int argc, char **argv) {
+        double seconds;
+        int r = parse_for(&argc, argv, &seconds);
+        if (r < 0)
+                return r;
+        int nice;
+        if (argc != 4)
+                return log_error_errno(-EINVAL, "usage: xvsched nice DOMAIN PID|COMM N [for=SECONDS]");
+        if (safe_atoi(argv[3], &nice) < 0 || nice < -20 || nice > 19)
+                return log_error_errno(-EINVAL, "nice %s: must be an integer from -20 to 19", argv[3]);
+        _cleanup_agent_ AgentClient *c = NULL;
+        r = connect_domain_agent(argv[1], &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+        r = resolve(c, argv[1], argv[2], &pids, &n);
+        if (r < 0)
+                return r;
+        r = agent_lease(c, HOLD_LEASE_S);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = agent_nice(c, pids[i], nice);
+        if (r < 0) {
+                log_error("%s: renicing '%s' failed: %s", argv[1], argv[2], agent_last_error(c));
+                (void) agent_release(c);
+                return r;
+        }
+        printf("reniced %zu process%s '%s' in %s to %d; holding %s (Ctrl-C restores)\n", n, n == 1 ? "" : "es", argv[2],
+               argv[1], nice, seconds > 0 ? "for the given time" : "until interrupted");
+        fflush(stdout);
+        r = hold(c, seconds);
+        int k = agent_release(c);
+        if (k < 0)
+                return log_error_errno(k, "%s: restoring failed: %s (the agent restores it when its lease runs out)",
+                                       argv[1], agent_last_error(c));
+        printf("restored\n");
+        return r;
+}
