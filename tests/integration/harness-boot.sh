@@ -53,6 +53,11 @@ wait_line raw1 '^MARK-raw1 raw1$'
 wait_line raw1 '^PORT org\.xvsched\.agent\.0$'
 wait_line lv1 '^MARK-lv1$'
 wait_line lv1 '^PORT org\.xvsched\.agent\.0$'
+# The image's /init starts xvagent on the port when the image has it.
+if gzip -dc "$XV_IMAGE/initrd.img" | cpio -t --quiet 2>/dev/null | grep -qx 'usr/bin/xvagent'; then
+        wait_line raw1 '^xv-init: started xvagent on /dev/vport[0-9]+p[0-9]+ '
+        log "raw1: xvagent started in the guest"
+fi
 [ -S "$XV_RUN/raw1.agent" ] || fail "raw1: no agent socket at $XV_RUN/raw1.agent"
 ls /var/lib/libvirt/qemu/channel/target/domain-*-lv1/org.xvsched.agent.0 >/dev/null 2>&1 ||
         fail "lv1: no agent channel socket under /var/lib/libvirt/qemu/channel/target"
