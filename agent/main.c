@@ -168,6 +168,8 @@ static bool conn_out_pending(const Conn *c) {
 
 static void conn_process(Conn *c) {
         uint64_t now = now_monotonic_usec();
+        if (!conn_out_pending(c))
+                c->last_write_usec = now;   /* the stall clock starts when output is queued */
         while (c->raw_off < c->raw_len) {
                 if (c->out.len - c->out_off > OUT_HIGH_WATER)
                         return;   /* let the host read first: no unbounded growth */
