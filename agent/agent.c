@@ -513,7 +513,8 @@ static int cmd_tasks(Request *q) {
                 return -EINVAL;
 
         ProcSnapshot snap;
-        int r = proc_snapshot(q->a->proc_root, AGENT_MAX_TASKS, cmdline ? TASK_CMDLINE_MAX : 0, &snap);
+        int r = proc_snapshot(q->a->proc_root, AGENT_MAX_TASKS, cmdline ? TASK_CMDLINE_MAX : 0,
+                              q->s->have_last ? &q->s->last : NULL, &snap);
         if (r < 0)
                 return req_error(q, errno_class(r), "cannot read %s: %s", q->a->proc_root, strerror(-r));
 

@@ -117,6 +117,11 @@ int proc_parse_stat(const char *buf, size_t len, ProcTask *ret) {
                                 return -EINVAL;
                         t.nice = (int) i;
                         break;
+                case 20:
+                        if (parse_u64(num, &u) < 0 || u > INT32_MAX)
+                                return -EINVAL;
+                        t.num_threads = (unsigned) u;
+                        break;
                 case 22:
                         if (parse_u64(num, &u) < 0)
                                 return -EINVAL;
@@ -257,7 +262,41 @@ static bool all_digits(const char *s) {
         return true;
 }
 
-int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, ProcSnapshot *ret) {
+static int snap_grow(ProcSnapshot *s) {
+        if (s->n < s->cap)
+                return 0;
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        ProcTask *nt = realloc(s->tasks, ncap * sizeof *nt);
+        if (!nt)
+                return -ENOMEM;
+        s->tasks = nt;
+        s->cap = ncap;
+        return 0;
+}
+
+/* The previous snapshot's entry for this process leader, if it is the same
+ * process (start time) and has not exec'd (comm): its cmdline is reused. */
+static const ProcTask *prev_leader(const ProcSnapshot *prev, const ProcTask *t) {
+        if (!prev || prev->n == 0)
+                return NULL;
+        size_t lo = 0, hi = prev->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (prev->tasks[mid].tid < t->pid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo >= prev->n)
+                return NULL;
+        const ProcTask *p = &prev->tasks[lo];
+        if (p->tid != t->pid || p->pid != t->pid || p->start_ticks != t->start_ticks || strcmp(p->comm, t->comm) != 0)
+                return NULL;
+        return p;
+}
+
+int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const ProcSnapshot *prev,
+                  ProcSnapshot *ret) {
         ProcSnapshot s = {};
         int r = 0;
         DIR *d = opendir(root);
@@ -278,27 +317,58 @@ int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, ProcSn
                         continue;
                 pid_t pid = (pid_t) v;
 
+                /* The process's own stat first: most processes (and every
+                 * kernel thread) have one thread, and then that is all we
+                 * need: no task directory to list. */
+                ProcTask leader;
+                char path[48];
+                snprintf(path, sizeof path, "%d/stat", (int) pid);
+                if (read_stat_at(dirfd(d), path, pid, &leader) < 0)
+                        continue;   /* gone, or unparsable */
+
                 uint32_t cmd_off = 0, cmd_len = 0;
                 uint64_t cmd_hash = 0;
-                if (cmdline_max > 0) {
-                        char path[32];
-                        snprintf(path, sizeof path, "%d/cmdline", (int) pid);
-                        ssize_t n = read_at(dirfd(d), path, cmd, cmdline_max);
-                        if (n < 0)
-                                n = 0;
-                        size_t l = (size_t) n;
-                        while (l > 0 && cmd[l - 1] == 0)
-                                l--;
-                        for (size_t i = 0; i < l; i++)
-                                if (cmd[i] == 0)
-                                        cmd[i] = ' ';
-                        r = snap_add_string(&s, cmd, l, &cmd_off);
+                if (cmdline_max > 0 && !leader.kthread) {
+                        const ProcTask *p = prev_leader(prev, &leader);
+                        const char *src;
+                        size_t l;
+                        if (p && p->cmdline_len <= cmdline_max) {
+                                src = proc_task_cmdline(prev, p);
+                                l = p->cmdline_len;
+                        } else {
+                                snprintf(path, sizeof path, "%d/cmdline", (int) pid);
+                                ssize_t n = read_at(dirfd(d), path, cmd, cmdline_max);
+                                l = n > 0 ? (size_t) n : 0;
+                                while (l > 0 && cmd[l - 1] == 0)
+                                        l--;
+                                for (size_t i = 0; i < l; i++)
+                                        if (cmd[i] == 0)
+                                                cmd[i] = ' ';
+                                src = cmd;
+                        }
+                        r = snap_add_string(&s, src, l, &cmd_off);
                         if (r < 0)
                                 goto fail;
                         cmd_len = (uint32_t) l;
-                        cmd_hash = fnv1a(cmd, l);
+                        cmd_hash = fnv1a(src, l);
                 }
 
+                if (leader.num_threads <= 1 && leader.tid == pid) {
+                        if (s.n >= max_tasks) {
+                                r = -E2BIG;
+                                goto fail;
+                        }
+                        if ((r = snap_grow(&s)) < 0)
+                                goto fail;
+                        leader.cmdline_off = cmd_off;
+                        leader.cmdline_len = cmd_len;
+                        leader.cmdline_hash = cmd_hash;
+                        s.tasks[s.n++] = leader;
+                        continue;
+                }
+
+                /* Several threads: the process's stat sums their CPU time,
+                 * so read each thread's own. */
                 char tpath[32];
                 snprintf(tpath, sizeof tpath, "%d/task", (int) pid);
                 int tfd = openat(dirfd(d), tpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -318,16 +388,9 @@ int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, ProcSn
                                 r = -E2BIG;
                                 goto fail;
                         }
-                        if (s.n >= s.cap) {
-                                size_t ncap = s.cap ? s.cap * 2 : 256;
-                                ProcTask *nt = realloc(s.tasks, ncap * sizeof *nt);
-                                if (!nt) {
-                                        closedir(td);
-                                        r = -ENOMEM;
-                                        goto fail;
-                                }
-                                s.tasks = nt;
-                                s.cap = ncap;
+                        if ((r = snap_grow(&s)) < 0) {
+                                closedir(td);
+                                goto fail;
                         }
                         char spath[32];
                         snprintf(spath, sizeof spath, "%s/stat", te->d_name);

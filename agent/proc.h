@@ -22,6 +22,7 @@ typedef struct ProcTask {
         int policy;              /* SCHED_* */
         int rt_priority;
         uint64_t start_ticks;    /* since boot, clock ticks */
+        unsigned num_threads;    /* of its thread group */
         bool kthread;
         uint64_t cmdline_hash;   /* for delta comparison */
         uint32_t cmdline_off;    /* into ProcSnapshot.strings */
@@ -50,8 +51,14 @@ int proc_read_task(const char *root, pid_t pid, pid_t tid, ProcTask *ret);
 
 /* Snapshot every thread under root (at most max_tasks; -E2BIG beyond).
  * Threads that vanish while reading are skipped.  cmdline_max bounds each
- * command line (arguments joined by spaces); 0 skips reading command lines. */
-int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, ProcSnapshot *ret);
+ * command line (arguments joined by spaces); 0 skips reading command lines.
+ * Single-threaded processes are read from <root>/PID/stat alone; others
+ * thread by thread from <root>/PID/task/TID/stat.  Kernel threads have no
+ * command line.  With prev (an earlier snapshot), a process that is still
+ * the same (start time) and has not exec'd (comm) keeps its command line
+ * instead of having it read again. */
+int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const ProcSnapshot *prev,
+                  ProcSnapshot *ret);
 void proc_snapshot_free(ProcSnapshot *s);
 const char *proc_task_cmdline(const ProcSnapshot *s, const ProcTask *t);
 

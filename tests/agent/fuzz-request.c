@@ -55,8 +55,9 @@ static void put(const char *root, const char *rel, const char *content) {
         fclose(f);
 }
 
-#define STAT(tid, comm, st, flags) \
-        #tid " (" comm ") " st " 1 1 1 0 -1 " flags " 0 0 0 0 5 7 0 0 20 0 1 0 100 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+#define STAT(tid, comm, st, flags) STATN(tid, comm, st, flags, "1")
+#define STATN(tid, comm, st, flags, n) \
+        #tid " (" comm ") " st " 1 1 1 0 -1 " flags " 0 0 0 0 5 7 0 0 20 0 " n " 0 100 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
 
 static char root[64];
 
@@ -66,14 +67,18 @@ static void make_tree(void) {
                 abort();
         put(root, "100/status", "Name:\tx\nTgid:\t100\n");
         put(root, "100/cmdline", "a\0b c\0");
-        put(root, "100/task/100/stat", STAT(100, "we ) ird (", "R", "0"));
-        put(root, "100/task/101/stat", STAT(101, "t2", "S", "0"));
+        put(root, "100/stat", STATN(100, "we ) ird (", "R", "0", "2"));
+        put(root, "100/task/100/stat", STATN(100, "we ) ird (", "R", "0", "2"));
+        put(root, "100/task/101/stat", STATN(101, "t2", "S", "0", "2"));
         put(root, "101/status", "Name:\tx\nTgid:\t100\n");
         put(root, "2/status", "Name:\tk\nTgid:\t2\n");
+        put(root, "2/stat", STAT(2, "kthreadd", "S", "2097152"));
         put(root, "2/task/2/stat", STAT(2, "kthreadd", "S", "2097152"));
         put(root, "777/status", "Name:\tx\nTgid:\t777\n");
+        put(root, "777/stat", STAT(777, "denied", "S", "0"));
         put(root, "777/task/777/stat", STAT(777, "denied", "S", "0"));
         put(root, "1/status", "Name:\tinit\nTgid:\t1\n");
+        put(root, "1/stat", STAT(1, "init", "S", "0"));
         put(root, "1/task/1/stat", STAT(1, "init", "S", "0"));
 }
 

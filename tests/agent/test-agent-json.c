@@ -202,7 +202,7 @@ static void test_stat(void **state) {
 static void test_snapshot_self(void **state) {
         (void) state;
         ProcSnapshot s;
-        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, &s), 0);
+        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, NULL, &s), 0);
         assert_true(s.n > 0);
         bool found = false;
         for (size_t i = 0; i < s.n; i++) {
@@ -216,8 +216,8 @@ static void test_snapshot_self(void **state) {
         }
         assert_true(found);
         proc_snapshot_free(&s);
-        assert_int_equal(proc_snapshot("/proc", 1, 0, &s), -E2BIG);
-        assert_true(proc_snapshot("/nonexistent", 10, 0, &s) < 0);
+        assert_int_equal(proc_snapshot("/proc", 1, 0, NULL, &s), -E2BIG);
+        assert_true(proc_snapshot("/nonexistent", 10, 0, NULL, &s) < 0);
         assert_int_equal(proc_get_tgid("/proc", getpid()), getpid());
         assert_int_equal(proc_get_tgid("/proc", 0x3fffff), -ESRCH);
 }

@@ -76,15 +76,24 @@ static void put(const char *rel, const char *content, size_t len) {
 }
 #define PUT(rel, s) put(rel, s, strlen(s))
 
-static void put_stat(int pid, int tid, const char *comm, char state, unsigned flags, unsigned utime) {
+/* <pid>/task/<tid>/stat, and <pid>/stat for the leader (nthreads in field 20). */
+static void put_stat_n(int pid, int tid, const char *comm, char state, unsigned flags, unsigned utime, int nthreads) {
         char rel[64], buf[512];
         snprintf(rel, sizeof rel, "%d/task/%d/stat", pid, tid);
-        snprintf(buf, sizeof buf, "%d (%s) %c 1 1 1 0 -1 %u 0 0 0 0 %u 7 0 0 20 0 1 0 %d 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
-                 tid, comm, state, flags, utime, 100 + tid);
+        snprintf(buf, sizeof buf, "%d (%s) %c 1 1 1 0 -1 %u 0 0 0 0 %u 7 0 0 20 0 %d 0 %d 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+                 tid, comm, state, flags, utime, nthreads, 100 + tid);
         PUT(rel, buf);
+        if (pid == tid) {
+                snprintf(rel, sizeof rel, "%d/stat", pid);
+                PUT(rel, buf);
+        }
         snprintf(rel, sizeof rel, "%d/status", tid);
         snprintf(buf, sizeof buf, "Name:\tx\nUmask:\t0022\nTgid:\t%d\nPid:\t%d\n", pid, tid);
         PUT(rel, buf);
+}
+
+static void put_stat(int pid, int tid, const char *comm, char state, unsigned flags, unsigned utime) {
+        put_stat_n(pid, tid, comm, state, flags, utime, 1);
 }
 
 static int setup(void **state) {
@@ -93,8 +102,8 @@ static int setup(void **state) {
         assert_non_null(mkdtemp(root));
         put_stat(1, 1, "init", 'S', 0, 0);
         put_stat(2, 2, "kthreadd", 'S', 0x200000, 0);
-        put_stat(100, 100, "we ) ird (", 'R', 0, 5);
-        put_stat(100, 101, "worker", 'S', 0, 0);
+        put_stat_n(100, 100, "we ) ird (", 'R', 0, 5, 2);
+        put_stat_n(100, 101, "worker", 'S', 0, 0, 2);
         put("100/cmdline", "prog\0--flag\0x y\0", 16);
         put_stat(200, 200, "sleep", 'S', 0, 0);
         PUT("200/cmdline", "sleep\0001000");
@@ -404,7 +413,7 @@ static void test_tasks_delta(void **state) {
         snprintf(token, sizeof token, "%s", json_get(&reply, v, "token")->str);
 
         /* One thread ran, one process exited, one appeared. */
-        put_stat(100, 101, "worker", 'R', 0, 50);
+        put_stat_n(100, 101, "worker", 'R', 0, 50, 2);
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf '%s/200'", root);
         assert_int_equal(system(cmd), 0);
