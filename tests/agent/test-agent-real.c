@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -213,6 +214,46 @@ static int start_agent(const char *xvagent) {
         return agent_pid > 0 ? 0 : -1;
 }
 
+/* --port on a pseudo-terminal: the same code path as a virtio-serial port
+ * (a character device, raw mode, hang-up when the host side goes away). */
+static void port_section(const char *xvagent) {
+        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+                CHECK(false, "pty");
+                return;
+        }
+        char *pts = ptsname(m);
+        char *argv[] = { (char *) xvagent, "--port", pts, "--lease", "1", NULL };
+        pid_t ap = spawn(argv);
+        /* Wait until the agent has put the port in raw mode (no echo). */
+        struct termios t;
+        for (int i = 0; i < 200; i++) {
+                if (tcgetattr(m, &t) == 0 && !(t.c_lflag & ECHO))
+                        break;
+                msleep(10);
+        }
+        AgentClient *c;
+        CHECK(!(t.c_lflag & ECHO) && agent_connect_fd(m, 5 * USEC_PER_SEC, &c) == 0, "agent on a pty port (%s)", pts);
+        AgentHello h;
+        CHECK(agent_hello(c, &h) == 0 && h.pid == ap, "hello over the port");
+        GuestTask *tt = NULL;
+        size_t n = 0;
+        CHECK(agent_tasks(c, &tt, &n) == 0 && find(tt, n, sleeper), "tasks over the port");
+        free(tt);
+        CHECK(agent_stop(c, sleeper) == 0 && (msleep(50), state_of(sleeper) == 'T'), "stop over the port");
+        agent_free(c);   /* closes the master: the port hangs up */
+        msleep(1600);
+        CHECK(state_of(sleeper) == 'S', "resumed within the lease after the port hung up");
+        long long c0 = stat_field(ap, ap, 14, NULL) + stat_field(ap, ap, 15, NULL);
+        msleep(1000);
+        long long c1 = stat_field(ap, ap, 14, NULL) + stat_field(ap, ap, 15, NULL);
+        CHECK(c0 >= 0 && c1 - c0 <= 5, "no busy loop on a hung-up port (%lld ticks in 1 s)", c1 - c0);
+        kill(ap, SIGTERM);
+        int status;
+        waitpid(ap, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "port agent exits 0 on SIGTERM");
+}
+
 int main(int argc, char **argv) {
         if (argc != 2) {
                 fprintf(stderr, "usage: %s PATH-TO-XVAGENT\n", argv[0]);
@@ -348,6 +389,8 @@ int main(int argc, char **argv) {
         CHECK(stat_field(busy, busy, 19, NULL) == 0 && stat_field(sleeper, sleeper, 41, NULL) == 0,
               "SIGTERM restored nice and policy");
         CHECK(access(sock, F_OK) < 0, "socket removed on exit");
+
+        port_section(argv[1]);
 
         /* ---- the client after the agent is gone ---- */
         GuestTask *tt;
