@@ -2,6 +2,7 @@
 /* xvbench: the papers' workloads and latency probes.  See docs/bench.md. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/log.h"
 #include "basic/macros.h"
@@ -72,7 +73,11 @@ int main(int argc, char **argv) {
         b.hist_range_ns = 100 * 1000 * 1000;
         /* The workload sees argv from its own name on, as getopt expects. */
         int r = b.wl->run(&b, argc - 1, argv + 1);
-        if (b.out_close)
+        if (b.out_close) {
+                /* Failed before the report was written: leave no empty file. */
                 fclose(b.out);
+                if (r == EXIT_FAIL)
+                        unlink(b.json_path);
+        }
         return r;
 }
