@@ -448,9 +448,8 @@ static int wait_reply(AgentClient *c, uint64_t id, usec_t deadline, bool want_de
                 if (r < 0)
                         return r;
                 want_delim = false;
-                if (len == 0)
-                        continue;
-                r = parse_reply(c, line, len, id, ret);
+                /* Blank lines count too: a real agent never sends them. */
+                r = len == 0 ? 0 : parse_reply(c, line, len, id, ret);
                 if (r > 0)
                         return 0;
                 if (is_protocol_error(r))
