@@ -7,18 +7,16 @@
 # same checks as the host runs.
 #
 # Exits 77 (skip) only when a requirement is truly absent, and says which.
-set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
 
-src=${XV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${XV_BUILD:-$src/build}
-xvbench=$build/bench/xvbench
-checker=$src/tests/bench/check-bench.py
+xvbench=$XV_BUILD/bench/xvbench
+checker=$XV_SRC/tests/bench/check-bench.py
 PYTHON=${XV_PYTHON:-python3}
+src=$XV_SRC
+build=$XV_BUILD
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-command -v "${XV_QEMU:-qemu-system-x86_64}" >/dev/null || skip "qemu-system-x86_64 not installed"
+require_cmd "${XV_QEMU:-qemu-system-x86_64}" "$PYTHON" base64
 [ -x "$src/guest/mkimage" ] && [ -x "$src/guest/vm" ] || skip "guest/mkimage or guest/vm missing"
 [ -x "$xvbench" ] || fail "$xvbench not built"
 if ldd "$xvbench" >/dev/null 2>&1; then
@@ -34,14 +32,7 @@ if [ -d "$build/guest/cache" ] && [ ! -e "$img/cache" ]; then
 fi
 "$src/guest/mkimage" --out "$img" --bin "$xvbench" >&2 || fail "guest/mkimage failed"
 
-run=$(mktemp -d /tmp/xvbench-in-guest.XXXXXX)
-export XV_RUN=$run
-name=xvbench-$$
-cleanup() {
-        "$src/guest/vm" stop "$name" >/dev/null 2>&1 || true
-        rm -rf "$run"
-}
-trap cleanup EXIT
+name=xvbench
 
 # The guest script goes through the kernel command line (2 KiB with its
 # base64), so it is terse: r CASE ARGS... runs one case.
@@ -58,14 +49,14 @@ kill $p
 '
 
 # TCG is slow: give the guest memory for memstride and time for everything.
-"$src/guest/vm" start --name "$name" --image "$img" --mem 256 --cpus 1 --cmd "$script" >/dev/null
-status=$("$src/guest/vm" wait-exit "$name" --timeout "${XV_GUEST_TIMEOUT:-400}") || true
-console=$run/$name.console
+vm start --name "$name" --image "$img" --mem 256 --cpus 1 --cmd "$script" >/dev/null
+status=$(vm wait-exit "$name" --timeout "${XV_GUEST_TIMEOUT:-400}") || true
+console=$XV_RUN/$name.console
 [ -f "$console" ] || fail "no console file"
-echo "guest accel: $(cat "$run/$name.accel" 2>/dev/null || echo ?), command exit status: ${status:-none}"
+echo "guest accel: $(cat "$XV_RUN/$name.accel" 2>/dev/null || echo ?), command exit status: ${status:-none}"
 
-out=$(mktemp -d /tmp/xvbench-in-guest-reports.XXXXXX)
-trap 'cleanup; rm -rf "$out"' EXIT
+out=$XV_TEST_DIR/reports
+mkdir -p "$out"
 tr -d '\r' < "$console" | awk -v dir="$out" '
         /^XVB-BEGIN / { name = $2; file = dir "/" name ".json"; printf "" > file; inside = 1; next }
         /^XVB-END /   { inside = 0; close(file); print $3 > (dir "/" $2 ".status"); close(dir "/" $2 ".status"); next }
@@ -102,4 +93,4 @@ if [ "$failed" != 0 ]; then
         tail -n 30 "$console"
         fail "$failed case(s) failed inside the guest"
 fi
-echo "all $(echo "$expected" | wc -w) cases passed inside the guest"
+pass "all $(echo "$expected" | wc -w) cases passed inside the guest"
