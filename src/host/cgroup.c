@@ -851,17 +851,23 @@ int cgroup_rt_runtime_restore(const CgroupHost *h, const char *saved) {
                 goto finish;
         }
 
-        /* Shrink bottom up (a parent cannot drop below its children's sum);
-         * try every level and report the first failure. */
+        /* Shrink bottom up.  A parent cannot drop below the sum of its
+         * children's budgets (the kernel says EINVAL): where a sibling still
+         * holds budget, keep the parent at that sum; restoring the sibling's
+         * own save later takes it the rest of the way.  Try every level and
+         * report the first failure. */
         r = 0;
         for (size_t j = n; j-- > 0;) {
-                int64_t cur;
-                uint64_t period;
+                int64_t cur, target = v[j];
+                uint64_t period, sum;
                 int q = rt_read(h, pre[j], &cur, &period);
-                if (q >= 0 && cur == v[j])
+                if (q >= 0 && target >= 0 && rt_children_sum(h, pre[j], NULL, period, &sum) >= 0 &&
+                    sum > (uint64_t) target && sum <= INT64_MAX)
+                        target = (int64_t) sum;
+                if (q >= 0 && cur == target)
                         continue;
                 char buf[32];
-                snprintf(buf, sizeof buf, "%" PRId64, v[j]);
+                snprintf(buf, sizeof buf, "%" PRId64, target);
                 q = cgroup_write(h, CGROUP_CTRL_CPU, pre[j], "cpu.rt_runtime_us", buf);
                 if (q < 0 && r == 0)
                         r = q;

@@ -149,10 +149,14 @@ int cgroup_attach_pid_saved(const CgroupHost *h, pid_t pid, const char *saved);
  * every ancestor top down as far as needed for its children's sum (siblings'
  * budgets included).  Returns the number of groups changed (0: nothing to do,
  * including hierarchies without cpu.rt_runtime_us), -EINVAL for us == 0,
- * -EBUSY when the parent's (ultimately the global) budget is exhausted.
+ * -EINVAL/-EBUSY (the kernel's answer) when the parent's (ultimately the
+ * global) budget is exhausted.
  * save: "RT1,RT2,...@CG" with the budget of every level from the root's
  * child down to cg; -EOPNOTSUPP without cpu.rt_runtime_us.
- * restore: writes those values back bottom up; call it only after the
+ * restore: writes those values back bottom up, except that an ancestor
+ * is kept at the sum of its children's budgets where siblings still hold
+ * some (the kernel refuses less); restore several saves in reverse order
+ * of saving (LIFO) to get every level back exactly.  Call it only after the
  * threads in cg have left SCHED_FIFO/RR (the kernel refuses to take the
  * budget of a group that holds RT threads: -EBUSY). */
 int cgroup_ensure_rt_runtime(const CgroupHost *h, const char *cg, uint64_t us);

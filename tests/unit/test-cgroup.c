@@ -481,6 +481,9 @@ static void test_v1_rt_runtime(void **state) {
 
         assert_int_equal(cgroup_rt_runtime_restore(f->h, saved1), 0);
         assert_string_equal(slurp(f, "cpu,cpuacct" QEMU "/vcpu1/cpu.rt_runtime_us"), "0");
+        /* vcpu0 still holds its budget: the parents keep exactly that */
+        assert_string_equal(slurp(f, "cpu,cpuacct" QEMU "/cpu.rt_runtime_us"), "100000");
+        assert_string_equal(slurp(f, "cpu,cpuacct/machine/cpu.rt_runtime_us"), "100000");
         assert_int_equal(cgroup_rt_runtime_restore(f->h, saved0), 0);
         assert_string_equal(slurp(f, "cpu,cpuacct" QEMU "/vcpu0/cpu.rt_runtime_us"), "0");
         assert_string_equal(slurp(f, "cpu,cpuacct" QEMU "/cpu.rt_runtime_us"), "0");
@@ -680,6 +683,48 @@ static int real_skip_reason(const char **why) {
         return 0;
 }
 
+/* What a real test leaves behind if an assertion fails half way: the
+ * teardown kills the child and removes the groups, so a failure neither
+ * hangs the run (the child holds its stdout) nor litters the host. */
+static struct {
+        pid_t child;
+        char root[64];
+        char cg[64];
+} real;
+
+static pid_t real_fork(void) {
+        pid_t child = fork();
+        if (child == 0) {
+                for (;;)
+                        pause();
+        }
+        real.child = child;
+        return child;
+}
+
+static int real_teardown(void **state) {
+        (void) state;
+        if (real.child > 0) {
+                kill(real.child, SIGKILL);
+                waitpid(real.child, NULL, 0);
+                real.child = 0;
+        }
+        if (real.cg[0]) {
+                CgroupHost *h;
+                if (cgroup_host_open(real.root, &h) >= 0) {
+                        char sub[96];
+                        snprintf(sub, sizeof sub, "%s/vcpu0", real.cg);
+                        (void) cgroup_remove(h, sub);
+                        snprintf(sub, sizeof sub, "%s/vcpu1", real.cg);
+                        (void) cgroup_remove(h, sub);
+                        (void) cgroup_remove(h, real.cg);
+                        cgroup_host_free(h);
+                }
+                real.cg[0] = 0;
+        }
+        return 0;
+}
+
 static void test_real(void **state) {
         (void) state;
         const char *why;
@@ -695,6 +740,8 @@ static void test_real(void **state) {
         }
         char cg[64];
         snprintf(cg, sizeof cg, "/xvsched-unit-%d", (int) getpid());
+        snprintf(real.root, sizeof real.root, "/sys/fs/cgroup");
+        snprintf(real.cg, sizeof real.cg, "%s", cg);
         r = cgroup_create(h, cg);
         if (r == -EROFS || r == -EACCES || r == -EPERM) {
                 cgroup_host_free(h);
@@ -703,12 +750,8 @@ static void test_real(void **state) {
         }
         assert_int_equal(r, 0);
 
-        pid_t child = fork();
-        assert_true(child >= 0);
-        if (child == 0) {
-                for (;;)
-                        pause();
-        }
+        pid_t child = real_fork();
+        assert_true(child > 0);
 
         char *saved_paths = NULL;
         assert_int_equal(cgroup_pid_save_paths(h, NULL, child, &saved_paths), 0);
@@ -787,12 +830,90 @@ static void test_real(void **state) {
                 free(rt);
         }
 
+        /* nested groups, as libvirt's vcpuN: the parent grows by each child's share */
+        char sub0[96], sub1[96];
+        snprintf(sub0, sizeof sub0, "%s/vcpu0", cg);
+        snprintf(sub1, sizeof sub1, "%s/vcpu1", cg);
+        assert_int_equal(cgroup_create(h, sub0), 0);
+        assert_int_equal(cgroup_create(h, sub1), 0);
+        char *rt0 = NULL, *rt1 = NULL;
+        if (cgroup_rt_runtime_save(h, sub0, &rt0) >= 0) {
+                assert_int_equal(cgroup_rt_runtime_save(h, sub1, &rt1), 0);
+                r = cgroup_ensure_rt_runtime(h, sub0, 10000);
+                if (r >= 0) {
+                        assert_int_equal(cgroup_ensure_rt_runtime(h, sub1, 10000), 2);
+                        char *top = NULL;
+                        assert_int_equal(cgroup_rt_runtime_save(h, sub1, &top), 0);
+                        char want[128];
+                        snprintf(want, sizeof want, "20000,10000@%s", sub1);
+                        assert_string_equal(top, want);
+                        free(top);
+                        assert_int_equal(cgroup_rt_runtime_restore(h, rt1), 0);
+                        assert_int_equal(cgroup_rt_runtime_restore(h, rt0), 0);
+                }
+                free(rt0);
+                free(rt1);
+        }
+        assert_int_equal(cgroup_remove(h, sub0), 0);
+        assert_int_equal(cgroup_remove(h, sub1), 0);
+
         assert_int_equal(cgroup_remove(h, cg), -EBUSY);   /* the child is still in it */
         assert_int_equal(cgroup_attach_pid_saved(h, child, saved_paths), 0);
         free(saved_paths);
         kill(child, SIGKILL);
         assert_int_equal(waitpid(child, NULL, 0), child);
+        real.child = 0;
         assert_int_equal(cgroup_remove(h, cg), 0);
+        real.cg[0] = 0;
+        cgroup_host_free(h);
+}
+
+/* The v2 mount of a hybrid host (no controllers): create, attach, move
+ * back and remove work there too. */
+static void test_real_v2_unified(void **state) {
+        (void) state;
+        const char *why;
+        if (real_skip_reason(&why)) {
+                print_message("skipping real v2 test: %s\n", why);
+                skip();
+        }
+        CgroupHost *h;
+        if (access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) < 0 ||
+            cgroup_host_open("/sys/fs/cgroup/unified", &h) < 0) {
+                print_message("skipping real v2 test: no v2 mount at /sys/fs/cgroup/unified\n");
+                skip();
+        }
+        assert_int_equal(cgroup_host_version(h), CGROUP_V2);
+        char cg[64];
+        snprintf(cg, sizeof cg, "/xvsched-unit-v2-%d", (int) getpid());
+        snprintf(real.root, sizeof real.root, "/sys/fs/cgroup/unified");
+        snprintf(real.cg, sizeof real.cg, "%s", cg);
+        int r = cgroup_create(h, cg);
+        if (r == -EROFS || r == -EACCES || r == -EPERM) {
+                cgroup_host_free(h);
+                print_message("skipping real v2 test: create: %s\n", strerror(-r));
+                skip();
+        }
+        assert_int_equal(r, 0);
+        pid_t child = real_fork();
+        assert_true(child > 0);
+        char *saved = NULL, *p = NULL;
+        assert_int_equal(cgroup_pid_save_paths(h, NULL, child, &saved), 0);
+        assert_true(strneq(saved, "unified:/", 9));
+        assert_int_equal(cgroup_attach_pid(h, cg, child), 0);
+        assert_int_equal(cgroup_pid_path(h, NULL, child, &p), 0);
+        assert_string_equal(p, cg);
+        free(p);
+        unsigned w;
+        assert_int_equal(cgroup_get_weight(h, cg, &w), -ENOENT);   /* no cpu controller here */
+        assert_int_equal(cgroup_remove(h, cg), -EBUSY);
+        assert_int_equal(cgroup_attach_pid_saved(h, child, saved), 0);
+        free(saved);
+        kill(child, SIGKILL);
+        assert_int_equal(waitpid(child, NULL, 0), child);
+        real.child = 0;
+        assert_int_equal(cgroup_remove(h, cg), 0);
+        real.cg[0] = 0;
         cgroup_host_free(h);
 }
 
@@ -813,7 +934,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_v2_save_restore, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(test_v2_pid, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(test_v2_create, setup_v2, teardown),
-                cmocka_unit_test(test_real),
+                cmocka_unit_test_teardown(test_real, real_teardown),
+                cmocka_unit_test_teardown(test_real_v2_unified, real_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
