@@ -324,7 +324,130 @@ static int param_to_text(virTypedParameterPtr p, char *buf, size_t size) {
         }
 }
 
+/* ---- pinning: "cpus.vcpu" (every vCPU) and "cpus.emulator" ---- */
+
+static int cpumap_to_text(const unsigned char *map, int maplen, char **ret) {
+        CpuSet set = {};
+        for (int cpu = 0; cpu < maplen * 8 && cpu < 64 * CPUSET_WORDS; cpu++)
+                if (VIR_CPU_USED(map, cpu))
+                        cpuset_set(&set, (unsigned) cpu);
+        *ret = cpuset_format(&set);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int text_to_cpumap(const char *text, unsigned char *map, int maplen) {
+        CpuSet set;
+        int r = cpuset_parse(text, &set);
+        if (r < 0)
+                return r;
+        memset(map, 0, (size_t) maplen);
+        for (int cpu = 0; cpu < 64 * CPUSET_WORDS; cpu++)
+                if (cpuset_isset(&set, (unsigned) cpu)) {
+                        if (cpu >= maplen * 8)
+                                return -EINVAL;
+                        VIR_USE_CPU(map, cpu);
+                }
+        return 0;
+}
+
+static int pin_geometry(virDomainPtr dom, int *ret_maplen, int *ret_nvcpus) {
+        int ncpus = virNodeGetCPUMap(virDomainGetConnect(dom), NULL, NULL, 0);
+        int nvcpus = virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE);
+        if (ncpus <= 0 || nvcpus <= 0)
+                return -EOPNOTSUPP;
+        *ret_maplen = VIR_CPU_MAPLEN(ncpus);
+        *ret_nvcpus = nvcpus;
+        return 0;
+}
+
+/* Saved: "LIST;LIST;..." one per vCPU, or one LIST for the emulator. */
+static int lv_pin_save(virDomainPtr dom, bool vcpu, char **ret) {
+        int maplen, nvcpus;
+        int r = pin_geometry(dom, &maplen, &nvcpus);
+        if (r < 0)
+                return r;
+        int n = vcpu ? nvcpus : 1;
+        _cleanup_free_ unsigned char *maps = calloc((size_t) n, (size_t) maplen);
+        if (!maps)
+                return -ENOMEM;
+        int k = vcpu ? virDomainGetVcpuPinInfo(dom, n, maps, maplen, VIR_DOMAIN_AFFECT_LIVE)
+                     : virDomainGetEmulatorPinInfo(dom, maps, maplen, VIR_DOMAIN_AFFECT_LIVE);
+        if (k < 0)
+                return -EOPNOTSUPP;
+        size_t cap = 1, len = 0;
+        char *out = calloc(1, 1);
+        for (int i = 0; out && i < n; i++) {
+                _cleanup_free_ char *t = NULL;
+                if (cpumap_to_text(maps + (size_t) i * (size_t) maplen, maplen, &t) < 0) {
+                        free(out);
+                        return -ENOMEM;
+                }
+                size_t need = len + strlen(t) + 2;
+                if (need > cap) {
+                        char *nn = realloc(out, need);
+                        if (!nn) {
+                                free(out);
+                                return -ENOMEM;
+                        }
+                        out = nn;
+                        cap = need;
+                }
+                len += (size_t) sprintf(out + len, "%s%s", i ? ";" : "", t);
+        }
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}
+
+/* Apply one LIST to every vCPU (or the emulator), or a saved "L0;L1;...". */
+static int lv_pin_apply(virDomainPtr dom, bool vcpu, const char *text) {
+        int maplen, nvcpus;
+        int r = pin_geometry(dom, &maplen, &nvcpus);
+        if (r < 0)
+                return r;
+        _cleanup_free_ unsigned char *map = calloc(1, (size_t) maplen);
+        _cleanup_free_ char *copy = strdup(text);
+        if (!map || !copy)
+                return -ENOMEM;
+        bool per_vcpu = strchr(copy, ';') != NULL;
+        char *save = NULL, *tok = per_vcpu ? strtok_r(copy, ";", &save) : copy;
+        for (int i = 0; i < (vcpu ? nvcpus : 1); i++) {
+                if (!tok)
+                        return -EINVAL;
+                r = text_to_cpumap(tok, map, maplen);
+                if (r < 0)
+                        return r;
+                int k = vcpu ? virDomainPinVcpuFlags(dom, (unsigned) i, map, maplen, VIR_DOMAIN_AFFECT_LIVE)
+                             : virDomainPinEmulator(dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE);
+                if (k < 0) {
+                        virErrorPtr e = virGetLastError();
+                        return e && e->code == VIR_ERR_INVALID_ARG ? -EINVAL : -EIO;
+                }
+                if (per_vcpu)
+                        tok = strtok_r(NULL, ";", &save);
+        }
+        return 0;
+}
+
+static int lv_pin_lever(const HvOptions *o, const Domain *d, const char *lever, const char *text, char **ret_saved) {
+        bool vcpu = streq(lever, "cpus.vcpu");
+        virDomainPtr dom;
+        int r = lookup(o, d, &dom);
+        if (r < 0)
+                return r;
+        r = ret_saved ? lv_pin_save(dom, vcpu, ret_saved) : lv_pin_apply(dom, vcpu, text);
+        virDomainFree(dom);
+        return r;
+}
+
+static bool is_pin_lever(const char *lever) {
+        return streq(lever, "cpus.vcpu") || streq(lever, "cpus.emulator");
+}
+
 static int lv_lever_save(const HvOptions *o, const Domain *d, const char *lever, char **ret) {
+        if (is_pin_lever(lever))
+                return lv_pin_lever(o, d, lever, NULL, ret);
         const char *const *fields = lever_fields(lever);
         if (!fields)
                 return -EOPNOTSUPP;
@@ -408,6 +531,8 @@ static int lv_write_fields(const HvOptions *o, const Domain *d, const char *leve
 
 static int lv_lever_set(const HvOptions *o, const Domain *d, const char *lever, const char *value) {
         char text[128];
+        if (is_pin_lever(lever))
+                return lv_pin_lever(o, d, lever, value, NULL);
         if (streq(lever, "weight")) {
                 unsigned w;
                 if (safe_atou(value, &w) < 0)
@@ -442,6 +567,8 @@ static int lv_lever_set(const HvOptions *o, const Domain *d, const char *lever, 
 }
 
 static int lv_lever_restore(const HvOptions *o, const Domain *d, const char *lever, const char *saved) {
+        if (is_pin_lever(lever))
+                return lv_pin_lever(o, d, lever, saved, NULL);
         return lv_write_fields(o, d, lever, saved);
 }
 

@@ -30,7 +30,7 @@ typedef struct HvBackend {
         int (*discover)(const HvOptions *o, DomainList *l);
 
         /* Optional levers through the hypervisor's own API.  `lever` is one of
-         * "weight", "cap", "cpus", "mems", "memory", "ioweight" with values in
+         * "weight", "cap", "memory", "ioweight", "cpus.vcpu", "cpus.emulator" with values in
          * xvsched's one scale (see docs/levers.md).  save returns an opaque
          * string that restore writes back exactly. */
         int (*lever_save)(const HvOptions *o, const Domain *d, const char *lever, char **ret_saved);

@@ -422,6 +422,65 @@ static void txn_rollback(LeverContext *c, Txn *t) {
                 (void) journal_remove(c->journal, json_object_get_string(json_object_array_get_idx(t->created, i)));
 }
 
+/* Through the hypervisor's own API: -EOPNOTSUPP (and nothing recorded) when
+ * the backend has no such lever, so the caller takes the direct path. */
+static int apply_via_backend_lever(LeverContext *c, Txn *t, Domain *d, const LeverSetting *s, const char *lever,
+                                   const char *value) {
+        const HvBackend *b = hv_backend_by_name(d->backend);
+        if (!b || !b->lever_set || !b->lever_save)
+                return -EOPNOTSUPP;
+        _cleanup_free_ char *saved = NULL;
+        int r = b->lever_save(c->hv, d, lever, &saved);
+        if (r < 0)
+                return r == -EOPNOTSUPP ? r : fail(c, s, r, "%s: cannot read the current value: %s", b->name, errno_reason(r));
+        char key[256];
+        snprintf(key, sizeof key, "hv:%s:%s:%s", b->name, d->uuid ? d->uuid : d->name, lever);
+        json_object *e = entry_new("hv", key, d);
+        if (!e)
+                return -ENOMEM;
+        json_object_object_add(e, "backend", json_object_new_string(b->name));
+        if (c->hv->libvirt_uri)
+                json_object_object_add(e, "uri", json_object_new_string(c->hv->libvirt_uri));
+        if (d->uuid)
+                json_object_object_add(e, "uuid", json_object_new_string(d->uuid));
+        json_object_object_add(e, "lever", json_object_new_string(lever));
+        json_object_object_add(e, "saved", json_object_new_string(saved));
+        r = txn_record(c, t, e);
+        if (r < 0)
+                return fail(c, s, r, "cannot record the original value in the state file: %s", strerror(-r));
+        if (c->dry_run) {
+                note(c, "%s=%s: would use %s's API (%s)", lever_key_to_string(s->key), s->value, b->name, lever);
+                return 0;
+        }
+        r = b->lever_set(c->hv, d, lever, value);
+        if (r == -EOPNOTSUPP) {
+                /* Nothing changed: forget the record so the direct path records its own. */
+                json_object_array_del_idx(t->before, json_object_array_length(t->before) - 1, 1);
+                size_t nc = json_object_array_length(t->created);
+                if (nc > 0 && streq(json_object_get_string(json_object_array_get_idx(t->created, nc - 1)), key)) {
+                        (void) journal_remove(c->journal, key);
+                        json_object_array_del_idx(t->created, nc - 1, 1);
+                }
+                return -EOPNOTSUPP;
+        }
+        if (r < 0)
+                return fail(c, s, r, "%s refused it: %s", b->name, errno_reason(r));
+        note(c, "%s=%s: via %s's API (%s)", lever_key_to_string(s->key), s->value, b->name, lever);
+        return 0;
+}
+
+static int apply_via_backend(LeverContext *c, Txn *t, Domain *d, const LeverSetting *s) {
+        char value[64];
+        switch (s->key) {
+        case LEVER_MEMS:
+                return -EOPNOTSUPP; /* libvirt's numatune cannot always change live: write cpuset.mems */
+        case LEVER_CAP: snprintf(value, sizeof value, "%g", s->v.cap); break;
+        case LEVER_MEMORY: snprintf(value, sizeof value, "%llu", (unsigned long long) s->v.bytes); break;
+        default: snprintf(value, sizeof value, "%u", s->v.weight); break;
+        }
+        return apply_via_backend_lever(c, t, d, s, lever_key_to_string(s->key), value);
+}
+
 /* With CONFIG_RT_GROUP_SCHED (v1), a thread in a group whose RT budget is 0
  * cannot become FIFO/RR.  Give each group of the selected threads a budget,
  * recorded first so that it is restored after the threads left RT.  RT
@@ -572,15 +631,36 @@ static int apply_autogroup_nice(LeverContext *c, Txn *t, Domain *d, const LeverS
 }
 
 static int apply_thread_lever(LeverContext *c, Txn *t, Domain *d, const LeverSetting *s) {
-        size_t n = 0;
+        size_t n = 0, n_direct = 0;
+        unsigned handled = 0; /* classes the hypervisor's API took care of */
         if (s->key == LEVER_RT && s->v.rt.policy != SCHED_OTHER) {
                 int r = ensure_rt_budgets(c, t, d, s);
                 if (r < 0)
                         return r;
         }
+        if (s->key == LEVER_CPUS) {
+                /* libvirt pins vCPUs and the emulator itself (vcpupin,
+                 * emulatorpin), keeping its cgroups' cpusets in step. */
+                _cleanup_free_ char *list = cpuset_format(&s->v.cpus);
+                static const struct { ThreadClass class; const char *lever; } pins[] = {
+                        { THREAD_VCPU, "cpus.vcpu" },
+                        { THREAD_EMULATOR, "cpus.emulator" },
+                };
+                for (size_t i = 0; list && i < ELEMENTSOF(pins); i++) {
+                        if (!(c->thread_mask & (1u << pins[i].class)) || domain_count_class(d, pins[i].class) == 0)
+                                continue;
+                        int r = apply_via_backend_lever(c, t, d, s, pins[i].lever, list);
+                        if (r == -EOPNOTSUPP)
+                                continue;
+                        if (r < 0)
+                                return r;
+                        handled |= 1u << pins[i].class;
+                        n += domain_count_class(d, pins[i].class);
+                }
+        }
         for (size_t i = 0; i < d->n_threads; i++) {
                 DomainThread *th = &d->threads[i];
-                if (!(c->thread_mask & (1u << th->class)))
+                if (!(c->thread_mask & (1u << th->class)) || (handled & (1u << th->class)))
                         continue;
                 ThreadSched ts;
                 int r = thread_sched_get(th->tid, &ts);
@@ -595,7 +675,7 @@ static int apply_thread_lever(LeverContext *c, Txn *t, Domain *d, const LeverSet
                 if (r < 0)
                         return fail(c, s, r, "cannot record the original value in the state file: %s", strerror(-r));
                 if (c->dry_run) {
-                        n++;
+                        n++, n_direct++;
                         continue;
                 }
                 switch (s->key) {
@@ -615,7 +695,7 @@ static int apply_thread_lever(LeverContext *c, Txn *t, Domain *d, const LeverSet
                         continue;
                 if (r < 0)
                         return fail(c, s, r, "thread %d (%s): %s", (int) th->tid, th->comm, errno_reason(r));
-                n++;
+                n++, n_direct++;
         }
         if (n == 0) {
                 char classes[64] = "";
@@ -625,7 +705,8 @@ static int apply_thread_lever(LeverContext *c, Txn *t, Domain *d, const LeverSet
                                          classes[0] ? "," : "", thread_class_to_string((ThreadClass) k));
                 return fail(c, s, -ENOENT, "domain '%s' has no %s threads on this host", d->name, classes);
         }
-        note(c, "%s=%s: %zu thread(s) via sched syscalls", lever_key_to_string(s->key), s->value, n);
+        if (n_direct > 0)
+                note(c, "%s=%s: %zu thread(s) via sched syscalls", lever_key_to_string(s->key), s->value, n_direct);
         if (s->key == LEVER_NICE)
                 return apply_autogroup_nice(c, t, d, s);
         return 0;
@@ -745,57 +826,6 @@ static int cgroup_set_typed(const CgroupHost *h, const char *cg, const LeverSett
         case LEVER_IOWEIGHT: return cgroup_set_io_weight(h, cg, s->v.weight);
         default: return -EINVAL;
         }
-}
-
-static int apply_via_backend(LeverContext *c, Txn *t, Domain *d, const LeverSetting *s) {
-        const HvBackend *b = hv_backend_by_name(d->backend);
-        const char *lever = lever_key_to_string(s->key);
-        if (!b || !b->lever_set || !b->lever_save || s->key == LEVER_MEMS)
-                return -EOPNOTSUPP;
-        _cleanup_free_ char *saved = NULL;
-        int r = b->lever_save(c->hv, d, lever, &saved);
-        if (r < 0)
-                return r;
-        char key[256];
-        snprintf(key, sizeof key, "hv:%s:%s:%s", b->name, d->uuid ? d->uuid : d->name, lever);
-        json_object *e = entry_new("hv", key, d);
-        if (!e)
-                return -ENOMEM;
-        json_object_object_add(e, "backend", json_object_new_string(b->name));
-        if (c->hv->libvirt_uri)
-                json_object_object_add(e, "uri", json_object_new_string(c->hv->libvirt_uri));
-        if (d->uuid)
-                json_object_object_add(e, "uuid", json_object_new_string(d->uuid));
-        json_object_object_add(e, "lever", json_object_new_string(lever));
-        json_object_object_add(e, "saved", json_object_new_string(saved));
-        r = txn_record(c, t, e);
-        if (r < 0)
-                return fail(c, s, r, "cannot record the original value in the state file: %s", strerror(-r));
-        if (c->dry_run) {
-                note(c, "%s=%s: would use %s's API", lever, s->value, b->name);
-                return 0;
-        }
-        char value[64];
-        switch (s->key) {
-        case LEVER_CAP: snprintf(value, sizeof value, "%g", s->v.cap); break;
-        case LEVER_MEMORY: snprintf(value, sizeof value, "%llu", (unsigned long long) s->v.bytes); break;
-        default: snprintf(value, sizeof value, "%u", s->v.weight); break;
-        }
-        r = b->lever_set(c->hv, d, lever, value);
-        if (r == -EOPNOTSUPP) {
-                /* Nothing changed: forget the record so the cgroup path records its own. */
-                json_object_array_del_idx(t->before, json_object_array_length(t->before) - 1, 1);
-                size_t nc = json_object_array_length(t->created);
-                if (nc > 0 && streq(json_object_get_string(json_object_array_get_idx(t->created, nc - 1)), key)) {
-                        (void) journal_remove(c->journal, key);
-                        json_object_array_del_idx(t->created, nc - 1, 1);
-                }
-                return -EOPNOTSUPP;
-        }
-        if (r < 0)
-                return fail(c, s, r, "%s refused it: %s", b->name, errno_reason(r));
-        note(c, "%s=%s: via %s's API", lever, s->value, b->name);
-        return 0;
 }
 
 static int apply_group_lever(LeverContext *c, Txn *t, Domain *d, const CgroupHost *h, const LeverSetting *s) {

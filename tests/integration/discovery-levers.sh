@@ -134,11 +134,15 @@ assert_eq "$state_before" "$(cat "$XVSCHED_STATE_DIR/state.json")" "a failed set
 
 # --- libvirt guest: through libvirt's own API -----------------------------
 lv_shares_before=$(virsh -c qemu:///system schedinfo la | awk '/cpu_shares/ {print $3}')
+lv_pin_before=$(virsh -c qemu:///system vcpupin la | awk '$1 == "0" {print $2}')
 out=$("$X" set la weight=300 cap=40)
 assert_match "weight=300: via libvirt's API" "$out" "libvirt lever path is reported"
 assert_eq 3072 "$(virsh -c qemu:///system schedinfo la | awk '/cpu_shares/ {print $3}')" "libvirt cpu_shares"
 assert_eq 40000 "$(virsh -c qemu:///system schedinfo la | awk '/global_quota/ {print $3}')" "libvirt global_quota"
-"$X" set la nice=4 --threads=vcpu >/dev/null
+out=$("$X" set la cpus=0 nice=4 --threads=vcpu,emulator)
+assert_match "cpus=0: via libvirt.s API \(cpus.vcpu\)" "$out" "vCPU pinning through libvirt"
+assert_match "cpus=0: via libvirt.s API \(cpus.emulator\)" "$out" "emulator pinning through libvirt"
+assert_eq 0 "$(virsh -c qemu:///system vcpupin la | awk '$1 == "0" {print $2}')" "virsh vcpupin shows the pin"
 
 # --- reset restores exactly ----------------------------------------------
 "$X" reset ra >/dev/null
@@ -146,6 +150,7 @@ assert_eq "$before_a" "$(snapshot "$pa")" "reset ra restores threads and cgroups
 [ ! -d /sys/fs/cgroup/cpu/xvsched/ra ] || fail "reset left /xvsched/ra behind"
 "$X" reset --all >/dev/null
 assert_eq "$lv_shares_before" "$(virsh -c qemu:///system schedinfo la | awk '/cpu_shares/ {print $3}')" "libvirt cpu_shares restored"
+assert_eq "$lv_pin_before" "$(virsh -c qemu:///system vcpupin la | awk '$1 == "0" {print $2}')" "libvirt vcpupin restored"
 assert_eq 0 "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["entries"]))' "$XVSCHED_STATE_DIR/state.json")" \
         "journal empty after reset --all"
 pass
