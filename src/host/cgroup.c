@@ -750,8 +750,20 @@ int cgroup_ensure_rt_runtime(const CgroupHost *h, const char *cg, uint64_t us) {
                 char buf[32];
                 snprintf(buf, sizeof buf, "%" PRIu64, need[j]);
                 r = cgroup_write(h, CGROUP_CTRL_CPU, pre[j], "cpu.rt_runtime_us", buf);
-                if (r < 0)
+                if (r < 0) {
+                        /* Our numbers are well formed: the kernel's EINVAL
+                         * here means the parent's budget is spent. */
+                        if (r == -EINVAL)
+                                r = -EBUSY;
+                        /* All or nothing: give back what the upper levels got. */
+                        for (size_t u = j; u-- > 0;) {
+                                if (cur[u] < 0 || need[u] <= (uint64_t) cur[u])
+                                        continue;
+                                snprintf(buf, sizeof buf, "%" PRId64, cur[u]);
+                                (void) cgroup_write(h, CGROUP_CTRL_CPU, pre[u], "cpu.rt_runtime_us", buf);
+                        }
                         goto finish;
+                }
                 changed++;
         }
         r = changed;

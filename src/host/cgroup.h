@@ -149,8 +149,8 @@ int cgroup_attach_pid_saved(const CgroupHost *h, pid_t pid, const char *saved);
  * every ancestor top down as far as needed for its children's sum (siblings'
  * budgets included).  Returns the number of groups changed (0: nothing to do,
  * including hierarchies without cpu.rt_runtime_us), -EINVAL for us == 0,
- * -EINVAL/-EBUSY (the kernel's answer) when the parent's (ultimately the
- * global) budget is exhausted.
+ * -EBUSY when the parent's (ultimately the global) budget is spent (the
+ * kernel says EINVAL there; levels already grown are given back).
  * save: "RT1,RT2,...@CG" with the budget of every level from the root's
  * child down to cg; -EOPNOTSUPP without cpu.rt_runtime_us.
  * restore: writes those values back bottom up, except that an ancestor

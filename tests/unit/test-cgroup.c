@@ -825,6 +825,12 @@ static void test_real(void **state) {
                         sp.sched_priority = 0;
                         assert_int_equal(sched_setscheduler(child, SCHED_OTHER, &sp), 0);
                         assert_int_equal(cgroup_rt_runtime_restore(h, rt), 0);
+                        /* more than the whole pool: refused, nothing kept */
+                        assert_int_equal(cgroup_ensure_rt_runtime(h, cg, 990000), -EBUSY);
+                        char *after = NULL;
+                        assert_int_equal(cgroup_rt_runtime_save(h, cg, &after), 0);
+                        assert_string_equal(after, rt);
+                        free(after);
                 } else
                         print_message("RT budget not available here: %s\n", strerror(-r));
                 free(rt);
