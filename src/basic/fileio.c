@@ -20,9 +20,10 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
                 return -ENOMEM;
         for (;;) {
                 if (len + 1 >= cap) {
-                        if (cap >= max + 1)
+                        if (cap >= max + 2)
                                 return -EFBIG;
-                        size_t ncap = MIN(cap * 2, max + 1);
+                        /* Room for max bytes, the NUL, and one byte to tell "more". */
+                        size_t ncap = MIN(cap * 2, max + 2);
                         char *n = realloc(buf, ncap);
                         if (!n)
                                 return -ENOMEM;
@@ -59,11 +60,16 @@ int read_one_line(const char *path, char **ret) {
 }
 
 int write_string_file(const char *path, const char *s) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_TRUNC: pseudo-files ignore it; on a plain file (test fixtures)
+         * a shorter value must not leave the old tail behind. */
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
         size_t n = strlen(s);
-        ssize_t k = write(fd, s, n);
+        ssize_t k;
+        do
+                k = write(fd, s, n);
+        while (k < 0 && errno == EINTR);
         if (k < 0)
                 return negative_errno();
         if ((size_t) k != n)

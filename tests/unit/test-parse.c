@@ -8,6 +8,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
+#include "basic/fileio.h"
 #include "basic/parse.h"
 
 static void test_safe_ato(void **state) {
@@ -81,12 +85,40 @@ static void test_strstrip(void **state) {
         assert_string_equal(strstrip(buf), "a b");
 }
 
+static void test_fileio(void **state) {
+        (void) state;
+        char path[] = "/tmp/xvsched-fileio-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        char *buf;
+        size_t n;
+        assert_int_equal(write_string_file(path, "12345678"), 0);
+        assert_int_equal(read_full_file(path, 8, &buf, &n), 0);  /* exactly max bytes */
+        assert_int_equal(n, 8);
+        free(buf);
+        assert_int_equal(read_full_file(path, 7, &buf, &n), -EFBIG);
+        /* A shorter write replaces the whole value. */
+        assert_int_equal(write_string_file(path, "9"), 0);
+        assert_int_equal(read_one_line(path, &buf), 0);
+        assert_string_equal(buf, "9");
+        free(buf);
+        uint64_t u;
+        assert_int_equal(read_u64_file(path, &u), 0);
+        assert_true(u == 9);
+        assert_int_equal(write_file_atomic(path, "x\n", 2), 0);
+        assert_int_equal(read_u64_file(path, &u), -EINVAL);
+        unlink(path);
+        assert_int_equal(read_one_line(path, &buf), -ENOENT);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_safe_ato),
                 cmocka_unit_test(test_cpuset),
                 cmocka_unit_test(test_size),
                 cmocka_unit_test(test_strstrip),
+                cmocka_unit_test(test_fileio),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

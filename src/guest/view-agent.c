@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The agent guest view: xvagent over the domain's channel.  Every held
+ * change lives under the agent's lease, renewed by keepalive each tick. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "guest/view.h"
+
+#define VIEW_AGENT_LEASE_S 5.0
+#define VIEW_AGENT_TIMEOUT (2 * USEC_PER_SEC)
+
+static int va_open(const Domain *d, void **ret) {
+        if (!d->agent_socket)
+                return -ENOTCONN;
+        AgentClient *c = NULL;
+        int r = agent_connect(d->agent_socket, VIEW_AGENT_TIMEOUT, &c);
+        if (r < 0)
+                return r;
+        r = agent_lease(c, VIEW_AGENT_LEASE_S);
+        if (r < 0) {
+                agent_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+static void va_close(void *s) {
+        agent_free(s);
+}
+
+static int va_tasks(void *s, GuestTask **ret, size_t *ret_n) {
+        return agent_tasks(s, ret, ret_n);
+}
+
+static int va_stop(void *s, pid_t pid) {
+        return agent_stop(s, pid);
+}
+
+static int va_cont(void *s, pid_t pid) {
+        return agent_cont(s, pid);
+}
+
+static int va_nice(void *s, pid_t pid, int nice) {
+        return agent_nice(s, pid, nice);
+}
+
+static int va_keepalive(void *s) {
+        return agent_lease(s, VIEW_AGENT_LEASE_S);
+}
+
+static int va_release(void *s) {
+        return agent_release(s);
+}
+
+static const char *va_last_error(void *s) {
+        return agent_last_error(s);
+}
+
+const GuestViewOps guest_view_agent = {
+        .name = "agent",
+        .open = va_open,
+        .close = va_close,
+        .tasks = va_tasks,
+        .stop = va_stop,
+        .cont = va_cont,
+        .nice = va_nice,
+        .keepalive = va_keepalive,
+        .release = va_release,
+        .last_error = va_last_error,
+};

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/macros.h"
+#include "guest/view.h"
+
+struct GuestView {
+        const GuestViewOps *ops;
+        void *state;
+};
+
+const GuestViewOps *guest_view_ops_by_name(const char *name) {
+        if (streq(name, guest_view_agent.name))
+                return &guest_view_agent;
+        if (streq(name, guest_view_vmi.name))
+                return &guest_view_vmi;
+        return NULL;
+}
+
+int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret) {
+        GuestView *v = calloc(1, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        v->ops = ops;
+        int r = ops->open(d, &v->state);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        return 0;
+}
+
+void guest_view_free(GuestView *v) {
+        if (!v)
+                return;
+        v->ops->close(v->state);
+        free(v);
+}
+
+const char *guest_view_name(const GuestView *v) {
+        return v->ops->name;
+}
+
+const char *guest_view_last_error(const GuestView *v) {
+        return v->ops->last_error ? v->ops->last_error(v->state) : "";
+}
+
+int guest_view_tasks(GuestView *v, GuestTask **ret, size_t *ret_n) {
+        return v->ops->tasks(v->state, ret, ret_n);
+}
+
+int guest_view_stop(GuestView *v, pid_t pid) {
+        return v->ops->stop ? v->ops->stop(v->state, pid) : -EOPNOTSUPP;
+}
+
+int guest_view_cont(GuestView *v, pid_t pid) {
+        return v->ops->cont ? v->ops->cont(v->state, pid) : -EOPNOTSUPP;
+}
+
+int guest_view_nice(GuestView *v, pid_t pid, int nice) {
+        return v->ops->nice ? v->ops->nice(v->state, pid, nice) : -EOPNOTSUPP;
+}
+
+int guest_view_keepalive(GuestView *v) {
+        return v->ops->keepalive ? v->ops->keepalive(v->state) : 0;
+}
+
+int guest_view_release(GuestView *v) {
+        return v->ops->release ? v->ops->release(v->state) : 0;
+}
+
+bool guest_view_can_stop(const GuestView *v) {
+        return v->ops->stop && v->ops->cont;
+}

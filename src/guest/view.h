@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* A guest view: what runs inside one domain, and how to control it.
+ * Backends behind one vtable (style of libvirt's backends):
+ *   agent  xvagent over the domain's virtio-serial channel
+ *   vmi    introspection of the guest kernel's memory (no guest change)
+ * The policy loop and `xvsched ps --via` use this interface only, so a
+ * domain can switch views (and fall back from one to the other).
+ *
+ * Tasks use the agent's GuestTask struct (src/guest/agent-client.h): both
+ * views report the same fields.
+ *
+ * Errors are -errno.  Optional slots left NULL mean "this view cannot"
+ * (-EOPNOTSUPP from the wrappers): the policy loop never stops a task in a
+ * domain whose view cannot also resume it (guest_view_can_stop()). */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "guest/agent-client.h"
+#include "model/domain.h"
+
+typedef struct GuestView GuestView;
+
+typedef struct GuestViewOps {
+        const char *name;
+        /* Attach to the domain (bounded in time).  -ENOTCONN when the domain
+         * offers no way in (no agent channel; no readable RAM). */
+        int (*open)(const Domain *d, void **ret_state);
+        void (*close)(void *state);
+        /* Every thread of the guest; the agent itself (if any) flagged
+         * is_agent.  *ret is malloc'd. */
+        int (*tasks)(void *state, GuestTask **ret, size_t *ret_n);
+        /* Optional: control of one thread group. */
+        int (*stop)(void *state, pid_t pid);
+        int (*cont)(void *state, pid_t pid);
+        int (*nice)(void *state, pid_t pid, int nice);
+        /* Optional: keep held changes alive (the agent's lease); called every tick. */
+        int (*keepalive)(void *state);
+        /* Optional: undo every change this view holds (resume, restore nice). */
+        int (*release)(void *state);
+        /* Optional: one-line description of the last failure. */
+        const char *(*last_error)(void *state);
+} GuestViewOps;
+
+extern const GuestViewOps guest_view_agent;
+extern const GuestViewOps guest_view_vmi;   /* provided by src/vmi/ when built */
+
+const GuestViewOps *guest_view_ops_by_name(const char *name);
+
+int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret);
+void guest_view_free(GuestView *v);
+static inline void guest_view_freep(GuestView **v) {
+        guest_view_free(*v);
+}
+const char *guest_view_name(const GuestView *v);
+const char *guest_view_last_error(const GuestView *v);
+
+int guest_view_tasks(GuestView *v, GuestTask **ret, size_t *ret_n);
+int guest_view_stop(GuestView *v, pid_t pid);
+int guest_view_cont(GuestView *v, pid_t pid);
+int guest_view_nice(GuestView *v, pid_t pid, int nice);
+int guest_view_keepalive(GuestView *v);
+int guest_view_release(GuestView *v);
+/* Can this view both stop and resume tasks? */
+bool guest_view_can_stop(const GuestView *v);
