@@ -22,6 +22,7 @@
 #include "basic/macros.h"
 #include "basic/parse.h"
 #include "cli/cli.h"
+#include "daemon/daemon.h"
 #include "guest/agent-client.h"
 
 #define HOLD_LEASE_S 5.0
@@ -183,6 +184,8 @@ static int parse_for(int *argc, char **argv, double *ret) {
 }
 
 int cmd_stop(int argc, char **argv) {
+        if (argc == 1)   /* "xvsched stop": the daemon */
+                return daemon_control(arg.state_dir, "stop", arg.json);
         double seconds;
         int r = parse_for(&argc, argv, &seconds);
         if (r < 0)

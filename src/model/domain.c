@@ -196,7 +196,7 @@ int domain_list_add(DomainList *l, Domain *d) {
 
 Domain *domain_list_find(const DomainList *l, const char *name) {
         for (size_t i = 0; i < l->n; i++)
-                if (streq(l->domains[i]->name, name))
+                if (l->domains[i] && streq(l->domains[i]->name, name))
                         return l->domains[i];
         return NULL;
 }

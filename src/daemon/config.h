@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* xvsched.conf (see xvsched.conf(5) and examples/):
+ *
+ *   [daemon]          interval, busy_threshold, idle_hysteresis, throttle_ticks, timeline
+ *   [domain NAME]     match, view, rt, rt_threads, and fixed levers (weight, cap, cpus,
+ *                     mems, memory, ioweight, nice)
+ *   [task NAME]       domain, comm | cmdline | pid, class, priority, share, burst
+ *
+ * Errors are one line naming file, line and problem, in *ret_error. */
+
+#include "policy/policy.h"
+
+int config_parse_file(const char *path, Rules *ret, char *ret_error, size_t error_size);
+int config_parse_string(const char *text, const char *name, Rules *ret, char *ret_error, size_t error_size);

@@ -1,0 +1,1020 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fnmatch.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/worker.h"
+#include "guest/view.h"
+#include "host/sched.h"
+#include "lever/journal.h"
+#include "lever/lever.h"
+#include "policy/policy.h"
+
+#define REDISCOVER_EVERY_MS 2000
+#define KEEPALIVE_EVERY_MS 1000
+#define CONTROL_MAX_LINE 4096
+
+typedef struct DomainRt {
+        Domain *domain;            /* NULL while not found */
+        Worker *worker;            /* talks to the guest view; NULL while the domain is absent */
+        bool collected;            /* its worker delivered a round this tick */
+        bool view_ok, can_stop, has_lease;
+        char view_name[16];
+        char view_error[160];
+        WorkerOp pending[WORKER_MAX_OPS];
+        size_t n_pending;
+        uint64_t keepalive_ns;
+        bool fixed_applied;
+        unsigned weight;           /* applied; 0 = never set */
+        bool rt;
+} DomainRt;
+
+typedef struct TaskRt {
+        pid_t pids[POLICY_MAX_PIDS];
+        size_t n_pids;
+        pid_t stopped[POLICY_MAX_PIDS];  /* what we stopped, to resume exactly these */
+        size_t n_stopped;
+        int nice;
+        bool nice_set;
+        pid_t nice_pids[POLICY_MAX_PIDS];
+        size_t n_nice_pids;
+} TaskRt;
+
+typedef struct Daemon {
+        const DaemonOptions *opt;
+        char *config_path;
+        Rules rules;
+        PolicyState state;
+        Plan plan;
+        Snapshot snap;
+        DomainRt *doms;
+        TaskRt *tasks;
+        Journal *journal;
+        FILE *timeline;
+        char control_path[256];
+        int epoll_fd, timer_fd, signal_fd, control_fd;
+        uint64_t t0_ns, last_discovery_ns;
+        bool quit;
+        double cost_observe_us, cost_decide_us, cost_act_us;
+} Daemon;
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+/* ---- setup and teardown of one rule set ---- */
+
+static void rules_runtime_free(Daemon *d) {
+        for (size_t i = 0; d->doms && i < d->rules.n_domains; i++) {
+                (void) worker_stop(d->doms[i].worker, NULL, 0);
+                domain_free(d->doms[i].domain);
+        }
+        free(d->doms);
+        free(d->tasks);
+        free(d->snap.tasks);
+        free(d->snap.domains);
+        d->doms = NULL;
+        d->tasks = NULL;
+        d->snap = (Snapshot) {};
+        policy_state_done(&d->state);
+        plan_done(&d->plan);
+        rules_done(&d->rules);
+}
+
+static int rules_runtime_init(Daemon *d, Rules *rules) {
+        d->rules = *rules;
+        *rules = (Rules) {};
+        if (d->opt->interval_ms > 0)
+                d->rules.interval_ms = d->opt->interval_ms;
+        d->doms = calloc(d->rules.n_domains ? d->rules.n_domains : 1, sizeof *d->doms);
+        d->tasks = calloc(d->rules.n_tasks ? d->rules.n_tasks : 1, sizeof *d->tasks);
+        d->snap.tasks = calloc(d->rules.n_tasks ? d->rules.n_tasks : 1, sizeof *d->snap.tasks);
+        d->snap.domains = calloc(d->rules.n_domains ? d->rules.n_domains : 1, sizeof *d->snap.domains);
+        if (!d->doms || !d->tasks || !d->snap.tasks || !d->snap.domains)
+                return -ENOMEM;
+        int r = policy_state_init(&d->state, &d->rules);
+        if (r >= 0)
+                r = plan_init(&d->plan, &d->rules);
+        return r;
+}
+
+/* ---- levers through the journal ---- */
+
+static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n, const char *threads) {
+        if (d->opt->dry_run) {
+                for (size_t i = 0; i < n; i++)
+                        printf("plan: %s: set %s%s%s\n", dr->domain->name, kv[i], threads ? " --threads=" : "",
+                               threads ? threads : "");
+                return 0;
+        }
+        LeverSetting s[8];
+        if (n > ELEMENTSOF(s))
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++) {
+                const char *why;
+                if (lever_setting_parse(kv[i], &s[i], &why) < 0)
+                        return log_error_errno(-EINVAL, "%s: %s: %s", dr->domain->name, kv[i], why);
+        }
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL };
+        if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
+                c.thread_mask = 1u << THREAD_VCPU;
+        int r = lever_apply(&c, dr->domain, s, n);
+        if (r < 0)
+                log_warning("%s: %s", dr->domain->name, c.error);
+        else if (c.notes)
+                log_debug("%s: %s", dr->domain->name, c.notes);
+        lever_context_done(&c);
+        return r;
+}
+
+/* ---- guest stops in the journal (for views without a lease) ---- */
+
+static void journal_guest_stop(Daemon *d, const char *domain, pid_t pid, bool stopped) {
+        char key[160];
+        snprintf(key, sizeof key, "gstop:%s:%d", domain, (int) pid);
+        if (!stopped) {
+                (void) journal_remove(d->journal, key);
+                return;
+        }
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "key", json_object_new_string(key));
+        json_object_object_add(e, "type", json_object_new_string("guest-stop"));
+        json_object_object_add(e, "domain", json_object_new_string(domain));
+        json_object_object_add(e, "pid", json_object_new_int(pid));
+        if (journal_record(d->journal, e) < 0)
+                log_warning("%s: cannot record the stop of guest pid %d in the state file", domain, (int) pid);
+}
+
+/* ---- observe ---- */
+
+static void domain_lost(Daemon *d, size_t i) {
+        DomainRt *dr = &d->doms[i];
+        /* Its guest is gone or restarted: nothing of ours is held there now. */
+        (void) worker_stop(dr->worker, NULL, 0);
+        dr->worker = NULL;
+        dr->view_ok = dr->can_stop = dr->has_lease = false;
+        dr->fixed_applied = false;
+        dr->weight = 0;
+        dr->rt = false;
+        dr->n_pending = 0;
+        for (size_t t = 0; t < d->rules.n_tasks; t++)
+                if (d->rules.tasks[t].domain == i) {
+                        d->tasks[t].n_stopped = 0;
+                        d->tasks[t].nice_set = false;
+                        d->tasks[t].n_pids = 0;
+                }
+}
+
+static void discover(Daemon *d) {
+        DomainList l = {};
+        int r = hv_discover(&d->opt->hv, &l, NULL);
+        if (r < 0) {
+                log_debug("discovery failed: %s", strerror(-r));
+                return;
+        }
+        for (size_t i = 0; i < d->rules.n_domains; i++) {
+                DomainRt *dr = &d->doms[i];
+                Domain *found = domain_list_find(&l, d->rules.domains[i].match);
+                if (!found) {
+                        if (dr->domain) {
+                                log_notice("domain '%s' is gone", d->rules.domains[i].name);
+                                domain_lost(d, i);
+                        }
+                        domain_free(dr->domain);
+                        dr->domain = NULL;
+                        continue;
+                }
+                /* Take it out of the list: it is ours now. */
+                for (size_t k = 0; k < l.n; k++)
+                        if (l.domains[k] == found)
+                                l.domains[k] = NULL;
+                if (dr->domain && dr->domain->pid != found->pid) {
+                        log_notice("domain '%s' restarted (pid %d -> %d)", d->rules.domains[i].name,
+                                   (int) dr->domain->pid, (int) found->pid);
+                        domain_lost(d, i);
+                }
+                domain_free(dr->domain);
+                dr->domain = found;
+                if (!dr->worker && worker_start(found, d->rules.domains[i].view, &dr->worker) < 0)
+                        log_warning("%s: cannot start its guest view worker", d->rules.domains[i].name);
+        }
+        for (size_t k = 0; k < l.n; k++)
+                domain_free(l.domains[k]);
+        free(l.domains);
+}
+
+static bool task_matches(const TaskRule *t, const GuestTask *g) {
+        switch (t->match) {
+        case TASK_MATCH_COMM:
+                return streq(g->comm, t->pattern);
+        case TASK_MATCH_CMDLINE:
+                return fnmatch(t->pattern, g->cmdline, 0) == 0;
+        case TASK_MATCH_PID: {
+                char buf[16];
+                snprintf(buf, sizeof buf, "%d", (int) g->pid);
+                return streq(buf, t->pattern);
+        }
+        }
+        return false;
+}
+
+static void observe_domain(Daemon *d, size_t di) {
+        DomainRt *dr = &d->doms[di];
+        DomainObs *o = &d->snap.domains[di];
+        dr->collected = false;
+        o->present = dr->domain != NULL;
+        o->fresh = false;
+        if (!dr->domain) {
+                o->view_ok = o->can_stop = false;
+                for (size_t t = 0; t < d->rules.n_tasks; t++)
+                        if (d->rules.tasks[t].domain == di)
+                                d->snap.tasks[t] = (TaskObs) {};
+                return;
+        }
+        if (dr->domain->pid > 0) {
+                uint64_t ns;
+                if (process_cpu_time_ns(dr->domain->pid, &ns) >= 0)
+                        o->cpu_ns = ns;
+        }
+        WorkerResult res;
+        if (!dr->worker || !worker_collect(dr->worker, &res))
+                return; /* still busy with the last round: keep what we know */
+        dr->collected = true;
+        if (!res.valid)
+                return;
+        _cleanup_free_ GuestTask *tasks = res.tasks;
+        size_t n = res.n_tasks;
+
+        /* What became of last round's actions. */
+        for (size_t k = 0; k < res.n_ops; k++) {
+                const WorkerOp *op = &res.ops[k];
+                if (op->result >= 0 || op->result == -ESRCH)
+                        continue;
+                for (size_t t = 0; t < d->rules.n_tasks; t++) {
+                        TaskRt *rt = &d->tasks[t];
+                        if (d->rules.tasks[t].domain != di)
+                                continue;
+                        if (op->kind == WORKER_OP_STOP)
+                                for (size_t s = 0; s < rt->n_stopped; s++)
+                                        if (rt->stopped[s] == op->pid) {
+                                                rt->stopped[s] = rt->stopped[--rt->n_stopped];
+                                                if (!dr->has_lease)
+                                                        journal_guest_stop(d, d->rules.domains[di].name, op->pid, false);
+                                                break;
+                                        }
+                        if (op->kind == WORKER_OP_NICE)
+                                rt->nice_set = false;
+                }
+                log_notice("%s: %s of guest pid %d failed: %s", d->rules.domains[di].name,
+                           op->kind == WORKER_OP_STOP ? "stop" : op->kind == WORKER_OP_CONT ? "resume" : "nice",
+                           (int) op->pid, strerror(-op->result));
+        }
+
+        bool was_ok = dr->view_ok;
+        dr->view_ok = res.view_ok;
+        dr->can_stop = res.can_stop;
+        dr->has_lease = res.has_lease;
+        snprintf(dr->view_name, sizeof dr->view_name, "%s", res.view_name);
+        if (res.error[0] && !streq(res.error, dr->view_error))
+                log_notice("%s: %s", d->rules.domains[di].name, res.error);
+        snprintf(dr->view_error, sizeof dr->view_error, "%s", res.error);
+        if (dr->view_ok && !was_ok)
+                log_info("%s: guest view %s", d->rules.domains[di].name, dr->view_name);
+        o->view_ok = dr->view_ok;
+        o->can_stop = dr->can_stop;
+        if (!dr->view_ok) {
+                /* A view that failed was dropped: the agent's lease undoes what it held. */
+                for (size_t t = 0; t < d->rules.n_tasks; t++)
+                        if (d->rules.tasks[t].domain == di) {
+                                d->tasks[t].n_stopped = 0;
+                                d->tasks[t].nice_set = false;
+                                d->tasks[t].n_pids = 0;
+                                d->snap.tasks[t] = (TaskObs) {};
+                        }
+                return;
+        }
+        o->fresh = true;
+        o->t_ns = res.t_ns;
+
+        for (size_t t = 0; t < d->rules.n_tasks; t++) {
+                const TaskRule *tr = &d->rules.tasks[t];
+                if (tr->domain != di)
+                        continue;
+                TaskObs *to = &d->snap.tasks[t];
+                *to = (TaskObs) {};
+                /* Thread-group leaders that match... */
+                for (size_t k = 0; k < n && to->n_pids < POLICY_MAX_PIDS; k++)
+                        if (!tasks[k].is_agent && !tasks[k].is_kthread && tasks[k].tid == tasks[k].pid &&
+                            task_matches(tr, &tasks[k])) {
+                                to->pids[to->n_pids++] = tasks[k].pid;
+                                to->stopped = tasks[k].state == 'T';
+                                to->nice = tasks[k].nice;
+                        }
+                /* ...and every thread of them. */
+                for (size_t k = 0; k < n; k++)
+                        for (size_t p = 0; p < to->n_pids; p++)
+                                if (tasks[k].pid == to->pids[p]) {
+                                        to->cpu_ns += tasks[k].cpu_ns;
+                                        to->runnable |= tasks[k].state == 'R';
+                                }
+                to->present = to->n_pids > 0;
+                memcpy(d->tasks[t].pids, to->pids, sizeof to->pids);
+                d->tasks[t].n_pids = to->n_pids;
+        }
+}
+
+static void observe(Daemon *d) {
+        uint64_t now = now_ns();
+        bool gone = false;
+        for (size_t i = 0; i < d->rules.n_domains; i++)
+                if (d->doms[i].domain && d->doms[i].domain->pid > 0 && kill(d->doms[i].domain->pid, 0) < 0 &&
+                    errno == ESRCH)
+                        gone = true;
+        if (gone || now - d->last_discovery_ns >= REDISCOVER_EVERY_MS * 1000000ull) {
+                discover(d);
+                d->last_discovery_ns = now;
+        }
+        for (size_t i = 0; i < d->rules.n_domains; i++)
+                observe_domain(d, i);
+        d->snap.t_ns = now_ns();
+}
+
+/* ---- act ---- */
+
+static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice) {
+        if (dr->n_pending < WORKER_MAX_OPS)
+                dr->pending[dr->n_pending++] = (WorkerOp) { .kind = kind, .pid = pid, .nice = nice };
+}
+
+/* Guest-side actions go to the domain's worker with its next round, and
+ * only for domains whose worker just delivered (we know their state). */
+static void act_task(Daemon *d, size_t t) {
+        const TaskRule *tr = &d->rules.tasks[t];
+        DomainRt *dr = &d->doms[tr->domain];
+        const TaskPlan *tp = &d->plan.tasks[t];
+        TaskRt *rt = &d->tasks[t];
+        if (!dr->collected || !dr->view_ok)
+                return;
+        const char *dname = d->rules.domains[tr->domain].name;
+
+        if (tp->stop && tp->control) {
+                for (size_t p = 0; p < rt->n_pids; p++) {
+                        bool already = false;
+                        for (size_t k = 0; k < rt->n_stopped; k++)
+                                already |= rt->stopped[k] == rt->pids[p];
+                        if (already || rt->n_stopped >= POLICY_MAX_PIDS)
+                                continue;
+                        if (d->opt->dry_run) {
+                                printf("plan: %s/%s: stop pid %d (%s)\n", dname, tr->name, (int) rt->pids[p], tp->why);
+                                continue;
+                        }
+                        if (!dr->has_lease)
+                                journal_guest_stop(d, dname, rt->pids[p], true);
+                        queue_op(dr, WORKER_OP_STOP, rt->pids[p], 0);
+                        rt->stopped[rt->n_stopped++] = rt->pids[p];
+                }
+        } else if (rt->n_stopped > 0) {
+                for (size_t k = 0; k < rt->n_stopped; k++) {
+                        if (d->opt->dry_run) {
+                                printf("plan: %s/%s: resume pid %d\n", dname, tr->name, (int) rt->stopped[k]);
+                                continue;
+                        }
+                        queue_op(dr, WORKER_OP_CONT, rt->stopped[k], 0);
+                        if (!dr->has_lease)
+                                journal_guest_stop(d, dname, rt->stopped[k], false);
+                }
+                rt->n_stopped = 0;
+        }
+
+        if (tp->set_nice) {
+                bool same_pids = rt->n_nice_pids == rt->n_pids &&
+                                 memcmp(rt->nice_pids, rt->pids, rt->n_pids * sizeof *rt->pids) == 0;
+                if (rt->nice_set && rt->nice == tp->nice && same_pids)
+                        return;
+                for (size_t p = 0; p < rt->n_pids; p++) {
+                        if (d->opt->dry_run)
+                                printf("plan: %s/%s: nice pid %d to %d\n", dname, tr->name, (int) rt->pids[p], tp->nice);
+                        else
+                                queue_op(dr, WORKER_OP_NICE, rt->pids[p], tp->nice);
+                }
+                rt->nice = tp->nice;
+                rt->nice_set = true;
+                memcpy(rt->nice_pids, rt->pids, sizeof rt->pids);
+                rt->n_nice_pids = rt->n_pids;
+        }
+}
+
+static void act_domain(Daemon *d, size_t i) {
+        DomainRt *dr = &d->doms[i];
+        const DomainRule *rule = &d->rules.domains[i];
+        const DomainPlan *dp = &d->plan.domains[i];
+        if (!dr->domain)
+                return;
+        if (!dr->fixed_applied) {
+                if (rule->n_fixed > 0)
+                        (void) apply_levers(d, dr, (const char *const *) rule->fixed, rule->n_fixed, NULL);
+                dr->fixed_applied = true;
+        }
+        bool fixed_weight = false;
+        for (size_t k = 0; k < rule->n_fixed; k++)
+                fixed_weight |= strneq(rule->fixed[k], "weight=", 7);
+        if (!fixed_weight && dp->weight != dr->weight) {
+                char kv[32];
+                snprintf(kv, sizeof kv, "weight=%u", dp->weight);
+                const char *one[] = { kv };
+                if (apply_levers(d, dr, one, 1, NULL) >= 0)
+                        dr->weight = dp->weight;
+        }
+        if (rule->rt_policy && dp->rt != dr->rt) {
+                char kv[32];
+                if (dp->rt)
+                        snprintf(kv, sizeof kv, "rt=%s:%d", rule->rt_policy == SCHED_RR ? "rr" : "fifo", rule->rt_priority);
+                else
+                        snprintf(kv, sizeof kv, "rt=off");
+                const char *one[] = { kv };
+                if (apply_levers(d, dr, one, 1, rule->rt_threads) >= 0)
+                        dr->rt = dp->rt;
+        }
+}
+
+static void act(Daemon *d) {
+        for (size_t i = 0; i < d->rules.n_domains; i++)
+                act_domain(d, i);
+        for (size_t t = 0; t < d->rules.n_tasks; t++)
+                act_task(d, t);
+        /* Start the next round of every worker that delivered this one. */
+        uint64_t now = now_ns();
+        for (size_t i = 0; i < d->rules.n_domains; i++) {
+                DomainRt *dr = &d->doms[i];
+                if (!dr->worker || !dr->collected)
+                        continue;
+                bool keepalive = now - dr->keepalive_ns >= KEEPALIVE_EVERY_MS * 1000000ull;
+                if (keepalive)
+                        dr->keepalive_ns = now;
+                worker_submit(dr->worker, dr->pending, dr->n_pending, keepalive);
+                dr->n_pending = 0;
+        }
+}
+
+/* ---- timeline ---- */
+
+static const char *task_state(const Daemon *d, size_t t) {
+        const TaskObs *o = &d->snap.tasks[t];
+        const TaskState *s = &d->state.tasks[t];
+        if (!o->present)
+                return "absent";
+        if (d->tasks[t].n_stopped > 0 || o->stopped)
+                return "stopped";
+        if (s->cpu_frac >= d->rules.busy_threshold)
+                return "running";
+        if (o->runnable)
+                return "runnable";
+        return "sleeping";
+}
+
+static json_object *status_json(const Daemon *d) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "tick", json_object_new_int64((int64_t) d->state.tick));
+        json_object_object_add(o, "t_ms", json_object_new_int64((int64_t) ((d->snap.t_ns - d->t0_ns) / 1000000)));
+        json_object_object_add(o, "interval_ms", json_object_new_int((int) d->rules.interval_ms));
+        json_object *tasks = json_object_new_array();
+        for (size_t t = 0; t < d->rules.n_tasks; t++) {
+                const TaskRule *tr = &d->rules.tasks[t];
+                json_object *to = json_object_new_object();
+                json_object_object_add(to, "task", json_object_new_string(tr->name));
+                json_object_object_add(to, "domain", json_object_new_string(d->rules.domains[tr->domain].name));
+                json_object_object_add(to, "class", json_object_new_string(task_class_to_string(tr->class)));
+                json_object_object_add(to, "priority", json_object_new_int(tr->priority));
+                json_object_object_add(to, "state", json_object_new_string(task_state(d, t)));
+                json_object_object_add(to, "busy", json_object_new_boolean(d->state.tasks[t].busy));
+                json_object_object_add(to, "cpu_pct", json_object_new_double(round(d->state.tasks[t].cpu_frac * 1000) / 10));
+                if (tr->share_pct > 0) {
+                        json_object_object_add(to, "target_share_pct", json_object_new_double(tr->share_pct));
+                        json_object_object_add(to, "share_pct",
+                                               json_object_new_double(round(d->state.tasks[t].share_ewma * 1000) / 10));
+                }
+                json_object_object_add(to, "stopped_by_xvsched", json_object_new_boolean(d->tasks[t].n_stopped > 0));
+                json_object_object_add(to, "nice", d->tasks[t].nice_set ? json_object_new_int(d->tasks[t].nice) : NULL);
+                json_object_object_add(to, "why", json_object_new_string(d->plan.tasks[t].why ? d->plan.tasks[t].why : ""));
+                json_object *pids = json_object_new_array();
+                for (size_t p = 0; p < d->tasks[t].n_pids; p++)
+                        json_object_array_add(pids, json_object_new_int(d->tasks[t].pids[p]));
+                json_object_object_add(to, "pids", pids);
+                json_object_array_add(tasks, to);
+        }
+        json_object_object_add(o, "tasks", tasks);
+        json_object *doms = json_object_new_array();
+        for (size_t i = 0; i < d->rules.n_domains; i++) {
+                const DomainRt *dr = &d->doms[i];
+                json_object *dobj = json_object_new_object();
+                json_object_object_add(dobj, "domain", json_object_new_string(d->rules.domains[i].name));
+                json_object_object_add(dobj, "present", json_object_new_boolean(dr->domain != NULL));
+                json_object_object_add(dobj, "view", dr->view_ok ? json_object_new_string(dr->view_name) : NULL);
+                if (dr->view_error[0])
+                        json_object_object_add(dobj, "view_error", json_object_new_string(dr->view_error));
+                json_object_object_add(dobj, "weight", json_object_new_int((int) d->plan.domains[i].weight));
+                json_object_object_add(dobj, "rt", json_object_new_boolean(d->plan.domains[i].rt));
+                json_object_array_add(doms, dobj);
+        }
+        json_object_object_add(o, "domains", doms);
+        json_object *cost = json_object_new_object();
+        json_object_object_add(cost, "observe_us", json_object_new_double(round(d->cost_observe_us)));
+        json_object_object_add(cost, "decide_us", json_object_new_double(round(d->cost_decide_us * 10) / 10));
+        json_object_object_add(cost, "act_us", json_object_new_double(round(d->cost_act_us)));
+        json_object_object_add(o, "cost", cost);
+        return o;
+}
+
+static void write_timeline(Daemon *d) {
+        if (!d->timeline)
+                return;
+        json_object *o = status_json(d);
+        fprintf(d->timeline, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        fflush(d->timeline);
+        json_object_put(o);
+}
+
+static void tick(Daemon *d) {
+        uint64_t a = now_ns();
+        observe(d);
+        uint64_t b = now_ns();
+        decide(&d->rules, &d->state, &d->snap, &d->plan);
+        uint64_t c = now_ns();
+        act(d);
+        uint64_t e = now_ns();
+        d->cost_observe_us = (double) (b - a) / 1000;
+        d->cost_decide_us = (double) (c - b) / 1000;
+        d->cost_act_us = (double) (e - c) / 1000;
+        write_timeline(d);
+}
+
+/* Resume everything, restore every lever.  Used on exit and reload. */
+static int release_all(Daemon *d) {
+        int ret = 0;
+        for (size_t i = 0; i < d->rules.n_domains; i++) {
+                DomainRt *dr = &d->doms[i];
+                WorkerOp final[WORKER_MAX_OPS];
+                size_t n = 0;
+                for (size_t t = 0; t < d->rules.n_tasks; t++) {
+                        TaskRt *rt = &d->tasks[t];
+                        if (d->rules.tasks[t].domain != i)
+                                continue;
+                        for (size_t k = 0; k < rt->n_stopped && n < WORKER_MAX_OPS; k++)
+                                final[n++] = (WorkerOp) { .kind = WORKER_OP_CONT, .pid = rt->stopped[k] };
+                }
+                /* worker_stop also makes the view undo what it holds (release). */
+                int r = worker_stop(dr->worker, final, n);
+                dr->worker = NULL;
+                if (r < 0) {
+                        log_warning("%s: the guest view could not undo every change: %s%s", d->rules.domains[i].name,
+                                    strerror(-r), dr->has_lease ? " (the agent's lease will)" : "");
+                        ret = r;
+                } else
+                        for (size_t t = 0; t < d->rules.n_tasks; t++)
+                                if (d->rules.tasks[t].domain == i && !dr->has_lease)
+                                        for (size_t k = 0; k < d->tasks[t].n_stopped; k++)
+                                                journal_guest_stop(d, d->rules.domains[i].name, d->tasks[t].stopped[k], false);
+                for (size_t t = 0; t < d->rules.n_tasks; t++)
+                        if (d->rules.tasks[t].domain == i) {
+                                d->tasks[t].n_stopped = 0;
+                                d->tasks[t].nice_set = false;
+                        }
+                dr->view_ok = false;
+                dr->fixed_applied = false;
+                dr->weight = 0;
+                dr->rt = false;
+                dr->n_pending = 0;
+        }
+        if (!d->opt->dry_run) {
+                LeverContext c = { .hv = &d->opt->hv, .journal = d->journal };
+                int r = lever_reset(&c, NULL);
+                if (r < 0) {
+                        log_error("restoring host levers failed: %s", c.error);
+                        ret = r;
+                } else if (r > 0)
+                        log_info("restored %d host value%s", r, r == 1 ? "" : "s");
+                lever_context_done(&c);
+        }
+        return ret;
+}
+
+/* After a crash: resume guest tasks a lease-less view stopped, then let
+ * lever_reset() restore the host levers. */
+static int recover(Daemon *d) {
+        size_t n = journal_size(d->journal);
+        if (n == 0)
+                return 0;
+        log_notice("found %zu value%s left by a previous run in %s: restoring them first", n, n == 1 ? "" : "s",
+                   journal_path(d->journal));
+        DomainList l = {};
+        bool discovered = false;
+        for (size_t i = journal_size(d->journal); i > 0; i--) {
+                json_object *e = journal_entry(d->journal, i - 1), *v;
+                if (!json_object_object_get_ex(e, "type", &v) || !streq(json_object_get_string(v), "guest-stop"))
+                        continue;
+                json_object *dom = NULL, *pid = NULL, *key = NULL;
+                json_object_object_get_ex(e, "domain", &dom);
+                json_object_object_get_ex(e, "pid", &pid);
+                json_object_object_get_ex(e, "key", &key);
+                if (!discovered) {
+                        (void) hv_discover(&d->opt->hv, &l, NULL);
+                        discovered = true;
+                }
+                Domain *found = NULL;
+                for (size_t k = 0; k < d->rules.n_domains && dom; k++)
+                        if (streq(d->rules.domains[k].name, json_object_get_string(dom)))
+                                found = domain_list_find(&l, d->rules.domains[k].match);
+                GuestView *view = NULL;
+                if (found && (guest_view_open(&guest_view_agent, found, &view) >= 0 ||
+                              guest_view_open(&guest_view_vmi, found, &view) >= 0)) {
+                        int r = guest_view_cont(view, json_object_get_int(pid));
+                        if (r < 0 && r != -ESRCH)
+                                log_warning("cannot resume guest pid %d of %s: %s", json_object_get_int(pid),
+                                            json_object_get_string(dom), guest_view_last_error(view));
+                        guest_view_free(view);
+                } else
+                        log_warning("cannot reach domain %s to resume guest pid %d", dom ? json_object_get_string(dom) : "?",
+                                    pid ? json_object_get_int(pid) : 0);
+                _cleanup_free_ char *k = strdup(json_object_get_string(key));
+                (void) journal_remove(d->journal, k);
+        }
+        domain_list_done(&l);
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal };
+        int r = lever_reset(&c, NULL);
+        if (r < 0)
+                log_error("restoring what a previous run left failed: %s", c.error);
+        lever_context_done(&c);
+        return r < 0 ? r : 0;
+}
+
+/* Every configured domain must exist at start (and at reload). */
+static int check_domains(const DaemonOptions *o, const Rules *rules, const char *path, char *err, size_t size) {
+        DomainList l = {};
+        int r = hv_discover(&o->hv, &l, NULL);
+        if (r < 0) {
+                snprintf(err, size, "%s: discovery failed: %s", path, strerror(-r));
+                return r;
+        }
+        r = 0;
+        for (size_t i = 0; i < rules->n_domains && r == 0; i++)
+                if (!domain_list_find(&l, rules->domains[i].match)) {
+                        char known[512] = "";
+                        for (size_t k = 0; k < l.n; k++)
+                                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                                         l.domains[k]->name);
+                        snprintf(err, size, "%s:%u: domain '%s' does not exist here (known: %s)", path,
+                                 rules->domains[i].line, rules->domains[i].match, l.n ? known : "none");
+                        r = -ENOENT;
+                }
+        domain_list_done(&l);
+        return r;
+}
+
+/* ---- control socket ---- */
+
+static void control_reply(int fd, json_object *o) {
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        (void) !send(fd, s, strlen(s), MSG_NOSIGNAL);
+        (void) !send(fd, "\n", 1, MSG_NOSIGNAL);
+        json_object_put(o);
+}
+
+static int reload(Daemon *d, char *err, size_t size) {
+        Rules rules = {};
+        int r = config_parse_file(d->config_path, &rules, err, size);
+        if (r >= 0)
+                r = check_domains(d->opt, &rules, d->config_path, err, size);
+        if (r < 0) {
+                rules_done(&rules);
+                log_error("reload: %s (keeping the old rules)", err);
+                return r;
+        }
+        (void) release_all(d);
+        rules_runtime_free(d);
+        r = rules_runtime_init(d, &rules);
+        rules_done(&rules);
+        if (r < 0)
+                return r;
+        struct itimerspec its = { .it_interval = { .tv_sec = d->rules.interval_ms / 1000,
+                                                   .tv_nsec = (long) (d->rules.interval_ms % 1000) * 1000000L } };
+        its.it_value = its.it_interval;
+        (void) timerfd_settime(d->timer_fd, 0, &its, NULL);
+        d->last_discovery_ns = 0;
+        log_notice("reloaded %s: %zu domains, %zu tasks", d->config_path, d->rules.n_domains, d->rules.n_tasks);
+        return 0;
+}
+
+static void handle_control(Daemon *d) {
+        _cleanup_close_ int fd = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+                return;
+        /* Only root may talk to the daemon. */
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0)
+                return;
+        char buf[CONTROL_MAX_LINE];
+        size_t n = 0;
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, 500) <= 0)
+                        return;
+                ssize_t k = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+                if (k <= 0)
+                        return;
+                n += (size_t) k;
+                buf[n] = 0;
+                if (strchr(buf, '\n'))
+                        break;
+                if (n >= sizeof buf - 1)
+                        return;
+        }
+        json_object *req = json_tokener_parse(buf), *cmd;
+        json_object *rep = json_object_new_object();
+        if (!req || !json_object_object_get_ex(req, "command", &cmd) || !json_object_is_type(cmd, json_type_string)) {
+                json_object_object_add(rep, "error", json_object_new_string("expected {\"command\": ...}"));
+        } else if (streq(json_object_get_string(cmd), "status")) {
+                json_object_put(rep);
+                rep = status_json(d);
+                json_object_object_add(rep, "config", json_object_new_string(d->config_path));
+        } else if (streq(json_object_get_string(cmd), "reload")) {
+                char err[512] = "";
+                if (reload(d, err, sizeof err) < 0)
+                        json_object_object_add(rep, "error", json_object_new_string(err[0] ? err : "reload failed"));
+                else
+                        json_object_object_add(rep, "reloaded", json_object_new_string(d->config_path));
+        } else if (streq(json_object_get_string(cmd), "stop")) {
+                d->quit = true;
+                json_object_object_add(rep, "stopping", json_object_new_boolean(true));
+        } else
+                json_object_object_add(rep, "error", json_object_new_string("unknown command (status, reload, stop)"));
+        json_object_put(req);
+        control_reply(fd, rep);
+}
+
+static int control_open(Daemon *d, const char *state_dir) {
+        snprintf(d->control_path, sizeof d->control_path, "%s/control.sock", state_dir);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(d->control_path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, d->control_path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        (void) unlink(d->control_path); /* we hold the journal lock: no other daemon uses it */
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod(d->control_path, 0600) < 0 || listen(fd, 4) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        d->control_fd = fd;
+        return 0;
+}
+
+static const char *state_dir_of(const DaemonOptions *o) {
+        const char *s = o->state_dir ? o->state_dir : getenv("XVSCHED_STATE_DIR");
+        return s && *s ? s : XVSCHED_STATE_DIR_DEFAULT;
+}
+
+int daemon_run(const DaemonOptions *o) {
+        Daemon d = { .opt = o, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1, .control_fd = -1 };
+        char err[512];
+        Rules rules = {};
+        int r = config_parse_file(o->config_path, &rules, err, sizeof err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err);
+        r = check_domains(o, &rules, o->config_path, err, sizeof err);
+        if (r < 0) {
+                rules_done(&rules);
+                return log_error_errno(r, "%s", err);
+        }
+        d.config_path = strdup(o->config_path);
+        r = rules_runtime_init(&d, &rules);
+        rules_done(&rules);
+        if (r < 0 || !d.config_path) {
+                rules_runtime_free(&d);
+                free(d.config_path);
+                return log_error_errno(-ENOMEM, "out of memory");
+        }
+
+        r = journal_open(o->state_dir, &d.journal);
+        if (r == -EBUSY)
+                r = log_error_errno(r, "another xvsched holds the state file (is a daemon running already?)");
+        else if (r < 0)
+                r = log_error_errno(r, "cannot open the state file: %m");
+        if (r >= 0 && !o->dry_run)
+                r = recover(&d);
+        if (r >= 0)
+                r = control_open(&d, state_dir_of(o));
+        if (r < 0) {
+                if (r != -EBUSY)
+                        log_error_errno(r, "cannot open the control socket: %m");
+                goto out;
+        }
+
+        const char *timeline = o->timeline ? o->timeline : d.rules.timeline;
+        if (timeline) {
+                d.timeline = fopen(timeline, "ae");
+                if (!d.timeline) {
+                        r = log_error_errno(negative_errno(), "cannot open the timeline %s: %m", timeline);
+                        goto out;
+                }
+        }
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        d.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (d.signal_fd < 0 || d.timer_fd < 0 || d.epoll_fd < 0) {
+                r = log_error_errno(negative_errno(), "cannot set up the event loop: %m");
+                goto out;
+        }
+        struct itimerspec its = { .it_interval = { .tv_sec = d.rules.interval_ms / 1000,
+                                                   .tv_nsec = (long) (d.rules.interval_ms % 1000) * 1000000L } };
+        its.it_value = its.it_interval;
+        timerfd_settime(d.timer_fd, 0, &its, NULL);
+        int fds[] = { d.timer_fd, d.signal_fd, d.control_fd };
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+                epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, fds[i], &ev);
+        }
+
+        log_notice("running %s: %zu domains, %zu tasks, every %u ms%s", o->config_path, d.rules.n_domains,
+                   d.rules.n_tasks, d.rules.interval_ms, o->dry_run ? " (dry run: nothing changes)" : "");
+        d.t0_ns = now_ns();
+        tick(&d);
+        while (!d.quit) {
+                struct epoll_event ev[4];
+                int n = epoll_wait(d.epoll_fd, ev, ELEMENTSOF(ev), -1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = log_error_errno(negative_errno(), "event loop: %m");
+                        break;
+                }
+                for (int i = 0; i < n && !d.quit; i++) {
+                        if (ev[i].data.fd == d.timer_fd) {
+                                uint64_t expirations;
+                                if (read(d.timer_fd, &expirations, sizeof expirations) > 0) {
+                                        tick(&d);
+                                        if (o->max_ticks && d.state.tick >= o->max_ticks)
+                                                d.quit = true;
+                                }
+                        } else if (ev[i].data.fd == d.signal_fd) {
+                                struct signalfd_siginfo si;
+                                if (read(d.signal_fd, &si, sizeof si) != sizeof si)
+                                        continue;
+                                if (si.ssi_signo == SIGHUP)
+                                        (void) reload(&d, err, sizeof err);
+                                else {
+                                        log_notice("got %s: restoring and exiting", strsignal((int) si.ssi_signo));
+                                        d.quit = true;
+                                }
+                        } else if (ev[i].data.fd == d.control_fd)
+                                handle_control(&d);
+                }
+        }
+        {
+                int k = release_all(&d);
+                if (r >= 0)
+                        r = k;
+        }
+out:
+        rules_runtime_free(&d);
+        if (d.timeline)
+                fclose(d.timeline);
+        if (d.control_fd >= 0) {
+                close(d.control_fd);
+                unlink(d.control_path);
+        }
+        if (d.epoll_fd >= 0)
+                close(d.epoll_fd);
+        if (d.timer_fd >= 0)
+                close(d.timer_fd);
+        if (d.signal_fd >= 0)
+                close(d.signal_fd);
+        journal_free(d.journal);
+        free(d.config_path);
+        return r < 0 ? r : 0;
+}
+
+int daemon_control(const char *state_dir, const char *command, bool json) {
+        DaemonOptions o = { .state_dir = state_dir };
+        char path[256];
+        snprintf(path, sizeof path, "%s/control.sock", state_dir_of(&o));
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return log_error_errno(negative_errno(), "no xvsched daemon answers at %s: %m", path);
+        char req[128];
+        snprintf(req, sizeof req, "{\"command\":\"%s\"}\n", command);
+        if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
+                return log_error_errno(negative_errno(), "cannot talk to the daemon: %m");
+        _cleanup_free_ char *buf = malloc(1 << 20);
+        if (!buf)
+                return -ENOMEM;
+        size_t n = 0;
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int k = poll(&p, 1, 10000);
+                if (k <= 0)
+                        return log_error_errno(-ETIMEDOUT, "the daemon did not answer");
+                ssize_t got = recv(fd, buf + n, (1 << 20) - 1 - n, 0);
+                if (got <= 0)
+                        break;
+                n += (size_t) got;
+                if (memchr(buf, '\n', n) || n >= (1 << 20) - 1)
+                        break;
+        }
+        buf[n] = 0;
+        json_object *rep = json_tokener_parse(buf), *e;
+        if (!rep)
+                return log_error_errno(-EBADMSG, "the daemon's reply is not JSON");
+        if (json_object_object_get_ex(rep, "error", &e)) {
+                log_error("%s", json_object_get_string(e));
+                json_object_put(rep);
+                return -EINVAL;
+        }
+        if (json || !streq(command, "status")) {
+                if (json)
+                        puts(json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                else if (streq(command, "reload"))
+                        printf("reloaded\n");
+                else
+                        printf("stopping (the daemon restores everything before it exits)\n");
+                json_object_put(rep);
+                return 0;
+        }
+        json_object *v, *tasks, *doms;
+        json_object_object_get_ex(rep, "config", &v);
+        printf("config: %s\n", v ? json_object_get_string(v) : "?");
+        json_object_object_get_ex(rep, "tick", &v);
+        printf("tick:   %s", json_object_get_string(v));
+        json_object_object_get_ex(rep, "interval_ms", &v);
+        printf(" (every %s ms)\n\n", json_object_get_string(v));
+        printf("%-12s %-8s %6s %5s %-7s %-9s %6s %6s  %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "", "", "", "", "");
+        json_object_object_get_ex(rep, "domains", &doms);
+        for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
+                json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve;
+                json_object_object_get_ex(x, "domain", &a);
+                json_object_object_get_ex(x, "view", &b);
+                json_object_object_get_ex(x, "weight", &c);
+                json_object_object_get_ex(x, "rt", &dd);
+                bool has_err = json_object_object_get_ex(x, "view_error", &ve);
+                printf("%-12s %-8s %6s %5s  %s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
+                       json_object_get_string(c), json_object_get_boolean(dd) ? "on" : "off",
+                       has_err ? json_object_get_string(ve) : "");
+        }
+        printf("\n%-12s %-10s %-7s %4s %-9s %6s %6s %5s  %s\n", "TASK", "DOMAIN", "CLASS", "PRIO", "STATE", "CPU%",
+               "SHARE", "NICE", "WHY");
+        json_object_object_get_ex(rep, "tasks", &tasks);
+        for (size_t i = 0; tasks && i < json_object_array_length(tasks); i++) {
+                json_object *x = json_object_array_get_idx(tasks, i), *a, *b, *c, *pr, *st, *cpu, *sh, *ni, *why;
+                json_object_object_get_ex(x, "task", &a);
+                json_object_object_get_ex(x, "domain", &b);
+                json_object_object_get_ex(x, "class", &c);
+                json_object_object_get_ex(x, "priority", &pr);
+                json_object_object_get_ex(x, "state", &st);
+                json_object_object_get_ex(x, "cpu_pct", &cpu);
+                bool has_share = json_object_object_get_ex(x, "share_pct", &sh);
+                json_object_object_get_ex(x, "nice", &ni);
+                json_object_object_get_ex(x, "why", &why);
+                char share[16] = "-";
+                if (has_share)
+                        snprintf(share, sizeof share, "%.1f", json_object_get_double(sh));
+                printf("%-12s %-10s %-7s %4d %-9s %6.1f %6s %5s  %s\n", json_object_get_string(a), json_object_get_string(b),
+                       json_object_get_string(c), json_object_get_int(pr), json_object_get_string(st),
+                       json_object_get_double(cpu), share, ni ? json_object_get_string(ni) : "-", json_object_get_string(why));
+        }
+        json_object_put(rep);
+        return 0;
+}

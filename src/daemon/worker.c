@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "daemon/worker.h"
+
+#define VIEW_RETRY_NS (1000ull * 1000 * 1000)
+
+struct Worker {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        Domain *domain;            /* a copy of what the worker needs */
+        char view_want[8];
+        GuestView *view;           /* touched only by the worker thread while it runs */
+        uint64_t retry_ns;
+        bool busy, quit;
+        /* the round in flight */
+        WorkerOp ops[WORKER_MAX_OPS];
+        size_t n_ops;
+        bool keepalive;
+        WorkerResult result;
+};
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+static void open_view(Worker *w, WorkerResult *res) {
+        if (w->view || now_ns() < w->retry_ns)
+                return;
+        const GuestViewOps *ops = streq(w->view_want, "vmi") || (streq(w->view_want, "auto") && !w->domain->agent_socket)
+                                          ? &guest_view_vmi
+                                          : &guest_view_agent;
+        int r = guest_view_open(ops, w->domain, &w->view);
+        if (r < 0 && streq(w->view_want, "auto") && ops == &guest_view_agent)
+                r = guest_view_open(ops = &guest_view_vmi, w->domain, &w->view);
+        if (r < 0) {
+                snprintf(res->error, sizeof res->error, "no %s view: %s", ops->name,
+                         r == -EOPNOTSUPP ? "not available" : strerror(-r));
+                w->view = NULL;
+                w->retry_ns = now_ns() + VIEW_RETRY_NS;
+        }
+}
+
+/* One round, on the worker thread, without the lock held. */
+static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, WorkerResult *res) {
+        open_view(w, res);
+        if (!w->view) {
+                for (size_t i = 0; i < n_ops; i++)
+                        ops[i].result = -ENOTCONN;
+                return;
+        }
+        for (size_t i = 0; i < n_ops; i++) {
+                WorkerOp *op = &ops[i];
+                op->result = op->kind == WORKER_OP_STOP   ? guest_view_stop(w->view, op->pid)
+                             : op->kind == WORKER_OP_CONT ? guest_view_cont(w->view, op->pid)
+                                                          : guest_view_nice(w->view, op->pid, op->nice);
+        }
+        if (keepalive)
+                (void) guest_view_keepalive(w->view);
+        res->tasks_result = guest_view_tasks(w->view, &res->tasks, &res->n_tasks);
+        res->t_ns = now_ns();
+        if (res->tasks_result < 0) {
+                snprintf(res->error, sizeof res->error, "%s view failed: %s", guest_view_name(w->view),
+                         guest_view_last_error(w->view));
+                res->tasks = NULL;
+                res->n_tasks = 0;
+                /* Drop it: an agent that went silent undoes what it held by its lease. */
+                guest_view_free(w->view);
+                w->view = NULL;
+                w->retry_ns = now_ns() + VIEW_RETRY_NS;
+                return;
+        }
+        res->view_ok = true;
+        res->can_stop = guest_view_can_stop(w->view);
+        res->has_lease = streq(guest_view_name(w->view), "agent");
+        snprintf(res->view_name, sizeof res->view_name, "%s", guest_view_name(w->view));
+}
+
+static void *worker_main(void *p) {
+        Worker *w = p;
+        pthread_mutex_lock(&w->lock);
+        for (;;) {
+                while (!w->busy && !w->quit)
+                        pthread_cond_wait(&w->cond, &w->lock);
+                if (w->quit)
+                        break;
+                WorkerOp ops[WORKER_MAX_OPS];
+                size_t n_ops = w->n_ops;
+                memcpy(ops, w->ops, n_ops * sizeof *ops);
+                bool keepalive = w->keepalive;
+                pthread_mutex_unlock(&w->lock);
+
+                WorkerResult res = { .valid = true };
+                round_run(w, ops, n_ops, keepalive, &res);
+                memcpy(res.ops, ops, n_ops * sizeof *ops);
+                res.n_ops = n_ops;
+
+                pthread_mutex_lock(&w->lock);
+                free(w->result.tasks);
+                w->result = res;
+                w->busy = false;
+        }
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+}
+
+int worker_start(const Domain *d, const char *view, Worker **ret) {
+        Worker *w = calloc(1, sizeof *w);
+        if (!w)
+                return -ENOMEM;
+        w->domain = domain_new(d->name, d->backend);
+        if (!w->domain) {
+                free(w);
+                return -ENOMEM;
+        }
+        w->domain->pid = d->pid;
+        w->domain->qmp_socket = d->qmp_socket ? strdup(d->qmp_socket) : NULL;
+        w->domain->agent_socket = d->agent_socket ? strdup(d->agent_socket) : NULL;
+        for (size_t i = 0; i < d->n_threads; i++)
+                (void) domain_add_thread(w->domain, d->threads[i].tid, d->threads[i].class, d->threads[i].vcpu,
+                                         d->threads[i].comm);
+        snprintf(w->view_want, sizeof w->view_want, "%s", view);
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        /* The first round only opens the view and lists the tasks. */
+        w->busy = true;
+        int r = -pthread_create(&w->thread, NULL, worker_main, w);
+        if (r < 0) {
+                domain_free(w->domain);
+                free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+bool worker_collect(Worker *w, WorkerResult *ret) {
+        pthread_mutex_lock(&w->lock);
+        bool idle = !w->busy;
+        if (idle) {
+                *ret = w->result;
+                w->result = (WorkerResult) {};
+        }
+        pthread_mutex_unlock(&w->lock);
+        return idle;
+}
+
+void worker_submit(Worker *w, const WorkerOp *ops, size_t n_ops, bool keepalive) {
+        pthread_mutex_lock(&w->lock);
+        n_ops = MIN(n_ops, (size_t) WORKER_MAX_OPS);
+        memcpy(w->ops, ops, n_ops * sizeof *ops);
+        w->n_ops = n_ops;
+        w->keepalive = keepalive;
+        w->busy = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+}
+
+int worker_stop(Worker *w, const WorkerOp *final, size_t n_final) {
+        if (!w)
+                return 0;
+        pthread_mutex_lock(&w->lock);
+        w->quit = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+
+        int ret = 0;
+        if (!w->view && n_final > 0) {
+                /* Reconnect once to resume what we stopped. */
+                w->retry_ns = 0;
+                WorkerResult res = {};
+                open_view(w, &res);
+        }
+        for (size_t i = 0; i < n_final; i++) {
+                int r = !w->view ? -ENOTCONN
+                        : final[i].kind == WORKER_OP_CONT ? guest_view_cont(w->view, final[i].pid)
+                        : final[i].kind == WORKER_OP_STOP ? guest_view_stop(w->view, final[i].pid)
+                                                          : guest_view_nice(w->view, final[i].pid, final[i].nice);
+                if (r < 0 && r != -ESRCH && ret == 0)
+                        ret = r;
+        }
+        if (w->view) {
+                int r = guest_view_release(w->view);
+                if (r < 0 && ret == 0)
+                        ret = r;
+                guest_view_free(w->view);
+        }
+        free(w->result.tasks);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        domain_free(w->domain);
+        free(w);
+        return ret;
+}

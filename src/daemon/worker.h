@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* One thread per domain talks to its guest view, so that a slow guest (a
+ * starved VM whose agent answers late, a TCG guest) never stalls the loop.
+ *
+ * Each tick the loop collects the worker's last result (the task list and
+ * whether its queued actions worked) and hands it the next round: the
+ * actions this tick decided (stop, cont, nice), then a fresh task list.
+ * A worker still busy with the previous round is simply skipped: the loop
+ * goes on with what it knows, and decides again next tick.
+ *
+ * The worker owns the view: it opens it (retrying), and closes it on a
+ * failure (the agent's lease undoes what it held). */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest/view.h"
+#include "model/domain.h"
+
+typedef enum WorkerOpKind { WORKER_OP_STOP, WORKER_OP_CONT, WORKER_OP_NICE } WorkerOpKind;
+
+typedef struct WorkerOp {
+        WorkerOpKind kind;
+        pid_t pid;
+        int nice;
+        int result;               /* filled by the worker */
+} WorkerOp;
+
+#define WORKER_MAX_OPS 64
+
+typedef struct WorkerResult {
+        bool valid;               /* a round finished since the last collect */
+        bool view_ok;             /* a view is open */
+        bool can_stop;
+        bool has_lease;
+        char view_name[16];
+        char error[160];          /* last failure, "" if none */
+        GuestTask *tasks;         /* owned by the caller after collect */
+        uint64_t t_ns;            /* CLOCK_MONOTONIC when the list was read */
+        size_t n_tasks;
+        int tasks_result;
+        WorkerOp ops[WORKER_MAX_OPS];
+        size_t n_ops;
+} WorkerResult;
+
+typedef struct Worker Worker;
+
+/* view: "agent", "vmi" or "auto" (agent when the domain has a channel, else
+ * vmi; falls back to vmi when the agent cannot be opened). */
+int worker_start(const Domain *d, const char *view, Worker **ret);
+/* Stops the thread (waits for the round in flight), then runs `final` ops
+ * (resume what is stopped) and the view's release on the calling thread.
+ * Returns the first failure of those. */
+int worker_stop(Worker *w, const WorkerOp *final, size_t n_final);
+
+/* Non-blocking: if the worker is idle, move its result into *ret (caller
+ * frees ret->tasks) and return true; false if it is still busy. */
+bool worker_collect(Worker *w, WorkerResult *ret);
+/* Queue a round (ops then a task list).  Only call after a successful
+ * collect (the worker is idle).  keepalive: renew the lease too. */
+void worker_submit(Worker *w, const WorkerOp *ops, size_t n_ops, bool keepalive);

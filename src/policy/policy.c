@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/macros.h"
+#include "policy/policy.h"
+
+static const char *const task_class_table[_TASK_CLASS_MAX] = {
+        [TASK_CLASS_NORMAL] = "normal",
+        [TASK_CLASS_IDLE] = "idle",
+        [TASK_CLASS_RT] = "rt",
+};
+
+const char *task_class_to_string(TaskClass c) {
+        return c >= 0 && c < _TASK_CLASS_MAX ? task_class_table[c] : NULL;
+}
+
+TaskClass task_class_from_string(const char *s) {
+        for (int i = 0; i < _TASK_CLASS_MAX; i++)
+                if (streq(s, task_class_table[i]))
+                        return (TaskClass) i;
+        return _TASK_CLASS_INVALID;
+}
+
+void rules_done(Rules *r) {
+        for (size_t i = 0; i < r->n_domains; i++) {
+                DomainRule *d = &r->domains[i];
+                free(d->name);
+                free(d->match);
+                free(d->view);
+                for (size_t k = 0; k < d->n_fixed; k++)
+                        free(d->fixed[k]);
+                free(d->fixed);
+                free(d->rt_threads);
+        }
+        for (size_t i = 0; i < r->n_tasks; i++) {
+                free(r->tasks[i].name);
+                free(r->tasks[i].pattern);
+        }
+        free(r->domains);
+        free(r->tasks);
+        free(r->timeline);
+        *r = (Rules) {};
+}
+
+int policy_state_init(PolicyState *s, const Rules *r) {
+        *s = (PolicyState) {};
+        s->tasks = calloc(r->n_tasks ? r->n_tasks : 1, sizeof *s->tasks);
+        s->domains = calloc(r->n_domains ? r->n_domains : 1, sizeof *s->domains);
+        if (!s->tasks || !s->domains) {
+                policy_state_done(s);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < r->n_domains; i++)
+                s->domains[i].share_gain = 1.0;
+        return 0;
+}
+
+void policy_state_done(PolicyState *s) {
+        free(s->tasks);
+        free(s->domains);
+        *s = (PolicyState) {};
+}
+
+int plan_init(Plan *p, const Rules *r) {
+        *p = (Plan) {};
+        p->tasks = calloc(r->n_tasks ? r->n_tasks : 1, sizeof *p->tasks);
+        p->domains = calloc(r->n_domains ? r->n_domains : 1, sizeof *p->domains);
+        if (!p->tasks || !p->domains) {
+                plan_done(p);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void plan_done(Plan *p) {
+        free(p->tasks);
+        free(p->domains);
+        *p = (Plan) {};
+}
+
+unsigned policy_priority_to_weight(int priority) {
+        /* 50 is the default weight 100; every 10 steps is a factor of 4,
+         * the ratio paper 002 used (WEIGHT 256 vs 64). */
+        double w = 100.0 * pow(4.0, (priority - 50) / 10.0);
+        if (w < 1)
+                return 1;
+        if (w > 10000)
+                return 10000;
+        return (unsigned) lround(w);
+}
+
+int policy_priority_to_nice(int priority) {
+        if (priority >= 50)
+                return -(int) lround((priority - 50) * 20.0 / 49.0);
+        return (int) lround((50 - priority) * 19.0 / 50.0);
+}
+
+#define SHARE_EWMA_ALPHA 0.2
+#define SHARE_GAIN_MIN 0.05
+#define SHARE_GAIN_MAX 20.0
+#define BURST_WEIGHT_FACTOR 4
+
+void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
+        double dt = s->started && snap->t_ns > s->last_t_ns ? (double) (snap->t_ns - s->last_t_ns) / 1e9 : 0;
+        p->elapsed_s = dt;
+
+        /* 1. Who is busy: CPU used this tick, or runnable and not stopped.
+         * Busy at once, idle only after idle_hysteresis quiet ticks. */
+        for (size_t i = 0; i < r->n_tasks; i++) {
+                TaskState *ts = &s->tasks[i];
+                const TaskObs *o = &snap->tasks[i];
+                const DomainObs *dobs = &snap->domains[r->tasks[i].domain];
+                if (dobs->present && dobs->view_ok && !dobs->fresh)
+                        continue; /* a slow guest: keep what we know until it answers */
+                if (!o->present) {
+                        ts->seen = false;
+                        ts->cpu_frac = 0;
+                        ts->busy = false;
+                        ts->starved_ticks = 0;
+                        ts->throttled = 0;
+                        continue;
+                }
+                uint64_t t = dobs->t_ns ? dobs->t_ns : snap->t_ns;
+                double tdt = ts->seen && t > ts->last_t_ns ? (double) (t - ts->last_t_ns) / 1e9 : 0;
+                double frac = 0;
+                if (tdt > 0 && o->cpu_ns >= ts->last_cpu_ns)
+                        frac = (double) (o->cpu_ns - ts->last_cpu_ns) / (tdt * 1e9);
+                ts->cpu_frac = frac;
+                ts->last_cpu_ns = o->cpu_ns;
+                ts->last_t_ns = t;
+                bool first = !ts->seen;
+                ts->seen = true;
+
+                bool raw_busy = frac >= r->busy_threshold || (o->runnable && !o->stopped);
+                if (raw_busy) {
+                        ts->busy = true;
+                        ts->idle_ticks = 0;
+                } else if (first || ++ts->idle_ticks >= r->idle_hysteresis)
+                        ts->busy = false;
+
+                if (o->runnable && !o->stopped && tdt > 0 && frac < r->starved_fraction)
+                        ts->starved_ticks++;
+                else
+                        ts->starved_ticks = 0;
+                if (ts->throttled > 0)
+                        ts->throttled--;
+        }
+
+        bool any_normal_busy = false;
+        for (size_t i = 0; i < r->n_tasks; i++)
+                if (r->tasks[i].class != TASK_CLASS_IDLE && s->tasks[i].busy)
+                        any_normal_busy = true;
+
+        /* 2. Priority throttle: a higher-priority task runnable but starved
+         * for two ticks stops every lower one that keeps taking CPU. */
+        for (size_t h = 0; h < r->n_tasks; h++) {
+                if (s->tasks[h].starved_ticks < 2 || r->tasks[h].class == TASK_CLASS_IDLE)
+                        continue;
+                for (size_t l = 0; l < r->n_tasks; l++)
+                        if (r->tasks[l].class == TASK_CLASS_NORMAL && r->tasks[l].priority < r->tasks[h].priority &&
+                            s->tasks[l].cpu_frac >= r->busy_threshold && s->tasks[l].throttled == 0)
+                                s->tasks[l].throttled = r->throttle_ticks;
+        }
+
+        /* 3. Each task: run or stop, and its in-guest nice. */
+        for (size_t i = 0; i < r->n_tasks; i++) {
+                const TaskRule *tr = &r->tasks[i];
+                const TaskObs *o = &snap->tasks[i];
+                const DomainObs *dobs = &snap->domains[tr->domain];
+                TaskState *ts = &s->tasks[i];
+                TaskPlan *tp = &p->tasks[i];
+                *tp = (TaskPlan) { .why = "runs" };
+
+                tp->control = o->present && dobs->present && dobs->view_ok && dobs->can_stop;
+                if (tr->class == TASK_CLASS_IDLE && any_normal_busy) {
+                        tp->stop = true;
+                        tp->why = "idle class: other watched work is busy";
+                } else if (ts->throttled > 0) {
+                        tp->stop = true;
+                        tp->why = "throttled: a higher-priority task was starved";
+                }
+                if (tp->stop && !tp->control) {
+                        tp->stop = false;
+                        tp->why = o->present ? "would stop, but this domain's view cannot stop and resume"
+                                             : "absent";
+                }
+
+                bool domain_has_burst = false;
+                for (size_t k = 0; k < r->n_tasks; k++)
+                        if (r->tasks[k].domain == tr->domain && r->tasks[k].burst)
+                                domain_has_burst = true;
+                if (tr->class == TASK_CLASS_IDLE)
+                        tp->nice = 19;
+                else if (tr->burst)
+                        tp->nice = -20;
+                else if (domain_has_burst)
+                        tp->nice = 19;
+                else
+                        tp->nice = policy_priority_to_nice(tr->priority);
+                tp->set_nice = o->present && dobs->present && dobs->view_ok;
+                ts->stopped = tp->stop;
+        }
+
+        /* 4. Share feedback: achieved shares among the share tasks. */
+        double total = 0;
+        bool share_mode = false;
+        for (size_t i = 0; i < r->n_tasks; i++)
+                if (r->tasks[i].share_pct > 0) {
+                        share_mode = true;
+                        total += s->tasks[i].cpu_frac;
+                }
+        if (share_mode && dt > 0 && total > 0.2)
+                for (size_t i = 0; i < r->n_tasks; i++)
+                        if (r->tasks[i].share_pct > 0) {
+                                double achieved = s->tasks[i].cpu_frac / total;
+                                TaskState *ts = &s->tasks[i];
+                                ts->share_ewma = ts->share_ewma == 0 ? achieved
+                                                                     : ts->share_ewma * (1 - SHARE_EWMA_ALPHA) +
+                                                                               achieved * SHARE_EWMA_ALPHA;
+                        }
+
+        /* 5. Each domain: weight and rt. */
+        for (size_t d = 0; d < r->n_domains; d++) {
+                const DomainRule *dr = &r->domains[d];
+                DomainState *ds = &s->domains[d];
+                DomainPlan *dp = &p->domains[d];
+                int busy_prio = -1, top_prio = -1;
+                bool idle_running = false, has_burst = false;
+                double target = 0, achieved = 0;
+                for (size_t i = 0; i < r->n_tasks; i++) {
+                        const TaskRule *tr = &r->tasks[i];
+                        if (tr->domain != d)
+                                continue;
+                        has_burst |= tr->burst;
+                        if (tr->share_pct > 0) {
+                                target += tr->share_pct / 100.0;
+                                achieved += s->tasks[i].share_ewma;
+                        }
+                        if (tr->class == TASK_CLASS_IDLE) {
+                                if (snap->tasks[i].present && !p->tasks[i].stop)
+                                        idle_running = true;
+                                continue;
+                        }
+                        top_prio = MAX(top_prio, tr->priority);
+                        if (s->tasks[i].busy && !p->tasks[i].stop)
+                                busy_prio = MAX(busy_prio, tr->priority);
+                }
+                unsigned w;
+                if (busy_prio >= 0)
+                        w = policy_priority_to_weight(busy_prio);
+                else if (idle_running)
+                        w = 1; /* only background work runs here */
+                else if (top_prio >= 0)
+                        w = policy_priority_to_weight(top_prio); /* ready for its top task to wake */
+                else
+                        w = 100;
+                if (has_burst)
+                        w = MIN(10000u, w * BURST_WEIGHT_FACTOR);
+                if (target > 0) {
+                        if (share_mode && dt > 0 && total > 0.2 && achieved > 0) {
+                                double step = pow(target / achieved, 0.1);
+                                ds->share_gain *= step < 0.95 ? 0.95 : step > 1.05 ? 1.05 : step;
+                                ds->share_gain = ds->share_gain < SHARE_GAIN_MIN   ? SHARE_GAIN_MIN
+                                                 : ds->share_gain > SHARE_GAIN_MAX ? SHARE_GAIN_MAX
+                                                                                   : ds->share_gain;
+                        }
+                        double ws = target * 1000.0 * ds->share_gain;
+                        w = ws < 1 ? 1 : ws > 10000 ? 10000 : (unsigned) lround(ws);
+                }
+                dp->weight = w;
+                ds->weight = w;
+
+                dp->rt = dr->rt_policy != 0 &&
+                         (dr->rt_on_demand < 0 || (snap->tasks[dr->rt_on_demand].present && s->tasks[dr->rt_on_demand].busy));
+                ds->rt_on = dp->rt;
+        }
+
+        s->started = true;
+        s->last_t_ns = snap->t_ns;
+        s->tick++;
+}
