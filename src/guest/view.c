@@ -72,6 +72,26 @@ int guest_view_release(GuestView *v) {
         return v->ops->release ? v->ops->release(v->state) : 0;
 }
 
+unsigned guest_view_caps(const GuestView *v) {
+        if (v->ops->caps)
+                return v->ops->caps(v->state);
+        return (v->ops->stop ? GUEST_VIEW_CAP_STOP : 0) | (v->ops->cont ? GUEST_VIEW_CAP_CONT : 0) |
+               (v->ops->nice ? GUEST_VIEW_CAP_NICE : 0) | (v->ops->cpus ? GUEST_VIEW_CAP_CPUS : 0);
+}
+
 bool guest_view_can_stop(const GuestView *v) {
-        return v->ops->stop && v->ops->cont;
+        if (!v->ops->stop || !v->ops->cont)
+                return false;
+        unsigned c = guest_view_caps(v);
+        return (c & GUEST_VIEW_CAP_STOP) && (c & GUEST_VIEW_CAP_CONT);
+}
+
+int guest_view_cpus(GuestView *v, GuestCpu **ret, size_t *ret_n) {
+        return v->ops->cpus ? v->ops->cpus(v->state, ret, ret_n) : -EOPNOTSUPP;
+}
+
+const char *guest_view_control_path(const GuestView *v) {
+        if (v->ops->control_path)
+                return v->ops->control_path(v->state);
+        return guest_view_can_stop(v) ? v->ops->name : "none";
 }

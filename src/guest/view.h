@@ -23,6 +23,24 @@
 
 typedef struct GuestView GuestView;
 
+/* What one guest CPU runs now (views that can see run queues). */
+typedef struct GuestCpu {
+        int cpu;                 /* guest CPU number */
+        int vcpu;                /* QEMU vCPU index running it, -1 if unknown */
+        pid_t pid, tid;          /* the running thread (0, 0: the idle task) */
+        char comm[AGENT_COMM_MAX];
+        bool idle;
+        unsigned nr_running;     /* runnable threads on this CPU's run queue */
+} GuestCpu;
+
+/* Per-instance capabilities (GuestViewOps.caps). */
+enum {
+        GUEST_VIEW_CAP_STOP = 1u << 0,   /* stop() works on this domain */
+        GUEST_VIEW_CAP_CONT = 1u << 1,   /* cont() works on this domain */
+        GUEST_VIEW_CAP_NICE = 1u << 2,
+        GUEST_VIEW_CAP_CPUS = 1u << 3,   /* cpus() works on this domain */
+};
+
 typedef struct GuestViewOps {
         const char *name;
         /* Attach to the domain (bounded in time).  -ENOTCONN when the domain
@@ -42,6 +60,15 @@ typedef struct GuestViewOps {
         int (*release)(void *state);
         /* Optional: one-line description of the last failure. */
         const char *(*last_error)(void *state);
+        /* Optional: what each guest CPU runs now.  *ret malloc'd. */
+        int (*cpus)(void *state, GuestCpu **ret, size_t *ret_n);
+        /* Optional: what this instance can do (GUEST_VIEW_CAP_*), e.g. the
+         * vmi view stops only where it can also resume.  NULL: every
+         * non-NULL control slot works. */
+        unsigned (*caps)(void *state);
+        /* Optional: one-line description of the control path in use
+         * ("agent", "vmi stop + agent cont", ...). */
+        const char *(*control_path)(void *state);
 } GuestViewOps;
 
 extern const GuestViewOps guest_view_agent;
@@ -63,5 +90,8 @@ int guest_view_cont(GuestView *v, pid_t pid);
 int guest_view_nice(GuestView *v, pid_t pid, int nice);
 int guest_view_keepalive(GuestView *v);
 int guest_view_release(GuestView *v);
-/* Can this view both stop and resume tasks? */
+/* Can this view both stop and resume tasks?  (Consults caps() when set.) */
 bool guest_view_can_stop(const GuestView *v);
+unsigned guest_view_caps(const GuestView *v);
+int guest_view_cpus(GuestView *v, GuestCpu **ret, size_t *ret_n);
+const char *guest_view_control_path(const GuestView *v);

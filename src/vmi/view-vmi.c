@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The introspection guest view: tasks and run queues read from the guest
+ * kernel's memory; stop by SIGSTOP injection while the VM is paused; resume
+ * through the domain's agent.  Without an agent this view cannot resume, so
+ * it offers no stop either (caps()).
+ *
+ * QMP is used only briefly (attach: RAM layout, GS bases; stop: pause and
+ * continue) and never held: QEMU's monitor socket takes one client. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "guest/view.h"
+#include "qmp/qmp.h"
+#include "vmi/mem.h"
+#include "vmi/vmi.h"
+
+#define VV_QMP_TIMEOUT_MS 3000
+#define VV_AGENT_TIMEOUT (2 * USEC_PER_SEC)
+#define VV_SCAN_TRIES 3
+#define VV_LOCK_TRIES 50
+#define VV_MAX_HELD 4096
+
+typedef struct VmiView {
+        pid_t pid;
+        char *qmp_socket;
+        char *agent_socket;
+        int n_vcpus;
+        VmiMem *mem;
+        Vmi *vmi;
+        bool can_resume;
+        pid_t *held;             /* thread groups this view stopped */
+        size_t n_held;
+        uint64_t last_pause_us;
+        char error[256];
+} VmiView;
+
+static int vv_error(VmiView *s, int r, const char *fmt, ...) _printf_(3, 4);
+static int vv_error(VmiView *s, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->error, sizeof s->error, fmt, ap);
+        va_end(ap);
+        log_debug("vmi view: %s", s->error);
+        return r;
+}
+
+static void vv_close(void *p) {
+        VmiView *s = p;
+        if (!s)
+                return;
+        vmi_free(s->vmi);
+        vmi_mem_free(s->mem);
+        free(s->qmp_socket);
+        free(s->agent_socket);
+        free(s->held);
+        free(s);
+}
+
+static int vv_qmp(VmiView *s, QmpClient **ret) {
+        if (!s->qmp_socket)
+                return -ENOTCONN;
+        return qmp_connect(s->qmp_socket, VV_QMP_TIMEOUT_MS, ret);
+}
+
+static int vv_open(const Domain *d, void **ret) {
+        if (!d || d->pid <= 0)
+                return -ENOTCONN;
+        VmiView *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->pid = d->pid;
+        s->n_vcpus = (int) domain_count_class(d, THREAD_VCPU);
+        if ((d->qmp_socket && !(s->qmp_socket = strdup(d->qmp_socket))) ||
+            (d->agent_socket && !(s->agent_socket = strdup(d->agent_socket)))) {
+                vv_close(s);
+                return -ENOMEM;
+        }
+
+        _cleanup_(qmp_freep) QmpClient *q = NULL;
+        _cleanup_free_ VmiVcpuRegs *regs = NULL;
+        size_t n_regs = 0;
+        if (vv_qmp(s, &q) >= 0) {
+                _cleanup_free_ char *out = NULL;
+                if (qmp_hmp(q, "info registers -a", &out) >= 0)
+                        (void) vmi_parse_info_registers(out, &regs, &n_regs);
+                if (s->n_vcpus <= 0) {
+                        _cleanup_free_ QmpCpu *cpus = NULL;
+                        size_t n = 0;
+                        if (qmp_query_cpus_fast(q, &cpus, &n) >= 0)
+                                s->n_vcpus = (int) n;
+                }
+        } else
+                q = NULL;
+
+        int r = vmi_mem_open_process(d->pid, q, true, &s->mem);
+        if (r < 0) {
+                vv_close(s);
+                return r == -EPERM || r == -EACCES ? r : -ENOTCONN;
+        }
+        VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus, .regs = regs, .n_regs = n_regs };
+        r = vmi_attach(s->mem, &o, &s->vmi);
+        if (r < 0) {
+                log_debug_errno(r, "vmi view: attach to pid %d failed: %s", (int) d->pid, vmi_last_error(NULL));
+                vv_close(s);
+                return r;
+        }
+        s->vmi->opt.regs = NULL;   /* not kept */
+        s->vmi->opt.n_regs = 0;
+
+        if (s->agent_socket) {
+                AgentClient *c = NULL;
+                if (agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c) >= 0) {
+                        s->can_resume = true;
+                        agent_free(c);
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+/* Run fn with the VM paused; restores the run state it found. */
+static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
+        _cleanup_(qmp_freep) QmpClient *q = NULL;
+        int r = vv_qmp(s, &q);
+        if (r < 0)
+                return vv_error(s, r, "no QMP connection to pause the VM");
+        bool running = false;
+        r = qmp_query_status(q, &running, NULL);
+        if (r < 0)
+                return vv_error(s, r, "QMP query-status failed: %s", qmp_last_error(q));
+        uint64_t t0 = 0;
+        if (running) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                t0 = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+                r = qmp_stop(q);
+                if (r < 0)
+                        return vv_error(s, r, "QMP stop failed: %s", qmp_last_error(q));
+        }
+        int k = fn(s, u);
+        if (running) {
+                r = qmp_cont(q);
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                s->last_pause_us = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000 - t0;
+                if (r < 0)
+                        return vv_error(s, r, "QMP cont failed (VM left paused): %s", qmp_last_error(q));
+        }
+        return k;
+}
+
+typedef struct ScanArgs {
+        VmiTask *t;
+        size_t n;
+} ScanArgs;
+
+static int scan_paused(VmiView *s, void *u) {
+        ScanArgs *a = u;
+        return vmi_scan(s->vmi, &a->t, &a->n);
+}
+
+/* A consistent scan: retried unpaused, then once with the VM paused. */
+static int vv_scan(VmiView *s, VmiTask **ret, size_t *ret_n) {
+        int r = vmi_scan_retry(s->vmi, VV_SCAN_TRIES, ret, ret_n);
+        if (r != -EAGAIN)
+                return r < 0 ? vv_error(s, r, "%s", vmi_last_error(s->vmi)) : r;
+        ScanArgs a = {};
+        r = with_vm_paused(s, scan_paused, &a);
+        if (r < 0)
+                return r == -EAGAIN ? vv_error(s, -EBADMSG, "task list inconsistent even with the VM paused") : r;
+        *ret = a.t;
+        *ret_n = a.n;
+        return 0;
+}
+
+static int vv_tasks(void *p, GuestTask **ret, size_t *ret_n) {
+        VmiView *s = p;
+        _cleanup_free_ VmiTask *t = NULL;
+        size_t n = 0;
+        int r = vv_scan(s, &t, &n);
+        if (r < 0)
+                return r;
+        GuestTask *g = malloc(MAX(n, (size_t) 1) * sizeof *g);
+        if (!g)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                g[i] = t[i].t;
+        *ret = g;
+        *ret_n = n;
+        return 0;
+}
+
+static int vv_cpus(void *p, GuestCpu **ret, size_t *ret_n) {
+        VmiView *s = p;
+        _cleanup_free_ VmiCpu *c = NULL;
+        size_t n = 0;
+        int r = -EAGAIN;
+        for (int i = 0; i < VV_SCAN_TRIES && r == -EAGAIN; i++)
+                r = vmi_read_cpus(s->vmi, &c, &n);
+        if (r < 0)
+                return vv_error(s, r, "cannot read the run queues");
+        GuestCpu *g = calloc(MAX(n, (size_t) 1), sizeof *g);
+        if (!g)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                g[i] = (GuestCpu) { .cpu = c[i].cpu, .vcpu = c[i].vcpu, .pid = c[i].pid, .tid = c[i].tid,
+                                    .idle = c[i].idle, .nr_running = c[i].nr_running };
+                memcpy(g[i].comm, c[i].comm, sizeof g[i].comm);
+        }
+        *ret = g;
+        *ret_n = n;
+        return 0;
+}
+
+typedef struct StopArgs {
+        uint64_t va;
+        pid_t tid;
+} StopArgs;
+
+static int inject_paused(VmiView *s, void *u) {
+        StopArgs *a = u;
+        return vmi_inject_sigstop(s->vmi, a->va, a->tid);
+}
+
+static int held_add(VmiView *s, pid_t pid) {
+        for (size_t i = 0; i < s->n_held; i++)
+                if (s->held[i] == pid)
+                        return 0;
+        if (s->n_held >= VV_MAX_HELD)
+                return -E2BIG;
+        pid_t *n = realloc(s->held, (s->n_held + 1) * sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        s->held = n;
+        s->held[s->n_held++] = pid;
+        return 0;
+}
+
+static void held_remove(VmiView *s, pid_t pid) {
+        for (size_t i = 0; i < s->n_held; i++)
+                if (s->held[i] == pid) {
+                        s->held[i] = s->held[--s->n_held];
+                        return;
+                }
+}
+
+static int vv_stop(void *p, pid_t pid) {
+        VmiView *s = p;
+        if (!s->can_resume)
+                return vv_error(s, -EOPNOTSUPP, "no way to resume in this domain (no agent), so no stop");
+        if (pid <= 1)
+                return vv_error(s, -EPERM, "refusing to stop pid %d", (int) pid);
+        _cleanup_free_ VmiTask *t = NULL;
+        size_t n = 0;
+        int r = vv_scan(s, &t, &n);
+        if (r < 0)
+                return r;
+        /* the thread group of pid; inject into a thread that runs or is
+         * runnable (it sees TIF_SIGPENDING on its next return to user mode
+         * and stops the whole group), else the leader */
+        const VmiTask *target = NULL, *leader = NULL;
+        pid_t tgid = 0;
+        for (size_t i = 0; i < n; i++)
+                if (t[i].t.tid == pid)
+                        tgid = t[i].t.pid;
+        if (tgid == 0)
+                return vv_error(s, -ESRCH, "no thread %d in the guest", (int) pid);
+        for (size_t i = 0; i < n; i++) {
+                if (t[i].t.pid != tgid)
+                        continue;
+                if (t[i].t.is_kthread)
+                        return vv_error(s, -EPERM, "refusing to stop kernel thread %d", (int) pid);
+                if (t[i].t.tid == tgid)
+                        leader = &t[i];
+                if (!target && t[i].t.state == 'R')
+                        target = &t[i];
+        }
+        if (!target)
+                target = leader;
+        if (!target)
+                return vv_error(s, -ESRCH, "thread group %d has no live thread", (int) tgid);
+
+        r = held_add(s, tgid);
+        if (r < 0)
+                return r;
+        StopArgs a = { .va = target->va, .tid = target->t.tid };
+        for (int i = 0; i < VV_LOCK_TRIES; i++) {
+                r = with_vm_paused(s, inject_paused, &a);
+                if (r != -EBUSY)
+                        break;
+                /* siglock held: let the guest run a little and retry */
+                struct timespec ts = { 0, 1000000 };
+                nanosleep(&ts, NULL);
+        }
+        if (r < 0) {
+                held_remove(s, tgid);
+                if (s->error[0] == 0 || r == -EBUSY || r == -ESRCH || r == -EPERM)
+                        vv_error(s, r, "%s", vmi_last_error(s->vmi));
+                return r;
+        }
+        return 0;
+}
+
+static int vv_cont(void *p, pid_t pid) {
+        VmiView *s = p;
+        if (!s->can_resume || !s->agent_socket)
+                return vv_error(s, -EOPNOTSUPP, "no agent in this domain: cannot resume");
+        AgentClient *c = NULL;
+        int r = agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c);
+        if (r < 0)
+                return vv_error(s, r, "cannot reach the agent to resume %d: %s", (int) pid, agent_last_error(NULL));
+        r = agent_cont(c, pid);
+        if (r < 0)
+                vv_error(s, r, "agent cont %d: %s", (int) pid, agent_last_error(c));
+        agent_free(c);
+        if (r >= 0 || r == -ESRCH)
+                held_remove(s, pid);
+        return r;
+}
+
+static int vv_release(void *p) {
+        VmiView *s = p;
+        int ret = 0;
+        while (s->n_held > 0) {
+                pid_t pid = s->held[s->n_held - 1];
+                int r = vv_cont(s, pid);
+                if (r < 0 && r != -ESRCH) {
+                        ret = ret < 0 ? ret : r;
+                        held_remove(s, pid);
+                }
+        }
+        return ret;
+}
+
+static unsigned vv_caps(void *p) {
+        VmiView *s = p;
+        unsigned c = GUEST_VIEW_CAP_CPUS;
+        if (s->can_resume)
+                c |= GUEST_VIEW_CAP_STOP | GUEST_VIEW_CAP_CONT;
+        return c;
+}
+
+static const char *vv_control_path(void *p) {
+        VmiView *s = p;
+        return s->can_resume ? "vmi-sigstop+agent-cont" : "none";
+}
+
+static const char *vv_last_error(void *p) {
+        VmiView *s = p;
+        return s->error;
+}
+
+const GuestViewOps guest_view_vmi = {
+        .name = "vmi",
+        .open = vv_open,
+        .close = vv_close,
+        .tasks = vv_tasks,
+        .stop = vv_stop,
+        .cont = vv_cont,
+        .release = vv_release,
+        .last_error = vv_last_error,
+        .cpus = vv_cpus,
+        .caps = vv_caps,
+        .control_path = vv_control_path,
+};
