@@ -547,7 +547,6 @@ static int run(int sfd) {
                 if (listen_fd >= 0 && pfd[1].revents)
                         accept_conns();
 
-                now = now_monotonic_usec();
                 for (nfds_t i = first_conn; i < n; i++) {
                         Conn *c = pconn[i];
                         short re = pfd[i].revents;
@@ -565,7 +564,11 @@ static int run(int sfd) {
                                         why = r == -EPIPE ? "end of file" : "connection failed";
                         } else if (re & (POLLHUP | POLLERR | POLLNVAL))
                                 why = "hung up";
-                        if (!why && conn_out_pending(c) && now - c->last_write_usec > WRITE_STALL_USEC)
+                        /* A fresh clock: handling the request may have taken a while,
+                         * and last_write_usec must never be ahead of it. */
+                        uint64_t t = now_monotonic_usec();
+                        if (!why && conn_out_pending(c) && t > c->last_write_usec &&
+                            t - c->last_write_usec > WRITE_STALL_USEC)
                                 why = "host not reading";
                         if (!why)
                                 continue;
