@@ -99,6 +99,40 @@ static pid_t spawn_busy(void) {
         return p;
 }
 
+static void *idle_thread(void *arg) {
+        (void) arg;
+        for (;;)
+                pause();
+        return NULL;
+}
+
+/* A process with n sleeping threads: large replies, slower than the socket. */
+static pid_t spawn_many(unsigned n) {
+        int p[2];
+        if (pipe(p) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                pthread_attr_t a;
+                pthread_attr_init(&a);
+                pthread_attr_setstacksize(&a, 64 * 1024);
+                for (unsigned i = 1; i < n; i++) {
+                        pthread_t t;
+                        if (pthread_create(&t, &a, idle_thread, NULL) != 0)
+                                _exit(1);
+                }
+                (void) !write(p[1], "x", 1);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        char c;
+        ssize_t k = read(p[0], &c, 1);
+        close(p[0]);
+        return k == 1 ? pid : -1;
+}
+
 static pid_t spawn(char *const argv[]) {
         pid_t p = fork();
         if (p == 0) {
@@ -311,6 +345,24 @@ int main(int argc, char **argv) {
         char st;
         uint64_t c0 = busy_cpu(c, &st, &threads, NULL);
         CHECK(threads == 2 && st == 'R', "busy loop has 2 threads, running (delta mode)");
+
+        /* ---- big replies (bigger than the socket buffer) ---- */
+        pid_t many = spawn_many(2000);
+        agent_set_delta(c, false);
+        int big_ok = 0;
+        for (int i = 0; i < 3; i++) {
+                GuestTask *bt = NULL;
+                size_t bn = 0;
+                if (agent_tasks(c, &bt, &bn) == 0 && bn > 2000)
+                        big_ok++;
+                else
+                        printf("# big tasks failed: %s\n", agent_last_error(c));
+                free(bt);
+        }
+        agent_set_delta(c, true);
+        CHECK(big_ok == 3, "full lists of 2000+ threads (~0.5 MB replies), three in a row");
+        kill(many, SIGKILL);
+        waitpid(many, NULL, 0);
 
         /* ---- stop / cont ---- */
         CHECK(agent_stop(c, busy) == 0, "stop %d", (int) busy);
