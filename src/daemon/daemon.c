@@ -38,6 +38,7 @@ typedef struct DomainRt {
         bool view_ok, can_stop, has_lease;
         char view_name[16];
         char view_error[160];
+        bool no_nice;              /* the view cannot renice (vmi): do not ask again */
         WorkerOp pending[WORKER_MAX_OPS];
         size_t n_pending;
         uint64_t keepalive_ns;
@@ -269,6 +270,13 @@ static void observe_domain(Daemon *d, size_t di) {
                 const WorkerOp *op = &res.ops[k];
                 if (op->result >= 0 || op->result == -ESRCH)
                         continue;
+                if (op->kind == WORKER_OP_NICE && op->result == -EOPNOTSUPP) {
+                        if (!dr->no_nice)
+                                log_info("%s: the %s view cannot change nice values; leaving them", d->rules.domains[di].name,
+                                         res.view_name);
+                        dr->no_nice = true;
+                        continue;
+                }
                 for (size_t t = 0; t < d->rules.n_tasks; t++) {
                         TaskRt *rt = &d->tasks[t];
                         if (d->rules.tasks[t].domain != di)
@@ -290,6 +298,8 @@ static void observe_domain(Daemon *d, size_t di) {
         }
 
         bool was_ok = dr->view_ok;
+        if (!streq(dr->view_name, res.view_name))
+                dr->no_nice = false;
         dr->view_ok = res.view_ok;
         dr->can_stop = res.can_stop;
         dr->has_lease = res.has_lease;
@@ -314,6 +324,8 @@ static void observe_domain(Daemon *d, size_t di) {
         }
         o->fresh = true;
         o->t_ns = res.t_ns;
+        o->guest_cpu_ns = res.guest_cpu_ns;
+        o->vcpu_ns = res.vcpu_ns;
 
         for (size_t t = 0; t < d->rules.n_tasks; t++) {
                 const TaskRule *tr = &d->rules.tasks[t];
@@ -405,7 +417,7 @@ static void act_task(Daemon *d, size_t t) {
                 rt->n_stopped = 0;
         }
 
-        if (tp->set_nice) {
+        if (tp->set_nice && !dr->no_nice) {
                 bool same_pids = rt->n_nice_pids == rt->n_pids &&
                                  memcmp(rt->nice_pids, rt->pids, rt->n_pids * sizeof *rt->pids) == 0;
                 if (rt->nice_set && rt->nice == tp->nice && same_pids)
@@ -533,6 +545,7 @@ static json_object *status_json(const Daemon *d) {
                         json_object_object_add(dobj, "view_error", json_object_new_string(dr->view_error));
                 json_object_object_add(dobj, "weight", json_object_new_int((int) d->plan.domains[i].weight));
                 json_object_object_add(dobj, "rt", json_object_new_boolean(d->plan.domains[i].rt));
+                json_object_object_add(dobj, "steal_scale", json_object_new_double(round(d->state.domains[i].steal_scale * 1000) / 1000));
                 json_object_array_add(doms, dobj);
         }
         json_object_object_add(o, "domains", doms);

@@ -7,6 +7,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "daemon/worker.h"
+#include "host/sched.h"
 
 #define VIEW_RETRY_NS (1000ull * 1000 * 1000)
 
@@ -67,6 +68,14 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                 (void) guest_view_keepalive(w->view);
         res->tasks_result = guest_view_tasks(w->view, &res->tasks, &res->n_tasks);
         res->t_ns = now_ns();
+        for (size_t i = 0; res->tasks_result >= 0 && i < res->n_tasks; i++)
+                res->guest_cpu_ns += res->tasks[i].cpu_ns;
+        for (size_t i = 0; i < w->domain->n_threads; i++) {
+                uint64_t ns;
+                if (w->domain->threads[i].class == THREAD_VCPU &&
+                    thread_cpu_time_ns(w->domain->pid, w->domain->threads[i].tid, &ns) >= 0)
+                        res->vcpu_ns += ns;
+        }
         if (res->tasks_result < 0) {
                 snprintf(res->error, sizeof res->error, "%s view failed: %s", guest_view_name(w->view),
                          guest_view_last_error(w->view));

@@ -40,6 +40,8 @@ typedef struct WorkerResult {
         char error[160];          /* last failure, "" if none */
         GuestTask *tasks;         /* owned by the caller after collect */
         uint64_t t_ns;            /* CLOCK_MONOTONIC when the list was read */
+        uint64_t guest_cpu_ns;    /* sum of the tasks' CPU */
+        uint64_t vcpu_ns;         /* host CPU of the domain's vCPU threads, read right after; 0 = unknown */
         size_t n_tasks;
         int tasks_result;
         WorkerOp ops[WORKER_MAX_OPS];

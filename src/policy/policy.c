@@ -52,8 +52,10 @@ int policy_state_init(PolicyState *s, const Rules *r) {
                 policy_state_done(s);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < r->n_domains; i++)
+        for (size_t i = 0; i < r->n_domains; i++) {
                 s->domains[i].share_gain = 1.0;
+                s->domains[i].steal_scale = 1.0;
+        }
         return 0;
 }
 
@@ -106,6 +108,29 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
         double dt = s->started && snap->t_ns > s->last_t_ns ? (double) (snap->t_ns - s->last_t_ns) / 1e9 : 0;
         p->elapsed_s = dt;
 
+        /* 0. Steal correction per domain (see DomainObs). */
+        for (size_t d = 0; d < r->n_domains; d++) {
+                const DomainObs *o = &snap->domains[d];
+                DomainState *ds = &s->domains[d];
+                if (!o->present || !o->view_ok) {
+                        ds->seen = false;
+                        ds->steal_scale = 1.0;
+                        continue;
+                }
+                if (!o->fresh)
+                        continue;
+                if (ds->seen && o->vcpu_ns > 0 && o->guest_cpu_ns > ds->last_guest_cpu_ns &&
+                    o->vcpu_ns >= ds->last_vcpu_ns) {
+                        double scale = (double) (o->vcpu_ns - ds->last_vcpu_ns) /
+                                       (double) (o->guest_cpu_ns - ds->last_guest_cpu_ns);
+                        ds->steal_scale = scale > 1.0 ? 1.0 : scale;
+                } else if (o->vcpu_ns == 0)
+                        ds->steal_scale = 1.0;
+                ds->seen = true;
+                ds->last_guest_cpu_ns = o->guest_cpu_ns;
+                ds->last_vcpu_ns = o->vcpu_ns;
+        }
+
         /* 1. Who is busy: CPU used this tick, or runnable and not stopped.
          * Busy at once, idle only after idle_hysteresis quiet ticks. */
         for (size_t i = 0; i < r->n_tasks; i++) {
@@ -126,7 +151,8 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 double tdt = ts->seen && t > ts->last_t_ns ? (double) (t - ts->last_t_ns) / 1e9 : 0;
                 double frac = 0;
                 if (tdt > 0 && o->cpu_ns >= ts->last_cpu_ns)
-                        frac = (double) (o->cpu_ns - ts->last_cpu_ns) / (tdt * 1e9);
+                        frac = (double) (o->cpu_ns - ts->last_cpu_ns) / (tdt * 1e9) *
+                               s->domains[r->tasks[i].domain].steal_scale;
                 ts->cpu_frac = frac;
                 ts->last_cpu_ns = o->cpu_ns;
                 ts->last_t_ns = t;

@@ -105,6 +105,11 @@ typedef struct DomainObs {
         bool view_ok;          /* its guest view answered */
         bool can_stop;         /* the view can stop *and* resume tasks */
         uint64_t cpu_ns;       /* host CPU of its QEMU */
+        /* Steal correction: a guest counts time its vCPU was not running on
+         * the host as time its task ran.  The host CPU of its vCPU threads
+         * over the guest's own total tells how much of it was real. */
+        uint64_t guest_cpu_ns; /* sum of every guest task's CPU (the view's figures) */
+        uint64_t vcpu_ns;      /* host CPU of its vCPU threads, read with them; 0 = unknown */
 } DomainObs;
 
 typedef struct Snapshot {
@@ -128,6 +133,9 @@ typedef struct TaskState {
 } TaskState;
 
 typedef struct DomainState {
+        bool seen;
+        uint64_t last_guest_cpu_ns, last_vcpu_ns;
+        double steal_scale;     /* real / guest-reported CPU over the last fresh tick (1 = no steal) */
         double share_gain;      /* feedback multiplier on the share weight */
         unsigned weight;        /* last planned weight */
         bool rt_on;
