@@ -7,6 +7,7 @@
  *     cpus                one line per CPU: CPU VCPU PID TID IDLE NR_RUNNING COMM
  *     stop PID | cont PID
  *     crosscheck N        N rounds: agent view vs vmi view (pid, tid, comm, state)
+ *     cpucheck N          N rounds: each CPU's rq->curr vs the agent's /proc (state R, cpu)
  *     cycles PID N        N stop/resume cycles of a thread group, checked through the
  *                         vmi view (state T while stopped, CPU time frozen)
  * Exit 0 on success; errors on stderr. */
@@ -205,6 +206,68 @@ static int cmd_crosscheck(unsigned rounds) {
         return 0;
 }
 
+/* rq->curr of every CPU against the guest's own /proc (through the agent):
+ * a CPU agrees when its current thread is one /proc shows running (R) on
+ * that CPU, or when it is idle and /proc shows nothing running there. */
+static int cmd_cpucheck(unsigned rounds) {
+        _cleanup_(domain_freep) Domain *d = make_domain();
+        _cleanup_(guest_view_freep) GuestView *vv = open_view(&guest_view_vmi, d);
+        _cleanup_(guest_view_freep) GuestView *av = open_view(&guest_view_agent, d);
+        uint64_t total = 0, agree = 0, unstable = 0;
+        for (unsigned k = 0; k < rounds; k++) {
+                _cleanup_free_ GuestTask *a = NULL;
+                _cleanup_free_ GuestCpu *c = NULL;
+                size_t na, nc;
+                int r = guest_view_cpus(vv, &c, &nc);
+                if (r < 0) {
+                        fprintf(stderr, "vmi-ctl: cpus: %s: %s\n", strerror(-r), guest_view_last_error(vv));
+                        return 1;
+                }
+                r = guest_view_tasks(av, &a, &na);
+                if (r < 0) {
+                        fprintf(stderr, "vmi-ctl: agent tasks: %s\n", strerror(-r));
+                        return 1;
+                }
+                /* the agent's read takes a while: compare only CPUs whose
+                 * current thread was the same before and after it */
+                _cleanup_free_ GuestCpu *c2 = NULL;
+                size_t nc2;
+                r = guest_view_cpus(vv, &c2, &nc2);
+                if (r < 0 || nc2 != nc) {
+                        fprintf(stderr, "vmi-ctl: cpus: %s\n", strerror(r < 0 ? -r : EIO));
+                        return 1;
+                }
+                for (size_t i = 0; i < nc; i++) {
+                        bool ok;
+                        /* the agent finishing its reply is our own doing */
+                        if (!c[i].idle && streq(c[i].comm, "xvagent"))
+                                continue;
+                        if (c[i].tid != c2[i].tid || c[i].idle != c2[i].idle) {
+                                unstable++;
+                                continue;
+                        }
+                        const GuestTask *x = c[i].idle ? NULL : find_tid(a, na, c[i].tid);
+                        if (c[i].idle) {
+                                ok = true;
+                                for (size_t j = 0; j < na; j++)
+                                        if (!a[j].is_agent && !streq(a[j].comm, "xvagent") && a[j].state == 'R' &&
+                                            a[j].cpu == c[i].cpu)
+                                                ok = false;
+                        } else
+                                ok = x && x->state == 'R' && x->cpu == c[i].cpu;
+                        total++;
+                        agree += ok;
+                        printf("cpu %d vcpu %d curr %d %s idle=%d nr_running=%u proc=%c/%d %s\n", c[i].cpu, c[i].vcpu,
+                               (int) c[i].tid, c[i].comm, c[i].idle, c[i].nr_running, x ? x->state : '-', x ? x->cpu : -1,
+                               ok ? "agree" : "DISAGREE");
+                }
+                sleep_ms(50);
+        }
+        printf("cpucheck rounds=%u samples=%" PRIu64 " unstable=%" PRIu64 " agree=%" PRIu64 " agree_permille=%" PRIu64 "\n",
+               rounds, total, unstable, agree, total ? agree * 1000 / total : 0);
+        return 0;
+}
+
 static int task_of(GuestView *v, pid_t tid, GuestTask *ret) {
         _cleanup_free_ GuestTask *t = NULL;
         size_t n;
@@ -258,6 +321,11 @@ static int cmd_cycles(pid_t pid, unsigned n) {
                 uint64_t t1 = now_us();
                 t_stop += t1 - t0;
                 max_stop_us = MAX(max_stop_us, t1 - t0);
+                /* T is set before the task has switched away (its last
+                 * slice is accounted at the switch): settle, then sample */
+                sleep_ms(10);
+                if (task_of(v, pid, &a) < 0)
+                        return 1;
                 sleep_ms(arg_hold_ms);
                 r = task_of(v, pid, &b);
                 if (r < 0) {
@@ -299,7 +367,7 @@ static int cmd_cycles(pid_t pid, unsigned n) {
 
 static void usage(void) {
         fputs("Usage: vmi-ctl --pid PID [--qmp SOCK] [--agent SOCK] [--hold-ms MS]\n"
-              "               info | ps | cpus | stop PID | cont PID | crosscheck N | cycles PID N\n",
+              "               info | ps | cpus | stop PID | cont PID | crosscheck N | cpucheck N | cycles PID N\n",
               stderr);
         exit(2);
 }
@@ -336,6 +404,8 @@ int main(int argc, char **argv) {
                 return cmd_stopcont(streq(cmd, "stop"), atoi(a1));
         if (streq(cmd, "crosscheck"))
                 return cmd_crosscheck(a1 ? (unsigned) atoi(a1) : 10);
+        if (streq(cmd, "cpucheck"))
+                return cmd_cpucheck(a1 ? (unsigned) atoi(a1) : 10);
         if (streq(cmd, "cycles") && a1 && a2)
                 return cmd_cycles(atoi(a1), (unsigned) atoi(a2));
         usage();

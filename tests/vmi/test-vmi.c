@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of src/vmi/ on synthetic kernel memory (fake-kernel.c) and
+ * recorded QMP/HMP text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <bpf/btf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake-kernel.h"
+#include "vmi/mem.h"
+#include "vmi/vmi.h"
+
+typedef struct Fixture {
+        FakeKernel fk;
+        VmiMem *mem;
+        Vmi *vmi;
+} Fixture;
+
+static Fixture *fixture_new(const FakeSpec *spec, bool attach) {
+        Fixture *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        assert_int_equal(fake_kernel_build(&f->fk, spec), 0);
+        assert_int_equal(vmi_mem_open_buffer(f->fk.image, f->fk.size, true, &f->mem), 0);
+        if (attach) {
+                VmiOptions o = { .cmdline = true, .max_cpus = spec->ncpus };
+                int r = vmi_attach(f->mem, &o, &f->vmi);
+                if (r < 0)
+                        fprintf(stderr, "attach: %s\n", vmi_last_error(NULL));
+                assert_int_equal(r, 0);
+        }
+        return f;
+}
+
+static void fixture_free(Fixture *f) {
+        vmi_free(f->vmi);
+        vmi_mem_free(f->mem);
+        fake_kernel_done(&f->fk);
+        free(f);
+}
+
+static const FakeSpec small = { .processes = 5, .threads = 3, .kthreads = 4, .ncpus = 2 };
+
+static void test_layout(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        const VmiLayout *L = &f->vmi->L;
+        assert_int_equal(L->task_size, FK_TASK_SIZE);
+        assert_int_equal(L->t_state, FK_T_STATE);
+        assert_int_equal(L->t_state_size, 4);
+        assert_int_equal(L->t_tasks, FK_T_TASKS);           /* inside an anonymous struct */
+        assert_int_equal(L->t_pid, FK_T_PID);
+        assert_int_equal(L->t_thread_group, FK_T_THREAD_GROUP);
+        assert_int_equal(L->t_comm, FK_T_COMM);
+        assert_int_equal(L->t_sum_exec, FK_T_SE + FK_SE_SUM_EXEC);
+        assert_int_equal(L->t_se_cfs_rq, FK_T_SE + FK_SE_CFS_RQ);
+        assert_int_equal(L->t_pending_sig, FK_T_PENDING + FK_PENDING_SIGNAL);
+        assert_int_equal(L->t_cpu, FK_T_TI_CPU);
+        assert_int_equal(L->rq_cfs, FK_RQ_CFS);
+        assert_int_equal(L->pcpu_runqueues, FK_PCPU_RUNQUEUES);
+        assert_int_equal(L->pcpu_current_task, 0x1000);
+        assert_int_equal(L->mm_arg_end, FK_MM_ARG_END);
+        fixture_free(f);
+}
+
+static void test_attach(void **state) {
+        (void) state;
+        FakeSpec s = small;
+        s.decoy_btf = true;
+        Fixture *f = fixture_new(&s, true);
+        Vmi *v = f->vmi;
+        assert_int_equal(v->btf_gpa, FK_PA_BTF);
+        assert_true(v->stats.btf_candidates >= 2);
+        assert_int_equal(v->init_task_pa, FK_PA_INIT_TASK);
+        assert_int_equal(v->page_offset_base, f->fk.page_offset_base);
+        assert_int_equal(v->kimage_voffset, f->fk.kimage_voffset);
+        assert_int_equal(v->init_task_va, f->fk.kimage_voffset + FK_PA_INIT_TASK);
+        assert_int_equal(v->kernel_pgd_pa, FK_PA_PGT);
+        assert_int_equal(v->ncpus, 2);
+        assert_string_equal(v->cpus_how, "task-group");
+        assert_int_equal(v->rq_va[1], f->fk.page_offset_base + FK_PA_PERCPU + FK_PERCPU_UNIT + FK_PCPU_RUNQUEUES);
+        assert_int_equal(v->cpu_vcpu[1], 1);
+        fixture_free(f);
+}
+
+static const FakeTask *fk_find(const FakeKernel *fk, int tid) {
+        for (size_t i = 0; i < fk->n_tasks; i++)
+                if (fk->tasks[i].pid == tid)
+                        return &fk->tasks[i];
+        return NULL;
+}
+
+static void check_scan(Fixture *f, VmiTask *t, size_t n) {
+        assert_int_equal(n, f->fk.n_tasks);
+        for (size_t i = 0; i < n; i++) {
+                const FakeTask *e = fk_find(&f->fk, t[i].t.tid);
+                assert_non_null(e);
+                assert_int_equal(t[i].t.pid, e->tgid);
+                assert_string_equal(t[i].t.comm, e->comm);
+                assert_int_equal(t[i].t.state, e->state == 0 ? 'R' : 'S');
+                assert_int_equal(t[i].t.cpu, e->cpu);
+                assert_int_equal(t[i].t.is_kthread, e->kthread);
+                assert_int_equal(t[i].t.cpu_ns, 1000000u * (uint64_t) e->pid);
+                assert_int_equal(t[i].t.nice, 0);
+                if (e->kthread || e->pid == 1)
+                        continue;
+                assert_string_equal(t[i].t.cmdline, f->fk.cmdline);
+        }
+}
+
+static void test_scan(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        VmiTask *t = NULL;
+        size_t n = 0;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        check_scan(f, t, n);
+        free(t);
+        /* the second scan is served from the prefetch and gives the same */
+        uint64_t misses = f->vmi->stats.prefetch_misses;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        check_scan(f, t, n);
+        assert_int_equal(f->vmi->stats.prefetch_misses, misses);
+        assert_true(f->vmi->stats.prefetch_hits >= n);
+        free(t);
+        fixture_free(f);
+}
+
+static void test_scan_big(void **state) {
+        (void) state;
+        FakeSpec s = { .processes = 100, .threads = 19, .kthreads = 30, .ncpus = 4 };
+        Fixture *f = fixture_new(&s, true);
+        VmiTask *t = NULL;
+        size_t n = 0;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        assert_int_equal(n, 1 + 30 + 100 * 19);
+        check_scan(f, t, n);
+        free(t);
+        assert_int_equal(f->vmi->ncpus, 4);
+        fixture_free(f);
+}
+
+static void test_scan_torn_and_hostile(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        VmiTask *t = NULL;
+        size_t n = 0;
+        FakeKernel *fk = &f->fk;
+        const FakeTask *p1 = fk_find(fk, 1);
+        uint64_t saved = fk_r64(fk, p1->pa + FK_T_TASKS);
+
+        /* a cycle back to pid 1: detected (no hang) */
+        fk_w64(fk, p1->pa + FK_T_TASKS, fk_dm(fk, p1->pa + FK_T_TASKS));
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), -EAGAIN);
+        /* a pointer outside RAM */
+        fk_w64(fk, p1->pa + FK_T_TASKS, fk_dm(fk, FK_IMAGE_SIZE + 0x1000));
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), -EAGAIN);
+        /* a user pointer, an unaligned pointer */
+        fk_w64(fk, p1->pa + FK_T_TASKS, 0x1000);
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), -EAGAIN);
+        fk_w64(fk, p1->pa + FK_T_TASKS, saved + 3);
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), -EAGAIN);
+        assert_int_equal(vmi_scan_retry(f->vmi, 3, &t, &n), -EAGAIN);
+        fk_w64(fk, p1->pa + FK_T_TASKS, saved);
+        assert_int_equal(vmi_scan_retry(f->vmi, 3, &t, &n), 0);
+        free(t);
+
+        /* a thread ring that never comes back to its leader */
+        const FakeTask *last = &fk->tasks[fk->n_tasks - 1];
+        saved = fk_r64(fk, last->pa + FK_T_THREAD_GROUP);
+        fk_w64(fk, last->pa + FK_T_THREAD_GROUP, fk_dm(fk, last->pa + FK_T_THREAD_GROUP));
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), -EAGAIN);
+        fk_w64(fk, last->pa + FK_T_THREAD_GROUP, saved);
+
+        /* bounded: max_tasks */
+        f->vmi->opt.max_tasks = 5;
+        int r = vmi_scan(f->vmi, &t, &n);
+        assert_true(r == -E2BIG || r == -ELOOP);
+        f->vmi->opt.max_tasks = 0x10000;
+
+        /* garbage pid */
+        fk_w32(fk, p1->pa + FK_T_PID, 0xffffffffu);
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), -EAGAIN);
+        fk_w32(fk, p1->pa + FK_T_PID, 1);
+
+        /* a comm without NUL stays a C string */
+        const FakeTask *k = fk_find(fk, 2);
+        memset(fk->image + k->pa + FK_T_COMM, 'A', 16);
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                if (t[i].t.tid == 2)
+                        assert_int_equal(strlen(t[i].t.comm), 15);
+        free(t);
+        fixture_free(f);
+}
+
+static void test_new_task_seen(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        VmiTask *t = NULL;
+        size_t n = 0, n0;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        free(t);
+        n0 = n;
+        /* unlink the last process (all of its threads): the prefetched
+         * windows must not resurrect it */
+        FakeKernel *fk = &f->fk;
+        const FakeTask *last = &fk->tasks[fk->n_tasks - 1];
+        const FakeTask *leader = fk_find(fk, last->tgid);
+        uint64_t prev = fk_r64(fk, leader->pa + FK_T_TASKS + 8), next = fk_r64(fk, leader->pa + FK_T_TASKS);
+        /* prev->next = next; next->prev = prev (next is init_task in the kernel image) */
+        fk_w64(fk, prev - fk->page_offset_base, next);
+        fk_w64(fk, FK_PA_INIT_TASK + FK_T_TASKS + 8, prev);
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        assert_int_equal(n, n0 - (size_t) small.threads);
+        free(t);
+        fixture_free(f);
+}
+
+static void test_cpus(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        VmiCpu *c = NULL;
+        size_t n = 0;
+        assert_int_equal(vmi_read_cpus(f->vmi, &c, &n), 0);
+        assert_int_equal(n, 2);
+        const FakeTask *last = &f->fk.tasks[f->fk.n_tasks - 1];
+        assert_false(c[0].idle);
+        assert_int_equal(c[0].tid, last->pid);
+        assert_int_equal(c[0].pid, last->tgid);
+        assert_string_equal(c[0].comm, last->comm);
+        assert_int_equal(c[0].nr_running, 1);
+        assert_true(c[1].idle);
+        assert_string_equal(c[1].comm, "swapper/1");
+        free(c);
+        /* a torn rq: not the CPU it claims */
+        fk_w32(&f->fk, FK_PA_PERCPU + FK_PERCPU_UNIT + FK_PCPU_RUNQUEUES + FK_RQ_CPU, 7);
+        assert_int_equal(vmi_read_cpus(f->vmi, &c, &n), -EAGAIN);
+        fixture_free(f);
+}
+
+static void test_gs_route(void **state) {
+        (void) state;
+        FakeSpec s = small;
+        s.ncpus = 3;
+        Fixture *f = fixture_new(&s, false);
+        /* no usable root task group: the per-CPU areas come from GS */
+        fk_w64(&f->fk, FK_PA_ROOT_TG + FK_TG_CFS_RQ, 0);
+        fk_w64(&f->fk, FK_PA_INIT_TASK + FK_T_SE + FK_SE_CFS_RQ, 0);
+        VmiVcpuRegs regs[3] = {
+                { .index = 0, .gs_base = 0, .cpl = 3 },   /* user mode */
+                { .index = 1, .gs_base = f->fk.page_offset_base + FK_PA_PERCPU + FK_PERCPU_UNIT, .cpl = 0 },
+                { .index = 2, .gs_base = 0x7f0000001000, .cpl = 3 },
+        };
+        VmiOptions o = { .max_cpus = 3, .regs = regs, .n_regs = 3 };
+        assert_int_equal(vmi_attach(f->mem, &o, &f->vmi), 0);
+        assert_string_equal(f->vmi->cpus_how, "gs");
+        assert_int_equal(f->vmi->ncpus, 3);
+        assert_int_equal(f->vmi->cpu_vcpu[1], 1);
+        assert_int_equal(f->vmi->rq_va[2], f->fk.page_offset_base + FK_PA_PERCPU + 2 * FK_PERCPU_UNIT + FK_PCPU_RUNQUEUES);
+        fixture_free(f);
+}
+
+static void test_gs_contradiction(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, false);
+        /* vCPU 0's GS says it runs CPU 1: fine, mapping recorded */
+        VmiVcpuRegs regs[1] = { { .index = 0, .gs_base = f->fk.page_offset_base + FK_PA_PERCPU + FK_PERCPU_UNIT, .cpl = 0 } };
+        VmiOptions o = { .max_cpus = 2, .regs = regs, .n_regs = 1 };
+        assert_int_equal(vmi_attach(f->mem, &o, &f->vmi), 0);
+        assert_int_equal(f->vmi->cpu_vcpu[1], 0);
+        assert_int_equal(f->vmi->cpu_vcpu[0], -1);   /* not the identity: unknown */
+        assert_int_equal(f->vmi->gs_checked, 1);
+        fixture_free(f);
+}
+
+static void test_inject(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        FakeKernel *fk = &f->fk;
+        const FakeTask *u = &fk->tasks[fk->n_tasks - 1];
+        uint64_t va = fk_dm(fk, u->pa);
+        bool pending;
+        char st;
+        assert_int_equal(vmi_task_stop_state(f->vmi, va, u->pid, &pending, &st), 0);
+        assert_false(pending);
+        /* siglock held: refused, nothing written */
+        fk_w32(fk, FK_PA_SIGHAND + FK_SH_SIGLOCK, 1);
+        assert_int_equal(vmi_inject_sigstop(f->vmi, va, u->pid), -EBUSY);
+        assert_int_equal(fk_r64(fk, u->pa + FK_T_PENDING + FK_PENDING_SIGNAL), 0);
+        fk_w32(fk, FK_PA_SIGHAND + FK_SH_SIGLOCK, 0);
+        /* wrong tid: the task is not who we think */
+        assert_int_equal(vmi_inject_sigstop(f->vmi, va, u->pid + 1), -ESRCH);
+        assert_int_equal(vmi_inject_sigstop(f->vmi, va, u->pid), 0);
+        assert_int_equal(fk_r64(fk, u->pa + FK_T_PENDING + FK_PENDING_SIGNAL), UINT64_C(1) << 18);
+        assert_int_equal(fk_r64(fk, u->pa + FK_T_TI_FLAGS) & 4, 4);
+        assert_int_equal(vmi_task_stop_state(f->vmi, va, u->pid, &pending, &st), 0);
+        assert_true(pending);
+        /* kernel threads and init are refused */
+        const FakeTask *k = fk_find(fk, 2);
+        assert_int_equal(vmi_inject_sigstop(f->vmi, fk_dm(fk, k->pa), 2), -EPERM);
+        const FakeTask *init = fk_find(fk, 1);
+        assert_int_equal(vmi_inject_sigstop(f->vmi, fk_dm(fk, init->pa), 1), -EPERM);
+        /* a read-only source refuses writes */
+        VmiMem *ro;
+        assert_int_equal(vmi_mem_open_buffer(fk->image, fk->size, false, &ro), 0);
+        assert_int_equal(vmi_mem_write(ro, 0x1000, "x", 1), -EROFS);
+        vmi_mem_free(ro);
+        fixture_free(f);
+}
+
+static void test_no_btf(void **state) {
+        (void) state;
+        uint8_t *img = calloc(1, 1 << 20);
+        assert_non_null(img);
+        /* headers that look right but are not BTF */
+        static const uint8_t hdr[8] = { 0x9f, 0xeb, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00 };
+        for (int i = 0; i < 8; i++) {
+                memcpy(img + 4096 * (size_t) i, hdr, 8);
+                uint32_t lens[4] = { 0, 0x100, 0x100, (uint32_t) (i * 0x10000000u) };
+                memcpy(img + 4096 * (size_t) i + 8, lens, sizeof lens);
+        }
+        VmiMem *m;
+        Vmi *v = NULL;
+        assert_int_equal(vmi_mem_open_buffer(img, 1 << 20, false, &m), 0);
+        assert_int_equal(vmi_attach(m, NULL, &v), -ENOENT);
+        assert_non_null(strstr(vmi_last_error(NULL), "BTF"));
+        vmi_mem_free(m);
+        free(img);
+}
+
+static void test_mem_regions(void **state) {
+        (void) state;
+        static uint8_t low[8192], high[8192];
+        for (size_t i = 0; i < sizeof low; i++) {
+                low[i] = (uint8_t) i;
+                high[i] = (uint8_t) (i ^ 0xff);
+        }
+        VmiRegion r[3] = {
+                { .gpa = 0, .size = 4096, .local = low },
+                { .gpa = 4096, .size = 4096, .local = low + 4096 },   /* adjacent block */
+                { .gpa = UINT64_C(1) << 32, .size = 8192, .local = high },
+        };
+        VmiMem *m;
+        assert_int_equal(vmi_mem_open_regions(r, 3, false, &m), 0);
+        assert_int_equal(m->ram_size, 16384);
+        assert_int_equal(m->gpa_end, (UINT64_C(1) << 32) + 8192);
+        uint8_t buf[64];
+        assert_int_equal(vmi_mem_read(m, 4096 - 32, buf, 64), 0);   /* across adjacent regions */
+        assert_memory_equal(buf, low + 4096 - 32, 64);
+        assert_int_equal(vmi_mem_read(m, 8192 - 8, buf, 16), -EFAULT);   /* into the hole */
+        assert_int_equal(vmi_mem_read(m, UINT64_C(0xc0000000), buf, 8), -EFAULT);
+        assert_int_equal(vmi_mem_read(m, (UINT64_C(1) << 32) + 8, buf, 8), 0);
+        assert_memory_equal(buf, high + 8, 8);
+        assert_int_equal(vmi_mem_read(m, UINT64_MAX - 4, buf, 8), -EFAULT);
+        VmiIov iov[2] = { { 100, buf, 8 }, { (UINT64_C(1) << 32) + 16, buf + 8, 8 } };
+        assert_int_equal(vmi_mem_readv(m, iov, 2), 0);
+        assert_memory_equal(buf, low + 100, 8);
+        assert_memory_equal(buf + 8, high + 16, 8);
+        iov[1].gpa = 3u << 30;
+        assert_int_equal(vmi_mem_readv(m, iov, 2), -EFAULT);
+        vmi_mem_free(m);
+}
+
+static void test_parsers(void **state) {
+        (void) state;
+        static const char ramblock[] =
+                "              Block Name    PSize              Offset               Used              Total\n"
+                "                  pc.ram    4 KiB  0x0000000000000000 0x0000000100000000 0x0000000100000000\n"
+                "    /rom@etc/acpi/tables    4 KiB  0x0000000100080000 0x0000000000020000 0x0000000000200000\n"
+                "                 pc.bios    4 KiB  0x0000000100000000 0x0000000000040000 0x0000000000040000\n";
+        char name[64];
+        uint64_t size;
+        assert_int_equal(vmi_parse_ramblock(ramblock, name, sizeof name, &size), 0);
+        assert_string_equal(name, "pc.ram");
+        assert_int_equal(size, UINT64_C(0x100000000));
+        assert_int_equal(vmi_parse_ramblock("garbage\n", name, sizeof name, &size), -ENODATA);
+
+        static const char mtree[] =
+                "FlatView #0\n AS \"I/O\", root: io\n  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan\n"
+                "FlatView #1\n AS \"memory\", root: system\n AS \"cpu-memory-0\", root: system\n"
+                " Root memory region: system\n"
+                "  0000000000000000-00000000000bffff (prio 0, ram): pc.ram\n"
+                "  00000000000c0000-00000000000dffff (prio 1, rom): pc.ram @00000000000c0000\n"
+                "  00000000000e0000-00000000000fffff (prio 1, rom): pc.bios @0000000000020000\n"
+                "  0000000000100000-00000000bfffffff (prio 0, ram): pc.ram @0000000000100000\n"
+                "  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
+                "  0000000100000000-000000013fffffff (prio 0, ram): pc.ram @00000000c0000000\n"
+                "FlatView #2\n AS \"cpu-smm-0\", root: memory\n"
+                "  0000000000000000-00000000000bffff (prio 0, ram): pc.ram\n";
+        VmiRamRange *rr = NULL;
+        size_t n = 0;
+        assert_int_equal(vmi_parse_mtree(mtree, "pc.ram", &rr, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(rr[0].gpa, 0);
+        assert_int_equal(rr[0].size, 0xe0000);
+        assert_int_equal(rr[1].gpa, 0x100000);
+        assert_int_equal(rr[1].offset, 0x100000);
+        assert_int_equal(rr[1].size, UINT64_C(0xc0000000) - 0x100000);
+        assert_int_equal(rr[2].gpa, UINT64_C(0x100000000));
+        assert_int_equal(rr[2].offset, UINT64_C(0xc0000000));
+        assert_int_equal(rr[2].size, UINT64_C(0x40000000));
+        free(rr);
+        assert_int_equal(vmi_parse_mtree(mtree, "nope", &rr, &n), -ENODATA);
+
+        VmiRamRange pc[2];
+        assert_int_equal(vmi_pc_layout(UINT64_C(256) << 20, false, pc, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(pc[0].size, UINT64_C(256) << 20);
+        assert_int_equal(vmi_pc_layout(UINT64_C(4) << 30, false, pc, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(pc[0].size, UINT64_C(3) << 30);
+        assert_int_equal(pc[1].gpa, UINT64_C(4) << 30);
+        assert_int_equal(pc[1].offset, UINT64_C(3) << 30);
+        assert_int_equal(pc[1].size, UINT64_C(1) << 30);
+        assert_int_equal(vmi_pc_layout(UINT64_C(4) << 30, true, pc, &n), 0);
+        assert_int_equal(pc[0].size, UINT64_C(2) << 30);
+        assert_int_equal(pc[1].size, UINT64_C(2) << 30);
+        assert_int_equal(vmi_pc_layout(UINT64_C(0xa0000000), true, pc, &n), 0);
+        assert_int_equal(n, 1);
+
+        static const char regs[] =
+                "CPU#0\nRAX=0000000000000000 RBX=00000000338e9c60\n"
+                "RIP=0000000000525c4b RFL=00000246 [---Z-P-] CPL=3 II=0 A20=1 SMM=0 HLT=0\n"
+                "GS =0000 0000000000000000 00000000 00000000\n"
+                "CR0=80050033 CR2=0000000015d4a750 CR3=0000000002bce000 CR4=000006f0\n"
+                "CPU#1\nRIP=ffffffffa9c592eb RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\n"
+                "GS =0000 ffff89388f700000 00000000 00000000\n"
+                "CR0=80050033 CR2=000000000f821000 CR3=0000000002bcc000 CR4=000006e0\n";
+        VmiVcpuRegs *vr = NULL;
+        assert_int_equal(vmi_parse_info_registers(regs, &vr, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(vr[0].cpl, 3);
+        assert_int_equal(vr[0].gs_base, 0);
+        assert_int_equal(vr[0].cr3, 0x2bce000);
+        assert_int_equal(vr[1].cpl, 0);
+        assert_true(vr[1].halted);
+        assert_int_equal(vr[1].gs_base, UINT64_C(0xffff89388f700000));
+        free(vr);
+        assert_int_equal(vmi_parse_info_registers("nothing", &vr, &n), -ENODATA);
+}
+
+static void test_state_chars(void **state) {
+        (void) state;
+        assert_int_equal(vmi_state_char(0, 0), 'R');
+        assert_int_equal(vmi_state_char(1, 0), 'S');
+        assert_int_equal(vmi_state_char(0x2001, 0), 'S');   /* TASK_FREEZABLE | INTERRUPTIBLE */
+        assert_int_equal(vmi_state_char(2, 0), 'D');
+        assert_int_equal(vmi_state_char(0x402, 0), 'I');
+        assert_int_equal(vmi_state_char(0x104, 0), 'T');    /* TASK_STOPPED */
+        assert_int_equal(vmi_state_char(0x108, 0), 't');
+        assert_int_equal(vmi_state_char(0, 32), 'Z');
+        assert_int_equal(vmi_state_char(0, 16), 'X');
+        assert_int_equal(vmi_state_char(0x40, 0), 'P');
+        assert_int_equal(vmi_state_char(0xffffffffu, 0), 'P');   /* garbage still maps to a letter */
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_layout),
+                cmocka_unit_test(test_attach),
+                cmocka_unit_test(test_scan),
+                cmocka_unit_test(test_scan_big),
+                cmocka_unit_test(test_scan_torn_and_hostile),
+                cmocka_unit_test(test_new_task_seen),
+                cmocka_unit_test(test_cpus),
+                cmocka_unit_test(test_gs_route),
+                cmocka_unit_test(test_gs_contradiction),
+                cmocka_unit_test(test_inject),
+                cmocka_unit_test(test_no_btf),
+                cmocka_unit_test(test_mem_regions),
+                cmocka_unit_test(test_parsers),
+                cmocka_unit_test(test_state_chars),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

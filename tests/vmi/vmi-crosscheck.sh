@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Introspection against the guest's own view, on a real KASLR guest (TCG):
+#  - attach finds BTF, init_task, the randomized direct map and every CPU's rq;
+#  - over repeated scans the task list equals the agent's (pid, tid, comm,
+#    state) for >= 99 % of tasks;
+#  - every CPU's rq->curr agrees with /proc in the guest (through the agent);
+#  - guest RAM as a shared memfd (memory-backend-memfd,share=on) is mapped
+#    directly and gives the same answers.
+. "$(dirname "$0")/../lib/common.sh"
+require_vm
+CTL=$XV_BUILD/tests/vmi/vmi-ctl
+[ -x "$CTL" ] || fail "$CTL is not built"
+
+# 40 sleepers, two CPU-bound loops, one multi-threaded-looking shell pipeline.
+SCRIPT='for i in $(seq 40); do sleep 100000 & done
+taskset -c 0 sh -c "while :; do :; done" &
+taskset -c 1 sh -c "while :; do :; done" &
+sleep 100000 | cat &
+sleep 100000'
+
+run_checks() {
+        local n=$1 pid out
+        pid=$(vm pid "$n")
+        out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" info) || fail "$n: vmi-ctl info failed"
+        log "$n: $(echo "$out" | grep -E '^(ram_layout|btf|page_offset_base|cpus|time_us)' | tr '\n' ';')"
+        assert_match '^cpus 2 ' "$(echo "$out" | grep '^cpus')" "$n: CPUs found"
+        echo "$out" | grep -qx "ram_layout $2" || fail "$n: expected RAM layout '$2': $(echo "$out" | grep ram_layout)"
+
+        out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --agent "$XV_RUN/$n.agent" crosscheck 20) ||
+                fail "$n: crosscheck failed"
+        local line
+        line=$(echo "$out" | grep '^crosscheck')
+        log "$n: $line"
+        echo "$out" | grep -v '^crosscheck' | head -5 >&2 || true
+        local pm
+        pm=$(echo "$line" | sed 's/.*match_permille=//')
+        [ "$pm" -ge 990 ] || fail "$n: only $pm per mille of tasks match the agent's view"
+        local tasks
+        tasks=$(echo "$line" | sed 's/.* tasks=\([0-9]*\).*/\1/')
+        [ "$tasks" -ge $((20 * 80)) ] || fail "$n: too few tasks compared ($tasks)"
+
+        out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --agent "$XV_RUN/$n.agent" cpucheck 30) ||
+                fail "$n: cpucheck failed"
+        line=$(echo "$out" | grep '^cpucheck')
+        log "$n: $line"
+        pm=$(echo "$line" | sed 's/.*agree_permille=//')
+        local samples
+        samples=$(echo "$line" | sed 's/.* samples=\([0-9]*\).*/\1/')
+        [ "$samples" -ge 20 ] || fail "$n: too few stable rq samples ($samples)"
+        [ "$pm" -ge 950 ] || { echo "$out" | grep DISAGREE >&2; fail "$n: rq->curr agrees with /proc only $pm per mille"; }
+        # the two CPU-bound loops are what the CPUs run
+        echo "$out" | grep -q 'curr [0-9]* sh idle=0' || fail "$n: no CPU runs the busy loops"
+}
+
+# 1. anonymous RAM, read with process_vm_readv
+vm start --name anon --cpus 2 --mem 256 --agent --stay --cmd "$SCRIPT" >/dev/null
+vm wait anon
+sleep 2
+run_checks anon qmp-mtree
+vm stop anon
+
+# 2. RAM as a shared memfd, mapped directly
+cat > "$XV_TEST_DIR/qemu-memfd" <<EOQ
+#!/bin/sh
+exec ${XV_QEMU:-qemu-system-x86_64} "\$@" -object memory-backend-memfd,id=ram0,size=256M,share=on -machine memory-backend=ram0
+EOQ
+chmod +x "$XV_TEST_DIR/qemu-memfd"
+XV_QEMU=$XV_TEST_DIR/qemu-memfd vm start --name memfd --cpus 2 --mem 256 --agent --stay --cmd "$SCRIPT" >/dev/null
+vm wait memfd
+sleep 2
+run_checks memfd qmp-mtree+mmap
+
+for n in memfd; do
+        if tr -d '\r' < "$(vm console $n)" | grep -qE 'Oops|BUG|WARNING|Call Trace'; then
+                fail "$n: the guest console shows a kernel problem"
+        fi
+done
+pass
