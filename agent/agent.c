@@ -101,6 +101,16 @@ int agent_init(Agent *a, const AgentOps *ops, void *userdata, const char *proc_r
                 return -ENAMETOOLONG;
         strcpy(a->proc_root, proc_root);
 
+        /* Keep stat files open between polls, within the fd limit (leave
+         * room for connections and the occasional open()). */
+        struct rlimit rl;
+        size_t max_fds = 0;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
+                max_fds = MIN((size_t) rl.rlim_cur - 128, (size_t) AGENT_MAX_CACHED_FDS);
+        else if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+                max_fds = AGENT_MAX_CACHED_FDS;
+        proc_fd_cache_init(&a->fd_cache, max_fds);
+
         uint32_t e = 0;
         int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
@@ -115,6 +125,7 @@ int agent_init(Agent *a, const AgentOps *ops, void *userdata, const char *proc_r
 void agent_done(Agent *a) {
         if (a->n_held > 0)
                 agent_restore_all(a, "exit");
+        proc_fd_cache_done(&a->fd_cache);
         free(a->held);
         a->held = NULL;
         a->n_held = a->cap_held = 0;
@@ -514,7 +525,7 @@ static int cmd_tasks(Request *q) {
 
         ProcSnapshot snap;
         int r = proc_snapshot(q->a->proc_root, AGENT_MAX_TASKS, cmdline ? TASK_CMDLINE_MAX : 0,
-                              q->s->have_last ? &q->s->last : NULL, &snap);
+                              q->s->have_last ? &q->s->last : NULL, &q->a->fd_cache, &snap);
         if (r < 0)
                 return req_error(q, errno_class(r), "cannot read %s: %s", q->a->proc_root, strerror(-r));
 

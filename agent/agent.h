@@ -22,6 +22,7 @@
 #define AGENT_MIN_LEASE_USEC (100ULL * 1000)
 #define AGENT_MAX_LEASE_USEC (3600ULL * 1000000)
 #define AGENT_MAX_HELD 4096
+#define AGENT_MAX_CACHED_FDS 16384
 #define AGENT_PORT_NAME "org.xvsched.agent.0"
 #define AGENT_SYNC_DELIMITER '\xff'
 
@@ -70,6 +71,7 @@ typedef struct Agent {
         uint32_t epoch;           /* makes delta tokens unique per agent run */
         uint64_t next_session;
         AgentStats stats;
+        ProcFdCache fd_cache;
         uint64_t bytes_in, bytes_out;   /* maintained by the I/O loop */
         unsigned n_clients;             /* maintained by the I/O loop */
 } Agent;

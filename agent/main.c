@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -587,6 +588,13 @@ int main(int argc, char **argv) {
         int r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 1 : 0;
+
+        /* Room to keep every thread's stat file open (see ProcFdCache). */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 65536 : MIN(rl.rlim_max, (rlim_t) 65536);
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
 
         r = agent_init(&agent, &agent_ops_real, NULL, arg.proc_root, now_monotonic_usec());
         if (r < 0)

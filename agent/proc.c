@@ -213,6 +213,113 @@ static int read_stat_at(int dirfd, const char *path, pid_t pid, ProcTask *ret) {
         return 0;
 }
 
+/* ---- the fd cache ---- */
+
+void proc_fd_cache_init(ProcFdCache *c, size_t max_fds) {
+        *c = (ProcFdCache) { .max_fds = max_fds };
+}
+
+void proc_fd_cache_done(ProcFdCache *c) {
+        for (size_t i = 0; i < c->cap; i++)
+                if (c->slots[i].key != 0 && c->slots[i].fd >= 0)
+                        close(c->slots[i].fd);
+        free(c->slots);
+        *c = (ProcFdCache) { .max_fds = c->max_fds };
+}
+
+static size_t slot_of(const ProcFdCache *c, int key) {
+        uint32_t h = (uint32_t) key * 2654435761u;
+        size_t i = h & (c->cap - 1);
+        while (c->slots[i].key != 0 && c->slots[i].key != key)
+                i = (i + 1) & (c->cap - 1);
+        return i;
+}
+
+static int cache_rehash(ProcFdCache *c, size_t cap, bool drop_stale) {
+        ProcFdEntry *old = c->slots;
+        size_t old_cap = c->cap;
+        ProcFdEntry *n = calloc(cap, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        c->slots = n;
+        c->cap = cap;
+        c->n = 0;
+        for (size_t i = 0; i < old_cap; i++) {
+                if (old[i].key == 0)
+                        continue;
+                if (drop_stale && (old[i].gen != c->gen || old[i].fd < 0)) {
+                        if (old[i].fd >= 0)
+                                close(old[i].fd);
+                        continue;
+                }
+                c->slots[slot_of(c, old[i].key)] = old[i];
+                c->n++;
+        }
+        free(old);
+        return 0;
+}
+
+/* Read a stat file through the cache; falls back to open/read/close. */
+static ssize_t cached_read(ProcFdCache *c, int key, int dirfd, const char *path, char *buf, size_t size) {
+        if (!c || c->max_fds == 0)
+                return read_at(dirfd, path, buf, size);
+        ProcFdEntry *e = NULL;
+        if (c->cap > 0) {
+                e = &c->slots[slot_of(c, key)];
+                if (e->key != key)
+                        e = NULL;
+        }
+        if (e && e->fd >= 0) {
+                ssize_t k = pread(e->fd, buf, size, 0);
+                if (k > 0) {
+                        e->gen = c->gen;
+                        return k;
+                }
+                /* The task is gone (ESRCH), and the id may be reused: open
+                 * the path again.  A failed entry keeps fd -1 and an old
+                 * generation, so the end of the snapshot drops it. */
+                close(e->fd);
+                e->fd = -1;
+        }
+        int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        ssize_t k = pread(fd, buf, size, 0);
+        if (k < 0)
+                k = errno == ESRCH ? -ESRCH : negative_errno();
+        if (k <= 0) {
+                close(fd);
+                return k;
+        }
+        if (e) {
+                e->fd = fd;
+                e->gen = c->gen;
+                return k;
+        }
+        if (c->n >= c->max_fds ||
+            ((c->n + 1) * 2 > c->cap && cache_rehash(c, c->cap ? c->cap * 2 : 256, false) < 0)) {
+                close(fd);
+                return k;
+        }
+        c->slots[slot_of(c, key)] = (ProcFdEntry) { .key = key, .fd = fd, .gen = c->gen };
+        c->n++;
+        return k;
+}
+
+static int read_stat_cached(ProcFdCache *c, int key, int dirfd, const char *path, pid_t pid, ProcTask *ret) {
+        char buf[1024];
+        ssize_t n = cached_read(c, key, dirfd, path, buf, sizeof buf);
+        if (n < 0)
+                return (int) n;
+        if (n == 0)
+                return -ESRCH;
+        int r = proc_parse_stat(buf, (size_t) n, ret);
+        if (r < 0)
+                return r;
+        ret->pid = pid;
+        return 0;
+}
+
 int proc_read_task(const char *root, pid_t pid, pid_t tid, ProcTask *ret) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%d/task/%d/stat", root, (int) pid, (int) tid);
@@ -296,9 +403,11 @@ static const ProcTask *prev_leader(const ProcSnapshot *prev, const ProcTask *t) 
 }
 
 int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const ProcSnapshot *prev,
-                  ProcSnapshot *ret) {
+                  ProcFdCache *cache, ProcSnapshot *ret) {
         ProcSnapshot s = {};
         int r = 0;
+        if (cache)
+                cache->gen++;
         DIR *d = opendir(root);
         if (!d)
                 return negative_errno();
@@ -323,7 +432,7 @@ int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const 
                 ProcTask leader;
                 char path[48];
                 snprintf(path, sizeof path, "%d/stat", (int) pid);
-                if (read_stat_at(dirfd(d), path, pid, &leader) < 0)
+                if (read_stat_cached(cache, -pid, dirfd(d), path, pid, &leader) < 0)
                         continue;   /* gone, or unparsable */
 
                 uint32_t cmd_off = 0, cmd_len = 0;
@@ -395,7 +504,10 @@ int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const 
                         char spath[32];
                         snprintf(spath, sizeof spath, "%s/stat", te->d_name);
                         ProcTask *t = &s.tasks[s.n];
-                        if (read_stat_at(tfd, spath, pid, t) < 0)
+                        int64_t tv;
+                        if (parse_i64(te->d_name, &tv) < 0 || tv <= 0 || tv > INT32_MAX)
+                                continue;
+                        if (read_stat_cached(cache, (int) tv, tfd, spath, pid, t) < 0)
                                 continue;   /* gone, or unparsable: skip rather than fail */
                         t->cmdline_off = cmd_off;
                         t->cmdline_len = cmd_len;
@@ -406,6 +518,9 @@ int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const 
         }
         closedir(d);
         free(cmd);
+        /* Close what this snapshot did not use (exited threads). */
+        if (cache && cache->cap > 0)
+                (void) cache_rehash(cache, cache->cap, true);
         if (s.n > 1)
                 qsort(s.tasks, s.n, sizeof *s.tasks, cmp_tid);
         *ret = s;

@@ -36,6 +36,27 @@ typedef struct ProcSnapshot {
         size_t strings_len, strings_cap;
 } ProcSnapshot;
 
+/* Open stat files kept between snapshots: re-reading an open /proc stat
+ * file with pread() skips the path walk, which dominates in slow (TCG)
+ * guests.  Keys are thread ids (task/TID/stat) or -pid (PID/stat).  An fd
+ * whose task is gone reads ESRCH and is replaced; entries not used by a
+ * snapshot are closed at its end. */
+typedef struct ProcFdEntry {
+        int key;
+        int fd;
+        uint32_t gen;
+} ProcFdEntry;
+
+typedef struct ProcFdCache {
+        ProcFdEntry *slots;      /* open addressing; key 0 = empty */
+        size_t n, cap;           /* cap is a power of two */
+        size_t max_fds;          /* 0: no caching */
+        uint32_t gen;
+} ProcFdCache;
+
+void proc_fd_cache_init(ProcFdCache *c, size_t max_fds);
+void proc_fd_cache_done(ProcFdCache *c);
+
 /* Parse one /proc/.../stat line.  comm may contain anything, including
  * spaces, parentheses and newlines: it runs from the first '(' to the last ')'.
  * Returns 0 or -EINVAL.  Sets tid (field 1), comm, state, cpu, cpu_ticks, nice,
@@ -58,7 +79,7 @@ int proc_read_task(const char *root, pid_t pid, pid_t tid, ProcTask *ret);
  * the same (start time) and has not exec'd (comm) keeps its command line
  * instead of having it read again. */
 int proc_snapshot(const char *root, size_t max_tasks, size_t cmdline_max, const ProcSnapshot *prev,
-                  ProcSnapshot *ret);
+                  ProcFdCache *cache, ProcSnapshot *ret);
 void proc_snapshot_free(ProcSnapshot *s);
 const char *proc_task_cmdline(const ProcSnapshot *s, const ProcTask *t);
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -202,7 +204,7 @@ static void test_stat(void **state) {
 static void test_snapshot_self(void **state) {
         (void) state;
         ProcSnapshot s;
-        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, NULL, &s), 0);
+        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, NULL, NULL, &s), 0);
         assert_true(s.n > 0);
         bool found = false;
         for (size_t i = 0; i < s.n; i++) {
@@ -216,10 +218,61 @@ static void test_snapshot_self(void **state) {
         }
         assert_true(found);
         proc_snapshot_free(&s);
-        assert_int_equal(proc_snapshot("/proc", 1, 0, NULL, &s), -E2BIG);
-        assert_true(proc_snapshot("/nonexistent", 10, 0, NULL, &s) < 0);
+        assert_int_equal(proc_snapshot("/proc", 1, 0, NULL, NULL, &s), -E2BIG);
+        assert_true(proc_snapshot("/nonexistent", 10, 0, NULL, NULL, &s) < 0);
         assert_int_equal(proc_get_tgid("/proc", getpid()), getpid());
         assert_int_equal(proc_get_tgid("/proc", 0x3fffff), -ESRCH);
+}
+
+static void test_fd_cache(void **state) {
+        (void) state;
+        pid_t child = fork();
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        ProcFdCache cache, small;
+        proc_fd_cache_init(&cache, 100000);
+        proc_fd_cache_init(&small, 5);
+        ProcSnapshot a, b, x;
+        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, NULL, &cache, &a), 0);
+        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, NULL, &small, &x), 0);
+        assert_true(small.n <= 5);
+        assert_true(cache.n > 5);
+        size_t n_before = cache.n;
+        bool seen = false;
+        for (size_t i = 0; i < a.n; i++)
+                if (a.tasks[i].tid == child)
+                        seen = true;
+        assert_true(seen);
+
+        /* Cached reads give the same threads; an exited child is dropped
+         * from the snapshot and its fd closed. */
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        assert_int_equal(proc_snapshot("/proc", 1 << 20, 64, &a, &cache, &b), 0);
+        for (size_t i = 0; i < b.n; i++)
+                assert_int_not_equal(b.tasks[i].tid, child);
+        assert_true(cache.n < n_before + 8);   /* no growth without new threads */
+        size_t common = 0;
+        for (size_t i = 0, j = 0; i < a.n && j < b.n;) {
+                if (a.tasks[i].tid < b.tasks[j].tid)
+                        i++;
+                else if (a.tasks[i].tid > b.tasks[j].tid)
+                        j++;
+                else {
+                        assert_string_equal(a.tasks[i].comm, b.tasks[j].comm);
+                        assert_int_equal(a.tasks[i].start_ticks, b.tasks[j].start_ticks);
+                        common++, i++, j++;
+                }
+        }
+        assert_true(common + 3 >= a.n - 1);
+        proc_snapshot_free(&a);
+        proc_snapshot_free(&b);
+        proc_snapshot_free(&x);
+        proc_fd_cache_done(&cache);
+        proc_fd_cache_done(&small);
+        assert_int_equal(cache.n, 0);
 }
 
 int main(void) {
@@ -229,6 +282,7 @@ int main(void) {
                 cmocka_unit_test(test_writer),
                 cmocka_unit_test(test_stat),
                 cmocka_unit_test(test_snapshot_self),
+                cmocka_unit_test(test_fd_cache),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
