@@ -22,7 +22,7 @@
 #include "vmi/vmi.h"
 
 #define VV_QMP_TIMEOUT_MS 3000
-#define VV_AGENT_TIMEOUT (2 * USEC_PER_SEC)
+#define VV_AGENT_TIMEOUT (5 * USEC_PER_SEC)
 #define VV_SCAN_TRIES 3
 #define VV_LOCK_TRIES 50
 #define VV_MAX_HELD 4096
@@ -35,6 +35,7 @@ typedef struct VmiView {
         VmiMem *mem;
         Vmi *vmi;
         bool can_resume;
+        AgentClient *agent;      /* opened by the first cont, kept (reconnects by itself) */
         pid_t *held;             /* thread groups this view stopped */
         size_t n_held;
         uint64_t last_pause_us;
@@ -55,6 +56,7 @@ static void vv_close(void *p) {
         VmiView *s = p;
         if (!s)
                 return;
+        agent_free(s->agent);
         vmi_free(s->vmi);
         vmi_mem_free(s->mem);
         free(s->qmp_socket);
@@ -115,10 +117,16 @@ static int vv_open(const Domain *d, void **ret) {
         s->vmi->opt.n_regs = 0;
 
         if (s->agent_socket) {
-                AgentClient *c = NULL;
-                if (agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c) >= 0) {
-                        s->can_resume = true;
-                        agent_free(c);
+                /* resume goes through the agent: offer stop only if it answers */
+                for (int i = 0; i < 2 && !s->can_resume; i++) {
+                        AgentClient *c = NULL;
+                        r = agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c);
+                        if (r >= 0) {
+                                s->can_resume = true;
+                                agent_free(c);
+                        } else
+                                vv_error(s, r, "the agent does not answer (%s): no stop without a resume path",
+                                         agent_last_error(NULL));
                 }
         }
         *ret = s;
@@ -312,14 +320,26 @@ static int vv_cont(void *p, pid_t pid) {
         VmiView *s = p;
         if (!s->can_resume || !s->agent_socket)
                 return vv_error(s, -EOPNOTSUPP, "no agent in this domain: cannot resume");
-        AgentClient *c = NULL;
-        int r = agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c);
-        if (r < 0)
-                return vv_error(s, r, "cannot reach the agent to resume %d: %s", (int) pid, agent_last_error(NULL));
-        r = agent_cont(c, pid);
-        if (r < 0)
-                vv_error(s, r, "agent cont %d: %s", (int) pid, agent_last_error(c));
-        agent_free(c);
+        int r = 0;
+        /* Kept open between calls: a fresh connection per resume costs a
+         * sync and a hello, and the guest side needs time to see each
+         * hang-up.  The client reconnects by itself after a failure; one
+         * transport failure is retried. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+                if (!s->agent) {
+                        r = agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &s->agent);
+                        if (r < 0) {
+                                s->agent = NULL;
+                                vv_error(s, r, "cannot reach the agent to resume %d: %s", (int) pid,
+                                         agent_last_error(NULL));
+                                continue;
+                        }
+                }
+                r = agent_cont(s->agent, pid);
+                if (r >= 0 || r == -ESRCH || r == -EPERM || r == -EINVAL)
+                        break;
+                vv_error(s, r, "agent cont %d: %s", (int) pid, agent_last_error(s->agent));
+        }
         if (r >= 0 || r == -ESRCH)
                 held_remove(s, pid);
         return r;

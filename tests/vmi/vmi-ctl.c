@@ -300,7 +300,8 @@ static int cmd_cycles(pid_t pid, unsigned n) {
         _cleanup_(domain_freep) Domain *d = make_domain();
         _cleanup_(guest_view_freep) GuestView *v = open_view(&guest_view_vmi, d);
         if (!guest_view_can_stop(v)) {
-                fprintf(stderr, "vmi-ctl: this domain offers no stop (control path %s)\n", guest_view_control_path(v));
+                fprintf(stderr, "vmi-ctl: this domain offers no stop (control path %s): %s\n", guest_view_control_path(v),
+                        guest_view_last_error(v));
                 return 1;
         }
         uint64_t t_stop = 0, t_cont = 0, frozen_ok = 0, max_stop_us = 0;
@@ -322,10 +323,18 @@ static int cmd_cycles(pid_t pid, unsigned n) {
                 t_stop += t1 - t0;
                 max_stop_us = MAX(max_stop_us, t1 - t0);
                 /* T is set before the task has switched away (its last
-                 * slice is accounted at the switch): settle, then sample */
-                sleep_ms(10);
-                if (task_of(v, pid, &a) < 0)
-                        return 1;
+                 * slice is accounted at the switch): wait until two samples
+                 * 5 ms apart agree, then hold and compare */
+                for (int k = 0; k < 200; k++) {
+                        GuestTask a2;
+                        sleep_ms(5);
+                        if (task_of(v, pid, &a2) < 0)
+                                return 1;
+                        bool same = a2.cpu_ns == a.cpu_ns;
+                        a = a2;
+                        if (same)
+                                break;
+                }
                 sleep_ms(arg_hold_ms);
                 r = task_of(v, pid, &b);
                 if (r < 0) {
