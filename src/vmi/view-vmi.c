@@ -2,7 +2,8 @@
 /* The introspection guest view: tasks and run queues read from the guest
  * kernel's memory; stop by SIGSTOP injection while the VM is paused; resume
  * through the domain's agent.  Without an agent this view cannot resume, so
- * it offers no stop either (caps()).
+ * it offers no stop either (caps()); nor without a QMP socket to pause the
+ * VM while it writes (a libvirt-managed QEMU's monitor belongs to libvirtd).
  *
  * QMP is used only briefly (attach: RAM layout, GS bases; stop: pause and
  * continue) and never held: QEMU's monitor socket takes one client. */
@@ -35,6 +36,7 @@ typedef struct VmiView {
         VmiMem *mem;
         Vmi *vmi;
         bool can_resume;
+        bool can_pause;          /* QMP answered at open (stop pauses the VM through it) */
         AgentClient *agent;      /* opened by the first cont, kept (reconnects by itself) */
         pid_t *held;             /* thread groups this view stopped */
         size_t n_held;
@@ -90,6 +92,7 @@ static int vv_open(const Domain *d, void **ret) {
         size_t n_regs = 0;
         if (vv_qmp(s, &q) >= 0) {
                 _cleanup_free_ char *out = NULL;
+                s->can_pause = true;
                 if (qmp_hmp(q, "info registers -a", &out) >= 0)
                         (void) vmi_parse_info_registers(out, &regs, &n_regs);
                 if (s->n_vcpus <= 0) {
@@ -263,6 +266,8 @@ static int vv_stop(void *p, pid_t pid) {
         VmiView *s = p;
         if (!s->can_resume)
                 return vv_error(s, -EOPNOTSUPP, "no way to resume in this domain (no agent), so no stop");
+        if (!s->can_pause)
+                return vv_error(s, -EOPNOTSUPP, "no QMP socket to pause the VM while injecting, so no stop");
         if (pid <= 1)
                 return vv_error(s, -EPERM, "refusing to stop pid %d", (int) pid);
         _cleanup_free_ VmiTask *t = NULL;
@@ -363,13 +368,17 @@ static unsigned vv_caps(void *p) {
         VmiView *s = p;
         unsigned c = GUEST_VIEW_CAP_CPUS;
         if (s->can_resume)
-                c |= GUEST_VIEW_CAP_STOP | GUEST_VIEW_CAP_CONT;
+                c |= GUEST_VIEW_CAP_CONT;
+        if (s->can_resume && s->can_pause)
+                c |= GUEST_VIEW_CAP_STOP;
         return c;
 }
 
 static const char *vv_control_path(void *p) {
         VmiView *s = p;
-        return s->can_resume ? "vmi-sigstop+agent-cont" : "none";
+        if (s->can_resume && s->can_pause)
+                return "vmi-sigstop+agent-cont";
+        return s->can_resume ? "agent-cont only (no QMP to pause the VM)" : "none";
 }
 
 static const char *vv_last_error(void *p) {

@@ -549,7 +549,7 @@ static int check_rq(Vmi *v, uint64_t rq, int cpu) {
             vmi_read_kva(v, rq + (uint64_t) L->rq_idle, &idle, 8) < 0 || !kptr_ok(idle) ||
             vmi_read_kva(v, idle + (uint64_t) L->t_comm, buf, 16) < 0)
                 return -EBADMSG;
-        char want[16];
+        char want[32];
         snprintf(want, sizeof want, "swapper/%d", cpu);
         buf[15] = 0;
         if (!streq((char *) buf, want))
