@@ -70,6 +70,9 @@ static struct {
         uint64_t retry_at;
         uint64_t backoff;
         bool warned;
+        bool tty;
+        bool host_gone;          /* virtio-serial: open, but no host connected */
+        uint64_t check_at;       /* when to look whether the host is back */
 } port;
 
 static void help(void) {
@@ -310,6 +313,43 @@ static void port_close(const char *why) {
         port_schedule_retry(now_monotonic_usec());
 }
 
+/* The host side of a virtio-serial port went away.  Keep the port open:
+ * closing it makes the guest driver discard what the host may already have
+ * sent again (a host that disconnects and reconnects at once), and a closed
+ * port is what QEMU reports to the host as "agent not running".  Forget the
+ * old host's state and poll the port now and then (POLLHUP is level
+ * triggered: waiting on it would spin) until the host is back. */
+static void port_host_gone(const char *why) {
+        Conn *c = port.conn;
+        log_debug("Port %s: %s, waiting for the host.", port.path, why);
+        c->raw_len = c->raw_off = 0;
+        c->line_len = 0;
+        c->discarding = false;
+        c->out_off = 0;
+        jw_reset(&c->out);
+        agent_session_done(&c->session);
+        agent_session_init(&agent, &c->session);
+        port.host_gone = true;
+        port.backoff = 0;
+        port_schedule_retry(now_monotonic_usec());
+        port.check_at = port.retry_at;
+}
+
+static void port_check_host(uint64_t now) {
+        if (!port.conn || !port.host_gone || now < port.check_at)
+                return;
+        struct pollfd p = { .fd = port.conn->fd, .events = POLLIN };
+        if (poll(&p, 1, 0) >= 0 && ((p.revents & POLLIN) || !(p.revents & (POLLHUP | POLLERR)))) {
+                log_debug("Port %s: host connected.", port.path);
+                port.host_gone = false;
+                port.backoff = 0;
+                port.conn->last_write_usec = now;
+                return;
+        }
+        port_schedule_retry(now);
+        port.check_at = port.retry_at;
+}
+
 static void port_try_open(uint64_t now) {
         if (port.conn || now < port.retry_at)
                 return;
@@ -343,10 +383,13 @@ static void port_try_open(uint64_t now) {
                         tcsetattr(fd, TCSANOW, &t);
                 }
         }
+        port.tty = isatty(fd);
         /* Host not connected: virtio-serial reports POLLHUP (reads give EOF).
-         * Do not spin on it; look again later. */
+         * A terminal that hung up stays so: close it and open it again
+         * later.  A virtio-serial port stays open (see port_host_gone()). */
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) && !(p.revents & POLLIN)) {
+        bool hup = poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) && !(p.revents & POLLIN);
+        if (hup && port.tty) {
                 close(fd);
                 port_schedule_retry(now);
                 return;
@@ -360,7 +403,10 @@ static void port_try_open(uint64_t now) {
         agent.n_clients++;
         port.warned = false;
         port.backoff = 0;
+        port.host_gone = false;
         log_debug("Port %s open.", port.path);
+        if (hup)
+                port_host_gone("no host connected");
 }
 
 /* ---- listening ---- */
@@ -502,8 +548,10 @@ static int run(int sfd) {
         for (;;) {
                 uint64_t now = now_monotonic_usec();
                 agent_tick(&agent, now);
-                if (!arg.listen)
+                if (!arg.listen) {
                         port_try_open(now);
+                        port_check_host(now);
+                }
 
                 struct pollfd pfd[2 + MAX_CONNS + 1];
                 Conn *pconn[2 + MAX_CONNS + 1] = {};
@@ -512,7 +560,7 @@ static int run(int sfd) {
                 if (listen_fd >= 0)
                         pfd[n++] = (struct pollfd) { .fd = listen_fd, .events = POLLIN };
                 nfds_t first_conn = n;
-                if (port.conn) {
+                if (port.conn && !port.host_gone) {
                         pconn[n] = port.conn;
                         pfd[n++] = (struct pollfd) { .fd = port.conn->fd, .events = conn_events(port.conn) };
                 }
@@ -525,6 +573,8 @@ static int run(int sfd) {
                 uint64_t deadline = agent_deadline(&agent);
                 if (!arg.listen && !port.conn)
                         deadline = MIN(deadline, port.retry_at);
+                if (port.conn && port.host_gone)
+                        deadline = MIN(deadline, port.check_at);
                 for (nfds_t i = first_conn; i < n; i++)
                         if (conn_out_pending(pconn[i]))
                                 deadline = MIN(deadline, pconn[i]->last_write_usec + WRITE_STALL_USEC);
@@ -573,7 +623,9 @@ static int run(int sfd) {
                                 why = "host not reading";
                         if (!why)
                                 continue;
-                        if (c->is_port)
+                        if (c->is_port && !port.tty && r != -EIO && r != -EBADF && !(re & (POLLERR | POLLNVAL)))
+                                port_host_gone(why);
+                        else if (c->is_port)
                                 port_close(why);
                         else
                                 for (size_t j = 0; j < MAX_CONNS; j++)

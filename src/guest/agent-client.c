@@ -322,8 +322,10 @@ static int read_line(AgentClient *c, usec_t deadline, bool want_delim, char **re
                         if (errno != EAGAIN)
                                 return drop(c, negative_errno(), "read from the agent failed: %s", strerror(errno));
                         int p = poll_fd(c->fd, POLLIN, deadline);
+                        if (p == -ETIMEDOUT)
+                                return set_error(c, p, "timed out waiting for the agent");   /* the caller decides */
                         if (p < 0)
-                                return drop(c, p, p == -ETIMEDOUT ? "timed out waiting for the agent" : "poll failed");
+                                return drop(c, p, "poll failed");
                         continue;
                 }
                 if (k == 0)
@@ -391,7 +393,8 @@ static json_object *parse_json_line(const char *line, size_t len) {
 /* Returns 1 and the reply's "return" value (a new reference) if the line is
  * our reply; 0 if it is not ours (no id or another id: skip it); a mapped
  * -errno if it is our error reply (c->error set); -EBADMSG if malformed. */
-static int parse_reply(AgentClient *c, const char *line, size_t len, uint64_t id, json_object **ret) {
+static int parse_reply(AgentClient *c, const char *line, size_t len, uint64_t id_lo, uint64_t id_hi,
+                       json_object **ret, uint64_t *ret_id) {
         json_object *o = parse_json_line(line, len);
         if (!o)
                 return set_error(c, -EBADMSG, "agent sent invalid JSON");
@@ -402,10 +405,12 @@ static int parse_reply(AgentClient *c, const char *line, size_t len, uint64_t id
                 goto out;
         }
         if (!json_object_object_get_ex(o, "id", &jid) || !json_object_is_type(jid, json_type_int) ||
-            json_object_get_int64(jid) < 0 || (uint64_t) json_object_get_int64(jid) != id) {
+            json_object_get_int64(jid) < 0 || (uint64_t) json_object_get_int64(jid) < id_lo ||
+            (uint64_t) json_object_get_int64(jid) > id_hi) {
                 r = 0;
                 goto out;
         }
+        *ret_id = (uint64_t) json_object_get_int64(jid);
         bool has_ret = json_object_object_get_ex(o, "return", &jret);
         bool has_err = json_object_object_get_ex(o, "error", &jerr);
         if (has_ret == has_err) {
@@ -437,21 +442,30 @@ static bool is_protocol_error(int r) {
         return r == -EBADMSG || r == -EPROTO || r == -EMSGSIZE;
 }
 
-/* Wait for the reply to id.  Returns 0 and the return value, a remote
- * -errno (connection kept), or a transport/protocol -errno (dropped). */
-static int wait_reply(AgentClient *c, uint64_t id, usec_t deadline, bool want_delim, json_object **ret) {
+/* Wait for the reply to an id in [id_lo, id_hi].  Returns 0, the return
+ * value and the id, a remote -errno (connection kept), or a transport or
+ * protocol -errno (dropped).  With soft_timeout, -ETIMEDOUT keeps the
+ * connection (the caller retries). */
+static int wait_reply(AgentClient *c, uint64_t id_lo, uint64_t id_hi, usec_t deadline, bool want_delim,
+                      bool soft_timeout, json_object **ret, uint64_t *ret_id) {
         size_t foreign = 0;
         for (;;) {
                 char *line = NULL;
                 size_t len = 0;
                 int r = read_line(c, deadline, want_delim, &line, &len);
+                if (r == -ETIMEDOUT && !soft_timeout)
+                        return drop(c, r, "%s", c->error);
                 if (r < 0)
                         return r;
                 want_delim = false;
                 /* Blank lines count too: a real agent never sends them. */
-                r = len == 0 ? 0 : parse_reply(c, line, len, id, ret);
-                if (r > 0)
+                uint64_t id = 0;
+                r = len == 0 ? 0 : parse_reply(c, line, len, id_lo, id_hi, ret, &id);
+                if (r > 0) {
+                        if (ret_id)
+                                *ret_id = id;
                         return 0;
+                }
                 if (is_protocol_error(r))
                         return drop(c, r, "%s", c->error);
                 if (r < 0)
@@ -481,33 +495,46 @@ static int send_request(AgentClient *c, const char *prefix, const char *cmd, jso
         return r;
 }
 
+/* Sync, resending (with a new id) every SYNC_RESEND: a request can be lost
+ * when it races with the guest (re)opening its port, or with an agent that
+ * is just starting.  A late reply to any of our sync ids counts. */
+#define SYNC_RESEND (USEC_PER_SEC)
+
 static int do_sync(AgentClient *c, usec_t deadline) {
         int r = ensure_connected(c, deadline);
         if (r < 0)
                 return r;
-        uint64_t id = c->next_id++;
-        json_object *args = json_object_new_object();
-        if (!args)
-                return -ENOMEM;
-        json_object_object_add(args, "id", json_object_new_int64((int64_t) id));
-        /* The leading 0xFF makes the agent drop any partial line we left. */
-        r = send_request(c, "\xff", "sync", args, id, deadline);
-        json_object_put(args);
-        if (r < 0)
-                return r;
-        json_object *v = NULL;
-        r = wait_reply(c, id, deadline, true, &v);
-        if (r < 0) {
-                if (c->fd >= 0)   /* an error reply to sync: not an agent we can talk to */
-                        return drop(c, -EPROTO, "sync failed: %s", c->error);
-                return r;
+        uint64_t first = c->next_id;
+        for (;;) {
+                uint64_t id = c->next_id++;
+                json_object *args = json_object_new_object();
+                if (!args)
+                        return -ENOMEM;
+                json_object_object_add(args, "id", json_object_new_int64((int64_t) id));
+                /* The leading 0xFF makes the agent drop any partial line we left. */
+                r = send_request(c, "\xff", "sync", args, id, deadline);
+                json_object_put(args);
+                if (r < 0)
+                        return r;
+                usec_t n = now_usec();
+                usec_t until = MIN(deadline, n + SYNC_RESEND);
+                json_object *v = NULL;
+                uint64_t got = 0;
+                r = wait_reply(c, first, id, until, true, until < deadline, &v, &got);
+                if (r == -ETIMEDOUT && c->fd >= 0)
+                        continue;   /* resend */
+                if (r < 0) {
+                        if (c->fd >= 0)   /* an error reply to sync: not an agent we can talk to */
+                                return drop(c, -EPROTO, "sync failed: %s", c->error);
+                        return r;
+                }
+                bool ok = json_object_is_type(v, json_type_int) && (uint64_t) json_object_get_int64(v) == got;
+                json_object_put(v);
+                if (!ok)
+                        return drop(c, -EBADMSG, "sync returned the wrong value");
+                c->synced = true;
+                return 0;
         }
-        bool ok = json_object_is_type(v, json_type_int) && (uint64_t) json_object_get_int64(v) == id;
-        json_object_put(v);
-        if (!ok)
-                return drop(c, -EBADMSG, "sync returned the wrong value");
-        c->synced = true;
-        return 0;
 }
 
 int agent_sync(AgentClient *c) {
@@ -534,7 +561,7 @@ static int transact(AgentClient *c, const char *cmd, json_object *args, json_obj
         if (r < 0)
                 return r;
         json_object *v = NULL;
-        r = wait_reply(c, id, deadline, false, &v);
+        r = wait_reply(c, id, id, deadline, false, false, &v, NULL);
         if (r < 0)
                 return r;
         if (ret)

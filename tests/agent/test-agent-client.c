@@ -36,12 +36,16 @@ typedef enum Mode {
         MODE_MISCOUNT,
         MODE_NO_SYNC_REPLY,
         MODE_BAD_PROTOCOL,
+        MODE_LOSE_FIRST_SYNC,
+        MODE_LATE_FIRST_SYNC,
 } Mode;
 
 typedef struct Fake {
         int fd;
         Mode mode;
         int tasks_calls;
+        int sync_calls;
+        int64_t first_sync_id;
         char last_request[4096];
         pthread_t thread;
 } Fake;
@@ -128,7 +132,13 @@ static void *fake_main(void *arg) {
                         int64_t id = json_object_get_int64(jid);
                         bool since = jargs && json_object_object_get_ex(jargs, "since", &j);
 
-                        if (strcmp(exec, "sync") == 0) {
+                        if (strcmp(exec, "sync") == 0 && ++f->sync_calls == 1 &&
+                            (f->mode == MODE_LOSE_FIRST_SYNC || f->mode == MODE_LATE_FIRST_SYNC)) {
+                                f->first_sync_id = id;   /* lost, or answered after the next one arrives */
+                        } else if (strcmp(exec, "sync") == 0) {
+                                if (f->mode == MODE_LATE_FIRST_SYNC && f->sync_calls == 2)
+                                        say(f, "\xff{\"return\":%lld,\"id\":%lld}\n", (long long) f->first_sync_id,
+                                            (long long) f->first_sync_id);
                                 if (f->mode == MODE_STALE_BEFORE_SYNC)
                                         say(f, "{\"return\":{},\"id\":1}\n{\"return\":77,\"id\":77}\n\xff{\"return\":5,\"id\":5}\nhalf a li");
                                 if (f->mode != MODE_NO_SYNC_REPLY)
@@ -308,6 +318,24 @@ static void test_stale_before_sync(void **state) {
         finish(&f, c);
 }
 
+static void test_sync_resend(void **state) {
+        (void) state;
+        for (int m = 0; m < 2; m++) {
+                Fake f;
+                AgentClient *c = start(&f, m ? MODE_LATE_FIRST_SYNC : MODE_LOSE_FIRST_SYNC, 5 * USEC_PER_SEC);
+                uint64_t t0 = now_ms();
+                assert_int_equal(agent_sync(c), 0);
+                uint64_t dt = now_ms() - t0;
+                assert_true(dt >= 900 && dt < 3000);
+                assert_int_equal(f.sync_calls, 2);
+                /* The reply to the second sync (late mode) is skipped. */
+                AgentStats st;
+                assert_int_equal(agent_stats(c, &st), 0);
+                assert_int_equal(agent_stop(c, 5), 0);
+                finish(&f, c);
+        }
+}
+
 static void test_delta(void **state) {
         (void) state;
         for (int m = 0; m < 2; m++) {
@@ -430,6 +458,7 @@ int main(void) {
                 cmocka_unit_test(test_hostile),
                 cmocka_unit_test(test_remote_error),
                 cmocka_unit_test(test_stale_before_sync),
+                cmocka_unit_test(test_sync_resend),
                 cmocka_unit_test(test_delta),
                 cmocka_unit_test(test_reconnect),
         };
