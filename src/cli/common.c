@@ -25,6 +25,16 @@ int cli_discover(DomainList *ret) {
 }
 
 Domain *cli_find_domain(const DomainList *l, const char *name) {
+        if (domain_list_count(l, name) > 1) {
+                char which[512] = "";
+                for (size_t i = 0; i < l->n; i++)
+                        if (streq(l->domains[i]->name, name))
+                                snprintf(which + strlen(which), sizeof which - strlen(which), "%s%s pid %d",
+                                         which[0] ? ", " : "", l->domains[i]->backend, (int) l->domains[i]->pid);
+                log_error("%zu domains are named '%s' (%s): rename one, or pick a backend with -b",
+                          domain_list_count(l, name), name, which);
+                return NULL;
+        }
         Domain *d = domain_list_find(l, name);
         if (d)
                 return d;

@@ -540,6 +540,7 @@ static json_object *status_json(const Daemon *d) {
                 json_object *dobj = json_object_new_object();
                 json_object_object_add(dobj, "domain", json_object_new_string(d->rules.domains[i].name));
                 json_object_object_add(dobj, "present", json_object_new_boolean(dr->domain != NULL));
+                json_object_object_add(dobj, "fresh", json_object_new_boolean(d->snap.domains[i].fresh));
                 json_object_object_add(dobj, "view", dr->view_ok ? json_object_new_string(dr->view_name) : NULL);
                 if (dr->view_error[0])
                         json_object_object_add(dobj, "view_error", json_object_new_string(dr->view_error));
@@ -688,7 +689,14 @@ static int check_domains(const DaemonOptions *o, const Rules *rules, const char 
                 return r;
         }
         r = 0;
-        for (size_t i = 0; i < rules->n_domains && r == 0; i++)
+        for (size_t i = 0; i < rules->n_domains && r == 0; i++) {
+                if (domain_list_count(&l, rules->domains[i].match) > 1) {
+                        snprintf(err, size, "%s:%u: %zu domains are named '%s' here: rename one, or pick a backend with -b",
+                                 path, rules->domains[i].line, domain_list_count(&l, rules->domains[i].match),
+                                 rules->domains[i].match);
+                        r = -ENOTUNIQ;
+                        break;
+                }
                 if (!domain_list_find(&l, rules->domains[i].match)) {
                         char known[512] = "";
                         for (size_t k = 0; k < l.n; k++)
@@ -698,6 +706,7 @@ static int check_domains(const DaemonOptions *o, const Rules *rules, const char 
                                  rules->domains[i].line, rules->domains[i].match, l.n ? known : "none");
                         r = -ENOENT;
                 }
+        }
         domain_list_done(&l);
         return r;
 }
@@ -994,7 +1003,7 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
         printf("tick:   %s", json_object_get_string(v));
         json_object_object_get_ex(rep, "interval_ms", &v);
         printf(" (every %s ms)\n\n", json_object_get_string(v));
-        printf("%-12s %-8s %6s %5s %-7s %-9s %6s %6s  %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "", "", "", "", "");
+        printf("%-12s %-8s %6s %5s  %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "NOTE");
         json_object_object_get_ex(rep, "domains", &doms);
         for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
                 json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve;

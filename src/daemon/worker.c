@@ -40,10 +40,13 @@ static void open_view(Worker *w, WorkerResult *res) {
                                           ? &guest_view_vmi
                                           : &guest_view_agent;
         int r = guest_view_open(ops, w->domain, &w->view);
-        if (r < 0 && streq(w->view_want, "auto") && ops == &guest_view_agent)
+        char first[96] = "";
+        if (r < 0 && streq(w->view_want, "auto") && ops == &guest_view_agent) {
+                snprintf(first, sizeof first, "no agent view: %s; ", strerror(-r));
                 r = guest_view_open(ops = &guest_view_vmi, w->domain, &w->view);
+        }
         if (r < 0) {
-                snprintf(res->error, sizeof res->error, "no %s view: %s", ops->name,
+                snprintf(res->error, sizeof res->error, "%sno %s view: %s", first, ops->name,
                          r == -EOPNOTSUPP ? "not available" : strerror(-r));
                 w->view = NULL;
                 w->retry_ns = now_ns() + VIEW_RETRY_NS;

@@ -286,9 +286,6 @@ static int restore_move(json_object *e) {
                 int k = cgroup_remove(h, created);
                 if (k < 0 && k != -EBUSY && k != -ENOENT)
                         r = k;
-                /* Our parent group goes too once the last domain left it. */
-                if (k >= 0 && strneq(created, "/xvsched/", 9))
-                        (void) cgroup_remove(h, "/xvsched");
         }
         cgroup_host_free(h);
         return r;
@@ -745,7 +742,7 @@ static bool cgroup_shared(const CgroupHost *h, const char *cg, const Domain *d) 
         return false;
 }
 
-/* Make sure the domain has a cgroup of its own; create /xvsched/NAME and
+/* Make sure the domain has a cgroup of its own; create /xvsched-NAME and
  * move its processes there when it does not. */
 static int ensure_own_cgroup(LeverContext *c, Txn *t, Domain *d, const CgroupHost *h, const LeverSetting *s) {
         if (!cgroup_shared(h, d->cgroup, d))
@@ -754,14 +751,14 @@ static int ensure_own_cgroup(LeverContext *c, Txn *t, Domain *d, const CgroupHos
                 return fail(c, s, -ESRCH, "domain '%s' has no process on this host", d->name);
         char name[200], cg[256];
         sanitize_name(d->name, name, sizeof name);
-        snprintf(cg, sizeof cg, "/xvsched/%s", name);
+        /* At the top level, beside the host's own tasks: a parent group of
+         * ours would cap all domains together at one parent's weight. */
+        snprintf(cg, sizeof cg, "/xvsched-%s", name);
         if (c->dry_run) {
                 note(c, "would create cgroup %s and move domain '%s' into it", cg, d->name);
                 return 0;
         }
-        int r = cgroup_create(h, "/xvsched");
-        if (r >= 0)
-                r = cgroup_create(h, cg);
+        int r = cgroup_create(h, cg);
         if (r < 0)
                 return fail(c, s, r, "cannot create cgroup %s: %s", cg, errno_reason(r));
 

@@ -13,7 +13,7 @@
  *   ioweight=1..10000       I/O weight
  *
  * Thread levers act on the threads of the classes selected (vcpu, emulator,
- * io); group levers act on the domain's cgroup (created under /xvsched/ and
+ * io); group levers act on the domain's cgroup (created under /xvsched-NAME and
  * the domain moved there when it has none of its own), or through the
  * hypervisor's API when its backend offers the lever (libvirt).
  *

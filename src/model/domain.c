@@ -200,3 +200,10 @@ Domain *domain_list_find(const DomainList *l, const char *name) {
                         return l->domains[i];
         return NULL;
 }
+
+size_t domain_list_count(const DomainList *l, const char *name) {
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+                n += l->domains[i] && streq(l->domains[i]->name, name);
+        return n;
+}

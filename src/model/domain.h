@@ -72,6 +72,7 @@ typedef struct DomainList {
 void domain_list_done(DomainList *l);
 int domain_list_add(DomainList *l, Domain *d);   /* takes ownership, even on failure */
 Domain *domain_list_find(const DomainList *l, const char *name);
+size_t domain_list_count(const DomainList *l, const char *name);
 
 /* Parse a "CPU 3/KVM" or "CPU 3/TCG" thread name; -1 if not a vCPU name. */
 int vcpu_index_from_comm(const char *comm);

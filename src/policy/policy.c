@@ -83,9 +83,10 @@ void plan_done(Plan *p) {
 }
 
 unsigned policy_priority_to_weight(int priority) {
-        /* 50 is the default weight 100; every 10 steps is a factor of 4,
-         * the ratio paper 002 used (WEIGHT 256 vs 64). */
-        double w = 100.0 * pow(4.0, (priority - 50) / 10.0);
+        /* 50 is the default weight 100; every 10 steps doubles it, so 20
+         * steps are the 4:1 of paper 002 (WEIGHT 256 vs 64).  Steeper
+         * starves the lower VM so far that even its agent answers late. */
+        double w = 100.0 * pow(2.0, (priority - 50) / 10.0);
         if (w < 1)
                 return 1;
         if (w > 10000)

@@ -176,7 +176,7 @@ int plan_init(Plan *p, const Rules *r);
 void plan_done(Plan *p);
 
 /* The mappings, exposed for tests and docs. */
-unsigned policy_priority_to_weight(int priority);  /* 50 -> 100, +10 -> x4; 1..10000 */
+unsigned policy_priority_to_weight(int priority);  /* 50 -> 100, +10 -> x2; 3..2986 */
 int policy_priority_to_nice(int priority);          /* 99 -> -20, 50 -> 0, 0 -> 19 */
 
 void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *ret);

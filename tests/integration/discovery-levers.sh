@@ -100,13 +100,13 @@ done
 
 # --- group levers on a raw guest: it gets its own cgroup ------------------
 "$X" set ra weight=400 cap=50 mems=0 memory=512M >/dev/null
-assert_match "cpu:/xvsched/ra" "$(cat /proc/$pa/cgroup)" "ra moved into its own cgroup"
-assert_eq 4096 "$(cat /sys/fs/cgroup/cpu/xvsched/ra/cpu.shares)" "weight 400 -> cpu.shares 4096 on v1"
+assert_match "cpu:/xvsched-ra" "$(cat /proc/$pa/cgroup)" "ra moved into its own cgroup"
+assert_eq 4096 "$(cat /sys/fs/cgroup/cpu/xvsched-ra/cpu.shares)" "weight 400 -> cpu.shares 4096 on v1"
 assert_eq "50000/100000" \
-        "$(cat /sys/fs/cgroup/cpu/xvsched/ra/cpu.cfs_quota_us)/$(cat /sys/fs/cgroup/cpu/xvsched/ra/cpu.cfs_period_us)" \
+        "$(cat /sys/fs/cgroup/cpu/xvsched-ra/cpu.cfs_quota_us)/$(cat /sys/fs/cgroup/cpu/xvsched-ra/cpu.cfs_period_us)" \
         "cap 50 -> quota 50000 per 100000"
-assert_eq 0 "$(cat /sys/fs/cgroup/cpuset/xvsched/ra/cpuset.mems)" "mems"
-assert_eq $((512 << 20)) "$(cat /sys/fs/cgroup/memory/xvsched/ra/memory.limit_in_bytes)" "memory limit"
+assert_eq 0 "$(cat /sys/fs/cgroup/cpuset/xvsched-ra/cpuset.mems)" "mems"
+assert_eq $((512 << 20)) "$(cat /sys/fs/cgroup/memory/xvsched-ra/memory.limit_in_bytes)" "memory limit"
 show=$("$X" show ra --json --window 50)
 assert_eq "400 50" \
         "$(echo "$show" | python3 -c 'import json,sys; l=json.load(sys.stdin)["levers"]; print(l["weight"], int(l["cap_pct"]))')" \
@@ -147,7 +147,7 @@ assert_eq 0 "$(virsh -c qemu:///system vcpupin la | awk '$1 == "0" {print $2}')"
 # --- reset restores exactly ----------------------------------------------
 "$X" reset ra >/dev/null
 assert_eq "$before_a" "$(snapshot "$pa")" "reset ra restores threads and cgroups exactly"
-[ ! -d /sys/fs/cgroup/cpu/xvsched/ra ] || fail "reset left /xvsched/ra behind"
+[ ! -d /sys/fs/cgroup/cpu/xvsched-ra ] || fail "reset left /xvsched-ra behind"
 "$X" reset --all >/dev/null
 assert_eq "$lv_shares_before" "$(virsh -c qemu:///system schedinfo la | awk '/cpu_shares/ {print $3}')" "libvirt cpu_shares restored"
 assert_eq "$lv_pin_before" "$(virsh -c qemu:///system vcpupin la | awk '$1 == "0" {print $2}')" "libvirt vcpupin restored"

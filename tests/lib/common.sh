@@ -137,11 +137,20 @@ thread_cpu_ns() { _xv_stat_cpu_ns "/proc/$1/task/$2/stat"; }
 # proc_cpu_ns PID: CPU time of a whole process (all threads) in ns.
 proc_cpu_ns() { _xv_stat_cpu_ns "/proc/$1/stat"; }
 
+# Commands run first on exit (e.g. stop a daemon the test started, so it
+# restores what it changed while the guests still exist): xv_on_exit CMD.
+_xv_exit_hooks=()
+xv_on_exit() { _xv_exit_hooks+=("$1"); }
+
 # Keep the scratch dir with XV_KEEP=1 (consoles help when a test fails).
 _xv_cleanup() {
         local rc=$?
         set +e
         trap - EXIT INT TERM
+        local h
+        for h in "${_xv_exit_hooks[@]}"; do
+                eval "$h"
+        done
         if [ -d "$XV_RUN" ]; then
                 "$XV_SRC/guest/vm" --dir "$XV_RUN" stop-all || _xv_note "warning: stop-all failed"
                 "$XV_SRC/guest/vm" --dir "$XV_RUN" libvirtd down || _xv_note "warning: libvirtd down failed"

@@ -216,10 +216,11 @@ static void test_stale_domain_keeps_state(void **state) {
 static void test_mappings(void **state) {
         (void) state;
         assert_int_equal(policy_priority_to_weight(50), 100);
-        assert_int_equal(policy_priority_to_weight(60), 400);
-        assert_int_equal(policy_priority_to_weight(40), 25);
-        assert_int_equal(policy_priority_to_weight(0), 1);
-        assert_int_equal(policy_priority_to_weight(99), 10000);
+        assert_int_equal(policy_priority_to_weight(60), 200);
+        assert_int_equal(policy_priority_to_weight(70), 400);  /* 20 steps: paper 002's 4:1 */
+        assert_int_equal(policy_priority_to_weight(40), 50);
+        assert_int_equal(policy_priority_to_weight(0), 3);
+        assert_int_equal(policy_priority_to_weight(99), 2986);
         assert_int_equal(policy_priority_to_nice(50), 0);
         assert_int_equal(policy_priority_to_nice(99), -20);
         assert_int_equal(policy_priority_to_nice(0), 19);
