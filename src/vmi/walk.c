@@ -276,6 +276,16 @@ static void worker_comm(Scan *s, VmiTask *t, uint64_t wp) {
 static int add_task(Scan *s, const VmiTask *t) {
         if (s->n >= s->v->opt.max_tasks)
                 return -E2BIG;
+        if (2 * (s->n + 1) >= s->seen.mask + 1) {
+                /* keep the seen map at most half full (it must never fill) */
+                AddrMap nm;
+                if (addrmap_init(&nm, s->seen.mask + 1) < 0)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->n; i++)
+                        addrmap_put(&nm, s->out[i].va, (uint32_t) i);
+                addrmap_done(&s->seen);
+                s->seen = nm;
+        }
         if (!addrmap_put(&s->seen, t->va, (uint32_t) s->n))
                 return -EAGAIN;   /* seen twice: a torn list, or a cycle */
         if (s->n == s->cap) {
@@ -350,9 +360,6 @@ int vmi_scan(Vmi *v, VmiTask **ret, size_t *ret_n) {
                 scan_done(&s);
                 return -ENOMEM;
         }
-        /* The seen map must hold every task: grow the bound with the guest,
-         * capped by max_tasks. */
-        size_t seen_cap = s.seen.mask + 1;
         v->stats.scans++;
         if (v->n_prev > 0 && addrmap_init(&s.prevmap, v->n_prev) >= 0)
                 for (size_t i = 0; i < v->n_prev; i++)
@@ -407,37 +414,12 @@ int vmi_scan(Vmi *v, VmiTask **ret, size_t *ret_n) {
                         memcpy(lw, w, s.span);
                         w = lw;
                 }
-                if (s.n + 1 >= seen_cap / 2) {
-                        /* grow the seen map */
-                        AddrMap nm;
-                        if (addrmap_init(&nm, seen_cap) < 0) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        for (size_t i = 0; i < s.n; i++)
-                                addrmap_put(&nm, s.out[i].va, (uint32_t) i);
-                        addrmap_done(&s.seen);
-                        s.seen = nm;
-                        seen_cap = s.seen.mask + 1;
-                }
                 r = add_task(&s, &t);
                 if (r < 0)
                         goto fail;
                 r = walk_threads(&s, &t, w);
                 if (r < 0)
                         goto fail;
-                if (s.n + 1 >= seen_cap / 2) {
-                        AddrMap nm;
-                        if (addrmap_init(&nm, seen_cap) < 0) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        for (size_t i = 0; i < s.n; i++)
-                                addrmap_put(&nm, s.out[i].va, (uint32_t) i);
-                        addrmap_done(&s.seen);
-                        s.seen = nm;
-                        seen_cap = s.seen.mask + 1;
-                }
                 prev_node = node;
                 node = next;
         }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define FK_IMAGE_SIZE (8u << 20)
-#define FK_MAX_TASKS 2048
+#define FK_MAX_TASKS 3000
 #define FK_MAX_CPUS 4
 
 /* Offsets the fake kernel uses (its BTF says the same). */

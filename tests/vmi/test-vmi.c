@@ -146,6 +146,23 @@ static void test_scan_big(void **state) {
         fixture_free(f);
 }
 
+static void test_scan_many_threads(void **state) {
+        (void) state;
+        /* one process with more threads than the first seen-map holds */
+        FakeSpec s = { .processes = 1, .threads = 2900, .kthreads = 2, .ncpus = 1 };
+        Fixture *f = fixture_new(&s, true);
+        VmiTask *t = NULL;
+        size_t n = 0;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        assert_int_equal(n, 1 + 2 + 2900);
+        check_scan(f, t, n);
+        free(t);
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        assert_int_equal(n, 1 + 2 + 2900);
+        free(t);
+        fixture_free(f);
+}
+
 static void test_scan_torn_and_hostile(void **state) {
         (void) state;
         Fixture *f = fixture_new(&small, true);
@@ -467,6 +484,7 @@ int main(void) {
                 cmocka_unit_test(test_attach),
                 cmocka_unit_test(test_scan),
                 cmocka_unit_test(test_scan_big),
+                cmocka_unit_test(test_scan_many_threads),
                 cmocka_unit_test(test_scan_torn_and_hostile),
                 cmocka_unit_test(test_new_task_seen),
                 cmocka_unit_test(test_cpus),
