@@ -200,6 +200,17 @@ static bool all_threads_state(pid_t pid, char want) {
         return true;
 }
 
+/* Signals take effect when the thread next runs: on a loaded machine that
+ * can take a while, so wait (up to ms) instead of sleeping a fixed time. */
+static bool wait_state(pid_t pid, char want, unsigned ms) {
+        for (unsigned i = 0; i <= ms / 10; i++) {
+                if (all_threads_state(pid, want))
+                        return true;
+                msleep(10);
+        }
+        return false;
+}
+
 static pid_t busy_thread2(void) {
         for (int tid = busy + 1; tid < busy + 64; tid++)
                 if (stat_field(busy, tid, 3, NULL) >= 0)
@@ -274,7 +285,7 @@ static void port_section(const char *xvagent) {
         size_t n = 0;
         CHECK(agent_tasks(c, &tt, &n) == 0 && find(tt, n, sleeper), "tasks over the port");
         free(tt);
-        CHECK(agent_stop(c, sleeper) == 0 && (msleep(50), state_of(sleeper) == 'T'), "stop over the port");
+        CHECK(agent_stop(c, sleeper) == 0 && wait_state(sleeper, 'T', 3000), "stop over the port");
         agent_free(c);   /* closes the master: the port hangs up */
         msleep(1600);
         CHECK(state_of(sleeper) == 'S', "resumed within the lease after the port hung up");
@@ -366,8 +377,7 @@ int main(int argc, char **argv) {
 
         /* ---- stop / cont ---- */
         CHECK(agent_stop(c, busy) == 0, "stop %d", (int) busy);
-        msleep(100);
-        CHECK(all_threads_state(busy, 'T'), "every thread of the busy loop is in state T in /proc");
+        CHECK(wait_state(busy, 'T', 3000), "every thread of the busy loop is in state T in /proc");
         uint64_t c1 = busy_cpu(c, &st, NULL, NULL);
         CHECK(st == 'T', "agent reports state T");
         msleep(500);
@@ -382,8 +392,8 @@ int main(int argc, char **argv) {
 
         /* Stopping via a thread id stops the group. */
         pid_t t2 = busy_thread2();
-        CHECK(t2 > 0 && agent_stop(c, t2) == 0 && (msleep(100), all_threads_state(busy, 'T')), "stop by thread id stops the group");
-        CHECK(agent_cont(c, busy) == 0 && (msleep(100), all_threads_state(busy, 'r')), "cont resumes every thread");
+        CHECK(t2 > 0 && agent_stop(c, t2) == 0 && wait_state(busy, 'T', 3000), "stop by thread id stops the group");
+        CHECK(agent_cont(c, busy) == 0 && wait_state(busy, 'r', 3000), "cont resumes every thread");
 
         /* ---- nice, policy ---- */
         CHECK(agent_nice(c, busy, 7) == 2, "nice 7 on both threads");
@@ -406,13 +416,12 @@ int main(int argc, char **argv) {
               "release restores nice and policy");
 
         /* ---- the lease: drop the host side while stopped ---- */
+        struct timespec t0, t1;
         CHECK(agent_stop(c, busy) == 0 && agent_nice(c, busy, 11) == 2, "stop + nice 11 again");
-        msleep(50);
-        CHECK(state_of(busy) == 'T', "stopped");
+        clock_gettime(CLOCK_MONOTONIC, &t0);   /* the last request: the lease runs from here */
+        CHECK(wait_state(busy, 'T', 500), "stopped");
         agent_free(c);   /* the host goes away */
         c = NULL;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         while (state_of(busy) == 'T') {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
                 if (t1.tv_sec - t0.tv_sec > 5)
@@ -421,7 +430,7 @@ int main(int argc, char **argv) {
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double dt = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
-        CHECK(state_of(busy) != 'T' && dt >= 0.8 && dt < 2.5, "resumed %.2f s after the host left (lease 1 s)", dt);
+        CHECK(state_of(busy) != 'T' && dt >= 0.95 && dt < 2.5, "resumed %.2f s after the last request (lease 1 s)", dt);
         CHECK(stat_field(busy, busy, 19, NULL) == 0 && stat_field(busy, t2, 19, NULL) == 0, "nice restored to 0");
 
         /* ---- SIGTERM restores ---- */
@@ -429,14 +438,12 @@ int main(int argc, char **argv) {
         CHECK(c && agent_lease(c, 60) == 0, "reconnect, lease 60 s");
         CHECK(c && agent_stop(c, busy) == 0 && agent_stop(c, sleeper) == 0 && agent_nice(c, busy, 5) == 2 &&
               agent_sched(c, sleeper, SCHED_IDLE, 0) == 1, "stop both, nice, idle policy");
-        msleep(50);
-        CHECK(state_of(busy) == 'T' && state_of(sleeper) == 'T', "both stopped");
+        CHECK(wait_state(busy, 'T', 3000) && wait_state(sleeper, 'T', 3000), "both stopped");
         kill(agent_pid, SIGTERM);
         int status;
         waitpid(agent_pid, &status, 0);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "agent exits 0 on SIGTERM");
-        msleep(50);
-        CHECK(state_of(busy) == 'R' && state_of(sleeper) == 'S', "SIGTERM resumed everything (busy %c, sleeper %c)",
+        CHECK(wait_state(busy, 'r', 3000) && wait_state(sleeper, 'S', 3000), "SIGTERM resumed everything (busy %c, sleeper %c)",
               state_of(busy), state_of(sleeper));
         CHECK(stat_field(busy, busy, 19, NULL) == 0 && stat_field(sleeper, sleeper, 41, NULL) == 0,
               "SIGTERM restored nice and policy");
