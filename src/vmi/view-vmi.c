@@ -178,8 +178,31 @@ static int scan_paused(VmiView *s, void *u) {
 }
 
 /* A consistent scan: retried unpaused, then once with the VM paused. */
+/* The cheap per-scan re-validation of what attach cached: init_task must
+ * still be "swapper/0" where it was.  After a guest reboot (new kernel
+ * layout, new KASLR offsets) it is not: attach again, once. */
+static int vv_revalidate(VmiView *s) {
+        char comm[16];
+        const Vmi *v = s->vmi;
+        if (vmi_mem_read(s->mem, v->init_task_pa + (uint64_t) v->L.t_comm, comm, sizeof comm) >= 0 &&
+            memcmp(comm, "swapper/0", 10) == 0)
+                return 0;
+        VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus };
+        Vmi *n = NULL;
+        int r = vmi_attach(s->mem, &o, &n);
+        if (r < 0)
+                return vv_error(s, r, "the guest kernel changed and re-attaching failed: %s", vmi_last_error(NULL));
+        log_debug("vmi view: guest kernel changed (reboot?), attached again");
+        vmi_free(s->vmi);
+        s->vmi = n;
+        return 1;
+}
+
 static int vv_scan(VmiView *s, VmiTask **ret, size_t *ret_n) {
-        int r = vmi_scan_retry(s->vmi, VV_SCAN_TRIES, ret, ret_n);
+        int r = vv_revalidate(s);
+        if (r < 0)
+                return r;
+        r = vmi_scan_retry(s->vmi, VV_SCAN_TRIES, ret, ret_n);
         if (r != -EAGAIN)
                 return r < 0 ? vv_error(s, r, "%s", vmi_last_error(s->vmi)) : r;
         ScanArgs a = {};
@@ -212,7 +235,10 @@ static int vv_cpus(void *p, GuestCpu **ret, size_t *ret_n) {
         VmiView *s = p;
         _cleanup_free_ VmiCpu *c = NULL;
         size_t n = 0;
-        int r = -EAGAIN;
+        int r = vv_revalidate(s);
+        if (r < 0)
+                return r;
+        r = -EAGAIN;
         for (int i = 0; i < VV_SCAN_TRIES && r == -EAGAIN; i++)
                 r = vmi_read_cpus(s->vmi, &c, &n);
         if (r < 0)

@@ -244,33 +244,69 @@ static int parse_task(Scan *s, uint64_t va, const uint8_t *w, VmiTask *t) {
         return 0;
 }
 
-/* As /proc does for workqueue workers: comm + "-desc" ("+desc" while
- * running a work item), truncated like any comm. */
+/* The struct worker of a workqueue worker: cached from the previous scan,
+ * else read once (worker_private -> kthread.data). */
 static void worker_comm(Scan *s, VmiTask *t, uint64_t wp) {
         Vmi *v = s->v;
         const VmiLayout *L = &v->L;
-        if (!(t->flags & PF_WQ_WORKER) || L->kthread_data < 0 || L->worker_desc < 0 || L->worker_current_work < 0 ||
-            L->worker_pool < 0)
+        if (L->kthread_data < 0 || L->worker_desc < 0 || L->worker_current_work < 0 || L->worker_pool < 0)
                 return;
-        uint64_t worker = 0, pool = 0, cur = 0;
+        uint64_t worker = 0;
         uint32_t j;
         if (addrmap_get(&s->prevmap, t->va, &j) && v->prev[j].t.tid == t->t.tid && v->prev[j].worker_va)
                 worker = v->prev[j].worker_va;
         else if (!kptr_ok(wp) || vmi_read_kva(v, wp + (uint64_t) L->kthread_data, &worker, 8) < 0)
                 return;
-        char desc[WORKER_DESC_LEN + 1];
-        if (!kptr_ok(worker) || vmi_read_kva(v, worker + (uint64_t) L->worker_pool, &pool, 8) < 0 ||
-            vmi_read_kva(v, worker + (uint64_t) L->worker_current_work, &cur, 8) < 0 ||
-            vmi_read_kva(v, worker + (uint64_t) L->worker_desc, desc, WORKER_DESC_LEN) < 0)
+        if (kptr_ok(worker))
+                t->worker_va = worker;
+}
+
+/* As /proc does for workqueue workers: comm + "-desc" ("+desc" while
+ * running a work item), truncated like any comm.  One batched read of
+ * every worker's (pool, current_work, desc) window. */
+static void worker_names(Scan *s) {
+        Vmi *v = s->v;
+        const VmiLayout *L = &v->L;
+        if (L->worker_desc < 0 || L->worker_current_work < 0 || L->worker_pool < 0)
                 return;
-        t->worker_va = worker;
-        desc[WORKER_DESC_LEN] = 0;
-        if (!pool || !desc[0])
+        int32_t lo = MIN(MIN(L->worker_pool, L->worker_current_work), L->worker_desc);
+        int32_t hi = MAX(MAX(L->worker_pool, L->worker_current_work) + 8, L->worker_desc + WORKER_DESC_LEN);
+        size_t wl = (size_t) (hi - lo), k = 0;
+        if (wl > 4096)
                 return;
-        char full[64];
-        snprintf(full, sizeof full, "%s%c%s", t->t.comm, cur ? '+' : '-', desc);
-        memcpy(t->t.comm, full, sizeof t->t.comm - 1);
-        t->t.comm[sizeof t->t.comm - 1] = 0;
+        size_t n = 0;
+        for (size_t i = 0; i < s->n; i++)
+                n += s->out[i].worker_va != 0;
+        if (n == 0)
+                return;
+        _cleanup_free_ VmiIov *iov = malloc(n * sizeof *iov);
+        _cleanup_free_ uint32_t *who = malloc(n * sizeof *who);
+        _cleanup_free_ uint8_t *buf = malloc(n * wl);
+        if (!iov || !who || !buf)
+                return;
+        for (size_t i = 0; i < s->n; i++) {
+                uint64_t pa;
+                if (!s->out[i].worker_va || vmi_kva_to_pa(v, s->out[i].worker_va + (uint64_t) lo, &pa) < 0 ||
+                    !vmi_mem_valid(v->mem, pa, wl))
+                        continue;
+                iov[k] = (VmiIov) { .gpa = pa, .buf = buf + k * wl, .len = wl };
+                who[k++] = (uint32_t) i;
+        }
+        if (vmi_mem_readv(v->mem, iov, k) < 0)
+                return;
+        for (size_t q = 0; q < k; q++) {
+                VmiTask *t = &s->out[who[q]];
+                const uint8_t *w = buf + q * wl;
+                char desc[WORKER_DESC_LEN + 1];
+                memcpy(desc, w + L->worker_desc - lo, WORKER_DESC_LEN);
+                desc[WORKER_DESC_LEN] = 0;
+                if (!rd64(w, L->worker_pool - lo) || !desc[0])
+                        continue;
+                char full[64];
+                snprintf(full, sizeof full, "%s%c%s", t->t.comm, rd64(w, L->worker_current_work - lo) ? '+' : '-', desc);
+                memcpy(t->t.comm, full, sizeof t->t.comm - 1);
+                t->t.comm[sizeof t->t.comm - 1] = 0;
+        }
 }
 
 static int add_task(Scan *s, const VmiTask *t) {
@@ -423,6 +459,8 @@ int vmi_scan(Vmi *v, VmiTask **ret, size_t *ret_n) {
                 prev_node = node;
                 node = next;
         }
+
+        worker_names(&s);
 
         /* cmdlines: reuse the previous scan's for the same task, else read */
         if (v->opt.cmdline) {

@@ -146,6 +146,31 @@ static void test_scan_big(void **state) {
         fixture_free(f);
 }
 
+static void test_worker_names(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        FakeKernel *fk = &f->fk;
+        const FakeTask *k = fk_find(fk, 2);   /* "kworker/1" */
+        uint64_t kthread = 0x706000, worker = 0x706100;
+        fk_w32(fk, k->pa + FK_T_FLAGS, 0x00200000u | 0x20u);   /* PF_KTHREAD | PF_WQ_WORKER */
+        fk_w64(fk, k->pa + 256, fk_dm(fk, kthread));           /* worker_private */
+        fk_w64(fk, kthread + 8, fk_dm(fk, worker));             /* kthread.data */
+        fk_w64(fk, worker + 8, fk_dm(fk, 0x706200));            /* pool */
+        memcpy(fk->image + worker + 16, "events_unbound", 15);  /* desc */
+        VmiTask *t = NULL;
+        size_t n = 0;
+        for (int round = 0; round < 2; round++) {   /* the second from the cache */
+                if (round == 1)
+                        fk_w64(fk, worker, 0xffff888000001000);   /* current_work: running one */
+                assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+                for (size_t i = 0; i < n; i++)
+                        if (t[i].t.tid == 2)
+                                assert_string_equal(t[i].t.comm, round == 0 ? "kworker/1-event" : "kworker/1+event");
+                free(t);
+        }
+        fixture_free(f);
+}
+
 static void test_scan_many_threads(void **state) {
         (void) state;
         /* one process with more threads than the first seen-map holds */
@@ -484,6 +509,7 @@ int main(void) {
                 cmocka_unit_test(test_attach),
                 cmocka_unit_test(test_scan),
                 cmocka_unit_test(test_scan_big),
+                cmocka_unit_test(test_worker_names),
                 cmocka_unit_test(test_scan_many_threads),
                 cmocka_unit_test(test_scan_torn_and_hostile),
                 cmocka_unit_test(test_new_task_seen),

@@ -322,19 +322,25 @@ static int cmd_cycles(pid_t pid, unsigned n) {
                 uint64_t t1 = now_us();
                 t_stop += t1 - t0;
                 max_stop_us = MAX(max_stop_us, t1 - t0);
-                /* T is set before the task has switched away (its last
-                 * slice is accounted at the switch): wait until two samples
-                 * 5 ms apart agree, then hold and compare */
-                for (int k = 0; k < 200; k++) {
-                        GuestTask a2;
-                        sleep_ms(5);
-                        if (task_of(v, pid, &a2) < 0)
-                                return 1;
-                        bool same = a2.cpu_ns == a.cpu_ns;
-                        a = a2;
-                        if (same)
+                /* T is set before the task has switched away, and its last
+                 * slice is accounted at the switch (late when the host
+                 * preempts the vCPU in between): wait until no CPU runs it
+                 * (rq->curr), then sample, hold and compare */
+                for (int k = 0; k < 1000; k++) {
+                        _cleanup_free_ GuestCpu *cpus = NULL;
+                        size_t nc = 0;
+                        bool running = false;
+                        if (guest_view_cpus(v, &cpus, &nc) >= 0)
+                                for (size_t j = 0; j < nc; j++)
+                                        running = running || cpus[j].tid == pid;
+                        else
+                                running = true;
+                        if (!running)
                                 break;
+                        sleep_ms(2);
                 }
+                if (task_of(v, pid, &a) < 0)
+                        return 1;
                 sleep_ms(arg_hold_ms);
                 r = task_of(v, pid, &b);
                 if (r < 0) {
