@@ -185,9 +185,16 @@ static void domain_lost(Daemon *d, size_t i) {
                 }
 }
 
+/* Every REDISCOVER_EVERY_MS a quick discovery (names and pids from /proc or
+ * libvirt, no monitor queries, so a busy or paused QEMU cannot stall the
+ * loop); a full one (vCPU threads from QMP/libvirt) only for a domain that
+ * is new or restarted. */
 static void discover(Daemon *d) {
-        DomainList l = {};
-        int r = hv_discover(&d->opt->hv, &l, NULL);
+        HvOptions quick = d->opt->hv;
+        quick.quick = true;
+        DomainList l = {}, full = {};
+        bool have_full = false;
+        int r = hv_discover(&quick, &l, NULL);
         if (r < 0) {
                 log_debug("discovery failed: %s", strerror(-r));
                 return;
@@ -204,23 +211,30 @@ static void discover(Daemon *d) {
                         dr->domain = NULL;
                         continue;
                 }
-                /* Take it out of the list: it is ours now. */
-                for (size_t k = 0; k < l.n; k++)
-                        if (l.domains[k] == found)
-                                l.domains[k] = NULL;
-                if (dr->domain && dr->domain->pid != found->pid) {
+                if (dr->domain && dr->domain->pid == found->pid)
+                        continue; /* known: keep the full picture we have */
+                if (dr->domain) {
                         log_notice("domain '%s' restarted (pid %d -> %d)", d->rules.domains[i].name,
                                    (int) dr->domain->pid, (int) found->pid);
                         domain_lost(d, i);
                 }
+                if (!have_full) {
+                        (void) hv_discover(&d->opt->hv, &full, NULL);
+                        have_full = true;
+                }
+                Domain *better = domain_list_find(&full, d->rules.domains[i].match);
+                DomainList *from = better && better->pid == found->pid ? &full : &l;
+                Domain *take = from == &full ? better : found;
+                for (size_t k = 0; k < from->n; k++)
+                        if (from->domains[k] == take)
+                                from->domains[k] = NULL; /* it is ours now */
                 domain_free(dr->domain);
-                dr->domain = found;
-                if (!dr->worker && worker_start(found, d->rules.domains[i].view, &dr->worker) < 0)
+                dr->domain = take;
+                if (!dr->worker && worker_start(take, d->rules.domains[i].view, &dr->worker) < 0)
                         log_warning("%s: cannot start its guest view worker", d->rules.domains[i].name);
         }
-        for (size_t k = 0; k < l.n; k++)
-                domain_free(l.domains[k]);
-        free(l.domains);
+        domain_list_done(&l);
+        domain_list_done(&full);
 }
 
 static bool task_matches(const TaskRule *t, const GuestTask *g) {

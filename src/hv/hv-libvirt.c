@@ -171,7 +171,7 @@ static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr
                 return r;
         _cleanup_free_ pid_t *tids = NULL;
         size_t n = 0;
-        if (libvirt_qmp_tids(dom, "query-cpus-fast", "cpu-index", &tids, &n) >= 0) {
+        if (!o->quick && libvirt_qmp_tids(dom, "query-cpus-fast", "cpu-index", &tids, &n) >= 0) {
                 int disagree = domain_set_vcpu_tids(d, tids, n);
                 if (disagree > 0)
                         log_debug("'%s': %d thread names disagree with libvirt's vCPU list", d->name, disagree);
@@ -180,7 +180,7 @@ static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr
                 d->vcpu_source = strdup("comm");
         _cleanup_free_ pid_t *io = NULL;
         size_t n_io = 0;
-        if (libvirt_qmp_tids(dom, "query-iothreads", NULL, &io, &n_io) >= 0)
+        if (!o->quick && libvirt_qmp_tids(dom, "query-iothreads", NULL, &io, &n_io) >= 0)
                 for (size_t i = 0; i < d->n_threads; i++)
                         for (size_t j = 0; j < n_io; j++)
                                 if (d->threads[i].tid == io[j])

@@ -135,7 +135,7 @@ int hv_classify_threads_qmp(const HvOptions *o, Domain *d) {
         free(d->vcpu_source);
         d->vcpu_source = strdup("comm");
 
-        if (!d->qmp_socket)
+        if (!d->qmp_socket || o->quick)
                 return 0;
         _cleanup_(qmp_freep) QmpClient *q = NULL;
         r = qmp_connect(d->qmp_socket, o->qmp_timeout_ms, &q);

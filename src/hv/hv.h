@@ -21,6 +21,7 @@ typedef struct HvOptions {
         const char *proc_root;      /* "/proc" */
         const char *cgroup_root;    /* "/sys/fs/cgroup" */
         int qmp_timeout_ms;
+        bool quick;                 /* names and pids only: no monitor queries (threads classed by name) */
 } HvOptions;
 
 #define HV_OPTIONS_DEFAULT { .proc_root = "/proc", .cgroup_root = "/sys/fs/cgroup", .qmp_timeout_ms = 3000 }

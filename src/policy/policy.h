@@ -9,7 +9,7 @@
  * What it combines (papers 002, 003, 004):
  *   idle class     a task that runs only while every non-idle watched task
  *                  in every domain is idle; stopped otherwise (with
- *                  hysteresis), nice 19 and its domain at weight 1 meanwhile.
+ *                  hysteresis), and at nice 19 in its guest.
  *   priority       each domain's weight follows its highest-priority *busy*
  *                  task; in-guest nice follows each task's priority; a lower
  *                  task that keeps taking CPU while a higher one is runnable
