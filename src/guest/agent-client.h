@@ -132,7 +132,9 @@ bool agent_is_connected(const AgentClient *c);
 /* Drop the connection now (the next call reconnects). */
 void agent_disconnect(AgentClient *c);
 
-/* Discard anything in flight and resynchronise on a fresh unique id. */
+/* Discard anything in flight and resynchronise on a fresh unique id (resent
+ * with a new id every second until the timeout; a reply to any of them
+ * counts). */
 int agent_sync(AgentClient *c);
 int agent_hello(AgentClient *c, AgentHello *ret);
 
