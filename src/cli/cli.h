@@ -59,3 +59,4 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);

@@ -34,6 +34,7 @@ static const Command commands[] = {
         { "run", "[CONFIG] [interval=MS] [timeline=FILE]", "the policy loop: enforce the rules of CONFIG", cmd_run },
         { "status", "", "the running daemon's rules, tasks, states and shares", cmd_status },
         { "reload", "", "make the daemon read its config again (keeps the old rules on error)", cmd_reload },
+        { "timeline", "FILE [svg=OUT|png=OUT]", "render the daemon's timeline as text and a picture", cmd_timeline },
         { "check", "CONFIG", "parse a config file and report the first problem", cmd_check },
         { "ps", "DOMAIN", "guest processes through the in-guest agent", cmd_ps },
         { "stop", "[DOMAIN PID|COMM [for=S]]", "stop a guest process (held while this runs), or, alone, the daemon", cmd_stop },

@@ -39,6 +39,7 @@ typedef struct DomainRt {
         char view_name[16];
         char view_error[160];
         bool no_nice;              /* the view cannot renice (vmi): do not ask again */
+        bool no_sched;             /* nor change policies */
         WorkerOp pending[WORKER_MAX_OPS];
         size_t n_pending;
         uint64_t keepalive_ns;
@@ -56,6 +57,8 @@ typedef struct TaskRt {
         bool nice_set;
         pid_t nice_pids[POLICY_MAX_PIDS];
         size_t n_nice_pids;
+        pid_t idle_pids[POLICY_MAX_PIDS];   /* made SCHED_IDLE in the guest */
+        size_t n_idle_pids;
 } TaskRt;
 
 typedef struct Daemon {
@@ -181,6 +184,7 @@ static void domain_lost(Daemon *d, size_t i) {
                 if (d->rules.tasks[t].domain == i) {
                         d->tasks[t].n_stopped = 0;
                         d->tasks[t].nice_set = false;
+                        d->tasks[t].n_idle_pids = 0;
                         d->tasks[t].n_pids = 0;
                 }
 }
@@ -284,6 +288,10 @@ static void observe_domain(Daemon *d, size_t di) {
                 const WorkerOp *op = &res.ops[k];
                 if (op->result >= 0 || op->result == -ESRCH)
                         continue;
+                if (op->kind == WORKER_OP_SCHED && op->result == -EOPNOTSUPP) {
+                        dr->no_sched = true;
+                        continue;
+                }
                 if (op->kind == WORKER_OP_NICE && op->result == -EOPNOTSUPP) {
                         if (!dr->no_nice)
                                 log_info("%s: the %s view cannot change nice values; leaving them", d->rules.domains[di].name,
@@ -313,7 +321,7 @@ static void observe_domain(Daemon *d, size_t di) {
 
         bool was_ok = dr->view_ok;
         if (!streq(dr->view_name, res.view_name))
-                dr->no_nice = false;
+                dr->no_nice = dr->no_sched = false;
         dr->view_ok = res.view_ok;
         dr->can_stop = res.can_stop;
         dr->has_lease = res.has_lease;
@@ -331,6 +339,7 @@ static void observe_domain(Daemon *d, size_t di) {
                         if (d->rules.tasks[t].domain == di) {
                                 d->tasks[t].n_stopped = 0;
                                 d->tasks[t].nice_set = false;
+                                d->tasks[t].n_idle_pids = 0;
                                 d->tasks[t].n_pids = 0;
                                 d->snap.tasks[t] = (TaskObs) {};
                         }
@@ -430,6 +439,21 @@ static void act_task(Daemon *d, size_t t) {
                 }
                 rt->n_stopped = 0;
         }
+
+        /* SCHED_IDLE for idle-class tasks, once per process. */
+        if (tp->idle_policy && tp->set_nice && !dr->no_sched)
+                for (size_t p = 0; p < rt->n_pids; p++) {
+                        bool done = false;
+                        for (size_t k = 0; k < rt->n_idle_pids; k++)
+                                done |= rt->idle_pids[k] == rt->pids[p];
+                        if (done || rt->n_idle_pids >= POLICY_MAX_PIDS)
+                                continue;
+                        if (d->opt->dry_run)
+                                printf("plan: %s/%s: SCHED_IDLE for pid %d\n", dname, tr->name, (int) rt->pids[p]);
+                        else
+                                queue_op(dr, WORKER_OP_SCHED, rt->pids[p], SCHED_IDLE);
+                        rt->idle_pids[rt->n_idle_pids++] = rt->pids[p];
+                }
 
         if (tp->set_nice && !dr->no_nice) {
                 bool same_pids = rt->n_nice_pids == rt->n_pids &&
@@ -625,6 +649,7 @@ static int release_all(Daemon *d) {
                         if (d->rules.tasks[t].domain == i) {
                                 d->tasks[t].n_stopped = 0;
                                 d->tasks[t].nice_set = false;
+                                d->tasks[t].n_idle_pids = 0;
                         }
                 dr->view_ok = false;
                 dr->fixed_applied = false;

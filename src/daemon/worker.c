@@ -65,7 +65,8 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                 WorkerOp *op = &ops[i];
                 op->result = op->kind == WORKER_OP_STOP   ? guest_view_stop(w->view, op->pid)
                              : op->kind == WORKER_OP_CONT ? guest_view_cont(w->view, op->pid)
-                                                          : guest_view_nice(w->view, op->pid, op->nice);
+                             : op->kind == WORKER_OP_NICE ? guest_view_nice(w->view, op->pid, op->nice)
+                                                          : guest_view_sched(w->view, op->pid, op->nice, 0);
         }
         if (keepalive)
                 (void) guest_view_keepalive(w->view);
@@ -196,7 +197,8 @@ int worker_stop(Worker *w, const WorkerOp *final, size_t n_final) {
                 int r = !w->view ? -ENOTCONN
                         : final[i].kind == WORKER_OP_CONT ? guest_view_cont(w->view, final[i].pid)
                         : final[i].kind == WORKER_OP_STOP ? guest_view_stop(w->view, final[i].pid)
-                                                          : guest_view_nice(w->view, final[i].pid, final[i].nice);
+                        : final[i].kind == WORKER_OP_NICE ? guest_view_nice(w->view, final[i].pid, final[i].nice)
+                                                          : guest_view_sched(w->view, final[i].pid, final[i].nice, 0);
                 if (r < 0 && r != -ESRCH && ret == 0)
                         ret = r;
         }

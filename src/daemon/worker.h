@@ -20,12 +20,12 @@
 #include "guest/view.h"
 #include "model/domain.h"
 
-typedef enum WorkerOpKind { WORKER_OP_STOP, WORKER_OP_CONT, WORKER_OP_NICE } WorkerOpKind;
+typedef enum WorkerOpKind { WORKER_OP_STOP, WORKER_OP_CONT, WORKER_OP_NICE, WORKER_OP_SCHED } WorkerOpKind;
 
 typedef struct WorkerOp {
         WorkerOpKind kind;
         pid_t pid;
-        int nice;
+        int nice;                 /* NICE: the value; SCHED: the policy (priority 0) */
         int result;               /* filled by the worker */
 } WorkerOp;
 

@@ -47,6 +47,10 @@ static int va_nice(void *s, pid_t pid, int nice) {
         return agent_nice(s, pid, nice);
 }
 
+static int va_sched(void *s, pid_t pid, int policy, int priority) {
+        return agent_sched(s, pid, policy, priority);
+}
+
 static int va_keepalive(void *s) {
         return agent_lease(s, VIEW_AGENT_LEASE_S);
 }
@@ -67,6 +71,7 @@ const GuestViewOps guest_view_agent = {
         .stop = va_stop,
         .cont = va_cont,
         .nice = va_nice,
+        .sched = va_sched,
         .keepalive = va_keepalive,
         .release = va_release,
         .last_error = va_last_error,

@@ -64,6 +64,10 @@ int guest_view_nice(GuestView *v, pid_t pid, int nice) {
         return v->ops->nice ? v->ops->nice(v->state, pid, nice) : -EOPNOTSUPP;
 }
 
+int guest_view_sched(GuestView *v, pid_t pid, int policy, int priority) {
+        return v->ops->sched ? v->ops->sched(v->state, pid, policy, priority) : -EOPNOTSUPP;
+}
+
 int guest_view_keepalive(GuestView *v) {
         return v->ops->keepalive ? v->ops->keepalive(v->state) : 0;
 }

@@ -69,6 +69,9 @@ typedef struct GuestViewOps {
         /* Optional: one-line description of the control path in use
          * ("agent", "vmi stop + agent cont", ...). */
         const char *(*control_path)(void *state);
+        /* Optional: scheduling policy of every thread of pid (SCHED_OTHER,
+         * SCHED_BATCH, SCHED_IDLE with priority 0; FIFO/RR with 1..99). */
+        int (*sched)(void *state, pid_t pid, int policy, int priority);
 } GuestViewOps;
 
 extern const GuestViewOps guest_view_agent;
@@ -88,6 +91,7 @@ int guest_view_tasks(GuestView *v, GuestTask **ret, size_t *ret_n);
 int guest_view_stop(GuestView *v, pid_t pid);
 int guest_view_cont(GuestView *v, pid_t pid);
 int guest_view_nice(GuestView *v, pid_t pid, int nice);
+int guest_view_sched(GuestView *v, pid_t pid, int policy, int priority);
 int guest_view_keepalive(GuestView *v);
 int guest_view_release(GuestView *v);
 /* Can this view both stop and resume tasks?  (Consults caps() when set.) */

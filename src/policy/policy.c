@@ -218,6 +218,7 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 for (size_t k = 0; k < r->n_tasks; k++)
                         if (r->tasks[k].domain == tr->domain && r->tasks[k].burst)
                                 domain_has_burst = true;
+                tp->idle_policy = tr->class == TASK_CLASS_IDLE;
                 if (tr->class == TASK_CLASS_IDLE)
                         tp->nice = 19;
                 else if (tr->burst)
@@ -254,7 +255,7 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 DomainState *ds = &s->domains[d];
                 DomainPlan *dp = &p->domains[d];
                 int busy_prio = -1, top_prio = -1;
-                bool has_burst = false;
+                bool idle_running = false, has_burst = false;
                 double target = 0, achieved = 0;
                 for (size_t i = 0; i < r->n_tasks; i++) {
                         const TaskRule *tr = &r->tasks[i];
@@ -265,18 +266,23 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                                 target += tr->share_pct / 100.0;
                                 achieved += s->tasks[i].share_ewma;
                         }
-                        if (tr->class == TASK_CLASS_IDLE)
+                        if (tr->class == TASK_CLASS_IDLE) {
+                                if (snap->tasks[i].present && !p->tasks[i].stop)
+                                        idle_running = true;
                                 continue;
+                        }
                         top_prio = MAX(top_prio, tr->priority);
                         if (s->tasks[i].busy && !p->tasks[i].stop)
                                 busy_prio = MAX(busy_prio, tr->priority);
                 }
-                /* A running idle-class task gets its domain's ordinary weight:
-                 * the stop, not a tiny weight, keeps it out of the others' way
-                 * (a tiny weight would also lose to unrelated host work). */
+                /* Only idle-class work runs here: weight 1, the cgroup analog
+                 * of SCHED_IDLE, so that any other work preempts it before the
+                 * next tick can stop it. */
                 unsigned w;
                 if (busy_prio >= 0)
                         w = policy_priority_to_weight(busy_prio);
+                else if (idle_running)
+                        w = 1;
                 else if (top_prio >= 0)
                         w = policy_priority_to_weight(top_prio); /* ready for its top task to wake */
                 else

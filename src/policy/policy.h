@@ -9,7 +9,10 @@
  * What it combines (papers 002, 003, 004):
  *   idle class     a task that runs only while every non-idle watched task
  *                  in every domain is idle; stopped otherwise (with
- *                  hysteresis), and at nice 19 in its guest.
+ *                  hysteresis).  Between ticks two more lines hold: in its
+ *                  guest it is SCHED_IDLE (nice 19 where the view cannot),
+ *                  and a domain where only idle-class work runs is at
+ *                  weight 1, so other VMs' work preempts it at once.
  *   priority       each domain's weight follows its highest-priority *busy*
  *                  task; in-guest nice follows each task's priority; a lower
  *                  task that keeps taking CPU while a higher one is runnable
@@ -158,6 +161,7 @@ typedef struct TaskPlan {
         bool control;          /* this task is ours to stop/resume (present, view can) */
         int nice;
         bool set_nice;
+        bool idle_policy;      /* SCHED_IDLE inside the guest (idle class) */
         const char *why;       /* static: "idle class: db busy", ... */
 } TaskPlan;
 

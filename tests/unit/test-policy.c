@@ -87,9 +87,10 @@ static void test_idle_class(void **state) {
         step(&w, quiet);
         step(&w, quiet);
         assert_false(w.plan.tasks[2].stop);
-        /* db's domain, with only background work running, keeps its
-         * ordinary weight (ready for db to wake). */
-        assert_int_equal(w.plan.domains[1].weight, policy_priority_to_weight(80));
+        /* db's domain, with only background work running, drops to weight 1. */
+        assert_int_equal(w.plan.domains[1].weight, 1);
+        assert_true(w.plan.tasks[2].idle_policy);
+        assert_false(w.plan.tasks[0].idle_policy);
 
         /* web wakes: backup stops at once. */
         double web_wakes[] = { 0, 0.8, 1.0 };
