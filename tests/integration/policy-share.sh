@@ -7,20 +7,20 @@ set -euo pipefail
 require_vm
 . "$(dirname "$0")/../lib/policy.sh"
 
-for g in sa sb sc; do
+for g in psa psb psc; do
         vm start --name "$g" --agent --stay --cmd "$GUEST_LIB b w$g; sleep 100000" >/dev/null
 done
-for g in sa sb sc; do vm wait "$g"; done
+for g in psa psb psc; do vm wait "$g"; done
 
 conf=$XV_TEST_DIR/share.conf
 : >"$conf"
-for g in sa:50 sb:30 sc:20; do
+for g in psa:50 psb:30 psc:20; do
         printf '[domain %s]\ncpus = 0\n[task w%s]\ndomain = %s\ncomm = w%s\nshare = %s\n' \
                 "${g%%:*}" "${g%%:*}" "${g%%:*}" "${g%%:*}" "${g#*:}" >>"$conf"
 done
 daemon_start "$conf"
 sleep 15    # the feedback settles
-measured=$(measure_vcpus 10 sa sb sc)
+measured=$(measure_vcpus 10 psa psb psc)
 "$X" status
 read -r a b c < <(echo "$measured" | awk '{print $2}' | xargs)
 read -r sa sb sc < <(python3 -c "t=$a+$b+$c; print(round($a/t*100,1), round($b/t*100,1), round($c/t*100,1))")

@@ -6,7 +6,9 @@
 # bench image, build/guest-vmi), then runs vmi-bench (with QMP `xp` for
 # comparison) and prints one JSON line per guest.  Optionally, with
 # XV_VMI_SOAK=N, also runs N stop/resume cycles (vmi-ctl cycles) on a busy
-# loop in the 50-thread guest.
+# loop in the 50-thread guest.  XV_VMI_MEMFD=1 gives the guests their RAM as a
+# shared memfd (read through a mapping instead of process_vm_readv);
+# XV_VMI_SPECS="50:0 500:445" picks the thread counts (LABEL:EXTRA_THREADS).
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
 OUT=${1:-$XV_TEST_DIR/vmi-bench.jsonl}
@@ -19,9 +21,19 @@ mkdir -p "$IMG"
 [ -e "$IMG/cache" ] || [ ! -d "$XV_IMAGE/cache" ] || ln -s "$XV_IMAGE/cache" "$IMG/cache"
 "$XV_SRC/guest/mkimage" --out "$IMG" "$XV_BUILD/agent/xvagent" "$THREADS" >&2 || fail "cannot build $IMG"
 : > "$OUT"
+suffix=""
+if [ "${XV_VMI_MEMFD:-0}" = 1 ]; then
+        cat > "$XV_TEST_DIR/qemu-memfd" <<EOQ
+#!/bin/sh
+exec ${XV_QEMU:-qemu-system-x86_64} "\$@" -object memory-backend-memfd,id=ram0,size=512M,share=on -machine memory-backend=ram0
+EOQ
+        chmod +x "$XV_TEST_DIR/qemu-memfd"
+        export XV_QEMU=$XV_TEST_DIR/qemu-memfd
+        suffix=-memfd
+fi
 
 # the guest has ~55 tasks of its own (kernel threads, init, agent)
-for spec in "50:0" "500:445" "2000:1945"; do
+for spec in ${XV_VMI_SPECS:-50:0 500:445 2000:1945}; do
         label=${spec%%:*}
         extra=${spec#*:}
         cmd='sh -c "while :; do :; done" &
@@ -38,7 +50,7 @@ sleep 100000"
         fi
         sleep 3
         pid=$(vm pid "$n")
-        line=$("$BENCH" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --xp --reps 100 --label "threads-$label") ||
+        line=$("$BENCH" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --xp --reps 100 --label "threads-$label$suffix") ||
                 fail "$n: vmi-bench failed"
         echo "$line" | tee -a "$OUT"
         if [ "$label" = 50 ] && [ "${XV_VMI_SOAK:-0}" -gt 0 ]; then
