@@ -122,6 +122,7 @@ typedef struct VmiOptions {
         size_t max_tasks;          /* 0: VMI_MAX_TASKS_DEFAULT */
         int max_cpus;              /* 0: VMI_MAX_CPUS; e.g. the number of vCPUs */
         bool cmdline;              /* read cmdlines (page walks of user memory) */
+        bool copy_windows;         /* copy task windows even when RAM is mapped (tests) */
         const VmiVcpuRegs *regs;   /* GS bases, may be NULL */
         size_t n_regs;
 } VmiOptions;
@@ -130,7 +131,7 @@ typedef struct VmiStats {
         uint64_t attach_us, btf_us, init_task_us, cpus_us;
         uint64_t btf_candidates;
         uint64_t scans, scan_retries;
-        uint64_t prefetch_hits, prefetch_misses;
+        uint64_t prefetch_hits, prefetch_misses, direct_windows;
 } VmiStats;
 
 typedef struct Vmi {

@@ -106,6 +106,7 @@ typedef struct Scan {
         size_t span;
         AddrMap prev;        /* previous scan: va -> index (prefetched window index * span) */
         bool have_pf;
+        bool direct;         /* RAM mapped: windows in place, no prefetch */
         AddrMap seen;
         AddrMap prevmap;     /* previous scan: va -> index in v->prev */
         VmiTask *out;
@@ -127,6 +128,18 @@ static int get_task(Scan *s, uint64_t va, const uint8_t **ret) {
         if (!kptr_ok(va))
                 return -EBADMSG;
         uint32_t idx;
+        if (s->direct) {
+                /* RAM is mapped: use the window in place (its fields are
+                 * copied out once by parse_task; torn values are caught
+                 * like any other) */
+                uint64_t pa;
+                const uint8_t *p;
+                if (vmi_kva_to_pa(v, va + (uint64_t) v->L.span_lo, &pa) >= 0 && (p = vmi_mem_ptr(v->mem, pa, s->span))) {
+                        v->stats.direct_windows++;
+                        *ret = p;
+                        return 0;
+                }
+        }
         if (s->have_pf && addrmap_get(&s->prev, va, &idx)) {
                 v->stats.prefetch_hits++;
                 *ret = v->pf_buf + (size_t) idx * s->span;
@@ -400,7 +413,12 @@ int vmi_scan(Vmi *v, VmiTask **ret, size_t *ret_n) {
         if (v->n_prev > 0 && addrmap_init(&s.prevmap, v->n_prev) >= 0)
                 for (size_t i = 0; i < v->n_prev; i++)
                         addrmap_put(&s.prevmap, v->prev[i].va, (uint32_t) i);
-        prefetch(&s);
+        s.direct = !v->opt.copy_windows;
+        for (size_t i = 0; i < v->mem->n_regions; i++)
+                if (!v->mem->regions[i].local)
+                        s.direct = false;
+        if (!s.direct)
+                prefetch(&s);
 
         uint64_t head = v->init_task_va + (uint64_t) L->t_tasks;
         uint64_t node;

@@ -119,6 +119,14 @@ static void test_scan(void **state) {
         Fixture *f = fixture_new(&small, true);
         VmiTask *t = NULL;
         size_t n = 0;
+        /* mapped RAM: windows used in place */
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        check_scan(f, t, n);
+        free(t);
+        assert_true(f->vmi->stats.direct_windows >= n);
+        assert_int_equal(f->vmi->stats.prefetch_misses, 0);
+        /* as for a process source: copied windows, prefetched */
+        f->vmi->opt.copy_windows = true;
         assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
         check_scan(f, t, n);
         free(t);
@@ -245,6 +253,7 @@ static void test_scan_torn_and_hostile(void **state) {
 static void test_new_task_seen(void **state) {
         (void) state;
         Fixture *f = fixture_new(&small, true);
+        f->vmi->opt.copy_windows = true;   /* exercise the prefetch */
         VmiTask *t = NULL;
         size_t n = 0, n0;
         assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);

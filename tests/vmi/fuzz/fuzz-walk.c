@@ -68,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         VmiOptions o = { .cmdline = true, .max_cpus = 4, .max_tasks = 4096, .regs = regs, .n_regs = 2 };
         Vmi *v = NULL;
         if (vmi_attach(m, &o, &v) >= 0) {
-                for (int k = 0; k < 2; k++) {   /* twice: the second runs from the prefetch */
+                for (int k = 0; k < 3; k++) {   /* in place; copied; copied from the prefetch */
+                        v->opt.copy_windows = k > 0;
                         VmiTask *t = NULL;
                         size_t n = 0;
                         if (vmi_scan(v, &t, &n) >= 0) {
