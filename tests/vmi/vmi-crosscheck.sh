@@ -11,8 +11,8 @@ require_vm
 CTL=$XV_BUILD/tests/vmi/vmi-ctl
 [ -x "$CTL" ] || fail "$CTL is not built"
 
-# 40 sleepers, two CPU-bound loops, one multi-threaded-looking shell pipeline.
-SCRIPT='for i in $(seq 40); do sleep 100000 & done
+# 100 sleepers, two CPU-bound loops pinned to the two CPUs, a pipeline.
+SCRIPT='for i in $(seq 100); do sleep 100000 & done
 taskset -c 0 sh -c "while :; do :; done" &
 taskset -c 1 sh -c "while :; do :; done" &
 sleep 100000 | cat &
@@ -26,7 +26,7 @@ run_checks() {
         assert_match '^cpus 2 ' "$(echo "$out" | grep '^cpus')" "$n: CPUs found"
         echo "$out" | grep -qx "ram_layout $2" || fail "$n: expected RAM layout '$2': $(echo "$out" | grep ram_layout)"
 
-        out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --agent "$XV_RUN/$n.agent" crosscheck 20) ||
+        out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --agent "$XV_RUN/$n.agent" crosscheck 15) ||
                 fail "$n: crosscheck failed"
         local line
         line=$(echo "$out" | grep '^crosscheck')
@@ -37,7 +37,7 @@ run_checks() {
         [ "$pm" -ge 990 ] || fail "$n: only $pm per mille of tasks match the agent's view"
         local tasks
         tasks=$(echo "$line" | sed 's/.* tasks=\([0-9]*\).*/\1/')
-        [ "$tasks" -ge $((20 * 80)) ] || fail "$n: too few tasks compared ($tasks)"
+        [ "$tasks" -ge $((15 * 140)) ] || fail "$n: too few tasks compared ($tasks)"
 
         out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --agent "$XV_RUN/$n.agent" cpucheck 30) ||
                 fail "$n: cpucheck failed"

@@ -6,7 +6,7 @@
  *     ps                  one line per thread: PID TID STATE CPU NICE CPU_NS COMM CMDLINE
  *     cpus                one line per CPU: CPU VCPU PID TID IDLE NR_RUNNING COMM
  *     stop PID | cont PID
- *     crosscheck N        N rounds: agent view vs vmi view (pid, tid, comm, state)
+ *     crosscheck N        N rounds: vmi view vs the agent's before and after (pid, tid, comm, state)
  *     cpucheck N          N rounds: each CPU's rq->curr vs the agent's /proc (state R, cpu)
  *     cycles PID N        N stop/resume cycles of a thread group, checked through the
  *                         vmi view (state T while stopped, CPU time frozen)
@@ -160,45 +160,67 @@ static const GuestTask *find_tid(const GuestTask *t, size_t n, pid_t tid) {
         return NULL;
 }
 
-/* Agent view vs vmi view, N rounds: a task matches when the vmi view has
- * its tid with the same pid, comm and state.  Prints the totals. */
+static bool same_task(const GuestTask *x, const GuestTask *a) {
+        return x && a && x->pid == a->pid && streq(x->comm, a->comm) && x->state == a->state;
+}
+
+/* Agent view vs vmi view, N rounds: agent, vmi, agent, vmi, agent, ...
+ * Each vmi scan lies between two agent snapshots; a task matches when the
+ * vmi view has its tid with the same pid, comm and state as either of them
+ * (a kworker's description or a state that changed in between is
+ * ambiguous, not wrong).  Prints the totals. */
 static int cmd_crosscheck(unsigned rounds) {
         _cleanup_(domain_freep) Domain *d = make_domain();
         _cleanup_(guest_view_freep) GuestView *vv = open_view(&guest_view_vmi, d);
         _cleanup_(guest_view_freep) GuestView *av = open_view(&guest_view_agent, d);
         uint64_t total = 0, match = 0, missing = 0, extra = 0;
+        _cleanup_free_ GuestTask *a0 = NULL;
+        size_t n0 = 0;
+        int r = guest_view_tasks(av, &a0, &n0);
+        if (r < 0) {
+                fprintf(stderr, "vmi-ctl: agent tasks: %s: %s\n", strerror(-r), guest_view_last_error(av));
+                return 1;
+        }
         for (unsigned k = 0; k < rounds; k++) {
-                _cleanup_free_ GuestTask *a = NULL, *m = NULL;
-                size_t na, nm;
-                int r = guest_view_tasks(av, &a, &na);
-                if (r < 0) {
-                        fprintf(stderr, "vmi-ctl: agent tasks: %s: %s\n", strerror(-r), guest_view_last_error(av));
-                        return 1;
-                }
+                _cleanup_free_ GuestTask *m = NULL, *a1 = NULL;
+                size_t nm, n1;
                 r = guest_view_tasks(vv, &m, &nm);
                 if (r < 0) {
                         fprintf(stderr, "vmi-ctl: vmi tasks: %s: %s\n", strerror(-r), guest_view_last_error(vv));
                         return 1;
                 }
-                for (size_t i = 0; i < na; i++) {
-                        if (a[i].is_agent || streq(a[i].comm, "xvagent"))
+                r = guest_view_tasks(av, &a1, &n1);
+                if (r < 0) {
+                        fprintf(stderr, "vmi-ctl: agent tasks: %s: %s\n", strerror(-r), guest_view_last_error(av));
+                        return 1;
+                }
+                for (size_t i = 0; i < n1; i++) {
+                        const GuestTask *a = &a1[i];
+                        if (a->is_agent || streq(a->comm, "xvagent"))
                                 continue;
+                        const GuestTask *before = find_tid(a0, n0, a->tid);
+                        if (!before)
+                                continue;   /* born between the snapshots */
                         total++;
-                        const GuestTask *x = find_tid(m, nm, a[i].tid);
+                        const GuestTask *x = find_tid(m, nm, a->tid);
                         if (!x) {
                                 missing++;
-                                printf("missing %d %s %c\n", (int) a[i].tid, a[i].comm, a[i].state);
-                        } else if (x->pid == a[i].pid && streq(x->comm, a[i].comm) && x->state == a[i].state)
+                                printf("missing %d %s %c\n", (int) a->tid, a->comm, a->state);
+                        } else if (same_task(x, a) || same_task(x, before))
                                 match++;
                         else
-                                printf("differs tid=%d agent=(%d,%s,%c) vmi=(%d,%s,%c)\n", (int) a[i].tid, (int) a[i].pid,
-                                       a[i].comm, a[i].state, (int) x->pid, x->comm, x->state);
+                                printf("differs tid=%d agent=(%d,%s,%c)/(%d,%s,%c) vmi=(%d,%s,%c)\n", (int) a->tid,
+                                       (int) before->pid, before->comm, before->state, (int) a->pid, a->comm, a->state,
+                                       (int) x->pid, x->comm, x->state);
                 }
                 for (size_t i = 0; i < nm; i++)
-                        if (!streq(m[i].comm, "xvagent") && !find_tid(a, na, m[i].tid)) {
+                        if (!streq(m[i].comm, "xvagent") && !find_tid(a0, n0, m[i].tid) && !find_tid(a1, n1, m[i].tid)) {
                                 extra++;
                                 printf("extra %d %s %c\n", (int) m[i].tid, m[i].comm, m[i].state);
                         }
+                free(a0);
+                a0 = TAKE_PTR(a1);
+                n0 = n1;
         }
         printf("crosscheck rounds=%u tasks=%" PRIu64 " match=%" PRIu64 " missing=%" PRIu64 " extra=%" PRIu64
                " match_permille=%" PRIu64 "\n",
