@@ -55,7 +55,8 @@ static int cmd_help(int argc _unused_, char **argv _unused_) {
         printf("\nOptions:\n"
                "  -c, --connect=URI        libvirt URI (default: libvirt's default, qemu:///system as root)\n"
                "  -b, --backend=NAME       only this discovery backend: libvirt, qmp, local\n"
-               "  -l, --local=NAME=SPEC    treat a cgroup (cgroup:/path) or a process tree (pid:PID) as a domain\n"
+               "  -l, --local=NAME=SPEC    treat a cgroup (cgroup:/path) or a process tree (pid:PID) as a domain;\n"
+               "                           ,agent=PATH names its xvagent socket\n"
                "      --domains=FILE       read local domain specs from FILE (one NAME=SPEC per line, # comments)\n"
                "  -t, --threads=CLASSES    thread levers act on: vcpu, emulator, io, all (default all)\n"
                "  -j, --json               JSON output\n"
@@ -74,8 +75,9 @@ static size_t n_local_specs;
 
 static int add_local_spec(const char *spec, const char *where) {
         _cleanup_free_ char *name = NULL, *kind = NULL, *a = NULL;
-        if (hv_local_spec_parse(spec, &name, &kind, &a) < 0)
-                return log_error_errno(-EINVAL, "%s: invalid local domain '%s' (expected NAME=cgroup:/path or NAME=pid:PID)",
+        if (hv_local_spec_parse(spec, &name, &kind, &a, NULL) < 0)
+                return log_error_errno(-EINVAL, "%s: invalid local domain '%s' (expected NAME=cgroup:/path or "
+                                                "NAME=pid:PID, optionally with ,agent=/path/of/socket)",
                                        where, spec);
         char **n = realloc(local_specs, (n_local_specs + 1) * sizeof *n);
         if (!n)

@@ -29,6 +29,11 @@
 
 #define REDISCOVER_EVERY_MS 2000
 #define KEEPALIVE_EVERY_MS 1000
+/* Asking a guest costs its CPU (an agent poll is ~1-4 ms of a TCG vCPU).
+ * The host sees each domain's vCPU use for free, so the guest is asked
+ * when that changes, when actions are due, and at least this often. */
+#define GUEST_POLL_MAX_MS 1000
+#define GUEST_POLL_CHANGE 0.15
 #define CONTROL_MAX_LINE 4096
 
 typedef struct DomainRt {
@@ -43,6 +48,10 @@ typedef struct DomainRt {
         WorkerOp pending[WORKER_MAX_OPS];
         size_t n_pending;
         uint64_t keepalive_ns;
+        uint64_t polled_ns;        /* when its last round was submitted */
+        double vcpu_frac_polled;   /* host vCPU use (of one CPU) at that time */
+        double vcpu_frac;          /* over the last tick */
+        uint64_t vcpu_ns, vcpu_t_ns;
         bool fixed_applied;
         unsigned weight;           /* applied; 0 = never set */
         bool rt;
@@ -273,6 +282,15 @@ static void observe_domain(Daemon *d, size_t di) {
                 uint64_t ns;
                 if (process_cpu_time_ns(dr->domain->pid, &ns) >= 0)
                         o->cpu_ns = ns;
+                uint64_t v = 0, now = now_ns();
+                for (size_t k = 0; k < dr->domain->n_threads; k++)
+                        if (dr->domain->threads[k].class == THREAD_VCPU &&
+                            thread_cpu_time_ns(dr->domain->pid, dr->domain->threads[k].tid, &ns) >= 0)
+                                v += ns;
+                if (dr->vcpu_t_ns && now > dr->vcpu_t_ns && v >= dr->vcpu_ns)
+                        dr->vcpu_frac = (double) (v - dr->vcpu_ns) / (double) (now - dr->vcpu_t_ns);
+                dr->vcpu_ns = v;
+                dr->vcpu_t_ns = now;
         }
         WorkerResult res;
         if (!dr->worker || !worker_collect(dr->worker, &res))
@@ -511,17 +529,28 @@ static void act(Daemon *d) {
                 act_domain(d, i);
         for (size_t t = 0; t < d->rules.n_tasks; t++)
                 act_task(d, t);
-        /* Start the next round of every worker that delivered this one. */
+        /* Start the next round of every idle worker that has a reason to
+         * ask its guest: actions to deliver, no view yet, a change in the
+         * domain's vCPU use seen from the host, or GUEST_POLL_MAX_MS gone
+         * by.  A domain without vCPU threads (local) is asked every tick. */
         uint64_t now = now_ns();
         for (size_t i = 0; i < d->rules.n_domains; i++) {
                 DomainRt *dr = &d->doms[i];
                 if (!dr->worker || !dr->collected)
                         continue;
+                bool has_vcpus = dr->domain && domain_count_class(dr->domain, THREAD_VCPU) > 0;
+                bool due = dr->n_pending > 0 || !dr->view_ok || !has_vcpus ||
+                           now - dr->polled_ns >= GUEST_POLL_MAX_MS * 1000000ull ||
+                           fabs(dr->vcpu_frac - dr->vcpu_frac_polled) >= GUEST_POLL_CHANGE;
+                if (!due)
+                        continue; /* the idle worker hands back an empty round next tick: nothing new */
                 bool keepalive = now - dr->keepalive_ns >= KEEPALIVE_EVERY_MS * 1000000ull;
                 if (keepalive)
                         dr->keepalive_ns = now;
                 worker_submit(dr->worker, dr->pending, dr->n_pending, keepalive);
                 dr->n_pending = 0;
+                dr->polled_ns = now;
+                dr->vcpu_frac_polled = dr->vcpu_frac;
         }
 }
 

@@ -15,7 +15,22 @@
 #include "host/cgroup.h"
 #include "hv/hv.h"
 
-int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg) {
+int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg, char **ret_agent) {
+        /* An optional ",agent=PATH" names the xvagent socket of the domain
+         * (xvagent --listen unix:PATH inside a container, say). */
+        _cleanup_free_ char *main_part = NULL, *agent = NULL;
+        const char *comma = strstr(spec, ",agent=");
+        if (comma) {
+                if (comma[7] != '/')
+                        return -EINVAL;
+                agent = strdup(comma + 7);
+                main_part = strndup(spec, (size_t) (comma - spec));
+        } else
+                main_part = strdup(spec);
+        if (!main_part || (comma && !agent))
+                return -ENOMEM;
+        spec = main_part;
+
         const char *eq = strchr(spec, '=');
         if (!eq || eq == spec)
                 return -EINVAL;
@@ -43,6 +58,8 @@ int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char
         *ret_name = name;
         *ret_kind = kind;
         *ret_arg = arg;
+        if (ret_agent)
+                *ret_agent = TAKE_PTR(agent);
         return 0;
 }
 
@@ -137,8 +154,8 @@ static int add_cgroup_procs(const HvOptions *o, Domain *d, const char *cg) {
 
 static int local_discover(const HvOptions *o, DomainList *l) {
         for (size_t i = 0; i < o->n_local_specs; i++) {
-                _cleanup_free_ char *name = NULL, *kind = NULL, *arg = NULL;
-                int r = hv_local_spec_parse(o->local_specs[i], &name, &kind, &arg);
+                _cleanup_free_ char *name = NULL, *kind = NULL, *arg = NULL, *agent = NULL;
+                int r = hv_local_spec_parse(o->local_specs[i], &name, &kind, &arg, &agent);
                 if (r < 0)
                         return r;
                 _cleanup_(domain_freep) Domain *d = domain_new(name, "local");
@@ -164,6 +181,7 @@ static int local_discover(const HvOptions *o, DomainList *l) {
                                 return -ENOMEM;
                 }
                 d->pid = d->n_pids > 0 ? d->pids[0] : 0;
+                d->agent_socket = TAKE_PTR(agent);
                 if (d->n_pids > 0) {
                         r = domain_scan_threads(d, o->proc_root);
                         if (r < 0 && r != -ESRCH)

@@ -16,7 +16,7 @@
 typedef struct HvOptions {
         const char *backend;        /* "libvirt", "qmp", "local", or NULL for all */
         const char *libvirt_uri;    /* NULL: libvirt's default (qemu:///system as root) */
-        char **local_specs;         /* "NAME=cgroup:/path" or "NAME=pid:PID" */
+        char **local_specs;         /* "NAME=cgroup:/path" or "NAME=pid:PID" [",agent=PATH"] */
         size_t n_local_specs;
         const char *proc_root;      /* "/proc" */
         const char *cgroup_root;    /* "/sys/fs/cgroup" */
@@ -49,9 +49,11 @@ const HvBackend *hv_backend_by_name(const char *name);
  * malloc'd human-readable note about backends that were not available. */
 int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note);
 
-/* Parse "NAME=cgroup:/path" or "NAME=pid:PID" (the local backend's domain
- * spec); -EINVAL on anything else. */
-int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg);
+/* Parse "NAME=cgroup:/path" or "NAME=pid:PID", each optionally followed by
+ * ",agent=/path/of/xvagent.sock" (the local backend's domain spec);
+ * -EINVAL on anything else.  ret_agent may be NULL; it gets NULL when no
+ * agent is named. */
+int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg, char **ret_agent);
 
 /* Helpers shared by backends. */
 int hv_read_cmdline(const char *proc_root, pid_t pid, char ***ret_argv, size_t *ret_argc);

@@ -114,20 +114,27 @@ static void test_scan_self(void **state) {
 static void test_local_spec(void **state) {
         (void) state;
         char *n, *k, *a;
-        assert_int_equal(hv_local_spec_parse("web=cgroup:/machine/web", &n, &k, &a), 0);
+        assert_int_equal(hv_local_spec_parse("web=cgroup:/machine/web", &n, &k, &a, NULL), 0);
         assert_string_equal(n, "web");
         assert_string_equal(k, "cgroup");
         assert_string_equal(a, "/machine/web");
         free(n), free(k), free(a);
-        assert_int_equal(hv_local_spec_parse("db=pid:123", &n, &k, &a), 0);
+        char *ag;
+        assert_int_equal(hv_local_spec_parse("db=pid:123", &n, &k, &a, &ag), 0);
         assert_string_equal(a, "123");
+        assert_null(ag);
         free(n), free(k), free(a);
-        assert_int_equal(hv_local_spec_parse("db=pid:12x", &n, &k, &a), -EINVAL);
-        assert_int_equal(hv_local_spec_parse("=pid:1", &n, &k, &a), -EINVAL);
-        assert_int_equal(hv_local_spec_parse("x=cgroup:rel", &n, &k, &a), -EINVAL);
-        assert_int_equal(hv_local_spec_parse("x=cgroup:/a/../b", &n, &k, &a), -EINVAL);
-        assert_int_equal(hv_local_spec_parse("x=file:/a", &n, &k, &a), -EINVAL);
-        assert_int_equal(hv_local_spec_parse("x", &n, &k, &a), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("db=pid:123,agent=/run/a.sock", &n, &k, &a, &ag), 0);
+        assert_string_equal(a, "123");
+        assert_string_equal(ag, "/run/a.sock");
+        free(n), free(k), free(a), free(ag);
+        assert_int_equal(hv_local_spec_parse("db=pid:123,agent=rel.sock", &n, &k, &a, &ag), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("db=pid:12x", &n, &k, &a, NULL), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("=pid:1", &n, &k, &a, NULL), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("x=cgroup:rel", &n, &k, &a, NULL), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("x=cgroup:/a/../b", &n, &k, &a, NULL), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("x=file:/a", &n, &k, &a, NULL), -EINVAL);
+        assert_int_equal(hv_local_spec_parse("x", &n, &k, &a, NULL), -EINVAL);
 }
 
 static void test_list(void **state) {
