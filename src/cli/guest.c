@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "guest/agent-client.h"
+#include "guest/view.h"
 
 #define HOLD_LEASE_S 5.0
 
@@ -63,18 +64,60 @@ static const char *state_name(char s) {
 }
 
 int cmd_ps(int argc, char **argv) {
-        if (argc != 2)
-                return log_error_errno(-EINVAL, "usage: xvsched ps DOMAIN");
-        _cleanup_agent_ AgentClient *c = NULL;
-        int r = connect_domain_agent(argv[1], &c);
+        const char *via = "auto", *name = NULL;
+        for (int i = 1; i < argc; i++) {
+                if (strneq(argv[i], "via=", 4))
+                        via = argv[i] + 4;
+                else if (!name)
+                        name = argv[i];
+                else
+                        return log_error_errno(-EINVAL, "usage: xvsched ps DOMAIN [via=agent|vmi|auto]");
+        }
+        if (!name)
+                return log_error_errno(-EINVAL, "usage: xvsched ps DOMAIN [via=agent|vmi|auto]");
+        if (!streq(via, "auto") && !guest_view_ops_by_name(via))
+                return log_error_errno(-EINVAL, "via=%s: expected agent, vmi or auto", via);
+
+        DomainList l = {};
+        int r = cli_discover(&l);
         if (r < 0)
                 return r;
+        Domain *d = cli_find_domain(&l, name);
+        if (!d) {
+                domain_list_done(&l);
+                return -ENOENT;
+        }
+        /* auto: the agent where the domain has one, else introspection. */
+        const GuestViewOps *ops = streq(via, "auto") ? (d->agent_socket ? &guest_view_agent : &guest_view_vmi)
+                                                     : guest_view_ops_by_name(via);
+        _cleanup_(guest_view_freep) GuestView *v = NULL;
+        r = guest_view_open(ops, d, &v);
+        if (r < 0 && streq(via, "auto") && ops == &guest_view_agent)
+                r = guest_view_open(ops = &guest_view_vmi, d, &v);
+        if (r < 0) {
+                log_error("%s: no %s view: %s", name, ops->name,
+                          ops == &guest_view_agent && r == -ENOTCONN ? "the domain has no xvagent channel"
+                          : ops == &guest_view_agent                 ? agent_last_error(NULL)
+                                                                     : strerror(-r));
+                domain_list_done(&l);
+                return r;
+        }
+        domain_list_done(&l);
+
         _cleanup_free_ GuestTask *tasks = NULL;
         size_t n = 0;
-        r = agent_tasks(c, &tasks, &n);
+        r = guest_view_tasks(v, &tasks, &n);
         if (r < 0)
-                return log_error_errno(r, "%s: listing tasks failed: %s", argv[1], agent_last_error(c));
+                return log_error_errno(r, "%s: listing tasks through %s failed: %s", name, guest_view_name(v),
+                                       guest_view_last_error(v));
+        _cleanup_free_ GuestCpu *cpus = NULL;
+        size_t n_cpus = 0;
+        if (guest_view_cpus(v, &cpus, &n_cpus) < 0)
+                n_cpus = 0;
+
         if (arg.json) {
+                json_object *root = json_object_new_object();
+                json_object_object_add(root, "view", json_object_new_string(guest_view_name(v)));
                 json_object *a = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
                         const GuestTask *t = &tasks[i];
@@ -94,8 +137,29 @@ int cmd_ps(int argc, char **argv) {
                         json_object_object_add(o, "is_kthread", json_object_new_boolean(t->is_kthread));
                         json_object_array_add(a, o);
                 }
-                cli_print_json(a);
+                json_object_object_add(root, "tasks", a);
+                json_object *ca = json_object_new_array();
+                for (size_t i = 0; i < n_cpus; i++) {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "cpu", json_object_new_int(cpus[i].cpu));
+                        json_object_object_add(o, "vcpu", json_object_new_int(cpus[i].vcpu));
+                        json_object_object_add(o, "tid", json_object_new_int(cpus[i].tid));
+                        json_object_object_add(o, "comm", json_object_new_string(cpus[i].comm));
+                        json_object_object_add(o, "idle", json_object_new_boolean(cpus[i].idle));
+                        json_object_object_add(o, "nr_running", json_object_new_int((int) cpus[i].nr_running));
+                        json_object_array_add(ca, o);
+                }
+                json_object_object_add(root, "cpus", ca);
+                cli_print_json(root);
                 return 0;
+        }
+        printf("view: %s\n", guest_view_name(v));
+        for (size_t i = 0; i < n_cpus; i++) {
+                if (cpus[i].idle)
+                        printf("cpu %d (vCPU %d): idle, %u runnable\n", cpus[i].cpu, cpus[i].vcpu, cpus[i].nr_running);
+                else
+                        printf("cpu %d (vCPU %d): %s (tid %d), %u runnable\n", cpus[i].cpu, cpus[i].vcpu, cpus[i].comm,
+                               (int) cpus[i].tid, cpus[i].nr_running);
         }
         printf("%6s %6s %-16s %-10s %3s %4s %6s %10s  %s\n", "PID", "TID", "COMM", "STATE", "CPU", "NICE", "POLICY",
                "CPU_MS", "CMDLINE");

@@ -36,7 +36,7 @@ static const Command commands[] = {
         { "reload", "", "make the daemon read its config again (keeps the old rules on error)", cmd_reload },
         { "timeline", "FILE [svg=OUT|png=OUT]", "render the daemon's timeline as text and a picture", cmd_timeline },
         { "check", "CONFIG", "parse a config file and report the first problem", cmd_check },
-        { "ps", "DOMAIN", "guest processes through the in-guest agent", cmd_ps },
+        { "ps", "DOMAIN [via=agent|vmi|auto]", "guest processes, through the agent or by introspection", cmd_ps },
         { "stop", "[DOMAIN PID|COMM [for=S]]", "stop a guest process (held while this runs), or, alone, the daemon", cmd_stop },
         { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont },
         { "nice", "DOMAIN PID|COMM N [for=S]", "renice a guest process, held while this runs", cmd_nice },
