@@ -55,6 +55,7 @@ int policy_state_init(PolicyState *s, const Rules *r) {
         for (size_t i = 0; i < r->n_domains; i++) {
                 s->domains[i].share_gain = 1.0;
                 s->domains[i].steal_scale = 1.0;
+                s->domains[i].vcpu_frac = -1;
         }
         return 0;
 }
@@ -120,6 +121,11 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 }
                 if (!o->fresh)
                         continue;
+                uint64_t t = o->t_ns ? o->t_ns : snap->t_ns;
+                ds->vcpu_frac = ds->seen && o->vcpu_ns > 0 && o->vcpu_ns >= ds->last_vcpu_ns && t > ds->last_fresh_t_ns
+                                        ? (double) (o->vcpu_ns - ds->last_vcpu_ns) / (double) (t - ds->last_fresh_t_ns)
+                                        : -1;
+                ds->last_fresh_t_ns = t;
                 if (ds->seen && o->vcpu_ns > 0 && o->guest_cpu_ns > ds->last_guest_cpu_ns &&
                     o->vcpu_ns >= ds->last_vcpu_ns) {
                         double scale = (double) (o->vcpu_ns - ds->last_vcpu_ns) /
@@ -231,23 +237,41 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 ts->stopped = tp->stop;
         }
 
-        /* 4. Share feedback: achieved shares among the share tasks. */
+        /* 4. Share feedback: achieved shares among the share tasks.  What a
+         * domain gets is measured on the host (its vCPUs' CPU) and split
+         * among its share tasks by the guest's own figures, so the guest's
+         * overhead (its agent, its kernel) counts against its share as the
+         * host sees it. */
         double total = 0;
-        bool share_mode = false;
+        bool share_mode = false, share_fresh = false;
         for (size_t i = 0; i < r->n_tasks; i++)
-                if (r->tasks[i].share_pct > 0) {
-                        share_mode = true;
-                        total += s->tasks[i].cpu_frac;
-                }
-        if (share_mode && dt > 0 && total > 0.2)
+                if (r->tasks[i].share_pct > 0 && snap->domains[r->tasks[i].domain].fresh)
+                        share_fresh = true;
+        double *basis = calloc(r->n_tasks ? r->n_tasks : 1, sizeof *basis);
+        for (size_t i = 0; basis && i < r->n_tasks; i++) {
+                if (r->tasks[i].share_pct <= 0)
+                        continue;
+                share_mode = true;
+                const DomainState *ds = &s->domains[r->tasks[i].domain];
+                double in_domain = 0;
+                for (size_t k = 0; k < r->n_tasks; k++)
+                        if (r->tasks[k].share_pct > 0 && r->tasks[k].domain == r->tasks[i].domain)
+                                in_domain += s->tasks[k].cpu_frac;
+                basis[i] = ds->vcpu_frac >= 0 && in_domain > 0 ? ds->vcpu_frac * s->tasks[i].cpu_frac / in_domain
+                                                                : s->tasks[i].cpu_frac;
+                total += basis[i];
+        }
+        share_fresh &= share_mode && dt > 0 && total > 0.2; /* new figures, and contention */
+        if (share_fresh)
                 for (size_t i = 0; i < r->n_tasks; i++)
                         if (r->tasks[i].share_pct > 0) {
-                                double achieved = s->tasks[i].cpu_frac / total;
+                                double achieved = basis[i] / total;
                                 TaskState *ts = &s->tasks[i];
                                 ts->share_ewma = ts->share_ewma == 0 ? achieved
                                                                      : ts->share_ewma * (1 - SHARE_EWMA_ALPHA) +
                                                                                achieved * SHARE_EWMA_ALPHA;
                         }
+        free(basis);
 
         /* 5. Each domain: weight and rt. */
         for (size_t d = 0; d < r->n_domains; d++) {
@@ -290,7 +314,7 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 if (has_burst)
                         w = MIN(10000u, w * BURST_WEIGHT_FACTOR);
                 if (target > 0) {
-                        if (share_mode && dt > 0 && total > 0.2 && achieved > 0) {
+                        if (share_fresh && achieved > 0) {
                                 double step = pow(target / achieved, 0.1);
                                 ds->share_gain *= step < 0.95 ? 0.95 : step > 1.05 ? 1.05 : step;
                                 ds->share_gain = ds->share_gain < SHARE_GAIN_MIN   ? SHARE_GAIN_MIN

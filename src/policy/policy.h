@@ -139,6 +139,8 @@ typedef struct DomainState {
         bool seen;
         uint64_t last_guest_cpu_ns, last_vcpu_ns;
         double steal_scale;     /* real / guest-reported CPU over the last fresh tick (1 = no steal) */
+        double vcpu_frac;       /* host CPU of its vCPUs over the last fresh tick, of one CPU; <0 unknown */
+        uint64_t last_fresh_t_ns;
         double share_gain;      /* feedback multiplier on the share weight */
         unsigned weight;        /* last planned weight */
         bool rt_on;

@@ -34,7 +34,7 @@ assert_match ' burn +running ' "$ps_out" "burn is listed as running"
 assert_match ' sleep +sleeping ' "$ps_out" "sleep is listed as sleeping"
 assert_match '\(xvagent\)' "$ps_out" "the agent reports itself separately"
 json=$("$X" -b qmp ps ag --json)
-python3 -c 'import json,sys; t=json.load(sys.stdin); a=[x for x in t if x["is_agent"]]; assert len(a)==1, a' <<<"$json" ||
+python3 -c 'import json,sys; t=json.load(sys.stdin)["tasks"]; a=[x for x in t if x["is_agent"]]; assert len(a)==1, a' <<<"$json" ||
         fail "ps --json: exactly one agent entry expected"
 
 # QEMU's CPU % over 2 s.
