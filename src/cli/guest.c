@@ -247,6 +247,42 @@ static int parse_for(int *argc, char **argv, double *ret) {
         return 0;
 }
 
+/* Stop or renice the processes WHAT names, hold the change under the
+ * agent's lease for `seconds` (<= 0: until a signal), then undo it. */
+static int held_change(const char *domain, const char *what, bool stop, int nice, double seconds) {
+        _cleanup_agent_ AgentClient *c = NULL;
+        int r = connect_domain_agent(domain, &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+        r = resolve(c, domain, what, &pids, &n);
+        if (r < 0)
+                return r;
+        r = agent_lease(c, HOLD_LEASE_S);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = stop ? agent_stop(c, pids[i]) : agent_nice(c, pids[i], nice);
+        if (r < 0) {
+                log_error("%s: %s '%s' failed: %s", domain, stop ? "stopping" : "renicing", what, agent_last_error(c));
+                (void) agent_release(c);
+                return r;
+        }
+        if (stop)
+                printf("stopped %zu process%s '%s' in %s", n, n == 1 ? "" : "es", what, domain);
+        else
+                printf("reniced %zu process%s '%s' in %s to %d", n, n == 1 ? "" : "es", what, domain, nice);
+        printf("; holding %s (Ctrl-C %s)\n", seconds > 0 ? "for the given time" : "until interrupted",
+               stop ? "resumes" : "restores");
+        fflush(stdout);
+        r = hold(c, seconds);
+        int k = agent_release(c);
+        if (k < 0)
+                return log_error_errno(k, "%s: undoing failed: %s (the agent undoes it when its lease runs out)", domain,
+                                       agent_last_error(c));
+        printf("%s\n", stop ? "resumed" : "restored");
+        return r;
+}
+
 int cmd_stop(int argc, char **argv) {
         if (argc == 1)   /* "xvsched stop": the daemon */
                 return daemon_control(arg.state_dir, "stop", arg.json);
@@ -256,33 +292,7 @@ int cmd_stop(int argc, char **argv) {
                 return r;
         if (argc != 3)
                 return log_error_errno(-EINVAL, "usage: xvsched stop DOMAIN PID|COMM [for=SECONDS]");
-        _cleanup_agent_ AgentClient *c = NULL;
-        r = connect_domain_agent(argv[1], &c);
-        if (r < 0)
-                return r;
-        _cleanup_free_ pid_t *pids = NULL;
-        size_t n;
-        r = resolve(c, argv[1], argv[2], &pids, &n);
-        if (r < 0)
-                return r;
-        r = agent_lease(c, HOLD_LEASE_S);
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = agent_stop(c, pids[i]);
-        if (r < 0) {
-                log_error("%s: stopping '%s' failed: %s", argv[1], argv[2], agent_last_error(c));
-                (void) agent_release(c);
-                return r;
-        }
-        printf("stopped %zu process%s '%s' in %s; holding %s (Ctrl-C resumes)\n", n, n == 1 ? "" : "es", argv[2], argv[1],
-               seconds > 0 ? "for the given time" : "until interrupted");
-        fflush(stdout);
-        r = hold(c, seconds);
-        int k = agent_release(c);
-        if (k < 0)
-                return log_error_errno(k, "%s: resuming failed: %s (the agent resumes it when its lease runs out)", argv[1],
-                                       agent_last_error(c));
-        printf("resumed\n");
-        return r;
+        return held_change(argv[1], argv[2], true, 0, seconds);
 }
 
 int cmd_cont(int argc, char **argv) {
@@ -316,31 +326,5 @@ int cmd_nice(int argc, char **argv) {
                 return log_error_errno(-EINVAL, "usage: xvsched nice DOMAIN PID|COMM N [for=SECONDS]");
         if (safe_atoi(argv[3], &nice) < 0 || nice < -20 || nice > 19)
                 return log_error_errno(-EINVAL, "nice %s: must be an integer from -20 to 19", argv[3]);
-        _cleanup_agent_ AgentClient *c = NULL;
-        r = connect_domain_agent(argv[1], &c);
-        if (r < 0)
-                return r;
-        _cleanup_free_ pid_t *pids = NULL;
-        size_t n;
-        r = resolve(c, argv[1], argv[2], &pids, &n);
-        if (r < 0)
-                return r;
-        r = agent_lease(c, HOLD_LEASE_S);
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = agent_nice(c, pids[i], nice);
-        if (r < 0) {
-                log_error("%s: renicing '%s' failed: %s", argv[1], argv[2], agent_last_error(c));
-                (void) agent_release(c);
-                return r;
-        }
-        printf("reniced %zu process%s '%s' in %s to %d; holding %s (Ctrl-C restores)\n", n, n == 1 ? "" : "es", argv[2],
-               argv[1], nice, seconds > 0 ? "for the given time" : "until interrupted");
-        fflush(stdout);
-        r = hold(c, seconds);
-        int k = agent_release(c);
-        if (k < 0)
-                return log_error_errno(k, "%s: restoring failed: %s (the agent restores it when its lease runs out)",
-                                       argv[1], agent_last_error(c));
-        printf("restored\n");
-        return r;
+        return held_change(argv[1], argv[2], false, nice, seconds);
 }
