@@ -147,7 +147,7 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
                 if (lever_setting_parse(kv[i], &s[i], &why) < 0)
                         return log_error_errno(-EINVAL, "%s: %s: %s", dr->domain->name, kv[i], why);
         }
-        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL };
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL, .owner = "daemon" };
         if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
                 c.thread_mask = 1u << THREAD_VCPU;
         int r = lever_apply(&c, dr->domain, s, n);
@@ -171,6 +171,7 @@ static void journal_guest_stop(Daemon *d, const char *domain, pid_t pid, bool st
         json_object *e = json_object_new_object();
         json_object_object_add(e, "key", json_object_new_string(key));
         json_object_object_add(e, "type", json_object_new_string("guest-stop"));
+        json_object_object_add(e, "owner", json_object_new_string("daemon"));
         json_object_object_add(e, "domain", json_object_new_string(domain));
         json_object_object_add(e, "pid", json_object_new_int(pid));
         if (journal_record(d->journal, e) < 0)
@@ -687,7 +688,7 @@ static int release_all(Daemon *d) {
                 dr->n_pending = 0;
         }
         if (!d->opt->dry_run) {
-                LeverContext c = { .hv = &d->opt->hv, .journal = d->journal };
+                LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .owner = "daemon" };
                 int r = lever_reset(&c, NULL);
                 if (r < 0) {
                         log_error("restoring host levers failed: %s", c.error);
@@ -702,7 +703,13 @@ static int release_all(Daemon *d) {
 /* After a crash: resume guest tasks a lease-less view stopped, then let
  * lever_reset() restore the host levers. */
 static int recover(Daemon *d) {
-        size_t n = journal_size(d->journal);
+        size_t n = 0;
+        for (size_t i = 0; i < journal_size(d->journal); i++) {
+                json_object *o;
+                if (json_object_object_get_ex(journal_entry(d->journal, i), "owner", &o) &&
+                    streq(json_object_get_string(o), "daemon"))
+                        n++;
+        }
         if (n == 0)
                 return 0;
         log_notice("found %zu value%s left by a previous run in %s: restoring them first", n, n == 1 ? "" : "s",
@@ -740,7 +747,7 @@ static int recover(Daemon *d) {
                 (void) journal_remove(d->journal, k);
         }
         domain_list_done(&l);
-        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal };
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .owner = "daemon" };
         int r = lever_reset(&c, NULL);
         if (r < 0)
                 log_error("restoring what a previous run left failed: %s", c.error);

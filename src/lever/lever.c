@@ -202,13 +202,22 @@ static const char *errno_reason(int r) {
 
 /* ---- entries: what was there before, and how to put it back ---- */
 
+static const char *current_owner = "cli";
+
 static json_object *entry_new(const char *type, const char *key, const Domain *d) {
         json_object *e = json_object_new_object();
         if (!e)
                 return NULL;
-        json_object_object_add(e, "key", json_object_new_string(key));
+        /* Each owner keeps its own original: a value the operator set by
+         * hand and the daemon then changed goes back to the operator's
+         * value when the daemon exits, and to the first original on reset. */
+        char owned[600];
+        snprintf(owned, sizeof owned, "%s%s%s", streq(current_owner, "cli") ? "" : current_owner,
+                 streq(current_owner, "cli") ? "" : ":", key);
+        json_object_object_add(e, "key", json_object_new_string(owned));
         json_object_object_add(e, "type", json_object_new_string(type));
         json_object_object_add(e, "domain", json_object_new_string(d->name));
+        json_object_object_add(e, "owner", json_object_new_string(current_owner));
         return e;
 }
 
@@ -452,10 +461,13 @@ static int apply_via_backend_lever(LeverContext *c, Txn *t, Domain *d, const Lev
         r = b->lever_set(c->hv, d, lever, value);
         if (r == -EOPNOTSUPP) {
                 /* Nothing changed: forget the record so the direct path records its own. */
-                json_object_array_del_idx(t->before, json_object_array_length(t->before) - 1, 1);
-                size_t nc = json_object_array_length(t->created);
-                if (nc > 0 && streq(json_object_get_string(json_object_array_get_idx(t->created, nc - 1)), key)) {
-                        (void) journal_remove(c->journal, key);
+                size_t nb = json_object_array_length(t->before), nc = json_object_array_length(t->created);
+                _cleanup_free_ char *recorded = nb > 0 ? strdup(get_str(json_object_array_get_idx(t->before, nb - 1), "key") ?: "")
+                                                       : NULL;
+                if (nb > 0)
+                        json_object_array_del_idx(t->before, nb - 1, 1);
+                if (recorded && nc > 0 && streq(json_object_get_string(json_object_array_get_idx(t->created, nc - 1)), recorded)) {
+                        (void) journal_remove(c->journal, recorded);
                         json_object_array_del_idx(t->created, nc - 1, 1);
                 }
                 return -EOPNOTSUPP;
@@ -911,6 +923,7 @@ static void warn_rt(LeverContext *c, Domain *d, const LeverSetting *s) {
 
 int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t n) {
         c->error[0] = 0;
+        current_owner = c->owner ? c->owner : "cli";
 
         /* Validate everything before touching anything. */
         bool seen[_LEVER_MAX] = {};
@@ -965,8 +978,10 @@ int lever_reset(LeverContext *c, const char *domain) {
         int restored = 0;
         for (size_t i = journal_size(c->journal); i > 0; i--) {
                 json_object *e = journal_entry(c->journal, i - 1);
-                const char *dom = get_str(e, "domain");
+                const char *dom = get_str(e, "domain"), *owner = get_str(e, "owner");
                 if (domain && (!dom || !streq(dom, domain)))
+                        continue;
+                if (c->owner && !streq(owner ? owner : "cli", c->owner))
                         continue;
                 _cleanup_free_ char *key = strdup(get_str(e, "key") ?: "");
                 if (c->dry_run) {

@@ -74,6 +74,11 @@ typedef struct LeverContext {
         Journal *journal;
         unsigned thread_mask;
         bool dry_run;
+        /* Who records (entries carry it): "cli" for `xvsched set`, "daemon"
+         * for `xvsched run`.  lever_reset() with an owner restores only that
+         * owner's entries (NULL: all), so the daemon never undoes a value the
+         * operator set by hand. */
+        const char *owner;
         /* Filled by lever_apply for the caller to print: */
         char error[512];          /* "weight=99999: must be 1..10000" */
         char *notes;              /* newline-separated: which path each lever took, warnings */
