@@ -92,6 +92,8 @@ for t, vm, p, rule in rows:
 PY
 mkdir -p "$out"
 echo
-"$X" timeline "$run/with.jsonl" svg="$out/timeline.svg" | tail -n 8
+echo "== xvsched timeline (with xvsched)"
+"$X" timeline "$run/with.jsonl" svg="$out/timeline.svg"
 echo
-echo "(the daemon restored every value it changed when it stopped; $("$X" -b qmp reset --all))"
+echo "The daemon restored every value it changed when it stopped; xvsched reset --all"
+echo "then undid the demo's own pinning: $("$X" -b qmp reset --all)."
