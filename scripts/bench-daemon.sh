@@ -26,16 +26,16 @@ trap cleanup EXIT
 [ "$(id -u)" = 0 ] || { echo "bench-daemon: run as root" >&2; exit 1; }
 [ -x "$AGENT" ] || { echo "bench-daemon: $AGENT not built" >&2; exit 1; }
 
-# burner NAME: a CPU-bound process whose comm is NAME; prints its pid.
+# burner NAME: start a CPU-bound process whose comm is NAME; its pid in BURNER.
 burner() {
         printf '#!/bin/sh\nwhile :; do :; done\n' >"$dir/$1"
         chmod +x "$dir/$1"
-        "$dir/$1" &
-        pids+=($!)
-        echo $!
+        "$dir/$1" >/dev/null 2>&1 &
+        BURNER=$!
+        pids+=("$BURNER")
 }
 agent() { # SOCKET
-        "$AGENT" --listen "unix:$1" 2>/dev/null &
+        "$AGENT" --listen "unix:$1" >/dev/null 2>&1 &
         pids+=($!)
         for _ in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
         echo "bench-daemon: agent did not come up" >&2; exit 1
@@ -77,9 +77,9 @@ for n in 1 5 20; do
         : >"$conf"
         largs=()
         for i in $(seq "$n"); do
-                p=$(burner "w$i")
+                burner "w$i"
                 agent "$dir/a$i.sock"
-                largs+=(-l "d$i=pid:$p,agent=$dir/a$i.sock")
+                largs+=(-l "d$i=pid:$BURNER,agent=$dir/a$i.sock")
                 printf '[domain d%s]\n[task w%s]\ndomain = d%s\ncomm = w%s\npriority = %s\n' "$i" "$i" "$i" "$i" $((30 + i)) >>"$conf"
         done
         for iv in 100 10; do
@@ -96,7 +96,7 @@ echo
 echo "## Foreground slowdown (fg and an idle-class bg on one CPU; paper 002 §5.2: 0.8 %)"
 echo
 cpu=$(($(nproc) - 1))
-fg=$(burner fg); taskset -pc "$cpu" "$fg" >/dev/null
+burner fg; fg=$BURNER; taskset -pc "$cpu" "$fg" >/dev/null
 agent "$dir/fg.sock"
 measure_fg() { # SECONDS -> fg's CPU % of one CPU
         local c0 c1 t0 t1
@@ -104,7 +104,7 @@ measure_fg() { # SECONDS -> fg's CPU % of one CPU
         python3 -c "print(round(($c1 - $c0) / $hz / (($t1 - $t0) / 1e9) * 100, 2))"
 }
 solo=$(measure_fg "$secs")
-bg=$(burner bg); taskset -pc "$cpu" "$bg" >/dev/null
+burner bg; bg=$BURNER; taskset -pc "$cpu" "$bg" >/dev/null
 agent "$dir/bg.sock"
 shared=$(measure_fg "$secs")
 cat >"$dir/fgbg.conf" <<CONF
