@@ -41,6 +41,9 @@ typedef struct VmiView {
         pid_t *held;             /* thread groups this view stopped */
         size_t n_held;
         uint64_t last_pause_us;
+        /* Profiles the user named ($XVSCHED_VMI_PROFILE: an ISF/JSON file for
+         * a kernel without BTF; $XVSCHED_VMI_SYSTEM_MAP: checked at attach). */
+        VmiProfile *profile, *system_map;
         char error[256];
 } VmiView;
 
@@ -61,6 +64,8 @@ static void vv_close(void *p) {
         agent_free(s->agent);
         vmi_free(s->vmi);
         vmi_mem_free(s->mem);
+        vmi_profile_free(s->profile);
+        vmi_profile_free(s->system_map);
         free(s->qmp_socket);
         free(s->agent_socket);
         free(s->held);
@@ -109,7 +114,19 @@ static int vv_open(const Domain *d, void **ret) {
                 vv_close(s);
                 return r == -EPERM || r == -EACCES ? r : -ENOTCONN;
         }
-        VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus, .regs = regs, .n_regs = n_regs };
+        const char *isf = getenv("XVSCHED_VMI_PROFILE"), *map = getenv("XVSCHED_VMI_SYSTEM_MAP");
+        if (isf && *isf && (r = vmi_profile_load_isf(isf, &s->profile)) < 0) {
+                log_debug_errno(r, "vmi view: cannot load the ISF profile %s: %m", isf);
+                vv_close(s);
+                return r;
+        }
+        if (map && *map && (r = vmi_profile_load_system_map(map, &s->system_map)) < 0) {
+                log_debug_errno(r, "vmi view: cannot load the System.map %s: %m", map);
+                vv_close(s);
+                return r;
+        }
+        VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus, .regs = regs, .n_regs = n_regs,
+                         .profile = s->profile, .system_map = s->system_map };
         r = vmi_attach(s->mem, &o, &s->vmi);
         if (r < 0) {
                 log_debug_errno(r, "vmi view: attach to pid %d failed: %s", (int) d->pid, vmi_last_error(NULL));
@@ -187,7 +204,7 @@ static int vv_revalidate(VmiView *s) {
         if (vmi_mem_read(s->mem, v->init_task_pa + (uint64_t) v->L.t_comm, comm, sizeof comm) >= 0 &&
             memcmp(comm, "swapper/0", 10) == 0)
                 return 0;
-        VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus };
+        VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus, .profile = s->profile, .system_map = s->system_map };
         Vmi *n = NULL;
         int r = vmi_attach(s->mem, &o, &n);
         if (r < 0)

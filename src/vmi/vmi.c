@@ -134,7 +134,42 @@ static void span_add(int32_t *lo, int32_t *hi, int32_t off, int32_t size) {
         *hi = MAX(*hi, off + size);
 }
 
+/* Where member offsets come from: the guest's BTF, or a profile the user
+ * gave (an ISF/JSON file).  The layout code below asks only these three. */
+typedef struct TypeSource {
+        int32_t (*struct_size)(const void *src, const char *name);
+        int32_t (*member_off)(const void *src, const char *sname, const char *path, int32_t *ret_size);
+        int64_t (*percpu_off)(const void *src, const char *var);
+        const void *src;
+} TypeSource;
+
+static int32_t btf_struct_size(const void *src, const char *name) {
+        return struct_size(src, name);
+}
+static int32_t btf_member_off(const void *src, const char *sname, const char *path, int32_t *ret_size) {
+        return member_off(src, sname, path, ret_size);
+}
+static int64_t btf_percpu_off(const void *src, const char *var) {
+        return percpu_off(src, var);
+}
+
+static int layout_from(const TypeSource *ts, VmiLayout *ret);
+
 int vmi_layout_from_btf(const struct btf *btf, VmiLayout *ret) {
+        TypeSource ts = { btf_struct_size, btf_member_off, btf_percpu_off, btf };
+        return layout_from(&ts, ret);
+}
+
+int vmi_layout_from_profile(const VmiProfile *p, VmiLayout *ret) {
+        TypeSource ts = { vmi_profile_struct_size, vmi_profile_member_off, vmi_profile_percpu_off, p };
+        return layout_from(&ts, ret);
+}
+
+#define struct_size(b, n) ts->struct_size(ts->src, (n))
+#define member_off(b, s, p, z) ts->member_off(ts->src, (s), (p), (z))
+#define percpu_off(b, v) ts->percpu_off(ts->src, (v))
+
+static int layout_from(const TypeSource *ts, VmiLayout *ret) {
         VmiLayout L = {};
         int32_t sz = 0;
         L.task_size = struct_size(btf, "task_struct");
@@ -240,6 +275,10 @@ int vmi_layout_from_btf(const struct btf *btf, VmiLayout *ret) {
         *ret = L;
         return 0;
 }
+
+#undef struct_size
+#undef member_off
+#undef percpu_off
 
 /* ---- BTF in guest RAM --------------------------------------------------- */
 
@@ -712,19 +751,45 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
                 v->cpu_vcpu[i] = -1;
 
         uint64_t t0 = vmi_now_us();
-        int r = vmi_btf_locate(mem, &v->btf, &v->btf_gpa, &v->btf_size, &v->stats.btf_candidates);
-        if (r < 0)
-                return vmi_set_error(v, r, "no parsable kernel BTF in guest RAM (%" PRIu64 " candidates)",
-                                     v->stats.btf_candidates);
-        r = vmi_layout_from_btf(v->btf, &v->L);
-        if (r < 0)
-                return vmi_set_error(v, r, "the guest's BTF lacks members the walk needs");
+        int r;
+        if (v->opt.profile) {
+                /* The user's profile instead of the guest's BTF: a kernel
+                 * built without BTF.  init_task is then searched from 0. */
+                r = vmi_layout_from_profile(v->opt.profile, &v->L);
+                if (r < 0)
+                        return vmi_set_error(v, r, "the profile lacks members the walk needs");
+        } else {
+                r = vmi_btf_locate(mem, &v->btf, &v->btf_gpa, &v->btf_size, &v->stats.btf_candidates);
+                if (r < 0)
+                        return vmi_set_error(v, r, "no parsable kernel BTF in guest RAM (%" PRIu64 " candidates)",
+                                             v->stats.btf_candidates);
+                r = vmi_layout_from_btf(v->btf, &v->L);
+                if (r < 0)
+                        return vmi_set_error(v, r, "the guest's BTF lacks members the walk needs");
+        }
         uint64_t t1 = vmi_now_us();
         v->stats.btf_us = t1 - t0;
 
         r = find_init_task(v);
         if (r < 0)
                 return vmi_set_error(v, r, "init_task (swapper/0 with pid 0 and a pid 1 after it) not found");
+        if (v->opt.system_map) {
+                /* A System.map must agree with what the guest shows: its
+                 * init_task, moved by KASLR in 2 MiB steps. */
+                uint64_t link = 0;
+                if (vmi_profile_symbol(v->opt.system_map, "init_task", &link) < 0)
+                        return vmi_set_error(v, -ENOENT, "the System.map has no init_task");
+                uint64_t slide = v->init_task_va - link;
+                if (slide % (2u << 20))
+                        return vmi_set_error(v, -EBADMSG, "the System.map does not match this kernel (init_task %#" PRIx64
+                                             " in the map, %#" PRIx64 " in the guest)", link, v->init_task_va);
+                v->kaslr_slide = slide;
+                uint64_t off;
+                if (v->L.pcpu_runqueues < 0 && vmi_profile_symbol(v->opt.system_map, "runqueues", &off) >= 0)
+                        v->L.pcpu_runqueues = (int64_t) off;
+                if (v->L.pcpu_current_task < 0 && vmi_profile_symbol(v->opt.system_map, "current_task", &off) >= 0)
+                        v->L.pcpu_current_task = (int64_t) off;
+        }
         uint64_t t2 = vmi_now_us();
         v->stats.init_task_us = t2 - t1;
 

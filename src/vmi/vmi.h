@@ -118,6 +118,19 @@ typedef struct VmiVcpuRegs {
         bool halted;
 } VmiVcpuRegs;
 
+/* A profile a user has for the guest's kernel (src/vmi/profile.c):
+ * an ISF/JSON file (Volatility 3 format: user_types, base_types,
+ * symbols) gives member offsets where the kernel has no BTF; a System.map
+ * gives symbol addresses (checked against the guest, and per-CPU offsets). */
+typedef struct VmiProfile VmiProfile;
+int vmi_profile_load_isf(const char *path, VmiProfile **ret);
+int vmi_profile_load_system_map(const char *path, VmiProfile **ret);
+void vmi_profile_free(VmiProfile *p);
+int32_t vmi_profile_struct_size(const void *p, const char *name);
+int32_t vmi_profile_member_off(const void *p, const char *sname, const char *path, int32_t *ret_size);
+int64_t vmi_profile_percpu_off(const void *p, const char *var);
+int vmi_profile_symbol(const VmiProfile *p, const char *name, uint64_t *ret);
+
 typedef struct VmiOptions {
         size_t max_tasks;          /* 0: VMI_MAX_TASKS_DEFAULT */
         int max_cpus;              /* 0: VMI_MAX_CPUS; e.g. the number of vCPUs */
@@ -125,6 +138,8 @@ typedef struct VmiOptions {
         bool copy_windows;         /* copy task windows even when RAM is mapped (tests) */
         const VmiVcpuRegs *regs;   /* GS bases, may be NULL */
         size_t n_regs;
+        const VmiProfile *profile; /* ISF: offsets instead of the guest's BTF, may be NULL */
+        const VmiProfile *system_map; /* checked against the guest, may be NULL */
 } VmiOptions;
 
 typedef struct VmiStats {
@@ -145,6 +160,7 @@ typedef struct Vmi {
         uint64_t page_offset_base;
         uint64_t kimage_voffset;   /* kernel-image VA - PA */
         uint64_t kernel_pgd_pa;    /* init_mm.pgd, 0 if unknown */
+        uint64_t kaslr_slide;      /* from a System.map, 0 if none given */
         bool la57;
         int ncpus;
         uint64_t rq_va[VMI_MAX_CPUS];
@@ -170,6 +186,7 @@ const char *vmi_last_error(const Vmi *v);
 
 /* Offsets from a parsed BTF (exposed for tests).  -ENOENT when a required
  * member is missing. */
+int vmi_layout_from_profile(const VmiProfile *p, VmiLayout *ret);
 int vmi_layout_from_btf(const struct btf *btf, VmiLayout *ret);
 /* Find and parse the BTF blob in guest RAM.  *ret_btf is btf__free()d by the caller. */
 int vmi_btf_locate(VmiMem *mem, struct btf **ret_btf, uint64_t *ret_gpa, size_t *ret_size, uint64_t *ret_candidates);

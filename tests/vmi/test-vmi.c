@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <json-c/json.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake-kernel.h"
 #include "vmi/mem.h"
@@ -366,6 +368,183 @@ static void test_inject(void **state) {
         fixture_free(f);
 }
 
+/* An ISF profile written from the layout the BTF gave, with nested types
+ * for the dotted members, as Volatility's tools write them. */
+static char *isf_from_layout(const VmiLayout *L) {
+        json_object *ut = json_object_new_object(), *bt = json_object_new_object(), *sym = json_object_new_object();
+        json_object *types[16];
+        const char *names[16];
+        size_t nt = 0;
+#define TYPE(n, size)                                                                     \
+        ({                                                                                \
+                json_object *t = json_object_new_object();                                \
+                json_object_object_add(t, "size", json_object_new_int(size));             \
+                json_object_object_add(t, "fields", json_object_new_object());            \
+                json_object_object_add(ut, n, t);                                         \
+                names[nt] = n;                                                            \
+                types[nt++] = t;                                                          \
+                t;                                                                        \
+        })
+#define FIELD(t, n, off, kind, tname)                                                     \
+        do {                                                                              \
+                if ((off) < 0)                                                            \
+                        break;                                                            \
+                json_object *f = json_object_new_object(), *ty = json_object_new_object(), *fl; \
+                json_object_object_add(f, "offset", json_object_new_int(off));            \
+                json_object_object_add(ty, "kind", json_object_new_string(kind));         \
+                json_object_object_add(ty, "name", json_object_new_string(tname));        \
+                json_object_object_add(f, "type", ty);                                    \
+                json_object_object_get_ex(t, "fields", &fl);                              \
+                json_object_object_add(fl, n, f);                                         \
+        } while (0)
+        json_object *task = TYPE("task_struct", L->task_size), *ti = TYPE("thread_info", 64),
+                    *se = TYPE("sched_entity", 256), *sp = TYPE("sigpending", 24);
+        FIELD(task, "__state", L->t_state, "base", "unsigned int");
+        FIELD(task, "thread_info", 0, "struct", "thread_info");
+        FIELD(ti, "flags", L->t_ti_flags, "base", "unsigned long");
+        FIELD(ti, "cpu", L->t_cpu, "base", "unsigned int");
+        FIELD(task, "se", 0, "struct", "sched_entity");
+        FIELD(se, "sum_exec_runtime", L->t_sum_exec, "base", "unsigned long");
+        FIELD(se, "cfs_rq", L->t_se_cfs_rq, "pointer", "");
+        FIELD(task, "pending", 0, "struct", "sigpending");
+        FIELD(sp, "signal", L->t_pending_sig, "base", "unsigned long");
+        static const struct { const char *n; size_t off; } flat[] = {
+                { "flags", offsetof(VmiLayout, t_flags) },           { "on_cpu", offsetof(VmiLayout, t_on_cpu) },
+                { "on_rq", offsetof(VmiLayout, t_on_rq) },           { "static_prio", offsetof(VmiLayout, t_static_prio) },
+                { "rt_priority", offsetof(VmiLayout, t_rt_priority) }, { "policy", offsetof(VmiLayout, t_policy) },
+                { "tasks", offsetof(VmiLayout, t_tasks) },           { "pid", offsetof(VmiLayout, t_pid) },
+                { "tgid", offsetof(VmiLayout, t_tgid) },             { "thread_group", offsetof(VmiLayout, t_thread_group) },
+                { "thread_node", offsetof(VmiLayout, t_thread_node) }, { "comm", offsetof(VmiLayout, t_comm) },
+                { "start_boottime", offsetof(VmiLayout, t_start_time) }, { "mm", offsetof(VmiLayout, t_mm) },
+                { "active_mm", offsetof(VmiLayout, t_active_mm) },   { "sighand", offsetof(VmiLayout, t_sighand) },
+                { "signal", offsetof(VmiLayout, t_signal) },         { "exit_state", offsetof(VmiLayout, t_exit_state) },
+                { "worker_private", offsetof(VmiLayout, t_worker_private) },
+        };
+        for (size_t i = 0; i < sizeof flat / sizeof flat[0]; i++)
+                FIELD(task, flat[i].n, *(const int32_t *) ((const char *) L + flat[i].off), "base", "unsigned long");
+        json_object *sig = TYPE("signal_struct", 1024), *sh = TYPE("sighand_struct", 2048), *mm = TYPE("mm_struct", 2048),
+                    *rq = TYPE("rq", 4096), *cfs = TYPE("cfs_rq", 512), *tg = TYPE("task_group", 512),
+                    *kt = TYPE("kthread", 256), *wk = TYPE("worker", 256);
+        FIELD(sig, "thread_head", L->sig_thread_head, "base", "unsigned long");
+        FIELD(sh, "siglock", L->sh_siglock, "base", "unsigned int");
+        FIELD(mm, "pgd", L->mm_pgd, "pointer", "");
+        FIELD(mm, "arg_start", L->mm_arg_start, "base", "unsigned long");
+        FIELD(mm, "arg_end", L->mm_arg_end, "base", "unsigned long");
+        FIELD(rq, "cpu", L->rq_cpu, "base", "unsigned int");
+        FIELD(rq, "curr", L->rq_curr, "pointer", "");
+        FIELD(rq, "idle", L->rq_idle, "pointer", "");
+        FIELD(rq, "nr_running", L->rq_nr_running, "base", "unsigned int");
+        FIELD(rq, "cfs", L->rq_cfs, "struct", "cfs_rq");
+        FIELD(cfs, "tg", L->cfs_rq_tg, "pointer", "");
+        FIELD(tg, "cfs_rq", L->tg_cfs_rq, "pointer", "");
+        FIELD(kt, "data", L->kthread_data, "pointer", "");
+        FIELD(wk, "desc", L->worker_desc, "base", "char");
+        FIELD(wk, "current_work", L->worker_current_work, "pointer", "");
+        FIELD(wk, "pool", L->worker_pool, "pointer", "");
+#undef FIELD
+#undef TYPE
+        (void) names;
+        (void) types;
+        json_object *u4 = json_object_new_object(), *u8 = json_object_new_object();
+        json_object_object_add(u4, "size", json_object_new_int(4));
+        json_object_object_add(u8, "size", json_object_new_int(8));
+        json_object_object_add(bt, "unsigned int", u4);
+        json_object_object_add(bt, "unsigned long", u8);
+        json_object *rqs = json_object_new_object(), *cur = json_object_new_object();
+        json_object_object_add(rqs, "address", json_object_new_int64(L->pcpu_runqueues));
+        json_object_object_add(cur, "address", json_object_new_int64(L->pcpu_current_task));
+        json_object_object_add(sym, "runqueues", rqs);
+        json_object_object_add(sym, "current_task", cur);
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "user_types", ut);
+        json_object_object_add(root, "base_types", bt);
+        json_object_object_add(root, "symbols", sym);
+        char *text = strdup(json_object_to_json_string(root));
+        json_object_put(root);
+        return text;
+}
+
+static char *write_temp(const char *text) {
+        char *path = strdup("/tmp/xvsched-test-profile-XXXXXX");
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+        return path;
+}
+
+/* A kernel without BTF, described by an ISF profile: the same layout, the
+ * same scan. */
+static void test_isf_profile(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        VmiLayout from_btf = f->vmi->L;
+        _cleanup_free_ char *text = isf_from_layout(&from_btf);
+        _cleanup_free_ char *path = write_temp(text);
+        VmiProfile *isf = NULL;
+        assert_int_equal(vmi_profile_load_isf(path, &isf), 0);
+        VmiLayout from_isf;
+        assert_int_equal(vmi_layout_from_profile(isf, &from_isf), 0);
+        assert_memory_equal(&from_isf, &from_btf, sizeof from_isf);
+
+        /* Wipe the BTF from guest RAM: attaching needs the profile now. */
+        vmi_free(f->vmi);
+        f->vmi = NULL;
+        memset(f->fk.image + FK_PA_BTF, 0, f->fk.btf_size);
+        assert_true(vmi_attach(f->mem, NULL, &f->vmi) < 0);
+        VmiOptions o = { .cmdline = true, .max_cpus = small.ncpus, .profile = isf };
+        assert_int_equal(vmi_attach(f->mem, &o, &f->vmi), 0);
+        VmiTask *t = NULL;
+        size_t n = 0;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        check_scan(f, t, n);
+        free(t);
+        vmi_profile_free(isf);
+        unlink(path);
+
+        /* Garbage is refused. */
+        _cleanup_free_ char *bad = write_temp("{\"symbols\": {}}");
+        assert_int_equal(vmi_profile_load_isf(bad, &isf), -EBADMSG);
+        unlink(bad);
+        fixture_free(f);
+}
+
+/* A System.map must agree with the guest's init_task, moved in 2 MiB steps. */
+static void test_system_map(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        uint64_t init_va = f->vmi->init_task_va;
+        char text[256];
+        snprintf(text, sizeof text, "ffffffff81000000 T _text\n%016llx D init_task\n000000000001f000 D runqueues\n",
+                 (unsigned long long) (init_va - 0x1a00000));
+        _cleanup_free_ char *path = write_temp(text);
+        VmiProfile *map = NULL;
+        assert_int_equal(vmi_profile_load_system_map(path, &map), 0);
+        vmi_free(f->vmi);
+        f->vmi = NULL;
+        VmiOptions o = { .max_cpus = small.ncpus, .system_map = map };
+        assert_int_equal(vmi_attach(f->mem, &o, &f->vmi), 0);
+        assert_int_equal(f->vmi->kaslr_slide, 0x1a00000);
+        vmi_profile_free(map);
+        unlink(path);
+
+        /* A map of another kernel (init_task not 2 MiB away) is refused. */
+        snprintf(text, sizeof text, "%016llx D init_task\n", (unsigned long long) (init_va - 0x1234));
+        _cleanup_free_ char *other = write_temp(text);
+        assert_int_equal(vmi_profile_load_system_map(other, &map), 0);
+        vmi_free(f->vmi);
+        f->vmi = NULL;
+        o.system_map = map;
+        assert_true(vmi_attach(f->mem, &o, &f->vmi) < 0);
+        assert_non_null(strstr(vmi_last_error(NULL), "does not match"));
+        vmi_profile_free(map);
+        unlink(other);
+        _cleanup_free_ char *garbage = write_temp("not a map\n");
+        assert_int_equal(vmi_profile_load_system_map(garbage, &map), -EBADMSG);
+        unlink(garbage);
+        fixture_free(f);
+}
+
 static void test_no_btf(void **state) {
         (void) state;
         uint8_t *img = calloc(1, 1 << 20);
@@ -526,7 +705,7 @@ int main(void) {
                 cmocka_unit_test(test_gs_route),
                 cmocka_unit_test(test_gs_contradiction),
                 cmocka_unit_test(test_inject),
-                cmocka_unit_test(test_no_btf),
+                cmocka_unit_test(test_no_btf), cmocka_unit_test(test_isf_profile), cmocka_unit_test(test_system_map),
                 cmocka_unit_test(test_mem_regions),
                 cmocka_unit_test(test_parsers),
                 cmocka_unit_test(test_state_chars),
