@@ -42,6 +42,7 @@ typedef struct DomainRt {
         bool collected;            /* its worker delivered a round this tick */
         bool view_ok, can_stop, has_lease;
         char view_name[16];
+        char control_path[64];
         char view_error[160];
         bool no_nice;              /* the view cannot renice (vmi): do not ask again */
         bool no_sched;             /* nor change policies */
@@ -345,6 +346,7 @@ static void observe_domain(Daemon *d, size_t di) {
         dr->can_stop = res.can_stop;
         dr->has_lease = res.has_lease;
         snprintf(dr->view_name, sizeof dr->view_name, "%s", res.view_name);
+        snprintf(dr->control_path, sizeof dr->control_path, "%s", res.control_path);
         if (res.error[0] && !streq(res.error, dr->view_error))
                 log_notice("%s: %s", d->rules.domains[di].name, res.error);
         snprintf(dr->view_error, sizeof dr->view_error, "%s", res.error);
@@ -610,6 +612,7 @@ static json_object *status_json(const Daemon *d) {
                 json_object_object_add(dobj, "present", json_object_new_boolean(dr->domain != NULL));
                 json_object_object_add(dobj, "fresh", json_object_new_boolean(d->snap.domains[i].fresh));
                 json_object_object_add(dobj, "view", dr->view_ok ? json_object_new_string(dr->view_name) : NULL);
+                json_object_object_add(dobj, "control_path", dr->view_ok ? json_object_new_string(dr->control_path) : NULL);
                 if (dr->view_error[0])
                         json_object_object_add(dobj, "view_error", json_object_new_string(dr->view_error));
                 json_object_object_add(dobj, "weight", json_object_new_int((int) d->plan.domains[i].weight));
@@ -1078,18 +1081,19 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
         printf("tick:   %s", json_object_get_string(v));
         json_object_object_get_ex(rep, "interval_ms", &v);
         printf(" (every %s ms)\n\n", json_object_get_string(v));
-        printf("%-12s %-8s %6s %5s  %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "NOTE");
+        printf("%-12s %-8s %6s %5s  %-24s %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "CONTROL", "NOTE");
         json_object_object_get_ex(rep, "domains", &doms);
         for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
-                json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve;
+                json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve, *cp = NULL;
+                json_object_object_get_ex(x, "control_path", &cp);
                 json_object_object_get_ex(x, "domain", &a);
                 json_object_object_get_ex(x, "view", &b);
                 json_object_object_get_ex(x, "weight", &c);
                 json_object_object_get_ex(x, "rt", &dd);
                 bool has_err = json_object_object_get_ex(x, "view_error", &ve);
-                printf("%-12s %-8s %6s %5s  %s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
+                printf("%-12s %-8s %6s %5s  %-24s %s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
                        json_object_get_string(c), json_object_get_boolean(dd) ? "on" : "off",
-                       has_err ? json_object_get_string(ve) : "");
+                       cp ? json_object_get_string(cp) : "-", has_err ? json_object_get_string(ve) : "");
         }
         printf("\n%-12s %-10s %-7s %4s %-9s %6s %6s %5s  %s\n", "TASK", "DOMAIN", "CLASS", "PRIO", "STATE", "CPU%",
                "SHARE", "NICE", "WHY");

@@ -95,6 +95,7 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
         res->can_stop = guest_view_can_stop(w->view);
         res->has_lease = streq(guest_view_name(w->view), "agent");
         snprintf(res->view_name, sizeof res->view_name, "%s", guest_view_name(w->view));
+        snprintf(res->control_path, sizeof res->control_path, "%s", guest_view_control_path(w->view));
 }
 
 static void *worker_main(void *p) {

@@ -37,6 +37,7 @@ typedef struct WorkerResult {
         bool can_stop;
         bool has_lease;
         char view_name[16];
+        char control_path[64];    /* how this view stops and resumes ("agent", "vmi stop + agent cont", "none") */
         char error[160];          /* last failure, "" if none */
         GuestTask *tasks;         /* owned by the caller after collect */
         uint64_t t_ns;            /* CLOCK_MONOTONIC when the list was read */
