@@ -33,6 +33,9 @@ typedef struct Command {
 int cli_discover(DomainList *ret);
 /* Find a domain; when missing, logs one line listing the known names. */
 Domain *cli_find_domain(const DomainList *l, const char *name);
+/* Discover, then find NAME in the list (*ret points into *l; the caller
+ * frees *l with domain_list_done() on success).  Logs once on failure. */
+int cli_discover_one(const char *name, DomainList *l, Domain **ret);
 /* Print a json object as the command's output (pretty) and free it. */
 void cli_print_json(json_object *o);
 

@@ -47,6 +47,20 @@ Domain *cli_find_domain(const DomainList *l, const char *name) {
         return NULL;
 }
 
+int cli_discover_one(const char *name, DomainList *l, Domain **ret) {
+        *l = (DomainList) {};
+        int r = cli_discover(l);
+        if (r < 0)
+                return r;
+        Domain *d = cli_find_domain(l, name);
+        if (!d) {
+                domain_list_done(l);
+                return -ENOENT;
+        }
+        *ret = d;
+        return 0;
+}
+
 void cli_print_json(json_object *o) {
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);

@@ -174,15 +174,11 @@ int cmd_list(int argc, char **argv _unused_) {
 int cmd_show(int argc, char **argv) {
         if (argc != 2)
                 return log_error_errno(-EINVAL, "usage: xvsched show DOMAIN");
-        DomainList l = {};
-        int r = cli_discover(&l);
+        DomainList l;
+        Domain *d;
+        int r = cli_discover_one(argv[1], &l, &d);
         if (r < 0)
                 return r;
-        Domain *d = cli_find_domain(&l, argv[1]);
-        if (!d) {
-                domain_list_done(&l);
-                return -ENOENT;
-        }
         /* Measure just this one domain. */
         DomainList one = { .domains = &d, .n = 1 };
         double **pct = NULL, *total = NULL;

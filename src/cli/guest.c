@@ -29,15 +29,11 @@
 #define HOLD_LEASE_S 5.0
 
 static int connect_domain_agent(const char *name, AgentClient **ret) {
-        DomainList l = {};
-        int r = cli_discover(&l);
+        DomainList l;
+        Domain *d;
+        int r = cli_discover_one(name, &l, &d);
         if (r < 0)
                 return r;
-        Domain *d = cli_find_domain(&l, name);
-        if (!d) {
-                domain_list_done(&l);
-                return -ENOENT;
-        }
         if (!d->agent_socket) {
                 log_error("domain '%s' has no xvagent channel (a virtio-serial port named org.xvsched.agent.0)", name);
                 domain_list_done(&l);
@@ -78,27 +74,16 @@ int cmd_ps(int argc, char **argv) {
         if (!streq(via, "auto") && !guest_view_ops_by_name(via))
                 return log_error_errno(-EINVAL, "via=%s: expected agent, vmi or auto", via);
 
-        DomainList l = {};
-        int r = cli_discover(&l);
+        DomainList l;
+        Domain *d;
+        int r = cli_discover_one(name, &l, &d);
         if (r < 0)
                 return r;
-        Domain *d = cli_find_domain(&l, name);
-        if (!d) {
-                domain_list_done(&l);
-                return -ENOENT;
-        }
-        /* auto: the agent where the domain has one, else introspection. */
-        const GuestViewOps *ops = streq(via, "auto") ? (d->agent_socket ? &guest_view_agent : &guest_view_vmi)
-                                                     : guest_view_ops_by_name(via);
         _cleanup_(guest_view_freep) GuestView *v = NULL;
-        r = guest_view_open(ops, d, &v);
-        if (r < 0 && streq(via, "auto") && ops == &guest_view_agent)
-                r = guest_view_open(ops = &guest_view_vmi, d, &v);
+        char err[256];
+        r = guest_view_open_by_name(via, d, &v, err, sizeof err);
         if (r < 0) {
-                log_error("%s: no %s view: %s", name, ops->name,
-                          ops == &guest_view_agent && r == -ENOTCONN ? "the domain has no xvagent channel"
-                          : ops == &guest_view_agent                 ? agent_last_error(NULL)
-                                                                     : strerror(-r));
+                log_error("%s: %s", name, err);
                 domain_list_done(&l);
                 return r;
         }

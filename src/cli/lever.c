@@ -45,15 +45,11 @@ int cmd_set(int argc, char **argv) {
                         return log_error_errno(-EINVAL, "%s: %s", argv[i + 2], reason);
         }
 
-        DomainList l = {};
-        int r = cli_discover(&l);
+        DomainList l;
+        Domain *d;
+        int r = cli_discover_one(argv[1], &l, &d);
         if (r < 0)
                 return r;
-        Domain *d = cli_find_domain(&l, argv[1]);
-        if (!d) {
-                domain_list_done(&l);
-                return -ENOENT;
-        }
         _cleanup_(journal_freep) Journal *j = NULL;
         r = open_journal(&j);
         if (r < 0) {

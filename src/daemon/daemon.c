@@ -736,8 +736,7 @@ static int recover(Daemon *d) {
                         if (streq(d->rules.domains[k].name, json_object_get_string(dom)))
                                 found = domain_list_find(&l, d->rules.domains[k].match);
                 GuestView *view = NULL;
-                if (found && (guest_view_open(&guest_view_agent, found, &view) >= 0 ||
-                              guest_view_open(&guest_view_vmi, found, &view) >= 0)) {
+                if (found && guest_view_open_by_name("auto", found, &view, NULL, 0) >= 0) {
                         int r = guest_view_cont(view, json_object_get_int(pid));
                         if (r < 0 && r != -ESRCH)
                                 log_warning("cannot resume guest pid %d of %s: %s", json_object_get_int(pid),

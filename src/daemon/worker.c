@@ -36,18 +36,7 @@ static uint64_t now_ns(void) {
 static void open_view(Worker *w, WorkerResult *res) {
         if (w->view || now_ns() < w->retry_ns)
                 return;
-        const GuestViewOps *ops = streq(w->view_want, "vmi") || (streq(w->view_want, "auto") && !w->domain->agent_socket)
-                                          ? &guest_view_vmi
-                                          : &guest_view_agent;
-        int r = guest_view_open(ops, w->domain, &w->view);
-        char first[96] = "";
-        if (r < 0 && streq(w->view_want, "auto") && ops == &guest_view_agent) {
-                snprintf(first, sizeof first, "no agent view: %s; ", strerror(-r));
-                r = guest_view_open(ops = &guest_view_vmi, w->domain, &w->view);
-        }
-        if (r < 0) {
-                snprintf(res->error, sizeof res->error, "%sno %s view: %s", first, ops->name,
-                         r == -EOPNOTSUPP ? "not available" : strerror(-r));
+        if (guest_view_open_by_name(w->view_want, w->domain, &w->view, res->error, sizeof res->error) < 0) {
                 w->view = NULL;
                 w->retry_ns = now_ns() + VIEW_RETRY_NS;
         }

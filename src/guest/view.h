@@ -80,6 +80,11 @@ extern const GuestViewOps guest_view_vmi;   /* provided by src/vmi/ when built *
 const GuestViewOps *guest_view_ops_by_name(const char *name);
 
 int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret);
+/* want: "agent", "vmi" or "auto" (the agent where the domain has a channel,
+ * introspection otherwise, and introspection when the agent cannot be
+ * opened).  On failure, ret_error (may be NULL) gets one line saying which
+ * views were tried and why they failed. */
+int guest_view_open_by_name(const char *want, const Domain *d, GuestView **ret, char *ret_error, size_t error_size);
 void guest_view_free(GuestView *v);
 static inline void guest_view_freep(GuestView **v) {
         guest_view_free(*v);
