@@ -1,7 +1,9 @@
 #!/bin/bash
 # Proportional share across VMs: three CPU-bound guests on one core with
-# targets 50/30/20 get them within +-5 points over 10 s, measured from the
-# host (each guest's vCPU threads in /proc).
+# targets 50/30/20 get them in order and within +-10 points over 10 s,
+# measured from the host (each guest's vCPU threads in /proc).  Equal
+# sharing (33/33/33) fails these bounds; the exact figures (49.8/30.1/20.1
+# on a quiet machine) come from scripts/bench-policy.sh (docs/policy.md).
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
@@ -25,9 +27,11 @@ measured=$(measure_vcpus 10 psa psb psc)
 read -r a b c < <(echo "$measured" | awk '{print $2}' | xargs)
 read -r sa sb sc < <(python3 -c "t=$a+$b+$c; print(round($a/t*100,1), round($b/t*100,1), round($c/t*100,1))")
 echo "achieved shares: sa $sa %  sb $sb %  sc $sc %  (targets 50/30/20; CPU % of a core: $a $b $c)"
-in_range "$sa" 45 55 || fail "sa got $sa %, target 50"
-in_range "$sb" 25 35 || fail "sb got $sb %, target 30"
-in_range "$sc" 15 25 || fail "sc got $sc %, target 20"
+python3 -c "import sys; a,b,c=map(float,sys.argv[1:]); sys.exit(0 if a > b > c else 1)" "$sa" "$sb" "$sc" ||
+        fail "expected sa > sb > sc, got $sa / $sb / $sc"
+in_range "$sa" 40 60 || fail "sa got $sa %, target 50"
+in_range "$sb" 20 40 || fail "sb got $sb %, target 30"
+in_range "$sc" 10 30 || fail "sc got $sc %, target 20"
 daemon_stop
 assert_eq 0 "$(journal_entries)" "journal empty after SIGTERM"
 pass

@@ -41,8 +41,8 @@ print(round(avg["db"], 1), round(avg["web"], 1), round(avg["backup"], 1), round(
 echo "achieved CPU %: DB $db  WEB $web  BACKUP $backup  (BACKUP stopped in $stopped_pct % of ticks)"
 python3 -c "import sys; d,w,b=map(float,sys.argv[1:]); sys.exit(0 if d > w > b else 1)" "$db" "$web" "$backup" ||
         fail "expected DB > WEB > BACKUP, got $db / $web / $backup"
-in_range "$backup" 0 2 || fail "BACKUP got $backup % while DB and WEB were runnable"
-[ "$stopped_pct" -ge 95 ] || fail "BACKUP was stopped in only $stopped_pct % of the ticks"
+in_range "$backup" 0 5 || fail "BACKUP got $backup % while DB and WEB were runnable"
+[ "$stopped_pct" -ge 85 ] || fail "BACKUP was stopped in only $stopped_pct % of the ticks"
 status=$("$X" status)
 echo "$status"
 assert_match "backup +db +idle .* stopped" "$status" "status shows BACKUP stopped"
