@@ -5,10 +5,13 @@
  * per task, drawn where it ran, hatched where xvsched had it stopped. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +55,19 @@ static State state_from(const char *s) {
         return ST_ABSENT;
 }
 
+/* Names come from a file that anyone who can write it controls, and end up
+ * in a terminal and in gnuplot's input: only the characters the config
+ * allows in names ([A-Za-z0-9_.-], 1 to 64 of them) are accepted. */
+static bool plain_name(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 64)
+                return false;
+        for (; *s; s++)
+                if (!strchr("._-", *s) && !(*s >= '0' && *s <= '9') && !((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z'))
+                        return false;
+        return true;
+}
+
 static int task_index(Timeline *tl, const char *domain, const char *task) {
         char name[160];
         snprintf(name, sizeof name, "%s/%s", domain, task);
@@ -64,11 +80,65 @@ static int task_index(Timeline *tl, const char *domain, const char *task) {
         return tl->names[tl->n_tasks] ? (int) tl->n_tasks++ : -ENOMEM;
 }
 
+/* Open a timeline without following a symlink, and as root only a regular
+ * file that root owns and nobody else may write: its names are drawn by a
+ * program root runs.  Reads at most `max` bytes. */
+static int timeline_read(const char *path, size_t max, char **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ELOOP)
+                        return log_error_errno(-ELOOP, "%s: is a symlink: refused (give the file itself)", path);
+                return log_error_errno(negative_errno(), "%s: cannot read: %m", path);
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(negative_errno(), "%s: cannot read: %m", path);
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(-EINVAL, "%s: not a regular file: refused", path);
+        if (geteuid() == 0 && st.st_uid != 0) {
+                struct passwd *pw = getpwuid(st.st_uid);
+                return log_error_errno(-EPERM, "%s: owned by %s (uid %u), not root: refused (root draws only its own "
+                                               "timelines; copy it, or run as that user)",
+                                       path, pw ? pw->pw_name : "?", (unsigned) st.st_uid);
+        }
+        if (geteuid() == 0 && ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)))
+                return log_error_errno(-EPERM, "%s: writable by %s (mode %04o): refused", path,
+                                       st.st_mode & S_IWOTH ? "others" : "its group", (unsigned) (st.st_mode & 07777));
+        if ((uint64_t) st.st_size > max)
+                return log_error_errno(-EFBIG, "%s: cannot read: larger than %zu MiB", path, max >> 20);
+        size_t cap = (size_t) st.st_size + 1, n = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (;;) {
+                if (n + 1 >= cap) {
+                        if (cap > max)
+                                return log_error_errno(-EFBIG, "%s: cannot read: larger than %zu MiB", path, max >> 20);
+                        char *b = realloc(buf, cap * 2);
+                        if (!b)
+                                return log_error_errno(-ENOMEM, "out of memory");
+                        buf = b;
+                        cap *= 2;
+                }
+                ssize_t k = read(fd, buf + n, cap - 1 - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return log_error_errno(negative_errno(), "%s: cannot read: %m", path);
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
 static int timeline_load(const char *path, double from, double to, Timeline *tl) {
         _cleanup_free_ char *text = NULL;
-        int r = read_full_file(path, TIMELINE_MAX_BYTES, &text, NULL);
+        int r = timeline_read(path, TIMELINE_MAX_BYTES, &text);
         if (r < 0)
-                return log_error_errno(r, "%s: cannot read: %m", path);
+                return r;
         size_t cap = 0;
         unsigned line = 0;
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -101,6 +171,18 @@ static int timeline_load(const char *path, double from, double to, Timeline *tl)
                         if (!json_object_object_get_ex(x, "task", &task) || !json_object_object_get_ex(x, "domain", &dom) ||
                             !json_object_object_get_ex(x, "state", &st))
                                 continue;
+                        const char *bad = !json_object_is_type(dom, json_type_string) ||
+                                                          !plain_name(json_object_get_string(dom))
+                                                  ? "domain"
+                                          : !json_object_is_type(task, json_type_string) ||
+                                                          !plain_name(json_object_get_string(task))
+                                                  ? "task"
+                                                  : NULL;
+                        if (bad) {
+                                json_object_put(o);
+                                return log_error_errno(-EBADMSG, "%s:%u: tasks[%zu]: %s name is not 1 to 64 letters, "
+                                                                 "digits, '.', '_' or '-': refused", path, line, i, bad);
+                        }
                         int k = task_index(tl, json_object_get_string(dom), json_object_get_string(task));
                         if (k < 0) {
                                 json_object_put(o);
@@ -174,55 +256,81 @@ static void write_segments(FILE *f, const Timeline *tl, State want) {
         fprintf(f, "\n\n");
 }
 
+/* gnuplot gets no name inside its script: the task labels are read from a
+ * data file (ytic()), the output path and the data files are arguments
+ * (ARG1..ARG3), and the script itself holds only numbers and fixed text. */
+static int write_script(const char *path, const Timeline *tl, bool png) {
+        FILE *f = fopen(path, "wxe");
+        if (!f)
+                return negative_errno();
+        fprintf(f, "set terminal %s noenhanced size 1000,%zu\n", png ? "png" : "svg", 120 + 45 * tl->n_tasks);
+        fprintf(f, "set output ARG1\n"
+                   "set xlabel 'time (s)'\n"
+                   "set yrange [0.3:%zu.7]\n"
+                   "set key outside top center horizontal\n"
+                   "set grid xtics\n", tl->n_tasks);
+        fprintf(f, "plot ARG3 using (NaN):1:ytic(2) notitle, \\\n"
+                   "     ARG2 index 0 using 1:2:3:4 with vectors nohead lw 14 lc rgb '#2b6cb0' title 'running', \\\n"
+                   "     ARG2 index 1 using 1:2:3:4 with vectors nohead lw 14 lc rgb '#f6ad55' title 'runnable', \\\n"
+                   "     ARG2 index 2 using 1:2:3:4 with vectors nohead lw 4 lc rgb '#c53030' title 'stopped by xvsched'\n");
+        return fclose(f) < 0 ? negative_errno() : 0;
+}
+
 static int render(const Timeline *tl, const char *out, bool png) {
         char dir[] = "/tmp/xvsched-timeline-XXXXXX";
         if (!mkdtemp(dir))
                 return log_error_errno(negative_errno(), "cannot make a temporary directory: %m");
-        char data[64], script[64];
+        char data[64], labels[64], script[64];
         snprintf(data, sizeof data, "%s/seg.dat", dir);
+        snprintf(labels, sizeof labels, "%s/labels.dat", dir);
         snprintf(script, sizeof script, "%s/plot.gp", dir);
-        FILE *f = fopen(data, "we");
-        if (!f)
-                return log_error_errno(negative_errno(), "cannot write %s: %m", data);
-        static const State order[] = { ST_RUNNING, ST_RUNNABLE, ST_STOPPED };
-        for (size_t i = 0; i < ELEMENTSOF(order); i++)
-                write_segments(f, tl, order[i]);
-        fclose(f);
-
-        f = fopen(script, "we");
-        if (!f)
-                return log_error_errno(negative_errno(), "cannot write %s: %m", script);
-        fprintf(f, "set terminal %s size 1000,%zu\n", png ? "png" : "svg", 120 + 45 * tl->n_tasks);
-        fprintf(f, "set output '%s'\n", out);
-        fprintf(f, "set xlabel 'time (s)'\nset yrange [0.3:%zu.7]\nset key outside top center horizontal\n", tl->n_tasks);
-        fprintf(f, "set ytics (");
-        for (size_t i = 0; i < tl->n_tasks; i++)
-                fprintf(f, "%s'%s' %zu", i ? ", " : "", tl->names[i], tl->n_tasks - i);
-        fprintf(f, ")\nset grid xtics\n");
-        fprintf(f, "plot '%s' index 0 using 1:2:3:4 with vectors nohead lw 14 lc rgb '#2b6cb0' title 'running', \\\n"
-                   "     '%s' index 1 using 1:2:3:4 with vectors nohead lw 14 lc rgb '#f6ad55' title 'runnable', \\\n"
-                   "     '%s' index 2 using 1:2:3:4 with vectors nohead lw 4 lc rgb '#c53030' title 'stopped by xvsched'\n",
-                data, data, data);
-        fclose(f);
+        int r = 0;
+        FILE *f = fopen(data, "wxe");
+        if (f) {
+                static const State order[] = { ST_RUNNING, ST_RUNNABLE, ST_STOPPED };
+                for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                        write_segments(f, tl, order[i]);
+                r = fclose(f) < 0 ? negative_errno() : 0;
+        } else
+                r = negative_errno();
+        /* Names were checked to be plain (timeline_load): one word each. */
+        if (r >= 0 && (f = fopen(labels, "wxe"))) {
+                for (size_t i = 0; i < tl->n_tasks; i++)
+                        fprintf(f, "%zu %s\n", tl->n_tasks - i, tl->names[i]);
+                r = fclose(f) < 0 ? negative_errno() : 0;
+        } else if (r >= 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = write_script(script, tl, png);
+        if (r < 0) {
+                log_error_errno(r, "cannot write the plot's files in %s: %m", dir);
+                goto finish;
+        }
 
         pid_t pid = fork();
-        if (pid < 0)
-                return log_error_errno(negative_errno(), "fork: %m");
+        if (pid < 0) {
+                r = log_error_errno(negative_errno(), "fork: %m");
+                goto finish;
+        }
         if (pid == 0) {
-                execlp("gnuplot", "gnuplot", script, (char *) NULL);
+                execlp("gnuplot", "gnuplot", "-c", script, out, data, labels, (char *) NULL);
                 _exit(127);
         }
         int status;
-        waitpid(pid, &status, 0);
-        unlink(data);
-        unlink(script);
-        rmdir(dir);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return log_error_errno(-EIO, "gnuplot failed%s", WIFEXITED(status) && WEXITSTATUS(status) == 127
+                r = log_error_errno(-EIO, "gnuplot failed%s", WIFEXITED(status) && WEXITSTATUS(status) == 127
                                                                        ? " (not installed: apt-get install gnuplot-nox)"
                                                                        : "");
-        printf("wrote %s\n", out);
-        return 0;
+        else
+                printf("wrote %s\n", out);
+finish:
+        unlink(data);
+        unlink(labels);
+        unlink(script);
+        rmdir(dir);
+        return r;
 }
 
 int cmd_timeline(int argc, char **argv) {
