@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
@@ -88,6 +90,59 @@ int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note) {
         if (ret_note)
                 *ret_note = TAKE_PTR(note);
         return 0;
+}
+
+static bool uid_trusted(uid_t uid, const uid_t *trusted, size_t n) {
+        if (uid == 0)
+                return true;
+        for (size_t i = 0; i < n; i++)
+                if (trusted[i] == uid)
+                        return true;
+        return false;
+}
+
+static bool root_only_writable(const struct stat *st) {
+        return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+static int untrusted(const char **ret_why, const char *why) {
+        if (ret_why)
+                *ret_why = why;
+        return -EPERM;
+}
+
+int hv_qemu_trusted(uid_t ruid, uid_t euid, const uid_t *trusted_uids, size_t n_trusted, const char *exe_path,
+                    const struct stat *exe, const struct stat *at_path, const struct stat *dir, const char **ret_why) {
+        if (!uid_trusted(ruid, trusted_uids, n_trusted) || !uid_trusted(euid, trusted_uids, n_trusted))
+                return untrusted(ret_why, "owned by a user other than root, libvirt-qemu or qemu");
+        if (!exe_path || exe_path[0] != '/')
+                return untrusted(ret_why, "its executable has no absolute path");
+        const char *base = strrchr(exe_path, '/') + 1;
+        bool named = (strneq(base, "qemu-system-", 12) && base[12]) || streq(base, "qemu-kvm");
+        if (!named || strpbrk(base, " \t\n"))
+                return untrusted(ret_why, "its executable is not named qemu-system-* or qemu-kvm");
+        if (!exe || !S_ISREG(exe->st_mode) || !root_only_writable(exe))
+                return untrusted(ret_why, "its executable is not a root-owned file that only root can write");
+        if (at_path) {
+                if (at_path->st_dev != exe->st_dev || at_path->st_ino != exe->st_ino)
+                        return untrusted(ret_why, "its executable's path names another file");
+        } else if (exe->st_nlink != 0)
+                return untrusted(ret_why, "its executable's path cannot be checked");
+        if (!dir || !S_ISDIR(dir->st_mode) || !root_only_writable(dir))
+                return untrusted(ret_why, "its executable lies in a directory that others than root can write");
+        return 0;
+}
+
+size_t hv_qemu_trusted_uids(uid_t *ret, size_t max) {
+        static const char *const users[] = { "libvirt-qemu", "qemu" };
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(users) && n < max; i++) {
+                char buf[4096];
+                struct passwd pw, *res = NULL;
+                if (getpwnam_r(users[i], &pw, buf, sizeof buf, &res) == 0 && res && res->pw_uid != 0)
+                        ret[n++] = res->pw_uid;
+        }
+        return n;
 }
 
 void strv_free_n(char **v, size_t n) {

@@ -10,6 +10,8 @@
  * backend was not asked for explicitly. */
 
 #include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "model/domain.h"
 
@@ -54,6 +56,27 @@ int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note);
  * -EINVAL on anything else.  ret_agent may be NULL; it gets NULL when no
  * agent is named. */
 int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg, char **ret_agent);
+
+/* Is a process a QEMU that root may act on?  Pure: the caller gathers the
+ * facts (see the qmp backend).  Trusted when
+ *   - its real and effective uid are 0 or one of trusted_uids (the libvirt
+ *     and qemu users), and
+ *   - exe_path (where /proc/PID/exe points, " (deleted)" already stripped)
+ *     is absolute with the basename qemu-system-* or qemu-kvm, and
+ *   - the running executable (exe, fstat of /proc/PID/exe) is a regular
+ *     file owned by root and not writable by group or others, and
+ *   - at_path (lstat of exe_path) is that same file; NULL only when the
+ *     running executable was deleted (st_nlink 0: QEMU upgraded under a
+ *     running VM), and
+ *   - dir (stat of exe_path's directory) is a directory owned by root and
+ *     not writable by group or others (so not /tmp, not a user's home).
+ * Returns 0 when trusted, else -EPERM with *ret_why (may be NULL) set to a
+ * static phrase saying which check failed. */
+int hv_qemu_trusted(uid_t ruid, uid_t euid, const uid_t *trusted_uids, size_t n_trusted, const char *exe_path,
+                    const struct stat *exe, const struct stat *at_path, const struct stat *dir, const char **ret_why);
+/* Uids besides root whose QEMU processes are trusted: those of the users
+ * "libvirt-qemu" and "qemu" where they exist.  Returns how many (<= max). */
+size_t hv_qemu_trusted_uids(uid_t *ret, size_t max);
 
 /* Helpers shared by backends. */
 int hv_read_cmdline(const char *proc_root, pid_t pid, char ***ret_argv, size_t *ret_argc);

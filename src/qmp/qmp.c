@@ -104,13 +104,22 @@ static int read_line(QmpClient *q, long long deadline, char **ret) {
         }
 }
 
-static int send_all(QmpClient *q, const char *s, size_t n) {
+/* Send within the deadline: a peer that does not read cannot block us. */
+static int send_all(QmpClient *q, const char *s, size_t n, long long deadline) {
         while (n > 0) {
-                ssize_t k = send(q->fd, s, n, MSG_NOSIGNAL);
+                ssize_t k = send(q->fd, s, n, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return negative_errno();
+                        if (errno != EAGAIN)
+                                return negative_errno();
+                        long long left = deadline - now_ms();
+                        if (left <= 0)
+                                return -ETIMEDOUT;
+                        struct pollfd p = { .fd = q->fd, .events = POLLOUT };
+                        if (poll(&p, 1, (int) left) < 0 && errno != EINTR)
+                                return negative_errno();
+                        continue;
                 }
                 s += k;
                 n -= (size_t) k;
@@ -134,7 +143,8 @@ static int parse_object(QmpClient *q, const char *line, json_object **ret) {
         return 0;
 }
 
-int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret_return) {
+static int execute_until(QmpClient *q, const char *command, json_object *args, json_object **ret_return,
+                         long long deadline) {
         char id[32];
         snprintf(id, sizeof id, "xv-%u", ++q->next_id);
 
@@ -156,11 +166,10 @@ int qmp_execute(QmpClient *q, const char *command, json_object *args, json_objec
         json_object_put(cmd);
 
         q->error[0] = 0;
-        int r = send_all(q, wire, strlen(wire));
+        int r = send_all(q, wire, strlen(wire), deadline);
         if (r < 0)
                 return set_error(q, r, "cannot send to QEMU: %s", strerror(-r));
 
-        long long deadline = now_ms() + q->timeout_ms;
         for (unsigned skipped = 0; skipped <= QMP_MAX_EVENTS; skipped++) {
                 _cleanup_free_ char *line = NULL;
                 r = read_line(q, deadline, &line);
@@ -202,18 +211,27 @@ int qmp_execute(QmpClient *q, const char *command, json_object *args, json_objec
         return set_error(q, -EPROTO, "more than %u QMP events before the reply", QMP_MAX_EVENTS);
 }
 
-int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret) {
+int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret_return) {
+        return execute_until(q, command, args, ret_return, now_ms() + q->timeout_ms);
+}
+
+static int timeout_or_default(int timeout_ms) {
+        return timeout_ms > 0 ? timeout_ms : QMP_DEFAULT_TIMEOUT_MS;
+}
+
+/* Greeting and capabilities negotiation, all of it before the deadline. */
+static int handshake(int fd, int timeout_ms, long long deadline, QmpClient **ret) {
         QmpClient *q = calloc(1, sizeof *q);
         if (!q) {
                 close(fd);
                 return -ENOMEM;
         }
         q->fd = fd;
-        q->timeout_ms = timeout_ms > 0 ? timeout_ms : QMP_DEFAULT_TIMEOUT_MS;
+        q->timeout_ms = timeout_ms;
 
         _cleanup_free_ char *line = NULL;
         json_object *greeting = NULL, *v;
-        int r = read_line(q, now_ms() + q->timeout_ms, &line);
+        int r = read_line(q, deadline, &line);
         if (r >= 0)
                 r = parse_object(q, line, &greeting);
         if (r >= 0 && !json_object_object_get_ex(greeting, "QMP", &v))
@@ -228,7 +246,7 @@ int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret) {
         }
         json_object_put(greeting);
         if (r >= 0)
-                r = qmp_execute(q, "qmp_capabilities", NULL, NULL);
+                r = execute_until(q, "qmp_capabilities", NULL, NULL, deadline);
         if (r < 0) {
                 log_debug("QMP handshake failed: %s", q->error);
                 qmp_free(q);
@@ -238,20 +256,66 @@ int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret) {
         return 0;
 }
 
+int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret) {
+        timeout_ms = timeout_or_default(timeout_ms);
+        return handshake(fd, timeout_ms, now_ms() + timeout_ms, ret);
+}
+
+/* connect() within the deadline.  A UNIX listener whose backlog is full
+ * answers a non-blocking connect with EAGAIN (not EINPROGRESS): try again
+ * until the deadline.  One that never accepts still completes the connect;
+ * the greeting's deadline bounds that case. */
+static int connect_until(int fd, const struct sockaddr_un *sa, long long deadline) {
+        for (;;) {
+                if (connect(fd, (const struct sockaddr *) sa, sizeof *sa) >= 0)
+                        return 0;
+                if (errno == EINTR)
+                        continue;
+                int e = errno;
+                long long left = deadline - now_ms();
+                if (e == EINPROGRESS) {
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+                        for (;;) {
+                                left = deadline - now_ms();
+                                if (left <= 0)
+                                        return -ETIMEDOUT;
+                                int k = poll(&p, 1, (int) left);
+                                if (k > 0)
+                                        break;
+                                if (k < 0 && errno != EINTR)
+                                        return negative_errno();
+                        }
+                        int err = 0;
+                        socklen_t len = sizeof err;
+                        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                                return negative_errno();
+                        return err ? -err : 0;
+                }
+                if (e != EAGAIN)
+                        return -e;
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                (void) poll(NULL, 0, left < 20 ? (int) left : 20);
+        }
+}
+
 int qmp_connect(const char *path, int timeout_ms, QmpClient **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        timeout_ms = timeout_or_default(timeout_ms);
+        long long deadline = now_ms() + timeout_ms;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int r = negative_errno();
+        int r = connect_until(fd, &sa, deadline);
+        if (r < 0) {
+                log_debug("cannot connect to QMP socket %s: %s", path, strerror(-r));
                 close(fd);
                 return r;
         }
-        return qmp_connect_fd(fd, timeout_ms, ret);
+        return handshake(fd, timeout_ms, deadline, ret);
 }
 
 static int get_int_member(json_object *o, const char *key, int64_t *ret) {
