@@ -18,12 +18,28 @@
 #include "basic/macros.h"
 #include "guest/agent-client.h"
 
-#define DEFAULT_MAX_LINE (32u << 20)
 #define DEFAULT_MAX_FOREIGN 32
 #define DEFAULT_MAX_TASKS 65536
 #define READ_CHUNK 65536
 #define PID_LIMIT (1 << 22)
 #define JSON_DEPTH 16
+/* The largest legitimate reply is a full tasks list.  One task with a
+ * 15-byte comm and a 255-byte printable command line is about 470 bytes of
+ * JSON (12 members, keys included); 512 per task on average plus 64 KiB for
+ * the rest gives the default line limit: 32 MiB + 64 KiB for 65,536 tasks. */
+#define BYTES_PER_TASK 512
+#define LINE_SLACK (64u << 10)
+/* What json-c may build from one line, counted before it builds anything:
+ * a tasks reply holds one object per task plus a few (reply, return value,
+ * arrays, agent), and at most 14 values per task (12 members and a "gone"
+ * entry).  2 MiB of "{}," (700,000 objects) used to cost 531 MB. */
+#define CONTAINERS_PER_REPLY 16
+#define VALUES_PER_TASK 16
+#define VALUES_PER_REPLY 256
+
+static size_t default_max_line(size_t max_tasks) {
+        return max_tasks * BYTES_PER_TASK + LINE_SLACK;
+}
 
 struct AgentClient {
         int fd;
@@ -111,7 +127,7 @@ static AgentClient *client_new(usec_t timeout) {
         c->fd = -EBADF;
         c->timeout = timeout ? timeout : AGENT_CLIENT_DEFAULT_TIMEOUT;
         c->limits = (AgentLimits) {
-                .max_line = DEFAULT_MAX_LINE,
+                .max_line = default_max_line(DEFAULT_MAX_TASKS),
                 .max_foreign_lines = DEFAULT_MAX_FOREIGN,
                 .max_tasks = DEFAULT_MAX_TASKS,
         };
@@ -135,12 +151,25 @@ void agent_set_timeout(AgentClient *c, usec_t timeout) {
 }
 
 void agent_set_limits(AgentClient *c, const AgentLimits *l) {
+        if (l->max_tasks) {
+                c->limits.max_tasks = MIN(l->max_tasks, (size_t) PID_LIMIT);
+                /* the line limit follows the task limit unless given */
+                c->limits.max_line = default_max_line(c->limits.max_tasks);
+        }
         if (l->max_line)
-                c->limits.max_line = l->max_line;
+                c->limits.max_line = MIN(l->max_line, (size_t) INT32_MAX);
         if (l->max_foreign_lines)
                 c->limits.max_foreign_lines = l->max_foreign_lines;
-        if (l->max_tasks)
-                c->limits.max_tasks = l->max_tasks;
+}
+
+/* Containers (objects and arrays) and values json-c may build from one
+ * reply line. */
+static size_t max_containers(const AgentClient *c) {
+        return c->limits.max_tasks + CONTAINERS_PER_REPLY;
+}
+
+static size_t max_values(const AgentClient *c) {
+        return c->limits.max_tasks * VALUES_PER_TASK + VALUES_PER_REPLY;
 }
 
 void agent_set_delta(AgentClient *c, bool delta) {
@@ -262,6 +291,14 @@ static int read_line(AgentClient *c, usec_t deadline, bool want_delim, char **re
                 c->rlen -= c->consumed;
                 c->consumed = 0;
         }
+        /* Give back what a long line made us allocate. */
+        if (c->rcap > 16 * READ_CHUNK && c->rlen <= READ_CHUNK) {
+                char *n = realloc(c->rbuf, 2 * READ_CHUNK);
+                if (n) {
+                        c->rbuf = n;
+                        c->rcap = 2 * READ_CHUNK;
+                }
+        }
         size_t scanned = 0, discarded = 0;
         for (;;) {
                 if (want_delim) {
@@ -309,6 +346,8 @@ static int read_line(AgentClient *c, usec_t deadline, bool want_delim, char **re
                         size_t ncap = c->rcap ? c->rcap * 2 : 2 * READ_CHUNK;
                         while (ncap - c->rlen < READ_CHUNK)
                                 ncap *= 2;
+                        /* never more than one line at the limit needs */
+                        ncap = MIN(ncap, MAX(c->limits.max_line + 2 * READ_CHUNK, c->rlen + READ_CHUNK));
                         char *n = realloc(c->rbuf, ncap);
                         if (!n)
                                 return drop(c, -ENOMEM, "out of memory");
@@ -363,6 +402,48 @@ static void sanitize(char *dst, size_t size, const char *src) {
         dst[o] = 0;
 }
 
+/* Count what json-c would build from a line, without building it: objects
+ * and arrays, values, nesting.  Strings are skipped by the JSON lexical rule
+ * (a backslash escapes the next byte); json-c checks everything else after
+ * this said the line is small enough.  Returns 0, -E2BIG (too many objects,
+ * arrays or values, or nested deeper than JSON_DEPTH), or -EBADMSG
+ * (unbalanced brackets). */
+static int precount_json(const char *line, size_t len, size_t max_containers, size_t max_values) {
+        size_t containers = 0, values = 1;
+        int depth = 0;
+        bool in_str = false;
+        for (size_t i = 0; i < len; i++) {
+                char ch = line[i];
+                if (in_str) {
+                        if (ch == '\\')
+                                i++;
+                        else if (ch == '"')
+                                in_str = false;
+                        continue;
+                }
+                switch (ch) {
+                case '"':
+                        in_str = true;
+                        break;
+                case '{':
+                case '[':
+                        if (++containers > max_containers || ++depth > JSON_DEPTH)
+                                return -E2BIG;
+                        break;
+                case '}':
+                case ']':
+                        if (--depth < 0)
+                                return -EBADMSG;
+                        break;
+                case ',':
+                        if (++values > max_values)
+                                return -E2BIG;
+                        break;
+                }
+        }
+        return 0;
+}
+
 static json_object *parse_json_line(const char *line, size_t len) {
         if (len > INT32_MAX)
                 return NULL;
@@ -395,6 +476,12 @@ static json_object *parse_json_line(const char *line, size_t len) {
  * -errno if it is our error reply (c->error set); -EBADMSG if malformed. */
 static int parse_reply(AgentClient *c, const char *line, size_t len, uint64_t id_lo, uint64_t id_hi,
                        json_object **ret, uint64_t *ret_id) {
+        int k = precount_json(line, len, max_containers(c), max_values(c));
+        if (k == -E2BIG)
+                return set_error(c, -EMSGSIZE, "agent reply has more than %zu objects or %zu values, or nests deeper than %d",
+                                 max_containers(c), max_values(c), JSON_DEPTH);
+        if (k < 0)
+                return set_error(c, -EBADMSG, "agent sent invalid JSON");
         json_object *o = parse_json_line(line, len);
         if (!o)
                 return set_error(c, -EBADMSG, "agent sent invalid JSON");
@@ -448,7 +535,7 @@ static bool is_protocol_error(int r) {
  * connection (the caller retries). */
 static int wait_reply(AgentClient *c, uint64_t id_lo, uint64_t id_hi, usec_t deadline, bool want_delim,
                       bool soft_timeout, json_object **ret, uint64_t *ret_id) {
-        size_t foreign = 0;
+        size_t foreign = 0, foreign_bytes = 0;
         for (;;) {
                 char *line = NULL;
                 size_t len = 0;
@@ -472,6 +559,10 @@ static int wait_reply(AgentClient *c, uint64_t id_lo, uint64_t id_hi, usec_t dea
                         return r;
                 if (++foreign > c->limits.max_foreign_lines)
                         return drop(c, -EPROTO, "more than %zu lines without our id", c->limits.max_foreign_lines);
+                /* CPU per call: at most one line's limit of lines not ours */
+                foreign_bytes += len;
+                if (foreign_bytes > c->limits.max_line)
+                        return drop(c, -EPROTO, "more than %zu bytes of lines without our id", c->limits.max_line);
         }
 }
 

@@ -5,8 +5,9 @@
  *
  * The guest is untrusted.  Every call is bounded in time (a per-call
  * timeout, poll() everywhere, never a blocking read or write), in memory
- * (line length, number of unrelated lines, number of tasks) and checks every
- * reply strictly (valid JSON, our id, the expected shape and ranges).  On any
+ * (line length, number of unrelated lines and their bytes, number of tasks;
+ * objects, arrays and values per line are counted before json-c builds
+ * anything) and checks every reply strictly (valid JSON, our id, the expected shape and ranges).  On any
  * transport or protocol failure the connection is dropped; the next call on a
  * client made by agent_connect() reconnects and re-syncs (a unique id,
  * preceded by the agent's 0xFF delimiter, like qemu-ga's
@@ -17,7 +18,9 @@
  *     -ETIMEDOUT     the agent did not answer in time (silent or half-open)
  *     -ECONNRESET    the channel closed (EOF, hangup)
  *     -EBADMSG       a reply was not valid JSON or had the wrong shape/types
- *     -EMSGSIZE      a reply line was longer than the limit
+ *     -EMSGSIZE      a reply line was longer than the limit, or held more
+ *                    objects/arrays (max_tasks + 16), values
+ *                    (16 * max_tasks + 256) or nesting (16) than any reply
  *     -EPROTO        too many lines with foreign ids, or a protocol version
  *                    this client does not speak
  *     -ENOTCONN      no connection and no way to reconnect (agent_connect_fd)
@@ -97,9 +100,11 @@ typedef struct AgentStats {
 } AgentStats;
 
 typedef struct AgentLimits {
-        size_t max_line;                  /* bytes per reply line (default 32 MiB) */
+        size_t max_line;                  /* bytes per reply line (default 512 per task + 64 KiB:
+                                           * 32 MiB + 64 KiB), and bytes of lines without our id per call */
         size_t max_foreign_lines;         /* lines without our id per call (default 32) */
-        size_t max_tasks;                 /* threads per tasks reply (default 65536) */
+        size_t max_tasks;                 /* threads per tasks reply (default 65536); setting it
+                                           * without max_line sets max_line to 512 per task + 64 KiB */
 } AgentLimits;
 
 /* Connect to a UNIX stream socket (QEMU's chardev server socket for the

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
@@ -31,6 +32,15 @@ static void mem_update_totals(VmiMem *m) {
         }
 }
 
+static VmiMem *mem_new(void) {
+        VmiMem *m = calloc(1, sizeof *m);
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < VMI_MEM_MAX_REGIONS; i++)
+                m->fd[i] = -EBADF;
+        return m;
+}
+
 void vmi_mem_free(VmiMem *m) {
         if (!m)
                 return;
@@ -38,6 +48,9 @@ void vmi_mem_free(VmiMem *m) {
                 for (size_t i = 0; i < m->n_regions; i++)
                         if (m->regions[i].local)
                                 munmap(m->regions[i].local, m->regions[i].size);
+        for (size_t i = 0; i < VMI_MEM_MAX_REGIONS; i++)
+                if (m->fd[i] >= 0)
+                        close(m->fd[i]);
         free(m);
 }
 
@@ -140,6 +153,44 @@ int vmi_mem_write(VmiMem *m, uint64_t gpa, const void *buf, size_t len) {
         if (!vmi_mem_valid(m, gpa, len))
                 return -EFAULT;
         return for_each_piece(m, gpa, (uint8_t *) buf, len, piece_write, NULL);
+}
+
+int vmi_mem_scan_window(VmiMem *m, uint64_t gpa, size_t len, uint8_t *buf, const uint8_t **ret) {
+        const VmiRegion *r = find_region(m, gpa);
+        if (!r || len > r->size - (gpa - r->gpa))
+                return -EFAULT;
+        size_t i = (size_t) (r - m->regions);
+        if (m->fd[i] >= 0) {
+                off_t off = (off_t) (m->fd_off[i] + (gpa - r->gpa));
+                off_t data = lseek(m->fd[i], off, SEEK_DATA);
+                if ((data < 0 && errno == ENXIO) || (data >= 0 && (uint64_t) (data - off) >= len))
+                        return 0;   /* a hole: zeros */
+                size_t got = 0;
+                while (got < len) {
+                        ssize_t k = pread(m->fd[i], buf + got, len - got, off + (off_t) got);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                break;
+                        got += (size_t) k;
+                }
+                if (got == len) {
+                        m->stats.calls++;
+                        m->stats.bytes += len;
+                        *ret = buf;
+                        return 1;
+                }
+                log_debug("vmi: pread of the RAM file failed, reading the mapping");
+        }
+        if (r->local) {
+                *ret = r->local + (gpa - r->gpa);
+                return 1;
+        }
+        int k = vmi_mem_read(m, gpa, buf, len);
+        if (k < 0)
+                return k;
+        *ret = buf;
+        return 1;
 }
 
 int vmi_mem_readv(VmiMem *m, const VmiIov *iov, size_t n) {
@@ -309,7 +360,7 @@ int vmi_pc_layout(uint64_t ram_size, bool q35, VmiRamRange ret[2], size_t *ret_n
 int vmi_mem_open_regions(const VmiRegion *regions, size_t n, bool writable, VmiMem **ret) {
         if (n == 0 || n > VMI_MEM_MAX_REGIONS)
                 return -EINVAL;
-        VmiMem *m = calloc(1, sizeof *m);
+        VmiMem *m = mem_new();
         if (!m)
                 return -ENOMEM;
         m->kind = VMI_MEM_BUFFER;
@@ -317,6 +368,33 @@ int vmi_mem_open_regions(const VmiRegion *regions, size_t n, bool writable, VmiM
         m->n_regions = n;
         m->writable = writable;
         m->how = "buffer";
+        mem_update_totals(m);
+        *ret = m;
+        return 0;
+}
+
+int vmi_mem_open_fd(int fd, uint64_t size, bool writable, VmiMem **ret) {
+        if (fd < 0 || size == 0 || size > SIZE_MAX)
+                return -EINVAL;
+        _cleanup_close_ int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0)
+                return negative_errno();
+        void *p = mmap(NULL, (size_t) size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, dfd, 0);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        VmiMem *m = mem_new();
+        if (!m) {
+                munmap(p, (size_t) size);
+                return -ENOMEM;
+        }
+        m->kind = VMI_MEM_BUFFER;
+        m->regions[0] = (VmiRegion) { .gpa = 0, .size = size, .local = p };
+        m->n_regions = 1;
+        m->mapped = true;
+        m->fd[0] = TAKE_FD(dfd);
+        m->fd_off[0] = 0;
+        m->writable = writable;
+        m->how = "file+mmap";
         mem_update_totals(m);
         *ret = m;
         return 0;
@@ -330,7 +408,7 @@ int vmi_mem_open_buffer(const void *image, size_t size, bool writable, VmiMem **
 int vmi_mem_open_qmp(QmpClient *qmp, const VmiRegion *regions, size_t n, VmiMem **ret) {
         if (!qmp || n == 0 || n > VMI_MEM_MAX_REGIONS)
                 return -EINVAL;
-        VmiMem *m = calloc(1, sizeof *m);
+        VmiMem *m = mem_new();
         if (!m)
                 return -ENOMEM;
         m->kind = VMI_MEM_QMP;
@@ -479,7 +557,9 @@ static void qemu_cmdline_hints(pid_t pid, uint64_t *ret_ram, bool *ret_q35) {
         }
 }
 
-static int map_shared_region(pid_t pid, const MapEntry *e, uint64_t off, uint64_t size, uint8_t **ret) {
+/* Map a shared RAM block; *ret_fd stays open for scans (vmi_mem_scan_window). */
+static int map_shared_region(pid_t pid, const MapEntry *e, uint64_t off, uint64_t size, uint8_t **ret,
+                             int *ret_fd, uint64_t *ret_fd_off) {
         char fn[96];
         snprintf(fn, sizeof fn, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int) pid, e->start, e->end);
         _cleanup_close_ int fd = open(fn, O_RDWR | O_CLOEXEC);
@@ -489,6 +569,8 @@ static int map_shared_region(pid_t pid, const MapEntry *e, uint64_t off, uint64_
         if (p == MAP_FAILED)
                 return negative_errno();
         *ret = p;
+        *ret_fd = TAKE_FD(fd);
+        *ret_fd_off = e->offset + off;
         return 0;
 }
 
@@ -551,7 +633,7 @@ int vmi_mem_open_process(pid_t pid, QmpClient *qmp, bool map_shared, VmiMem **re
         if (n_ranges > VMI_MEM_MAX_REGIONS)
                 return -E2BIG;
 
-        VmiMem *m = calloc(1, sizeof *m);
+        VmiMem *m = mem_new();
         if (!m)
                 return -ENOMEM;
         m->kind = VMI_MEM_PROCESS;
@@ -567,7 +649,8 @@ int vmi_mem_open_process(pid_t pid, QmpClient *qmp, bool map_shared, VmiMem **re
                 VmiRegion *g = &m->regions[m->n_regions++];
                 *g = (VmiRegion) { .gpa = ranges[i].gpa, .size = ranges[i].size, .hva = ram->start + ranges[i].offset };
                 if (shared) {
-                        r = map_shared_region(pid, ram, ranges[i].offset, ranges[i].size, &g->local);
+                        r = map_shared_region(pid, ram, ranges[i].offset, ranges[i].size, &g->local,
+                                              &m->fd[m->n_regions - 1], &m->fd_off[m->n_regions - 1]);
                         if (r < 0) {
                                 log_debug_errno(r, "vmi: cannot map shared RAM, reading through the process: %m");
                                 g->local = NULL;

@@ -52,6 +52,8 @@ typedef struct VmiMem {
         uint64_t ram_size;   /* sum of region sizes */
         uint64_t gpa_end;    /* highest guest-physical address + 1 */
         bool mapped;         /* regions[].local are mmap'd (to unmap) */
+        int fd[VMI_MEM_MAX_REGIONS];       /* the file a mapped region comes from, or -1 */
+        uint64_t fd_off[VMI_MEM_MAX_REGIONS];
         bool writable;       /* writes allowed */
         QmpClient *qmp;      /* VMI_MEM_QMP: not owned */
         const char *how;     /* "qmp-mtree", "maps", "buffer", ... (static) */
@@ -73,6 +75,10 @@ int vmi_mem_open_process(pid_t pid, QmpClient *qmp, bool map_shared, VmiMem **re
  * set of regions.  The buffer is not copied and must outlive the VmiMem. */
 int vmi_mem_open_buffer(const void *image, size_t size, bool writable, VmiMem **ret);
 int vmi_mem_open_regions(const VmiRegion *regions, size_t n, bool writable, VmiMem **ret);
+/* A guest RAM file (a memfd or file, as QEMU's memory-backend-*,share=on
+ * keeps it) holding guest-physical 0..size: mapped shared, like the RAM of a
+ * process source, and kept open (fd is duplicated) for scans. */
+int vmi_mem_open_fd(int fd, uint64_t size, bool writable, VmiMem **ret);
 /* Every read through QMP `xp` (for comparison benchmarks).  Regions as given. */
 int vmi_mem_open_qmp(QmpClient *qmp, const VmiRegion *regions, size_t n, VmiMem **ret);
 void vmi_mem_free(VmiMem *m);
@@ -91,6 +97,14 @@ int vmi_mem_read(VmiMem *m, uint64_t gpa, void *buf, size_t len);
 /* Batched reads: all or nothing (-EFAULT if any piece is not RAM). */
 int vmi_mem_readv(VmiMem *m, const VmiIov *iov, size_t n);
 int vmi_mem_write(VmiMem *m, uint64_t gpa, const void *buf, size_t len);
+
+/* For scans of the whole of RAM: [gpa, gpa+len) (inside one region) without
+ * faulting the pages of a mapped RAM file into this process (that would
+ * grow our RSS by the guest's RAM and fill the file's holes): the file is
+ * read with pread() into buf (holes read as zeros, nothing allocated), and a
+ * range that is entirely a hole is skipped.  Returns 1 and *ret (buf or a
+ * direct pointer), 0 when the range is all zeros (a hole), or -errno. */
+int vmi_mem_scan_window(VmiMem *m, uint64_t gpa, size_t len, uint8_t *buf, const uint8_t **ret);
 
 /* Parsers, exposed for unit tests. */
 typedef struct VmiRamRange {

@@ -41,6 +41,7 @@ typedef struct VmiView {
         pid_t *held;             /* thread groups this view stopped */
         size_t n_held;
         uint64_t last_pause_us;
+        VmiReattach reattach;    /* re-attaches after init_task moved, rate-limited */
         /* Profiles the user named ($XVSCHED_VMI_PROFILE: an ISF/JSON file for
          * a kernel without BTF; $XVSCHED_VMI_SYSTEM_MAP: checked at attach). */
         VmiProfile *profile, *system_map;
@@ -196,23 +197,23 @@ static int scan_paused(VmiView *s, void *u) {
 
 /* A consistent scan: retried unpaused, then once with the VM paused. */
 /* The cheap per-scan re-validation of what attach cached: init_task must
- * still be "swapper/0" where it was.  After a guest reboot (new kernel
- * layout, new KASLR offsets) it is not: attach again, once. */
+ * still be where it was (vmi_revalidate).  After a guest reboot (new kernel
+ * layout, new KASLR offsets) it is not: attach again, but not more often
+ * than the rate limit allows (a guest rewriting its init_task must not make
+ * every round search all of its RAM). */
 static int vv_revalidate(VmiView *s) {
-        char comm[16];
-        const Vmi *v = s->vmi;
-        if (vmi_mem_read(s->mem, v->init_task_pa + (uint64_t) v->L.t_comm, comm, sizeof comm) >= 0 &&
-            memcmp(comm, "swapper/0", 10) == 0)
-                return 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
         VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus, .profile = s->profile, .system_map = s->system_map };
-        Vmi *n = NULL;
-        int r = vmi_attach(s->mem, &o, &n);
+        int r = vmi_revalidate(&s->vmi, s->mem, &o, &s->reattach, now);
+        if (r == -EAGAIN)
+                return vv_error(s, -EAGAIN, "the guest kernel changed: %s", vmi_last_error(NULL));
         if (r < 0)
                 return vv_error(s, r, "the guest kernel changed and re-attaching failed: %s", vmi_last_error(NULL));
-        log_debug("vmi view: guest kernel changed (reboot?), attached again");
-        vmi_free(s->vmi);
-        s->vmi = n;
-        return 1;
+        if (r > 0)
+                log_debug("vmi view: guest kernel changed (reboot?), attached again");
+        return r;
 }
 
 static int vv_scan(VmiView *s, VmiTask **ret, size_t *ret_n) {

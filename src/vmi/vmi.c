@@ -360,13 +360,19 @@ static int scan_pattern(VmiMem *mem, uint64_t start, const void *pat, size_t ple
                                 size_t len = (size_t) MIN((uint64_t) SCAN_CHUNK + plen - 1, b - off);
                                 if (len < plen)
                                         break;
-                                const uint8_t *p = vmi_mem_ptr(mem, off, len);
-                                if (!p) {
-                                        if (!buf && !(buf = malloc(SCAN_CHUNK + plen)))
-                                                return -ENOMEM;
-                                        int r = vmi_mem_read(mem, off, buf, len);
-                                        if (r < 0)
-                                                return r;
+                                /* Through the RAM file where there is one: touching
+                                 * a mapping of all of RAM would make it ours (RSS)
+                                 * and fill its holes. */
+                                if (!buf && !(buf = malloc(SCAN_CHUNK + plen)))
+                                        return -ENOMEM;
+                                const uint8_t *p = NULL;
+                                int r = vmi_mem_scan_window(mem, off, len, buf, &p);
+                                if (r < 0)
+                                        return r;
+                                if (r == 0) {
+                                        if (((const uint8_t *) pat)[0] != 0)
+                                                continue;   /* a hole: zeros */
+                                        memset(buf, 0, len);
                                         p = buf;
                                 }
                                 /* memchr on the first byte, then compare: glibc's
@@ -498,6 +504,8 @@ typedef struct InitScan {
         uint8_t *span;
         uint8_t *span1;
         bool found;
+        uint64_t hits;         /* "swapper/0" strings seen */
+        uint64_t candidates;   /* of them with pid 0 and tgid 0 (each tried through pid 1) */
 } InitScan;
 
 /* Given init_task at physical pa (its window in s->span), derive the
@@ -538,6 +546,11 @@ static int init_hit(void *u, uint64_t gpa) {
         InitScan *s = u;
         Vmi *v = s->v;
         const VmiLayout *L = &v->L;
+        /* A guest can write "swapper/0" all over its RAM: bound the work.
+         * The real init_task lies in the kernel image, which the search
+         * reaches first (it starts at the BTF, also in the image). */
+        if (++s->hits > VMI_INIT_MAX_HITS)
+                return -E2BIG;
         if (gpa < (uint64_t) L->t_comm)
                 return 0;
         uint64_t pa = gpa - (uint64_t) L->t_comm;
@@ -546,6 +559,8 @@ static int init_hit(void *u, uint64_t gpa) {
                 return 0;
         if (rd32(s->span, L->t_pid - L->span_lo) != 0 || rd32(s->span, L->t_tgid - L->span_lo) != 0)
                 return 0;
+        if (++s->candidates > VMI_INIT_MAX_CANDIDATES)
+                return -E2BIG;
         if (derive_from_init(v, pa, s->span, s->span1) < 0)
                 return 0;
         s->found = true;
@@ -560,6 +575,12 @@ static int find_init_task(Vmi *v) {
                 return -ENOMEM;
         InitScan s = { .v = v, .span = a, .span1 = b };
         int r = scan_pattern(v->mem, v->btf_gpa, pat, sizeof pat, init_hit, &s);
+        v->stats.init_hits = s.hits;
+        v->stats.init_candidates = s.candidates;
+        if (r == -E2BIG)
+                return vmi_set_error(v, r, "init_task not found within %u \"swapper/0\" strings and %u candidates "
+                                     "(%" PRIu64 " and %" PRIu64 " seen): giving up",
+                                     VMI_INIT_MAX_HITS, VMI_INIT_MAX_CANDIDATES, s.hits, s.candidates);
         if (r < 0)
                 return r;
         if (!s.found)
@@ -771,6 +792,8 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
         v->stats.btf_us = t1 - t0;
 
         r = find_init_task(v);
+        if (r == -E2BIG)
+                return r;   /* find_init_task said why */
         if (r < 0)
                 return vmi_set_error(v, r, "init_task (swapper/0 with pid 0 and a pid 1 after it) not found");
         if (v->opt.system_map) {
@@ -821,4 +844,69 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
                   v->cpus_how);
         *ret = TAKE_PTR(guard);
         return 0;
+}
+
+/* ---- re-validation, rate-limited re-attach ----------------------------- */
+
+bool vmi_reattach_allowed(VmiReattach *rl, uint64_t now_us) {
+        if (rl->interval_us == 0)
+                rl->interval_us = VMI_REATTACH_MIN_US;
+        if (rl->attempts > 0 && now_us - rl->last_us < rl->interval_us) {
+                rl->refused++;
+                return false;
+        }
+        /* quiet for long enough: start again from the shortest interval */
+        if (rl->attempts > 0 && now_us - rl->last_us >= 2 * VMI_REATTACH_MAX_US)
+                rl->interval_us = VMI_REATTACH_MIN_US;
+        else if (rl->attempts > 0)
+                rl->interval_us = MIN(rl->interval_us * 2, VMI_REATTACH_MAX_US);
+        rl->attempts++;
+        rl->last_us = now_us;
+        return true;
+}
+
+/* Is init_task still where attach found it, by structure rather than by
+ * name: pid 0, and its pid 1 leads back to it with the same direct map and
+ * kernel-image offsets?  (A guest can rename its init_task at will.) */
+static bool same_kernel(Vmi *v) {
+        const VmiLayout *L = &v->L;
+        size_t n = (size_t) (L->span_hi - L->span_lo);
+        _cleanup_free_ uint8_t *a = malloc(n), *b = malloc(n);
+        if (!a || !b || vmi_mem_read(v->mem, v->init_task_pa + (uint64_t) L->span_lo, a, n) < 0 ||
+            rd32(a, L->t_pid - L->span_lo) != 0 || rd32(a, L->t_tgid - L->span_lo) != 0)
+                return false;
+        uint64_t pob = v->page_offset_base, va = v->init_task_va, kv = v->kimage_voffset;
+        bool la57 = v->la57;
+        bool same = derive_from_init(v, v->init_task_pa, a, b) >= 0 && v->page_offset_base == pob &&
+                    v->init_task_va == va && v->kimage_voffset == kv;
+        v->page_offset_base = pob;
+        v->init_task_va = va;
+        v->kimage_voffset = kv;
+        v->la57 = la57;
+        return same;
+}
+
+int vmi_revalidate(Vmi **v, VmiMem *mem, const VmiOptions *opt, VmiReattach *rl, uint64_t now_us) {
+        char comm[16];
+        Vmi *old = *v;
+        if (vmi_mem_read(mem, old->init_task_pa + (uint64_t) old->L.t_comm, comm, sizeof comm) >= 0 &&
+            memcmp(comm, "swapper/0", 10) == 0)
+                return 0;
+        if (same_kernel(old)) {
+                old->stats.renamed_init++;
+                return 0;   /* renamed, not moved: nothing to search for */
+        }
+        if (!vmi_reattach_allowed(rl, now_us)) {
+                snprintf(last_error, sizeof last_error,
+                         "init_task moved (guest reboot, or a guest rewriting it); next re-attach in %" PRIu64 " ms",
+                         (rl->interval_us - (now_us - rl->last_us)) / 1000);
+                return -EAGAIN;
+        }
+        Vmi *n = NULL;
+        int r = vmi_attach(mem, opt, &n);
+        if (r < 0)
+                return r;
+        vmi_free(*v);
+        *v = n;
+        return 1;
 }

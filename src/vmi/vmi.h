@@ -42,6 +42,15 @@ struct btf;
 #define VMI_MAX_CPUS 1024
 #define VMI_MAX_TASKS_DEFAULT 65536
 #define VMI_NO_OFF (-1)
+/* Bounds on what a guest can make one attach do (vmi_attach). */
+#define VMI_INIT_MAX_HITS 65536        /* "swapper/0" strings looked at */
+#define VMI_INIT_MAX_CANDIDATES 256    /* of them with pid 0 (each costs a pid-1 check per GiB of RAM) */
+/* Prefetch (copied task windows, vmi_scan) at most this many bytes. */
+#define VMI_PREFETCH_MAX_BYTES (16u << 20)
+/* Re-attach after init_task moved: at most once per interval, doubling
+ * from the minimum to the maximum while the guest keeps it moving. */
+#define VMI_REATTACH_MIN_US (2ULL * 1000000)
+#define VMI_REATTACH_MAX_US (120ULL * 1000000)
 
 /* Member offsets (bytes; VMI_NO_OFF when the kernel lacks the member). */
 typedef struct VmiLayout {
@@ -147,6 +156,9 @@ typedef struct VmiStats {
         uint64_t btf_candidates;
         uint64_t scans, scan_retries;
         uint64_t prefetch_hits, prefetch_misses, direct_windows;
+        uint64_t prefetch_bytes;   /* the last prefetch (at most VMI_PREFETCH_MAX_BYTES) */
+        uint64_t init_hits, init_candidates;
+        uint64_t renamed_init;     /* re-validations that found init_task renamed but in place */
 } VmiStats;
 
 typedef struct Vmi {
@@ -221,3 +233,19 @@ int vmi_parse_info_registers(const char *text, VmiVcpuRegs **ret, size_t *ret_n)
 int vmi_apply_gs(Vmi *v, const VmiVcpuRegs *regs, size_t n);
 
 char vmi_state_char(uint32_t state, uint32_t exit_state);
+
+/* Rate limit of re-attaches (one per view). */
+typedef struct VmiReattach {
+        uint64_t last_us;          /* of the last attempt */
+        uint64_t interval_us;      /* before the next one is allowed */
+        uint64_t attempts, refused;
+} VmiReattach;
+bool vmi_reattach_allowed(VmiReattach *rl, uint64_t now_us);
+/* The cheap per-round check that init_task is still "swapper/0" where
+ * attach found it.  If it was only renamed (still pid 0, its pid 1 still
+ * leads back to it with the same offsets), it is still valid.  Otherwise (a
+ * guest reboot: new layout and KASLR offsets, or a guest rewriting its
+ * kernel), attach again, at most as often as rl allows.
+ * Returns 0 (valid), 1 (attached again: *v replaced), -EAGAIN (moved, and too
+ * soon to re-attach: vmi_last_error(NULL) says when), or attach's -errno. */
+int vmi_revalidate(Vmi **v, VmiMem *mem, const VmiOptions *opt, VmiReattach *rl, uint64_t now_us);

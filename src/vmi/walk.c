@@ -153,14 +153,27 @@ static int get_task(Scan *s, uint64_t va, const uint8_t **ret) {
         return 0;
 }
 
-/* Batch-read the windows of every task of the previous scan. */
+/* Batch-read the windows of the tasks of the previous scan, as many as
+ * VMI_PREFETCH_MAX_BYTES hold (the span comes from the guest's BTF, up to
+ * 64 KiB, and the number of tasks from the guest: up to 4 GiB otherwise);
+ * the rest are read one by one. */
 static void prefetch(Scan *s) {
         Vmi *v = s->v;
-        if (v->n_prev == 0)
+        v->stats.prefetch_bytes = 0;
+        if (v->n_prev == 0 || s->span == 0)
                 return;
-        if (addrmap_init(&s->prev, v->n_prev) < 0)
+        size_t n_pf = MIN(v->n_prev, (size_t) VMI_PREFETCH_MAX_BYTES / s->span);
+        if (n_pf == 0)
                 return;
-        size_t need = v->n_prev * s->span;
+        if (addrmap_init(&s->prev, n_pf) < 0)
+                return;
+        size_t need = n_pf * s->span;
+        if (v->pf_cap > 2 * need) {
+                /* shrink after a larger scan */
+                free(v->pf_buf);
+                v->pf_buf = NULL;
+                v->pf_cap = 0;
+        }
         if (v->pf_cap < need) {
                 uint8_t *b = realloc(v->pf_buf, need);
                 if (!b)
@@ -168,11 +181,11 @@ static void prefetch(Scan *s) {
                 v->pf_buf = b;
                 v->pf_cap = need;
         }
-        VmiIov *iov = malloc(v->n_prev * sizeof *iov);
+        VmiIov *iov = malloc(n_pf * sizeof *iov);
         if (!iov)
                 return;
         size_t k = 0;
-        for (size_t i = 0; i < v->n_prev; i++) {
+        for (size_t i = 0; i < v->n_prev && k < n_pf; i++) {
                 uint64_t pa;
                 if (vmi_kva_to_pa(v, v->prev[i].va + (uint64_t) v->L.span_lo, &pa) < 0 ||
                     !vmi_mem_valid(v->mem, pa, s->span))
@@ -183,6 +196,7 @@ static void prefetch(Scan *s) {
                 k++;
         }
         s->have_pf = vmi_mem_readv(v->mem, iov, k) >= 0;
+        v->stats.prefetch_bytes = k * s->span;
         free(iov);
 }
 
