@@ -216,10 +216,17 @@ static void discover(Daemon *d) {
         }
         for (size_t i = 0; i < d->rules.n_domains; i++) {
                 DomainRt *dr = &d->doms[i];
-                Domain *found = domain_list_find(&l, d->rules.domains[i].match);
+                /* Only a unique match is acted on: two domains of one name
+                 * leave both alone until one is left. */
+                size_t n_named = domain_list_count(&l, d->rules.domains[i].match);
+                Domain *found = n_named == 1 ? domain_list_find(&l, d->rules.domains[i].match) : NULL;
                 if (!found) {
                         if (dr->domain) {
-                                log_notice("domain '%s' is gone", d->rules.domains[i].name);
+                                if (n_named > 1)
+                                        log_warning("%zu domains are named '%s' now: leaving %s alone until one is left",
+                                                    n_named, d->rules.domains[i].match, d->rules.domains[i].name);
+                                else
+                                        log_notice("domain '%s' is gone", d->rules.domains[i].name);
                                 domain_lost(d, i);
                         }
                         domain_free(dr->domain);
