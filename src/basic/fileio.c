@@ -10,7 +10,11 @@
 #include "basic/parse.h"
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        return read_full_file_at(AT_FDCWD, path, 0, max, ret, ret_size);
+}
+
+int read_full_file_at(int dir_fd, const char *name, int flags, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | flags);
         if (fd < 0)
                 return negative_errno();
 
@@ -78,10 +82,19 @@ int write_string_file(const char *path, const char *s) {
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len) {
+        return write_file_atomic_at(AT_FDCWD, path, data, len);
+}
+
+int write_file_atomic_at(int dir_fd, const char *name, const char *data, size_t len) {
         _cleanup_free_ char *tmp = NULL;
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
+        if (asprintf(&tmp, "%s.tmp", name) < 0)
                 return -ENOMEM;
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        /* A stale (or planted) NAME.tmp is removed, never followed: unlinkat
+         * removes a symlink itself, and O_EXCL|O_NOFOLLOW refuses whatever
+         * appears in between. */
+        if (unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT)
+                return negative_errno();
+        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
         if (fd < 0)
                 return negative_errno();
         size_t done = 0;
@@ -91,14 +104,14 @@ int write_file_atomic(const char *path, const char *data, size_t len) {
                         if (errno == EINTR)
                                 continue;
                         int r = negative_errno();
-                        unlink(tmp);
+                        (void) unlinkat(dir_fd, tmp, 0);
                         return r;
                 }
                 done += (size_t) k;
         }
-        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+        if (fsync(fd) < 0 || renameat(dir_fd, tmp, dir_fd, name) < 0) {
                 int r = negative_errno();
-                unlink(tmp);
+                (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
         return 0;

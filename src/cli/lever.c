@@ -11,9 +11,15 @@
 #include "lever/lever.h"
 
 static void print_notes(const LeverContext *c) {
-        if (!c->notes || arg.json)
-                return;
-        fputs(c->notes, stdout);
+        /* Warnings go to stderr at warning level (also with --json). */
+        for (const char *p = c->notes; p && *p;) {
+                size_t len = strcspn(p, "\n");
+                if (strneq(p, "warning: ", 9))
+                        log_warning("%.*s", (int) len - 9, p + 9);
+                else if (!arg.json)
+                        printf("%.*s\n", (int) len, p);
+                p += len + (p[len] == '\n');
+        }
 }
 
 static int open_journal(Journal **ret) {
@@ -24,6 +30,10 @@ static int open_journal(Journal **ret) {
                 return log_error_errno(r, "another xvsched holds the state file lock; try again");
         if (r == -EBADMSG)
                 return log_error_errno(r, "the state file is not readable as xvsched state; left untouched");
+        if (r == JOURNAL_UNSAFE_DIR)
+                return log_error_errno(r, "state directory %s must be a directory (not a symlink) owned by root and not "
+                                          "writable by group or others; refusing to use it",
+                                       journal_state_dir(arg.state_dir));
         if (r < 0)
                 return log_error_errno(r, "cannot open the state file: %m");
         return 0;
@@ -56,7 +66,8 @@ int cmd_set(int argc, char **argv) {
                 domain_list_done(&l);
                 return r;
         }
-        LeverContext c = { .hv = &arg.hv, .journal = j, .thread_mask = arg.thread_mask, .dry_run = arg.dry_run };
+        LeverContext c = { .hv = &arg.hv, .journal = j, .thread_mask = arg.thread_mask, .dry_run = arg.dry_run,
+                           .rt_force = arg.rt_force };
         r = lever_apply(&c, d, settings, n);
         if (r < 0) {
                 log_error("%s: %s%s", d->name, c.error, arg.dry_run ? "" : " (nothing changed)");
@@ -87,7 +98,24 @@ int cmd_reset(int argc, char **argv) {
         LeverContext c = { .hv = &arg.hv, .journal = j, .dry_run = arg.dry_run };
         r = lever_reset(&c, domain);
         if (r < 0) {
+                /* One line per entry kept, then the sum; the rest was restored. */
+                for (const char *p = c.failed; p && *p;) {
+                        size_t len = strcspn(p, "\n");
+                        log_error("cannot restore %.*s", (int) len, p);
+                        p += len + (p[len] == '\n');
+                }
                 log_error("%s", c.error);
+                if (arg.json) {
+                        json_object *o = json_object_new_object(), *f = json_object_new_array();
+                        for (const char *p = c.failed; p && *p;) {
+                                size_t len = strcspn(p, "\n");
+                                json_object_array_add(f, json_object_new_string_len(p, (int) len));
+                                p += len + (p[len] == '\n');
+                        }
+                        json_object_object_add(o, "failed", f);
+                        json_object_object_add(o, "remaining", json_object_new_int((int) journal_size(j)));
+                        cli_print_json(o);
+                }
                 lever_context_done(&c);
                 return r;
         }

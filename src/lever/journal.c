@@ -9,11 +9,13 @@
 
 #include "basic/fileio.h"
 #include "basic/macros.h"
+#include "basic/log.h"
 #include "lever/journal.h"
 
 struct Journal {
         char *dir, *path;
         int lock_fd;
+        int dir_fd;
         json_object *entries;   /* array */
 };
 
@@ -23,6 +25,8 @@ void journal_free(Journal *j) {
         if (j->lock_fd >= 0)
                 close(j->lock_fd);   /* drops the flock */
         json_object_put(j->entries);
+        if (j->dir_fd >= 0)
+                close(j->dir_fd);
         free(j->dir);
         free(j->path);
         free(j);
@@ -33,6 +37,14 @@ const char *journal_path(const Journal *j) {
 }
 
 static int mkdir_p(const char *dir) {
+const char *journal_state_dir(const char *state_dir) {
+        if (!state_dir || !*state_dir)
+                state_dir = getenv("XVSCHED_STATE_DIR");
+        return state_dir && *state_dir ? state_dir : XVSCHED_STATE_DIR_DEFAULT;
+}
+
+/* Create the missing parts of dir.  An existing one is accepted here,
+ * whatever it is: state_dir_open() checks the last part. */
         _cleanup_free_ char *p = strdup(dir);
         if (!p)
                 return -ENOMEM;
@@ -43,12 +55,44 @@ static int mkdir_p(const char *dir) {
                                 return negative_errno();
                         *s = '/';
                 }
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
                 return negative_errno();
         return 0;
 }
 
 static int journal_save(Journal *j) {
+/* The state directory holds root's undo records, its lock and the control
+ * socket: it must be a real directory (not a symlink) owned by us, that
+ * nobody else can write to.  Everything in it is then opened relative to
+ * the returned fd, without following symlinks. */
+int journal_state_dir_open(const char *dir, int *ret_fd) {
+        int r = mkdir_p(dir);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                r = negative_errno();
+                struct stat lst;
+                if ((r == -ELOOP || r == -ENOTDIR) && lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+                        log_debug("state directory %s is a symlink", dir);
+                        return JOURNAL_UNSAFE_DIR;
+                }
+                return r;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+                log_debug("state directory %s: owner %u, mode %04o (want owner %u, not writable by group or others)",
+                          dir, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777), (unsigned) geteuid());
+                return JOURNAL_UNSAFE_DIR;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
         json_object *root = json_object_new_object();
         if (!root)
                 return -ENOMEM;
@@ -60,32 +104,26 @@ static int journal_save(Journal *j) {
         json_object_put(root);
         if (r < 0)
                 return r;
-        return write_file_atomic(j->path, text, strlen(text));
+        return write_file_atomic_at(j->dir_fd, "state.json", text, strlen(text));
 }
 
 int journal_open(const char *state_dir, Journal **ret) {
-        if (!state_dir)
-                state_dir = getenv("XVSCHED_STATE_DIR");
-        if (!state_dir || !*state_dir)
-                state_dir = XVSCHED_STATE_DIR_DEFAULT;
-        int r = mkdir_p(state_dir);
-        if (r < 0)
-                return r;
+        state_dir = journal_state_dir(state_dir);
 
         Journal *j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        j->lock_fd = -EBADF;
+        j->lock_fd = j->dir_fd = -EBADF;
+        int r = journal_state_dir_open(state_dir, &j->dir_fd);
+        if (r < 0) {
+                journal_free(j);
+                return r;
+        }
         if (asprintf(&j->path, "%s/state.json", state_dir) < 0 || !(j->dir = strdup(state_dir))) {
                 journal_free(j);
                 return -ENOMEM;
         }
-        _cleanup_free_ char *lock = NULL;
-        if (asprintf(&lock, "%s/lock", state_dir) < 0) {
-                journal_free(j);
-                return -ENOMEM;
-        }
-        j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        j->lock_fd = openat(j->dir_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
         if (j->lock_fd < 0) {
                 r = negative_errno();
                 journal_free(j);
@@ -103,12 +141,12 @@ int journal_open(const char *state_dir, Journal **ret) {
         }
 
         _cleanup_free_ char *text = NULL;
-        r = read_full_file(j->path, 64 << 20, &text, NULL);
+        r = read_full_file_at(j->dir_fd, "state.json", O_NOFOLLOW | O_NOCTTY, 64 << 20, &text, NULL);
         if (r == -ENOENT) {
                 j->entries = json_object_new_array();
         } else if (r < 0) {
                 journal_free(j);
-                return r;
+                return r == -ELOOP ? -EBADMSG : r;
         } else {
                 json_object *root = json_tokener_parse(text), *v, *e;
                 if (!root || !json_object_object_get_ex(root, "version", &v) || json_object_get_int(v) != 1 ||

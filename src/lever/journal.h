@@ -14,6 +14,7 @@
  * Entries are json-c objects with at least "key" (unique), "type" and
  * "domain"; see lever.c for the types. */
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,7 +23,22 @@
 
 typedef struct Journal Journal;
 
-/* state_dir NULL: $XVSCHED_STATE_DIR or /run/xvsched.  Creates the directory.
+/* The state directory in use: state_dir, else $XVSCHED_STATE_DIR, else
+ * /run/xvsched. */
+const char *journal_state_dir(const char *state_dir);
+
+/* What journal_open() (and journal_state_dir_open()) answer when the state
+ * directory is a symlink, is not owned by our euid (root), or is writable by
+ * group or others: nothing in it is trusted or written. */
+#define JOURNAL_UNSAFE_DIR (-EUCLEAN)
+
+/* Create dir (mode 0700) if missing and open it O_DIRECTORY|O_NOFOLLOW;
+ * JOURNAL_UNSAFE_DIR when it is not safe (see above). */
+int journal_state_dir_open(const char *dir, int *ret_fd);
+
+/* state_dir NULL: $XVSCHED_STATE_DIR or /run/xvsched.  Creates the directory
+ * and checks it (JOURNAL_UNSAFE_DIR); the lock, state.json and its
+ * temporary file are opened relative to it without following symlinks.
  * Waits up to 5 s for another xvsched to release the lock, then -EBUSY.
  * -EBADMSG when the file is not a journal we can read (it is left alone). */
 int journal_open(const char *state_dir, Journal **ret);

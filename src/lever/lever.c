@@ -154,6 +154,8 @@ void lever_context_done(LeverContext *c) {
         free(c->notes);
         c->notes = NULL;
 }
+        free(c->failed);
+        c->failed = NULL;
 
 static void note(LeverContext *c, const char *fmt, ...) _printf_(2, 3);
 static void note(LeverContext *c, const char *fmt, ...) {
@@ -205,15 +207,29 @@ static const char *errno_reason(int r) {
 static const char *current_owner = "cli";
 
 static json_object *entry_new(const char *type, const char *key, const Domain *d) {
-        json_object *e = json_object_new_object();
-        if (!e)
+/* A journal key, built whole: keys name what they restore (a cgroup path
+ * has no length limit worth trusting), and a truncated key would make two
+ * objects collide into one entry, the second original never recorded.
+ * NULL only when out of memory. */
+static char *key_new(const char *fmt, ...) _printf_(1, 2);
+static char *key_new(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *key = NULL;
+        int k = vasprintf(&key, fmt, ap);
+        va_end(ap);
+        return k < 0 ? NULL : key;
+}
+
+        if (!key)
                 return NULL;
         /* Each owner keeps its own original: a value the operator set by
          * hand and the daemon then changed goes back to the operator's
          * value when the daemon exits, and to the first original on reset. */
-        char owned[600];
-        snprintf(owned, sizeof owned, "%s%s%s", streq(current_owner, "cli") ? "" : current_owner,
-                 streq(current_owner, "cli") ? "" : ":", key);
+        _cleanup_free_ char *owned = streq(current_owner, "cli") ? strdup(key) : key_new("%s:%s", current_owner, key);
+        json_object *e = owned ? json_object_new_object() : NULL;
+        if (!e)
+                return NULL;
         json_object_object_add(e, "key", json_object_new_string(owned));
         json_object_object_add(e, "type", json_object_new_string(type));
         json_object_object_add(e, "domain", json_object_new_string(d->name));
@@ -234,8 +250,7 @@ static int64_t get_int(json_object *e, const char *k, int64_t def) {
 }
 
 static json_object *thread_entry(const Domain *d, pid_t tid, const ThreadSched *ts) {
-        char key[96];
-        snprintf(key, sizeof key, "thread:%d:%llu", (int) tid, (unsigned long long) ts->start_time);
+        _cleanup_free_ char *key = key_new("thread:%d:%llu", (int) tid, (unsigned long long) ts->start_time);
         json_object *e = entry_new("thread", key, d);
         if (!e)
                 return NULL;
@@ -367,6 +382,13 @@ static int restore_hv(const HvOptions *o, json_object *e) {
 }
 
 static int restore_entry(const HvOptions *o, json_object *e) {
+/* What restore_entry() answers for an entry type the lever layer does not
+ * own (guest-stop, ...): lever_reset() leaves such entries to their owner. */
+#define RESTORE_NOT_OURS (-EMEDIUMTYPE)
+
+/* Restore one entry.  A new type owned here gets its line below; its
+ * restore function must answer -EBADMSG, and act on nothing, for an entry
+ * that has no fields but "type" (entry_ours() probes with one). */
         const char *type = get_str(e, "type");
         if (!type)
                 return -EBADMSG;
@@ -382,7 +404,24 @@ static int restore_entry(const HvOptions *o, json_object *e) {
                 return restore_rt_budget(e);
         if (streq(type, "autogroup"))
                 return restore_autogroup(o, e);
-        return -EBADMSG;
+        if (streq(type, "pause"))
+                return vm_pause_undo(e);   /* a VM xvsched paused: cont over QMP if it is the same QEMU */
+        return RESTORE_NOT_OURS;
+}
+
+/* Does the lever layer restore entries of e's type?  Probed without acting:
+ * an entry of that type with no fields is answered -EBADMSG. */
+static bool entry_ours(const HvOptions *o, json_object *e) {
+        const char *type = get_str(e, "type");
+        if (!type)
+                return true;   /* malformed: ours to report */
+        json_object *probe = json_object_new_object();
+        if (!probe)
+                return true;
+        json_object_object_add(probe, "type", json_object_new_string(type));
+        int r = restore_entry(o, probe);
+        json_object_put(probe);
+        return r != RESTORE_NOT_OURS;
 }
 
 /* Gone objects are restored by definition. */
@@ -439,8 +478,7 @@ static int apply_via_backend_lever(LeverContext *c, Txn *t, Domain *d, const Lev
         int r = b->lever_save(c->hv, d, lever, &saved);
         if (r < 0)
                 return r == -EOPNOTSUPP ? r : fail(c, s, r, "%s: cannot read the current value: %s", b->name, errno_reason(r));
-        char key[256];
-        snprintf(key, sizeof key, "hv:%s:%s:%s", b->name, d->uuid ? d->uuid : d->name, lever);
+        _cleanup_free_ char *key = key_new("hv:%s:%s:%s", b->name, d->uuid ? d->uuid : d->name, lever);
         json_object *e = entry_new("hv", key, d);
         if (!e)
                 return -ENOMEM;
@@ -618,8 +656,7 @@ static int apply_autogroup_nice(LeverContext *c, Txn *t, Domain *d, const LeverS
                 ThreadSched ts;
                 if (thread_sched_get(pid, &ts) < 0)
                         continue;
-                char key[96];
-                snprintf(key, sizeof key, "autogroup:%d:%llu", (int) pid, (unsigned long long) ts.start_time);
+                _cleanup_free_ char *key = key_new("autogroup:%d:%llu", (int) pid, (unsigned long long) ts.start_time);
                 json_object *e = entry_new("autogroup", key, d);
                 if (!e)
                         return -ENOMEM;
@@ -798,8 +835,7 @@ static int ensure_own_cgroup(LeverContext *c, Txn *t, Domain *d, const CgroupHos
                         continue;
                 if (r < 0)
                         return fail(c, s, r, "cannot read the cgroups of pid %d: %s", (int) pid, errno_reason(r));
-                char key[96];
-                snprintf(key, sizeof key, "move:%d:%llu", (int) pid, (unsigned long long) ts.start_time);
+                _cleanup_free_ char *key = key_new("move:%d:%llu", (int) pid, (unsigned long long) ts.start_time);
                 json_object *e = entry_new("move", key, d);
                 if (!e)
                         return -ENOMEM;
@@ -855,8 +891,7 @@ static int apply_group_lever(LeverContext *c, Txn *t, Domain *d, const CgroupHos
         if (r < 0)
                 return fail(c, s, r, "cgroup %s: %s", d->cgroup, errno_reason(r));
         (void) cgroup_knob_path(h, d->cgroup, k, &file);
-        char key[512];
-        snprintf(key, sizeof key, "cgroup:%s:%s:%s", cgroup_host_root(h), d->cgroup, cgroup_knob_to_string(k));
+        _cleanup_free_ char *key = key_new("cgroup:%s:%s:%s", cgroup_host_root(h), d->cgroup, cgroup_knob_to_string(k));
         json_object *e = entry_new("cgroup", key, d);
         if (!e)
                 return -ENOMEM;
@@ -975,7 +1010,13 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
 }
 
 int lever_reset(LeverContext *c, const char *domain) {
-        int restored = 0;
+        int restored = 0, first_error = 0;
+        size_t n_failed = 0;
+        free(c->failed);
+        c->failed = NULL;
+        c->error[0] = 0;
+        /* Newest first; entries that stay (failed, or not ours) only ever
+         * sit below the index still to visit, so removing is safe. */
         for (size_t i = journal_size(c->journal); i > 0; i--) {
                 json_object *e = journal_entry(c->journal, i - 1);
                 const char *dom = get_str(e, "domain"), *owner = get_str(e, "owner");
@@ -983,23 +1024,36 @@ int lever_reset(LeverContext *c, const char *domain) {
                         continue;
                 if (c->owner && !streq(owner ? owner : "cli", c->owner))
                         continue;
-                _cleanup_free_ char *key = strdup(get_str(e, "key") ?: "");
+                const char *k = get_str(e, "key");
+                _cleanup_free_ char *key = strdup(k ?: "(no key)");
+                if (!key)
+                        return -ENOMEM;
+                if (!entry_ours(c->hv, e))
+                        continue;   /* left to its owner (guest-stop, ...): not a failure */
                 if (c->dry_run) {
                         note(c, "would restore %s", key);
                         continue;
                 }
-                int r = restore_entry(c->hv, e);
-                if (r < 0 && !restore_gone(r)) {
-                        snprintf(c->error, sizeof c->error, "cannot restore %s: %s", key, errno_reason(r));
-                        return r;
-                }
-                if (r >= 0)
-                        restored++;
-                r = journal_remove(c->journal, key);
-                if (r < 0) {
-                        snprintf(c->error, sizeof c->error, "cannot update the state file: %s", strerror(-r));
-                        return r;
-                }
+                int r = k ? restore_entry(c->hv, e) : -EBADMSG;
+                if (r >= 0 || restore_gone(r)) {
+                        if (r >= 0)
+                                restored++;
+                        r = journal_remove(c->journal, key);
+                        if (r >= 0)
+                                continue;
+                        reset_failed(c, key, "restored, but the state file could not be updated");
+                } else
+                        reset_failed(c, key, r == -EBADMSG ? "not a valid state entry" : errno_reason(r));
+                log_debug_errno(r, "cannot restore %s: %m", key);
+                n_failed++;
+                if (!first_error)
+                        first_error = r;
+        }
+        if (n_failed > 0) {
+                /* The caller prints c->failed (one line each); the summary: */
+                snprintf(c->error, sizeof c->error, "%zu value%s could not be restored (kept in the state file), %d restored",
+                         n_failed, n_failed == 1 ? "" : "s", restored);
+                return first_error;
         }
         return restored;
 }
@@ -1022,3 +1076,11 @@ int lever_read_domain(const HvOptions *o, const Domain *d, DomainLevers *ret) {
         *ret = l;
         return 0;
 }
+static void reset_failed(LeverContext *c, const char *key, const char *why) {
+        char *n = NULL;
+        if (asprintf(&n, "%s%s: %s\n", c->failed ? c->failed : "", key, why) >= 0) {
+                free(c->failed);
+                c->failed = n;
+        }
+}
+

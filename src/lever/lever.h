@@ -81,7 +81,9 @@ typedef struct LeverContext {
         const char *owner;
         /* Filled by lever_apply for the caller to print: */
         char error[512];          /* "weight=99999: must be 1..10000" */
-        char *notes;              /* newline-separated: which path each lever took, warnings */
+        char *notes;              /* newline-separated: which path each lever took, warnings
+                                   * (lines that start with "warning: ") */
+        char *failed;             /* lever_reset: one line per entry kept, "KEY: reason\n" */
 } LeverContext;
 
 void lever_context_done(LeverContext *c);
@@ -92,8 +94,13 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
 
 /* Restore every journal entry of the domain named (NULL: all), newest first,
  * and drop them from the journal.  Entries whose object is gone (thread
- * exited, cgroup removed) are dropped too.  Returns the number restored, or
- * -errno of the first failure (the remaining entries stay in the journal). */
+ * exited, cgroup removed) are dropped too.  One entry that cannot be
+ * restored stops nothing: every other is still restored, and only the
+ * failed ones stay in the journal, each named with its reason in c->failed
+ * (c->error sums up).  Entries of types the lever layer does not own
+ * (guest-stop, ...) are left alone for their owner and are no failure.
+ * Returns the number restored, or -errno of the first failure when any
+ * failed. */
 int lever_reset(LeverContext *c, const char *domain);
 
 /* The current value of each lever of a domain, for `show`. */
