@@ -46,7 +46,10 @@ while True:
 open(path + ".ready", "w").close()
 time.sleep(1000)'
 
-py=$(readlink -f "$(command -v python3)")
+# The system's python binary itself (not a wrapper such as a pyenv shim):
+# nobody must be able to run a copy of it.
+py=$(readlink -f /usr/bin/python3 2>/dev/null) || true
+[ -n "$py" ] && [ -x "$py" ] || skip "no /usr/bin/python3 to copy as the fake QEMU"
 bin="$XV_TEST_DIR/bin"          # root's, 0755: only the owner makes it untrusted
 wtmp="$XV_TEST_DIR/wtmp"        # root's, 1777: like /tmp
 home="$XV_TEST_DIR/nobody"      # nobody's sockets
@@ -58,18 +61,18 @@ chown nobody "$home"
 
 fake_pids=()
 xv_on_exit 'for p in "${fake_pids[@]}"; do kill "$p" 2>/dev/null; done'
-as_nobody() { setpriv --reuid=nobody --regid="$nobody_group" --clear-groups "$@"; }
+as_nobody() { exec setpriv --reuid=nobody --regid="$nobody_group" --clear-groups "$@"; }
 
 as_nobody "$bin/qemu-system-x86_64" -c "$fake_py" -name "$W" -qmp "unix:$home/a.sock,server,wait=off" \
-        </dev/null >/dev/null 2>&1 &
+        </dev/null >>"$XV_TEST_DIR/fakes.log" 2>&1 &
 pa=$!
 fake_pids+=("$pa")
 as_nobody "$bin/qemu-system-x86_64" -c "$fake_py" -name "$R,debug-threads=on" \
-        -qmp "unix:$home/b.sock,server,wait=off" </dev/null >/dev/null 2>&1 &
+        -qmp "unix:$home/b.sock,server,wait=off" </dev/null >>"$XV_TEST_DIR/fakes.log" 2>&1 &
 pb=$!
 fake_pids+=("$pb")
 "$wtmp/qemu-system-x86_64" -c "$fake_py" -name "$C" -qmp "unix:$XV_TEST_DIR/c.sock,server,wait=off" \
-        </dev/null >/dev/null 2>&1 &
+        </dev/null >>"$XV_TEST_DIR/fakes.log" 2>&1 &
 pc=$!
 fake_pids+=("$pc")
 
@@ -78,12 +81,16 @@ for f in "$home/a.sock" "$home/b.sock" "$XV_TEST_DIR/c.sock"; do
                 [ -e "$f.ready" ] && break
                 sleep 0.1
         done
-        [ -e "$f.ready" ] || fail "fake QEMU listening on $f did not come up"
+        [ -e "$f.ready" ] || fail "fake QEMU listening on $f did not come up: $(cat "$XV_TEST_DIR/fakes.log")"
 done
-# The fakes run as planned: nobody's and root's, named like QEMU.
-assert_eq "$(id -u nobody)" "$(stat -c %u "/proc/$pa")" "fake A runs as nobody"
-assert_eq 0 "$(stat -c %u "/proc/$pc")" "fake C runs as root"
-assert_match "^$bin/qemu-system-x86_64" "$(tr '\0' ' ' <"/proc/$pb/cmdline")" "fake B's argv[0]"
+# The fakes run as planned (as_nobody execs: $! is the fake itself).
+ruid() { awk '/^Uid:/ { print $2 }' "/proc/$1/status"; }
+assert_eq "$(id -u nobody)" "$(ruid "$pa")" "fake A runs as nobody"
+assert_eq "$(id -u nobody)" "$(ruid "$pb")" "fake B runs as nobody"
+assert_eq 0 "$(ruid "$pc")" "fake C runs as root"
+for p in "$pa" "$pb" "$pc"; do
+        assert_match "/qemu-system-x86_64 -c " "$(tr '\0' ' ' <"/proc/$p/cmdline")" "fake $p's command line"
+done
 vm wait "$R"
 
 # --- discovery: bounded, only the real guest -------------------------------
