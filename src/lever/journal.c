@@ -8,14 +8,14 @@
 #include <time.h>
 
 #include "basic/fileio.h"
-#include "basic/macros.h"
 #include "basic/log.h"
+#include "basic/macros.h"
 #include "lever/journal.h"
 
 struct Journal {
         char *dir, *path;
-        int lock_fd;
         int dir_fd;
+        int lock_fd;
         json_object *entries;   /* array */
 };
 
@@ -24,9 +24,9 @@ void journal_free(Journal *j) {
                 return;
         if (j->lock_fd >= 0)
                 close(j->lock_fd);   /* drops the flock */
-        json_object_put(j->entries);
         if (j->dir_fd >= 0)
                 close(j->dir_fd);
+        json_object_put(j->entries);
         free(j->dir);
         free(j->path);
         free(j);
@@ -36,7 +36,6 @@ const char *journal_path(const Journal *j) {
         return j->path;
 }
 
-static int mkdir_p(const char *dir) {
 const char *journal_state_dir(const char *state_dir) {
         if (!state_dir || !*state_dir)
                 state_dir = getenv("XVSCHED_STATE_DIR");
@@ -45,6 +44,7 @@ const char *journal_state_dir(const char *state_dir) {
 
 /* Create the missing parts of dir.  An existing one is accepted here,
  * whatever it is: state_dir_open() checks the last part. */
+static int mkdir_p(const char *dir) {
         _cleanup_free_ char *p = strdup(dir);
         if (!p)
                 return -ENOMEM;
@@ -60,7 +60,6 @@ const char *journal_state_dir(const char *state_dir) {
         return 0;
 }
 
-static int journal_save(Journal *j) {
 /* The state directory holds root's undo records, its lock and the control
  * socket: it must be a real directory (not a symlink) owned by us, that
  * nobody else can write to.  Everything in it is then opened relative to
@@ -93,6 +92,7 @@ int journal_state_dir_open(const char *dir, int *ret_fd) {
         return 0;
 }
 
+static int journal_save(Journal *j) {
         json_object *root = json_object_new_object();
         if (!root)
                 return -ENOMEM;

@@ -153,9 +153,9 @@ int lever_setting_parse(const char *kv, LeverSetting *ret, const char **ret_reas
 void lever_context_done(LeverContext *c) {
         free(c->notes);
         c->notes = NULL;
-}
         free(c->failed);
         c->failed = NULL;
+}
 
 static void note(LeverContext *c, const char *fmt, ...) _printf_(2, 3);
 static void note(LeverContext *c, const char *fmt, ...) {
@@ -206,7 +206,6 @@ static const char *errno_reason(int r) {
 
 static const char *current_owner = "cli";
 
-static json_object *entry_new(const char *type, const char *key, const Domain *d) {
 /* A journal key, built whole: keys name what they restore (a cgroup path
  * has no length limit worth trusting), and a truncated key would make two
  * objects collide into one entry, the second original never recorded.
@@ -221,6 +220,7 @@ static char *key_new(const char *fmt, ...) {
         return k < 0 ? NULL : key;
 }
 
+static json_object *entry_new(const char *type, const char *key, const Domain *d) {
         if (!key)
                 return NULL;
         /* Each owner keeps its own original: a value the operator set by
@@ -381,7 +381,6 @@ static int restore_hv(const HvOptions *o, json_object *e) {
         return b->lever_restore(&opts, d, lever, saved);
 }
 
-static int restore_entry(const HvOptions *o, json_object *e) {
 /* What restore_entry() answers for an entry type the lever layer does not
  * own (guest-stop, ...): lever_reset() leaves such entries to their owner. */
 #define RESTORE_NOT_OURS (-EMEDIUMTYPE)
@@ -389,6 +388,7 @@ static int restore_entry(const HvOptions *o, json_object *e) {
 /* Restore one entry.  A new type owned here gets its line below; its
  * restore function must answer -EBADMSG, and act on nothing, for an entry
  * that has no fields but "type" (entry_ours() probes with one). */
+static int restore_entry(const HvOptions *o, json_object *e) {
         const char *type = get_str(e, "type");
         if (!type)
                 return -EBADMSG;
@@ -404,8 +404,6 @@ static int restore_entry(const HvOptions *o, json_object *e) {
                 return restore_rt_budget(e);
         if (streq(type, "autogroup"))
                 return restore_autogroup(o, e);
-        if (streq(type, "pause"))
-                return vm_pause_undo(e);   /* a VM xvsched paused: cont over QMP if it is the same QEMU */
         return RESTORE_NOT_OURS;
 }
 
@@ -1009,6 +1007,14 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
         return r;
 }
 
+static void reset_failed(LeverContext *c, const char *key, const char *why) {
+        char *n = NULL;
+        if (asprintf(&n, "%s%s: %s\n", c->failed ? c->failed : "", key, why) >= 0) {
+                free(c->failed);
+                c->failed = n;
+        }
+}
+
 int lever_reset(LeverContext *c, const char *domain) {
         int restored = 0, first_error = 0;
         size_t n_failed = 0;
@@ -1076,11 +1082,3 @@ int lever_read_domain(const HvOptions *o, const Domain *d, DomainLevers *ret) {
         *ret = l;
         return 0;
 }
-static void reset_failed(LeverContext *c, const char *key, const char *why) {
-        char *n = NULL;
-        if (asprintf(&n, "%s%s: %s\n", c->failed ? c->failed : "", key, why) >= 0) {
-                free(c->failed);
-                c->failed = n;
-        }
-}
-
