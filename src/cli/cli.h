@@ -17,6 +17,7 @@ typedef struct CliOptions {
         bool threads_given;
         bool dry_run;
         bool all;
+        bool rt_force;          /* --rt-force: RT even where it could starve the host */
         unsigned window_ms;
 } CliOptions;
 

@@ -11,9 +11,15 @@
 #include "lever/lever.h"
 
 static void print_notes(const LeverContext *c) {
-        if (!c->notes || arg.json)
-                return;
-        fputs(c->notes, stdout);
+        /* Warnings go to stderr at warning level (also with --json). */
+        for (const char *p = c->notes; p && *p;) {
+                size_t len = strcspn(p, "\n");
+                if (strneq(p, "warning: ", 9))
+                        log_warning("%.*s", (int) len - 9, p + 9);
+                else if (!arg.json)
+                        printf("%.*s\n", (int) len, p);
+                p += len + (p[len] == '\n');
+        }
 }
 
 static int open_journal(Journal **ret) {
@@ -60,7 +66,8 @@ int cmd_set(int argc, char **argv) {
                 domain_list_done(&l);
                 return r;
         }
-        LeverContext c = { .hv = &arg.hv, .journal = j, .thread_mask = arg.thread_mask, .dry_run = arg.dry_run };
+        LeverContext c = { .hv = &arg.hv, .journal = j, .thread_mask = arg.thread_mask, .dry_run = arg.dry_run,
+                           .rt_force = arg.rt_force };
         r = lever_apply(&c, d, settings, n);
         if (r < 0) {
                 log_error("%s: %s%s", d->name, c.error, arg.dry_run ? "" : " (nothing changed)");

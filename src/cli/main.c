@@ -61,6 +61,7 @@ static int cmd_help(int argc _unused_, char **argv _unused_) {
                "  -t, --threads=CLASSES    thread levers act on: vcpu, emulator, io, all (default all)\n"
                "  -j, --json               JSON output\n"
                "  -n, --dry-run            say what would change, change nothing\n"
+               "      --rt-force           set rt= even with RT throttling off or RT threads on every CPU\n"
                "  -w, --window=MS          CPU usage measurement window (default 250)\n"
                "      --state-dir=DIR      where the undo journal lives (default $XVSCHED_STATE_DIR or /run/xvsched)\n"
                "      --cgroup-root=DIR    cgroup hierarchy root (default /sys/fs/cgroup)\n"
@@ -115,7 +116,7 @@ static int read_domains_file(const char *path) {
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_STATE_DIR = 0x100, ARG_CGROUP_ROOT, ARG_DOMAINS, ARG_ALL };
+        enum { ARG_STATE_DIR = 0x100, ARG_CGROUP_ROOT, ARG_DOMAINS, ARG_ALL, ARG_RT_FORCE };
         static const struct option options[] = {
                 { "connect", required_argument, NULL, 'c' },
                 { "backend", required_argument, NULL, 'b' },
@@ -128,6 +129,7 @@ static int parse_argv(int argc, char **argv) {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
                 { "all", no_argument, NULL, ARG_ALL },
+                { "rt-force", no_argument, NULL, ARG_RT_FORCE },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -176,6 +178,9 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case ARG_ALL:
                         arg.all = true;
+                        break;
+                case ARG_RT_FORCE:
+                        arg.rt_force = true;
                         break;
                 case 'v':
                         log_set_max_level(LOG_LEVEL_DEBUG);

@@ -160,13 +160,18 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
                 if (safe_atou(v, &n) < 0 || n < 1 || n > 1000)
                         return perr(p, "%s = %s: expected 1 to 1000 ticks", k, v);
                 *(streq(k, "idle_hysteresis") ? &r->idle_hysteresis : &r->throttle_ticks) = n;
+        } else if (streq(k, "rt_window") || streq(k, "rt_budget")) {
+                unsigned ms;
+                if (parse_ms(v, &ms) < 0 || ms < 10 || ms > 60000)
+                        return perr(p, "%s = %s: expected 10ms to 60s", k, v);
+                *(streq(k, "rt_window") ? &r->rt_window_ms : &r->rt_budget_ms) = ms;
         } else if (streq(k, "timeline")) {
                 if (v[0] != '/')
                         return perr(p, "timeline = %s: expected an absolute path", v);
                 return set_string(&r->timeline, v);
         } else
                 return perr(p, "unknown key '%s' in [daemon] (known: interval, busy_threshold, idle_hysteresis, "
-                               "throttle_ticks, timeline)", k);
+                               "throttle_ticks, rt_budget, rt_window, timeline)", k);
         return 0;
 }
 
@@ -188,6 +193,11 @@ static int domain_key(Parser *p, const char *k, const char *v) {
                         return perr(p, "rt = %s: expected fifo:N or rr:N (N from 1 to 99)", v);
                 d->rt_policy = s.v.rt.policy;
                 d->rt_priority = s.v.rt.priority;
+                return 0;
+        }
+        if (streq(k, "rt_force")) {
+                if (parse_bool(v, &d->rt_force) < 0)
+                        return perr(p, "rt_force = %s: expected yes or no", v);
                 return 0;
         }
         if (streq(k, "rt_threads")) {
@@ -222,8 +232,8 @@ static int domain_key(Parser *p, const char *k, const char *v) {
                         d->fixed[d->n_fixed++] = kv;
                         return 0;
                 }
-        return perr(p, "unknown key '%s' in [domain %s] (known: match, view, rt, rt_threads, rt_when, weight, cap, "
-                       "cpus, mems, memory, ioweight, nice)", k, d->name);
+        return perr(p, "unknown key '%s' in [domain %s] (known: match, view, rt, rt_threads, rt_when, rt_force, "
+                       "weight, cap, cpus, mems, memory, ioweight, nice)", k, d->name);
 }
 
 static int task_key(Parser *p, const char *k, const char *v) {
@@ -314,6 +324,12 @@ static int finish(Parser *p) {
                 if (t->class == TASK_CLASS_IDLE && (t->share_pct > 0 || t->burst))
                         return perr(p, "task '%s': the idle class takes no share or burst", t->name);
         }
+        if (r->rt_budget_ms > (r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT)) {
+                p->line = 0;
+                return perr(p, "rt_budget = %ums is longer than rt_window (%ums): RT on demand needs a budget "
+                               "below its window", r->rt_budget_ms,
+                            r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT);
+        }
         double total = 0;
         for (size_t i = 0; i < r->n_tasks; i++)
                 total += r->tasks[i].share_pct;
@@ -361,7 +377,7 @@ static void parser_done(Parser *p) {
 int config_parse_string(const char *text, const char *name, Rules *ret, char *error, size_t error_size) {
         Parser p = { .file = name, .error = error, .error_size = error_size };
         p.rules = (Rules) { .interval_ms = 100, .busy_threshold = 0.05, .idle_hysteresis = 3, .throttle_ticks = 3,
-                            .starved_fraction = 0.5 };
+                            .starved_fraction = 0.5, .rt_window_ms = POLICY_RT_WINDOW_MS_DEFAULT };
         _cleanup_free_ char *copy = strdup(text);
         int r = copy ? 0 : -ENOMEM;
         char *save = NULL;

@@ -3,8 +3,9 @@
 
 /* xvsched.conf (see xvsched.conf(5) and examples/):
  *
- *   [daemon]          interval, busy_threshold, idle_hysteresis, throttle_ticks, timeline
- *   [domain NAME]     match, view, rt, rt_threads, and fixed levers (weight, cap, cpus,
+ *   [daemon]          interval, busy_threshold, idle_hysteresis, throttle_ticks, rt_budget,
+ *                     rt_window, timeline
+ *   [domain NAME]     match, view, rt, rt_threads, rt_when, rt_force, and fixed levers (weight, cap, cpus,
  *                     mems, memory, ioweight, nice)
  *   [task NAME]       domain, comm | cmdline | pid, class, priority, share, burst
  *

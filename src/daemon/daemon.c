@@ -56,6 +56,7 @@ typedef struct DomainRt {
         bool fixed_applied;
         unsigned weight;           /* applied; 0 = never set */
         bool rt;
+        bool rt_refused;           /* RT refused as unsafe for the host (lever_rt_check): said once, not retried */
 } DomainRt;
 
 typedef struct TaskRt {
@@ -148,14 +149,21 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
                 if (lever_setting_parse(kv[i], &s[i], &why) < 0)
                         return log_error_errno(-EINVAL, "%s: %s: %s", dr->domain->name, kv[i], why);
         }
-        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL, .owner = "daemon" };
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL, .owner = "daemon",
+                           .rt_force = d->rules.domains[dr - d->doms].rt_force };
         if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
                 c.thread_mask = 1u << THREAD_VCPU;
         int r = lever_apply(&c, dr->domain, s, n);
         if (r < 0)
                 log_warning("%s: %s", dr->domain->name, c.error);
-        else if (c.notes)
-                log_debug("%s: %s", dr->domain->name, c.notes);
+        for (const char *p = r >= 0 ? c.notes : NULL; p && *p;) { /* warnings at warning level */
+                size_t len = strcspn(p, "\n");
+                if (strneq(p, "warning: ", 9))
+                        log_warning("%s: %.*s", dr->domain->name, (int) len - 9, p + 9);
+                else
+                        log_debug("%s: %.*s", dr->domain->name, (int) len, p);
+                p += len + (p[len] == '\n');
+        }
         lever_context_done(&c);
         return r;
 }
@@ -190,6 +198,7 @@ static void domain_lost(Daemon *d, size_t i) {
         dr->fixed_applied = false;
         dr->weight = 0;
         dr->rt = false;
+        dr->rt_refused = false;
         dr->n_pending = 0;
         for (size_t t = 0; t < d->rules.n_tasks; t++)
                 if (d->rules.tasks[t].domain == i) {
@@ -522,15 +531,17 @@ static void act_domain(Daemon *d, size_t i) {
                 if (apply_levers(d, dr, one, 1, NULL) >= 0)
                         dr->weight = dp->weight;
         }
-        if (rule->rt_policy && dp->rt != dr->rt) {
+        if (rule->rt_policy && dp->rt != dr->rt && !(dp->rt && dr->rt_refused)) {
                 char kv[32];
                 if (dp->rt)
                         snprintf(kv, sizeof kv, "rt=%s:%d", rule->rt_policy == SCHED_RR ? "rr" : "fifo", rule->rt_priority);
                 else
                         snprintf(kv, sizeof kv, "rt=off");
                 const char *one[] = { kv };
-                if (apply_levers(d, dr, one, 1, rule->rt_threads) >= 0)
+                int r = apply_levers(d, dr, one, 1, rule->rt_threads);
+                if (r >= 0)
                         dr->rt = dp->rt;
+                dr->rt_refused = r == -EPERM;
         }
 }
 

@@ -932,11 +932,119 @@ static bool cpuset_subset(const CpuSet *a, const CpuSet *b) {
         return true;
 }
 
+int lever_rt_check(int64_t rt_runtime_us, const CpuSet *online, const CpuSet *rt_cpus, const char **ret_reason) {
+        if (rt_runtime_us < 0) {
+                *ret_reason = "RT throttling is off (kernel.sched_rt_runtime_us = -1): a busy RT thread would starve "
+                              "the host";
+                return -EPERM;
+        }
+        if (cpuset_count(rt_cpus) > 0 && cpuset_subset(online, rt_cpus)) {
+                *ret_reason = "the RT threads may run on every online CPU, leaving none to the host";
+                return -EPERM;
+        }
+        *ret_reason = NULL;
+        return 0;
+}
+
+int lever_rt_runtime_read(const char *proc_root, int64_t *ret) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/sys/kernel/sched_rt_runtime_us", proc_root ? proc_root : "/proc") < 0)
+                return -ENOMEM;
+        int r = read_i64_file(path, ret);
+        if (r == -ENOENT) {
+                *ret = 950000;
+                return 0;
+        }
+        return r;
+}
+
+static bool policy_is_rt(int policy) {
+        return policy == SCHED_FIFO || policy == SCHED_RR;
+}
+
+/* Before anything changes: will the RT threads, as they are after this
+ * call, leave the host a CPU and RT throttling?  The RT threads are the
+ * domain's selected threads that are RT after the call (rt= given, or
+ * already RT and cpus= given), on their CPUs after the call, and every
+ * other thread xvsched made RT (journal), on its CPUs now. */
+static int check_rt(LeverContext *c, const Domain *d, const LeverSetting *settings, size_t n) {
+        const LeverSetting *rt = NULL, *cpus = NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (settings[i].key == LEVER_RT)
+                        rt = &settings[i];
+                if (settings[i].key == LEVER_CPUS)
+                        cpus = &settings[i];
+        }
+        if (rt && !policy_is_rt(rt->v.rt.policy))
+                return 0; /* rt=off: never refused */
+        if (!rt && !cpus)
+                return 0;
+        CpuSet rt_cpus = {};
+        bool any = false;
+        for (size_t i = 0; i < d->n_threads; i++) {
+                ThreadSched ts;
+                if (!(c->thread_mask & (1u << d->threads[i].class)) || thread_sched_get(d->threads[i].tid, &ts) < 0)
+                        continue;
+                if (!rt && !policy_is_rt(ts.policy))
+                        continue;
+                const CpuSet *set = cpus ? &cpus->v.cpus : &ts.affinity;
+                for (size_t w = 0; w < CPUSET_WORDS; w++)
+                        rt_cpus.bits[w] |= set->bits[w];
+                any = true;
+        }
+        if (!any)
+                return 0; /* no thread becomes or stays RT here */
+        for (size_t i = 0; c->journal && i < journal_size(c->journal); i++) {
+                json_object *e = journal_entry(c->journal, i);
+                const char *type = get_str(e, "type");
+                pid_t tid = (pid_t) get_int(e, "tid", 0);
+                if (!type || !streq(type, "thread") || tid <= 0)
+                        continue;
+                bool ours = false;
+                for (size_t k = 0; k < d->n_threads; k++)
+                        ours |= d->threads[k].tid == tid && (c->thread_mask & (1u << d->threads[k].class));
+                ThreadSched ts;
+                if (ours || thread_sched_get(tid, &ts) < 0 || ts.start_time != (uint64_t) get_int(e, "start_time", 0) ||
+                    !policy_is_rt(ts.policy))
+                        continue;
+                for (size_t w = 0; w < CPUSET_WORDS; w++)
+                        rt_cpus.bits[w] |= ts.affinity.bits[w];
+        }
+
+        const LeverSetting *s = rt ? rt : cpus;
+        const char *how = "pin the RT threads with cpus=LIST leaving a CPU to the host";
+        int64_t runtime;
+        int r = lever_rt_runtime_read(c->hv ? c->hv->proc_root : NULL, &runtime);
+        if (r < 0)
+                return c->rt_force ? 0
+                                   : fail(c, s, -EPERM, "cannot read kernel.sched_rt_runtime_us (%s): refused, RT "
+                                                        "throttling may be off (override with --rt-force)",
+                                          strerror(-r));
+        CpuSet online;
+        if (online_cpus(&online) < 0) {
+                online = (CpuSet) {};
+                for (long k = 0; k < sysconf(_SC_NPROCESSORS_ONLN) && k < CPUSET_WORDS * 64; k++)
+                        cpuset_set(&online, (unsigned) k);
+        }
+        const char *why;
+        r = lever_rt_check(runtime, &online, &rt_cpus, &why);
+        if (r >= 0)
+                return 0;
+        if (runtime < 0)
+                how = "turn it on: sysctl kernel.sched_rt_runtime_us=950000";
+        _cleanup_free_ char *list = cpuset_format(&rt_cpus);
+        if (c->rt_force) {
+                note(c, "warning: %s=%s: %s (RT CPUs %s); forced (--rt-force / rt_force)", lever_key_to_string(s->key),
+                     s->value, why, list ? list : "?");
+                return 0;
+        }
+        return fail(c, s, -EPERM, "%s (RT CPUs %s): refused (%s, or override with --rt-force; rt_force = yes in "
+                                  "xvsched.conf)", why, list ? list : "?", how);
+}
+
 static void warn_rt(LeverContext *c, Domain *d, const LeverSetting *s) {
         if (s->v.rt.policy != SCHED_FIFO && s->v.rt.policy != SCHED_RR)
                 return;
-        if (!rt_throttling_enabled())
-                note(c, "warning: RT throttling is off (kernel.sched_rt_runtime_us = -1): a busy RT vCPU can starve the host");
         CpuSet isolated = {};
         _cleanup_free_ char *iso = NULL;
         if (read_one_line("/sys/devices/system/cpu/isolated", &iso) >= 0)
@@ -983,6 +1091,10 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
                 need_cgroup |= !lever_is_thread_lever(s->key);
         }
 
+        int rr = check_rt(c, d, settings, n);
+        if (rr < 0)
+                return rr;
+
         CgroupHost *h = NULL;
         if (need_cgroup) {
                 int r = cgroup_host_open(c->hv->cgroup_root, &h);
@@ -996,9 +1108,10 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 const LeverSetting *s = &settings[i];
                 r = lever_is_thread_lever(s->key) ? apply_thread_lever(c, &t, d, s) : apply_group_lever(c, &t, d, h, s);
-                if (r >= 0 && s->key == LEVER_RT && !c->dry_run)
-                        warn_rt(c, d, s);
         }
+        for (size_t i = 0; r >= 0 && !c->dry_run && i < n; i++) /* once every lever is in place (cpus=) */
+                if (settings[i].key == LEVER_RT)
+                        warn_rt(c, d, &settings[i]);
         if (r < 0 && !c->dry_run)
                 txn_rollback(c, &t);
         json_object_put(t.before);

@@ -79,6 +79,9 @@ typedef struct LeverContext {
          * owner's entries (NULL: all), so the daemon never undoes a value the
          * operator set by hand. */
         const char *owner;
+        /* RT the host could not take back (lever_rt_check) is refused unless
+         * forced: `xvsched set --rt-force`, `rt_force = yes` in the config. */
+        bool rt_force;
         /* Filled by lever_apply for the caller to print: */
         char error[512];          /* "weight=99999: must be 1..10000" */
         char *notes;              /* newline-separated: which path each lever took, warnings
@@ -87,6 +90,16 @@ typedef struct LeverContext {
 } LeverContext;
 
 void lever_context_done(LeverContext *c);
+
+/* Would RT threads starve the host?  Refused (-EPERM, *ret_reason says why)
+ * when RT throttling is off (rt_runtime_us -1: nothing takes the CPU back
+ * from a busy FIFO thread), or when rt_cpus, the union of the CPUs every RT
+ * thread may run on after the change, covers every online CPU (no CPU left
+ * where the host's own work runs for sure).  Pure, for tests. */
+int lever_rt_check(int64_t rt_runtime_us, const CpuSet *online, const CpuSet *rt_cpus, const char **ret_reason);
+/* PROC_ROOT/sys/kernel/sched_rt_runtime_us (proc_root NULL: /proc); the
+ * kernel's default 950000 when the file does not exist. */
+int lever_rt_runtime_read(const char *proc_root, int64_t *ret);
 
 /* Apply all settings to d, or none: on failure every change made by this
  * call is undone and c->error says which key, value and why. */

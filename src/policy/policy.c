@@ -106,6 +106,36 @@ int policy_priority_to_nice(int priority) {
 #define SHARE_GAIN_MAX 20.0
 #define BURST_WEIGHT_FACTOR 4
 
+/* RT on demand's budget.  The RT planned for the tick that just ended
+ * ([last_t, t], while ds->rt_on) is charged to the window it fell in;
+ * windows are rt_window_ms long, back to back from the first tick. */
+static void rt_budget_charge(const Rules *r, DomainState *ds, bool started, uint64_t last_t, uint64_t t) {
+        uint64_t win = (uint64_t) (r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT) * 1000000u;
+        if (!ds->rt_window_started) {
+                ds->rt_window_started = true;
+                ds->rt_window_start_ns = t;
+                ds->rt_used_ns = 0;
+                return;
+        }
+        bool charge = ds->rt_on && started && t > last_t;
+        uint64_t end = ds->rt_window_start_ns + win;
+        if (t < end) {
+                if (charge)
+                        ds->rt_used_ns += t - last_t;
+                return;
+        }
+        /* A new window: only the part of the tick after its start counts. */
+        uint64_t start = end + (t - end) / win * win;
+        ds->rt_window_start_ns = start;
+        ds->rt_used_ns = charge ? t - MAX(last_t, start) : 0;
+}
+
+uint64_t policy_rt_budget_ns(const Rules *r) {
+        unsigned win = r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT;
+        unsigned budget = r->rt_budget_ms ? r->rt_budget_ms : win / 2;
+        return (uint64_t) MIN(budget, win) * 1000000u;
+}
+
 void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
         double dt = s->started && snap->t_ns > s->last_t_ns ? (double) (snap->t_ns - s->last_t_ns) / 1e9 : 0;
         p->elapsed_s = dt;
@@ -327,8 +357,21 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 dp->weight = w;
                 ds->weight = w;
 
-                dp->rt = dr->rt_policy != 0 &&
-                         (dr->rt_on_demand < 0 || (snap->tasks[dr->rt_on_demand].present && s->tasks[dr->rt_on_demand].busy));
+                /* RT on demand: a guest decides when its task looks busy, so
+                 * it gets at most rt_budget of RT per window, then normal
+                 * scheduling until the window ends. */
+                bool on_demand = dr->rt_on_demand >= 0;
+                bool want = dr->rt_policy != 0 &&
+                            (!on_demand || (snap->tasks[dr->rt_on_demand].present && s->tasks[dr->rt_on_demand].busy));
+                dp->rt_budget_spent = false;
+                if (on_demand) {
+                        rt_budget_charge(r, ds, s->started, s->last_t_ns, snap->t_ns);
+                        if (want && ds->rt_used_ns >= policy_rt_budget_ns(r)) {
+                                want = false;
+                                dp->rt_budget_spent = true;
+                        }
+                }
+                dp->rt = want;
                 ds->rt_on = dp->rt;
         }
 

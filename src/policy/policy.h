@@ -22,7 +22,10 @@
  *   share          target CPU shares across VMs, reached by weights with
  *                  feedback from the achieved shares (EWMA).
  *   real time      a domain's vCPU threads at SCHED_FIFO, always or only
- *                  while a named task is busy (boost on demand).
+ *                  while a named task is busy (boost on demand).  On demand
+ *                  is held to a budget: at most rt_budget_ms of RT in each
+ *                  rt_window_ms window, then normal until the window ends,
+ *                  so a guest cannot keep its vCPUs at FIFO by looking busy.
  */
 
 #include <stdbool.h>
@@ -72,6 +75,7 @@ typedef struct DomainRule {
         int rt_priority;
         char *rt_threads;     /* thread classes raised ("vcpu" default) */
         long rt_on_demand;    /* task index: rt only while it is busy; -1 = always */
+        bool rt_force;        /* RT even where it could starve the host (see lever_rt_check) */
         unsigned line;
 } DomainRule;
 
@@ -82,6 +86,8 @@ typedef struct Rules {
         unsigned throttle_ticks;      /* how long a throttled task stays stopped (3) */
         double starved_fraction;      /* a runnable task under this CPU fraction is starved (0.5) */
         char *timeline;               /* path of the JSON-lines timeline, NULL = none */
+        unsigned rt_budget_ms;        /* RT on demand: at most this much RT ... (0: half the window) */
+        unsigned rt_window_ms;        /* ... in each window of this length (0: 1000) */
         DomainRule *domains;
         size_t n_domains;
         TaskRule *tasks;
@@ -144,6 +150,10 @@ typedef struct DomainState {
         double share_gain;      /* feedback multiplier on the share weight */
         unsigned weight;        /* last planned weight */
         bool rt_on;
+        /* RT on demand's budget: RT time planned in the current window. */
+        bool rt_window_started;
+        uint64_t rt_window_start_ns;
+        uint64_t rt_used_ns;
 } DomainState;
 
 typedef struct PolicyState {
@@ -170,6 +180,7 @@ typedef struct TaskPlan {
 typedef struct DomainPlan {
         unsigned weight;       /* 1..10000 */
         bool rt;               /* the rt policy is on */
+        bool rt_budget_spent;  /* on demand, wanted, but this window's RT budget is spent */
 } DomainPlan;
 
 typedef struct Plan {
@@ -184,5 +195,9 @@ void plan_done(Plan *p);
 /* The mappings, exposed for tests and docs. */
 unsigned policy_priority_to_weight(int priority);  /* 50 -> 100, +10 -> x2; 3..2986 */
 int policy_priority_to_nice(int priority);          /* 99 -> -20, 50 -> 0, 0 -> 19 */
+
+#define POLICY_RT_WINDOW_MS_DEFAULT 1000
+/* RT on demand's budget per window, in ns (rt_budget_ms, or half the window). */
+uint64_t policy_rt_budget_ns(const Rules *r);
 
 void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *ret);

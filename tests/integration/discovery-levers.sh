@@ -87,7 +87,12 @@ for t in $(echo "$json" | python3 -c "import json,sys; print(' '.join(map(str,[d
 done
 assert_eq 0 "$(tstat "$pa" "$pa" 19)" "the emulator thread's nice is untouched by --threads=vcpu"
 
-"$X" set ra rt=fifo:10 --threads=vcpu >/dev/null
+# RT on threads that may run on every CPU could starve the host and is
+# refused (issue 9, defect 7): pin the vCPUs to CPU 0 in the same set, which
+# leaves the other CPUs to the host (a one-CPU host can only force it).
+rtpin=cpus=0
+[ "$(nproc)" -ge 2 ] || rtpin=--rt-force
+"$X" set ra rt=fifo:10 "$rtpin" --threads=vcpu >/dev/null
 for t in $(echo "$json" | python3 -c "import json,sys; print(' '.join(map(str,[d for d in json.load(sys.stdin) if d['name']=='ra'][0]['vcpu_tids'])))"); do
         assert_eq "1 10" "$(tstat "$pa" "$t" 41) $(tstat "$pa" "$t" 40)" "vCPU $t is SCHED_FIFO 10"
 done
