@@ -38,6 +38,9 @@ typedef enum Mode {
         MODE_BAD_PROTOCOL,
         MODE_LOSE_FIRST_SYNC,
         MODE_LATE_FIRST_SYNC,
+        MODE_OBJECTS,           /* 2 MiB of {},{},... as tasks */
+        MODE_VALUES,            /* 4 MiB of 0,0,... as tasks */
+        MODE_FOREIGN_BIG,       /* 3 lines of 30,000 bytes with other ids, then the reply */
 } Mode;
 
 typedef struct Fake {
@@ -72,9 +75,39 @@ static void say(Fake *f, const char *fmt, ...) {
         "\"cpu\":1,\"cpu_ns\":" #cpu_ns ",\"nice\":0,\"policy\":\"other\",\"rt_priority\":0,\"start_ns\":1000}"
 #define AGENT_OBJ "\"agent\":{\"pid\":9,\"threads\":1,\"cpu_ns\":12345}"
 
+static void say_repeated(Fake *f, const char *head, const char *unit, size_t bytes, const char *tail) {
+        size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail), n = bytes / ul;
+        char *b = malloc(hl + n * ul + tl + 1);
+        assert_non_null(b);
+        memcpy(b, head, hl);
+        for (size_t i = 0; i < n; i++)
+                memcpy(b + hl + i * ul, unit, ul);
+        memcpy(b + hl + n * ul, tail, tl + 1);
+        say(f, "%s", b);
+        free(b);
+}
+
 static void reply_tasks(Fake *f, int64_t id, bool since) {
         f->tasks_calls++;
+        char head[256];
         switch (f->mode) {
+        case MODE_OBJECTS:
+        case MODE_VALUES:
+                snprintf(head, sizeof head, "{\"id\":%lld,\"return\":{\"token\":\"t\",\"full\":true,\"n_threads\":1," AGENT_OBJ
+                         ",\"tasks\":[", (long long) id);
+                if (f->mode == MODE_OBJECTS)
+                        say_repeated(f, head, "{},", 2u << 20, "{}]}}\n");
+                else
+                        say_repeated(f, head, "0,", 4u << 20, "0]}}\n");
+                return;
+        case MODE_FOREIGN_BIG:
+                for (int i = 0; i < 3; i++) {
+                        snprintf(head, sizeof head, "{\"id\":%lld,\"return\":\"", (long long) id + 1000 + i);
+                        say_repeated(f, head, "x", 30000, "\"}\n");
+                }
+                say(f, "{\"return\":{\"token\":\"t1\",\"full\":true,\"tasks\":[" TASK(5, 5, "sh", "R", 10) "],\"n_threads\":1," AGENT_OBJ
+                       "},\"id\":%lld}\n", (long long) id);
+                return;
         case MODE_GARBAGE:
                 say(f, "this is not json\n");
                 return;
@@ -294,6 +327,63 @@ static void test_hostile(void **state) {
         assert_true(dt >= 250 && dt < 2000);
 }
 
+static long status_kb(const char *key) {
+        FILE *fp = fopen("/proc/self/status", "re");
+        assert_non_null(fp);
+        char line[256];
+        long v = -1;
+        while (fgets(line, sizeof line, fp))
+                if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':')
+                        v = strtol(line + strlen(key) + 1, NULL, 10);
+        fclose(fp);
+        return v;
+}
+
+/* A reply line within the line limit but holding more objects or values
+ * than any reply can is refused before json-c builds it: 2 MiB of "{},"
+ * used to cost 531 MB.  Peak RSS growth (reset through clear_refs) stays
+ * far below that, whatever the machine's load. */
+static void test_hostile_size(void **state) {
+        (void) state;
+        Mode modes[] = { MODE_OBJECTS, MODE_VALUES };
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                Fake f;
+                AgentClient *c = start(&f, modes[i], 10 * USEC_PER_SEC);
+                AgentLimits l = { .max_tasks = 65536, .max_line = 32u << 20 };   /* the defaults */
+                agent_set_limits(c, &l);
+                FILE *cr = fopen("/proc/self/clear_refs", "we");
+                if (cr) {
+                        fputs("5", cr);   /* reset the peak */
+                        fclose(cr);
+                }
+                long rss0 = status_kb("VmRSS");
+                GuestTask *t = NULL;
+                size_t n = 0;
+                int r = agent_tasks(c, &t, &n);
+                long growth_kb = status_kb("VmHWM") - rss0;
+                print_message("mode %d: %s; peak RSS growth %ld KiB\n", modes[i], agent_last_error(c), growth_kb);
+                assert_true(growth_kb < 64 * 1024);
+                if (r != -EMSGSIZE && r != -EBADMSG)
+                        fail_msg("mode %d: expected -EMSGSIZE or -EBADMSG, got %d (%s)", modes[i], r, agent_last_error(c));
+                assert_false(agent_is_connected(c));
+                finish(&f, c);
+        }
+}
+
+/* Lines with ids not ours cost at most one line limit of bytes per call. */
+static void test_foreign_bytes(void **state) {
+        (void) state;
+        Fake f;
+        AgentClient *c = start(&f, MODE_FOREIGN_BIG, 5 * USEC_PER_SEC);   /* 64 KiB line limit, 16 lines */
+        GuestTask *t = NULL;
+        size_t n = 0;
+        int r = agent_tasks(c, &t, &n);
+        if (r != -EPROTO)
+                fail_msg("expected -EPROTO, got %d (%s)", r, agent_last_error(c));
+        assert_non_null(strstr(agent_last_error(c), "bytes of lines without our id"));
+        finish(&f, c);
+}
+
 static void test_remote_error(void **state) {
         (void) state;
         Fake f;
@@ -456,6 +546,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good),
                 cmocka_unit_test(test_hostile),
+                cmocka_unit_test(test_hostile_size),
+                cmocka_unit_test(test_foreign_bytes),
                 cmocka_unit_test(test_remote_error),
                 cmocka_unit_test(test_stale_before_sync),
                 cmocka_unit_test(test_sync_resend),

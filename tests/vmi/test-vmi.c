@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <json-c/json.h>
 #include <string.h>
+#include <inttypes.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake-kernel.h"
@@ -296,6 +299,171 @@ static void test_cpus(void **state) {
         fk_w32(&f->fk, FK_PA_PERCPU + FK_PERCPU_UNIT + FK_PCPU_RUNQUEUES + FK_RQ_CPU, 7);
         assert_int_equal(vmi_read_cpus(f->vmi, &c, &n), -EAGAIN);
         fixture_free(f);
+}
+
+/* ---- hostile guests: bounded work per attach and per round ---------------- */
+
+static long status_kb(const char *key) {
+        FILE *fp = fopen("/proc/self/status", "re");
+        assert_non_null(fp);
+        char line[256];
+        long v = -1;
+        while (fgets(line, sizeof line, fp))
+                if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':')
+                        v = strtol(line + strlen(key) + 1, NULL, 10);
+        fclose(fp);
+        return v;
+}
+
+static void reset_peak(void) {
+        FILE *cr = fopen("/proc/self/clear_refs", "we");
+        if (cr) {
+                fputs("5", cr);
+                fclose(cr);
+        }
+}
+
+/* RAM full of "swapper/0" tasks with pid 0 (init_task itself renamed): the
+ * search gives up at a bound with a clear error instead of trying them all. */
+static void test_hostile_candidates(void **state) {
+        (void) state;
+        const size_t size = 64u << 20;
+        FakeKernel fk = {};
+        assert_int_equal(fake_kernel_build(&fk, &small), 0);
+        uint8_t *img = calloc(1, size);
+        assert_non_null(img);
+        memcpy(img, fk.image, fk.size);
+        memcpy(img + FK_PA_INIT_TASK + FK_T_COMM, "swapper/X", 10);
+        size_t n = 0;
+        for (uint64_t pa = FK_IMAGE_SIZE; pa + FK_TASK_SIZE <= size; pa += 256, n++) {
+                memcpy(img + pa + FK_T_COMM, "swapper/0", 10);
+                uint64_t next = fk.page_offset_base + pa + 4096 + FK_T_TASKS;
+                memcpy(img + pa + FK_T_TASKS, &next, 8);
+        }
+        assert_true(n > 4 * VMI_INIT_MAX_CANDIDATES);
+        VmiMem *m;
+        assert_int_equal(vmi_mem_open_buffer(img, size, false, &m), 0);
+        Vmi *v = NULL;
+        assert_int_equal(vmi_attach(m, NULL, &v), -E2BIG);
+        assert_null(v);
+        assert_non_null(strstr(vmi_last_error(NULL), "swapper/0"));
+        assert_non_null(strstr(vmi_last_error(NULL), "giving up"));
+        /* a few strings without pid 0 are not candidates: the real one is still found */
+        memcpy(img + FK_PA_INIT_TASK + FK_T_COMM, "swapper/0", 10);
+        assert_int_equal(vmi_attach(m, NULL, &v), 0);
+        vmi_free(v);
+        vmi_mem_free(m);
+        free(img);
+        fake_kernel_done(&fk);
+}
+
+/* A guest rewriting init_task's comm every round: the structure still
+ * holds, so nothing is searched; when it really moved, re-attaches are
+ * rate-limited (N polls -> at most K attaches), and each refused poll says
+ * so. */
+static void test_reattach_rate(void **state) {
+        (void) state;
+        Fixture *f = fixture_new(&small, true);
+        VmiOptions o = { .cmdline = true, .max_cpus = small.ncpus };
+        VmiReattach rl = {};
+        uint64_t t = 1000000;
+        memcpy(f->fk.image + FK_PA_INIT_TASK + FK_T_COMM, "evil", 5);
+        for (int i = 0; i < 100; i++, t += 100000)
+                assert_int_equal(vmi_revalidate(&f->vmi, f->mem, &o, &rl, t), 0);
+        assert_int_equal(rl.attempts, 0);
+        assert_int_equal(f->vmi->stats.renamed_init, 100);
+        VmiTask *tasks;
+        size_t n;
+        assert_int_equal(vmi_scan_retry(f->vmi, 3, &tasks, &n), 0);
+        assert_true(n == f->fk.n_tasks);
+        free(tasks);
+
+        /* now also unlinked from pid 1: not the kernel attach found */
+        uint64_t prev = fk_r64(&f->fk, f->fk.tasks[0].pa + FK_T_TASKS + 8);
+        fk_w64(&f->fk, f->fk.tasks[0].pa + FK_T_TASKS + 8, 0);
+        int eagain = 0;
+        for (int i = 0; i < 100; i++, t += 100000) {   /* 10 s of polls */
+                int r = vmi_revalidate(&f->vmi, f->mem, &o, &rl, t);
+                assert_true(r < 0);
+                if (r == -EAGAIN) {
+                        eagain++;
+                        assert_non_null(strstr(vmi_last_error(NULL), "next re-attach in"));
+                }
+        }
+        print_message("100 polls: %" PRIu64 " attaches, %d refused\n", rl.attempts, eagain);
+        assert_true(rl.attempts >= 1 && rl.attempts <= 5);
+        assert_int_equal(eagain, 100 - (int) rl.attempts);
+        /* back in place and named: valid again, no attach */
+        fk_w64(&f->fk, f->fk.tasks[0].pa + FK_T_TASKS + 8, prev);
+        memcpy(f->fk.image + FK_PA_INIT_TASK + FK_T_COMM, "swapper/0", 10);
+        uint64_t before = rl.attempts;
+        assert_int_equal(vmi_revalidate(&f->vmi, f->mem, &o, &rl, t), 0);
+        assert_int_equal(rl.attempts, before);
+        fixture_free(f);
+}
+
+/* The task window comes from the guest's BTF (up to 64 KiB): the prefetch
+ * copies at most VMI_PREFETCH_MAX_BYTES, and the scan is still complete. */
+static void test_prefetch_cap(void **state) {
+        (void) state;
+        FakeSpec s = { .processes = 900, .threads = 3, .kthreads = 50, .ncpus = 2 };
+        Fixture *f = fixture_new(&s, false);
+        VmiOptions o = { .max_cpus = 2, .copy_windows = true };
+        assert_int_equal(vmi_attach(f->mem, &o, &f->vmi), 0);
+        VmiTask *t;
+        size_t n, n2;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n), 0);
+        free(t);
+        assert_true(n > 2000);
+        f->vmi->L.span_hi = f->vmi->L.span_lo + 65536;
+        assert_int_equal(vmi_scan(f->vmi, &t, &n2), 0);
+        free(t);
+        assert_int_equal(n2, n);
+        assert_true(f->vmi->stats.prefetch_bytes > 0);
+        assert_true(f->vmi->stats.prefetch_bytes <= VMI_PREFETCH_MAX_BYTES);
+        assert_true(f->vmi->pf_cap <= VMI_PREFETCH_MAX_BYTES);
+        fixture_free(f);
+}
+
+/* Attach through a shared RAM file (memfd, as QEMU's share=on RAM) whose
+ * init_task was renamed: the search reads all of RAM, but through the
+ * file, so neither our RSS nor the file's allocation grows with it. */
+static void test_shared_ram_scan(void **state) {
+        (void) state;
+        const uint64_t size = UINT64_C(512) << 20;
+        int fd = memfd_create("guest-ram", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (off_t) size), 0);
+        FakeKernel fk = {};
+        assert_int_equal(fake_kernel_build(&fk, &small), 0);
+        assert_int_equal(pwrite(fd, fk.image, fk.size, 0), (ssize_t) fk.size);
+        VmiMem *m;
+        assert_int_equal(vmi_mem_open_fd(fd, size, true, &m), 0);
+        Vmi *v = NULL;
+        assert_int_equal(vmi_attach(m, NULL, &v), 0);   /* the real one: found, as before */
+        VmiTask *t;
+        size_t n;
+        assert_int_equal(vmi_scan(v, &t, &n), 0);
+        assert_int_equal(n, fk.n_tasks);
+        free(t);
+        vmi_free(v);
+        v = NULL;
+
+        const char bad[10] = "swapper/X";
+        assert_int_equal(pwrite(fd, bad, sizeof bad, FK_PA_INIT_TASK + FK_T_COMM), (ssize_t) sizeof bad);
+        reset_peak();
+        long rss0 = status_kb("VmRSS");
+        assert_int_equal(vmi_attach(m, NULL, &v), -ENOENT);
+        long growth_kb = status_kb("VmHWM") - rss0;
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        print_message("whole-RAM search: RSS growth %ld KiB, RAM file allocated %lld KiB of %" PRIu64 "\n", growth_kb,
+                      (long long) st.st_blocks / 2, size >> 10);
+        assert_true(growth_kb < 64 * 1024);
+        assert_true((uint64_t) st.st_blocks * 512 < (UINT64_C(64) << 20));
+        vmi_mem_free(m);
+        close(fd);
+        fake_kernel_done(&fk);
 }
 
 static void test_gs_route(void **state) {
@@ -709,6 +877,10 @@ int main(void) {
                 cmocka_unit_test(test_mem_regions),
                 cmocka_unit_test(test_parsers),
                 cmocka_unit_test(test_state_chars),
+                cmocka_unit_test(test_hostile_candidates),
+                cmocka_unit_test(test_reattach_rate),
+                cmocka_unit_test(test_prefetch_cap),
+                cmocka_unit_test(test_shared_ram_scan),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
