@@ -23,7 +23,9 @@
 #include "basic/parse.h"
 #include "cli/cli.h"
 #include "daemon/daemon.h"
+#include "daemon/guard.h"
 #include "guest/agent-client.h"
+#include "guest/pause-hook.h"
 #include "guest/view.h"
 
 #define HOLD_LEASE_S 5.0
@@ -59,6 +61,8 @@ static const char *state_name(char s) {
         }
 }
 
+static int ps_print(const char *name, const char *via);
+
 int cmd_ps(int argc, char **argv) {
         const char *via = "auto", *name = NULL;
         for (int i = 1; i < argc; i++) {
@@ -74,6 +78,16 @@ int cmd_ps(int argc, char **argv) {
         if (!streq(via, "auto") && !guest_view_ops_by_name(via))
                 return log_error_errno(-EINVAL, "via=%s: expected agent, vmi or auto", via);
 
+        /* The vmi view may pause the VM for a consistent task list: journaled
+         * first, and resumed by the guard should this command die. */
+        guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
+        int r = ps_print(name, via);
+        guest_pause_hook_set(NULL);
+        guard_finish(true);
+        return r;
+}
+
+static int ps_print(const char *name, const char *via) {
         DomainList l;
         Domain *d;
         int r = cli_discover_one(name, &l, &d);

@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +21,10 @@
 #include "basic/macros.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/guard.h"
+#include "daemon/recover.h"
 #include "daemon/worker.h"
+#include "guest/pause-hook.h"
 #include "guest/view.h"
 #include "host/sched.h"
 #include "lever/journal.h"
@@ -62,8 +66,10 @@ typedef struct DomainRt {
 typedef struct TaskRt {
         pid_t pids[POLICY_MAX_PIDS];
         size_t n_pids;
+        uint64_t pid_start[POLICY_MAX_PIDS];  /* guest start time of each of pids (ns after boot) */
         pid_t stopped[POLICY_MAX_PIDS];  /* what we stopped, to resume exactly these */
         size_t n_stopped;
+        bool stop_refused_logged;
         int nice;
         bool nice_set;
         pid_t nice_pids[POLICY_MAX_PIDS];
@@ -134,6 +140,12 @@ static int rules_runtime_init(Daemon *d, Rules *rules) {
 
 /* ---- levers through the journal ---- */
 
+/* The journal is also written by the views' worker threads (a VM pause is
+ * recorded before it is made, guard.c's hook): every use of d->journal
+ * holds this lock.  Recursive, since a hook may run on the main thread. */
+static pthread_mutex_t journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static bool guest_changes_left;   /* release_all() left guest stops or pauses in the journal */
+
 static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n, const char *threads) {
         if (d->opt->dry_run) {
                 for (size_t i = 0; i < n; i++)
@@ -153,7 +165,9 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
                            .rt_force = d->rules.domains[dr - d->doms].rt_force };
         if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
                 c.thread_mask = 1u << THREAD_VCPU;
+        pthread_mutex_lock(&journal_lock);
         int r = lever_apply(&c, dr->domain, s, n);
+        pthread_mutex_unlock(&journal_lock);
         if (r < 0)
                 log_warning("%s: %s", dr->domain->name, c.error);
         for (const char *p = r >= 0 ? c.notes : NULL; p && *p;) { /* warnings at warning level */
@@ -170,21 +184,80 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
 
 /* ---- guest stops in the journal (for views without a lease) ---- */
 
-static void journal_guest_stop(Daemon *d, const char *domain, pid_t pid, bool stopped) {
-        char key[160];
-        snprintf(key, sizeof key, "gstop:%s:%d", domain, (int) pid);
-        if (!stopped) {
-                (void) journal_remove(d->journal, key);
-                return;
+
+static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice);
+
+/* Record the stop of guest pid (started start_ns after the guest's boot)
+ * before it is made: the guard, the next start or this daemon's exit
+ * resumes it from the entry.  < 0: not recorded, so not to be stopped. */
+static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns) {
+        const DomainRt *dr = &d->doms[di];
+        JournalOwner o = guard_owner("daemon");
+        ProcStat st;
+        JournalVm vm = { .domain = d->rules.domains[di].name, .match = d->rules.domains[di].match,
+                         .qemu_pid = dr->domain->pid,
+                         .qemu_start = proc_stat_read(NULL, dr->domain->pid, 0, &st) >= 0 ? st.start_time : 0,
+                         .qmp_socket = dr->domain->qmp_socket, .agent_socket = dr->domain->agent_socket };
+        if (vm.qemu_start == 0 || start_ns == 0)
+                return -ENODATA;   /* nothing to tell this process from a later one with its pid */
+        json_object *e = journal_entry_guest_stop_new(&o, &vm, pid, start_ns);
+        if (!e)
+                return -ENOMEM;
+        pthread_mutex_lock(&journal_lock);
+        int r = journal_record(d->journal, e);
+        pthread_mutex_unlock(&journal_lock);
+        return r < 0 ? r : 0;
+}
+
+static json_object *get_member(json_object *e, const char *k) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) ? v : NULL;
+}
+
+/* This daemon's guest-stop entries of domain di that no task holds stopped
+ * any more (resumed, a stop that failed, a view that was dropped, a domain
+ * that restarted): each goes once the fresh task list shows its process
+ * running or gone, and is resumed again while it shows it stopped.  So no
+ * stop is forgotten, and no entry outlives its process. */
+static void settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, size_t n) {
+        DomainRt *dr = &d->doms[di];
+        const char *dname = d->rules.domains[di].name;
+        pthread_mutex_lock(&journal_lock);
+        for (size_t i = journal_size(d->journal); i > 0; i--) {
+                json_object *e = journal_entry(d->journal, i - 1), *v;
+                if (!(v = get_member(e, "type")) || !streq(json_object_get_string(v), "guest-stop") ||
+                    !(v = get_member(e, "owner_pid")) || json_object_get_int(v) != getpid() ||
+                    !(v = get_member(e, "domain")) || !streq(json_object_get_string(v), dname) ||
+                    !get_member(e, "key"))
+                        continue;
+                pid_t pid = (pid_t) json_object_get_int(get_member(e, "pid"));
+                uint64_t start = (uint64_t) json_object_get_int64(get_member(e, "start_time_ns"));
+                bool held = false;
+                for (size_t t = 0; t < d->rules.n_tasks && !held; t++)
+                        if (d->rules.tasks[t].domain == di)
+                                for (size_t k = 0; k < d->tasks[t].n_stopped; k++)
+                                        held |= d->tasks[t].stopped[k] == pid;
+                if (held)
+                        continue;
+                bool stopped = false;
+                if (dr->domain && json_object_get_int(get_member(e, "qemu_pid")) == dr->domain->pid)
+                        for (size_t k = 0; k < n; k++)
+                                if (tasks[k].pid == pid && tasks[k].tid == pid &&
+                                    journal_guest_start_same(tasks[k].start_time_ns, start))
+                                        stopped = tasks[k].state == 'T';
+                if (stopped) {
+                        bool queued = false;
+                        for (size_t k = 0; k < dr->n_pending; k++)
+                                queued |= dr->pending[k].kind == WORKER_OP_CONT && dr->pending[k].pid == pid;
+                        if (!queued)
+                                queue_op(dr, WORKER_OP_CONT, pid, 0);
+                        continue;
+                }
+                _cleanup_free_ char *key = strdup(json_object_get_string(get_member(e, "key")));
+                if (key)
+                        (void) journal_remove(d->journal, key);
         }
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "key", json_object_new_string(key));
-        json_object_object_add(e, "type", json_object_new_string("guest-stop"));
-        json_object_object_add(e, "owner", json_object_new_string("daemon"));
-        json_object_object_add(e, "domain", json_object_new_string(domain));
-        json_object_object_add(e, "pid", json_object_new_int(pid));
-        if (journal_record(d->journal, e) < 0)
-                log_warning("%s: cannot record the stop of guest pid %d in the state file", domain, (int) pid);
+        pthread_mutex_unlock(&journal_lock);
 }
 
 /* ---- observe ---- */
@@ -342,9 +415,8 @@ static void observe_domain(Daemon *d, size_t di) {
                         if (op->kind == WORKER_OP_STOP)
                                 for (size_t s = 0; s < rt->n_stopped; s++)
                                         if (rt->stopped[s] == op->pid) {
+                                                /* its entry stays until the task list shows it running */
                                                 rt->stopped[s] = rt->stopped[--rt->n_stopped];
-                                                if (!dr->has_lease)
-                                                        journal_guest_stop(d, d->rules.domains[di].name, op->pid, false);
                                                 break;
                                         }
                         if (op->kind == WORKER_OP_NICE)
@@ -371,7 +443,10 @@ static void observe_domain(Daemon *d, size_t di) {
         o->view_ok = dr->view_ok;
         o->can_stop = dr->can_stop;
         if (!dr->view_ok) {
-                /* A view that failed was dropped: the agent's lease undoes what it held. */
+                /* A view that failed was dropped: the agent's lease undoes
+                 * what it held; the worker released what a lease-less view
+                 * held, and its journal entries stay until the view is back
+                 * and shows those processes running (settle_guest_stops). */
                 for (size_t t = 0; t < d->rules.n_tasks; t++)
                         if (d->rules.tasks[t].domain == di) {
                                 d->tasks[t].n_stopped = 0;
@@ -397,6 +472,7 @@ static void observe_domain(Daemon *d, size_t di) {
                 for (size_t k = 0; k < n && to->n_pids < POLICY_MAX_PIDS; k++)
                         if (!tasks[k].is_agent && !tasks[k].is_kthread && tasks[k].tid == tasks[k].pid &&
                             task_matches(tr, &tasks[k])) {
+                                d->tasks[t].pid_start[to->n_pids] = tasks[k].start_time_ns;
                                 to->pids[to->n_pids++] = tasks[k].pid;
                                 to->stopped = tasks[k].state == 'T';
                                 to->nice = tasks[k].nice;
@@ -412,6 +488,8 @@ static void observe_domain(Daemon *d, size_t di) {
                 memcpy(d->tasks[t].pids, to->pids, sizeof to->pids);
                 d->tasks[t].n_pids = to->n_pids;
         }
+        if (!d->opt->dry_run)
+                settle_guest_stops(d, di, tasks, n);
 }
 
 static void observe(Daemon *d) {
@@ -459,8 +537,16 @@ static void act_task(Daemon *d, size_t t) {
                                 printf("plan: %s/%s: stop pid %d (%s)\n", dname, tr->name, (int) rt->pids[p], tp->why);
                                 continue;
                         }
-                        if (!dr->has_lease)
-                                journal_guest_stop(d, dname, rt->pids[p], true);
+                        /* Never a stop that could not be journaled (no lease would end it). */
+                        int r = dr->has_lease ? 0 : journal_guest_stop(d, tr->domain, rt->pids[p], rt->pid_start[p]);
+                        if (r < 0) {
+                                if (!rt->stop_refused_logged)
+                                        log_warning("%s/%s: not stopping guest pid %d: cannot record it in the state file: %s",
+                                                    dname, tr->name, (int) rt->pids[p],
+                                                    r == -ENODATA ? "no start time for it" : strerror(-r));
+                                rt->stop_refused_logged = true;
+                                continue;
+                        }
                         queue_op(dr, WORKER_OP_STOP, rt->pids[p], 0);
                         rt->stopped[rt->n_stopped++] = rt->pids[p];
                 }
@@ -470,9 +556,8 @@ static void act_task(Daemon *d, size_t t) {
                                 printf("plan: %s/%s: resume pid %d\n", dname, tr->name, (int) rt->stopped[k]);
                                 continue;
                         }
+                        /* its entry goes when the task list shows it running */
                         queue_op(dr, WORKER_OP_CONT, rt->stopped[k], 0);
-                        if (!dr->has_lease)
-                                journal_guest_stop(d, dname, rt->stopped[k], false);
                 }
                 rt->n_stopped = 0;
         }
@@ -691,11 +776,7 @@ static int release_all(Daemon *d) {
                         log_warning("%s: the guest view could not undo every change: %s%s", d->rules.domains[i].name,
                                     strerror(-r), dr->has_lease ? " (the agent's lease will)" : "");
                         ret = r;
-                } else
-                        for (size_t t = 0; t < d->rules.n_tasks; t++)
-                                if (d->rules.tasks[t].domain == i && !dr->has_lease)
-                                        for (size_t k = 0; k < d->tasks[t].n_stopped; k++)
-                                                journal_guest_stop(d, d->rules.domains[i].name, d->tasks[t].stopped[k], false);
+                }
                 for (size_t t = 0; t < d->rules.n_tasks; t++)
                         if (d->rules.tasks[t].domain == i) {
                                 d->tasks[t].n_stopped = 0;
@@ -709,8 +790,22 @@ static int release_all(Daemon *d) {
                 dr->n_pending = 0;
         }
         if (!d->opt->dry_run) {
+                pthread_mutex_lock(&journal_lock);
+                /* Whatever this daemon stopped or paused in guests and has
+                 * not seen running since: the recovery the guard and a
+                 * restart use, on this daemon's entries only. */
+                RecoverOps ops;
+                recover_ops_default(&ops, &d->opt->hv);
+                int k = recover_guest(d->journal, &ops, getpid(), NULL);
+                guest_changes_left = k != 0;
+                if (k != 0) {
+                        log_warning("%s guest change%s could not be undone now: kept in %s for the guard and the next start",
+                                    k > 0 ? "some" : "the", k == 1 ? "" : "s", journal_path(d->journal));
+                        ret = ret < 0 ? ret : k < 0 ? k : -EBUSY;
+                }
                 LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .owner = "daemon" };
                 int r = lever_reset(&c, NULL);
+                pthread_mutex_unlock(&journal_lock);
                 if (r < 0) {
                         log_error("restoring host levers failed: %s", c.error);
                         ret = r;
@@ -721,52 +816,28 @@ static int release_all(Daemon *d) {
         return ret;
 }
 
-/* After a crash: resume guest tasks a lease-less view stopped, then let
- * lever_reset() restore the host levers. */
+/* After a crash: resume the guest stops and VM pauses a dead xvsched left
+ * (recover_guest(): the guard's work, should the guard have died too),
+ * then let lever_reset() restore the host levers. */
 static int recover(Daemon *d) {
         size_t n = 0;
         for (size_t i = 0; i < journal_size(d->journal); i++) {
-                json_object *o;
-                if (json_object_object_get_ex(journal_entry(d->journal, i), "owner", &o) &&
-                    streq(json_object_get_string(o), "daemon"))
+                json_object *e = journal_entry(d->journal, i), *o = get_member(e, "owner"), *t = get_member(e, "type");
+                if ((o && streq(json_object_get_string(o), "daemon")) ||
+                    (t && (streq(json_object_get_string(t), "guest-stop") || streq(json_object_get_string(t), "pause"))))
                         n++;
         }
         if (n == 0)
                 return 0;
         log_notice("found %zu value%s left by a previous run in %s: restoring them first", n, n == 1 ? "" : "s",
                    journal_path(d->journal));
-        DomainList l = {};
-        bool discovered = false;
-        for (size_t i = journal_size(d->journal); i > 0; i--) {
-                json_object *e = journal_entry(d->journal, i - 1), *v;
-                if (!json_object_object_get_ex(e, "type", &v) || !streq(json_object_get_string(v), "guest-stop"))
-                        continue;
-                json_object *dom = NULL, *pid = NULL, *key = NULL;
-                json_object_object_get_ex(e, "domain", &dom);
-                json_object_object_get_ex(e, "pid", &pid);
-                json_object_object_get_ex(e, "key", &key);
-                if (!discovered) {
-                        (void) hv_discover(&d->opt->hv, &l, NULL);
-                        discovered = true;
-                }
-                Domain *found = NULL;
-                for (size_t k = 0; k < d->rules.n_domains && dom; k++)
-                        if (streq(d->rules.domains[k].name, json_object_get_string(dom)))
-                                found = domain_list_find(&l, d->rules.domains[k].match);
-                GuestView *view = NULL;
-                if (found && guest_view_open_by_name("auto", found, &view, NULL, 0) >= 0) {
-                        int r = guest_view_cont(view, json_object_get_int(pid));
-                        if (r < 0 && r != -ESRCH)
-                                log_warning("cannot resume guest pid %d of %s: %s", json_object_get_int(pid),
-                                            json_object_get_string(dom), guest_view_last_error(view));
-                        guest_view_free(view);
-                } else
-                        log_warning("cannot reach domain %s to resume guest pid %d", dom ? json_object_get_string(dom) : "?",
-                                    pid ? json_object_get_int(pid) : 0);
-                _cleanup_free_ char *k = strdup(json_object_get_string(key));
-                (void) journal_remove(d->journal, k);
-        }
-        domain_list_done(&l);
+        RecoverOps ops;
+        recover_ops_default(&ops, &d->opt->hv);
+        RecoverResult res = {};
+        int k = recover_guest(d->journal, &ops, 0, &res);
+        if (k != 0)
+                log_warning("%u guest change%s of a previous run could not be undone yet: kept for the next try", res.kept,
+                            res.kept == 1 ? "" : "s");
         LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .owner = "daemon" };
         int r = lever_reset(&c, NULL);
         if (r < 0)
@@ -947,6 +1018,15 @@ int daemon_run(const DaemonOptions *o) {
                         log_error_errno(r, "cannot open the control socket: %m");
                 goto out;
         }
+        if (!o->dry_run) {
+                /* Before any stop or pause, and before the view workers (it forks). */
+                r = guard_start(o->state_dir, &o->hv);
+                if (r < 0) {
+                        r = log_error_errno(r, "cannot start the guard process: %m");
+                        goto out;
+                }
+                guard_pause_hook_install(d.journal, &journal_lock, "daemon", o->state_dir, &o->hv);
+        }
 
         const char *timeline = o->timeline ? o->timeline : d.rules.timeline;
         if (timeline) {
@@ -1034,7 +1114,10 @@ out:
                 close(d.timer_fd);
         if (d.signal_fd >= 0)
                 close(d.signal_fd);
+        guest_pause_hook_set(NULL);
         journal_free(d.journal);
+        /* the guard exits at once, or (guest changes left) resumes them now */
+        guard_finish(!guest_changes_left);
         free(d.config_path);
         return r < 0 ? r : 0;
 }

@@ -74,7 +74,11 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                          guest_view_last_error(w->view));
                 res->tasks = NULL;
                 res->n_tasks = 0;
-                /* Drop it: an agent that went silent undoes what it held by its lease. */
+                /* Drop it, undoing what it held (a lease-less view's stops are
+                 * resumed now; an agent that went silent undoes them by its
+                 * lease).  What this misses stays in the daemon's journal and
+                 * is resumed when the view is back (settle_guest_stops). */
+                (void) guest_view_release(w->view);
                 guest_view_free(w->view);
                 w->view = NULL;
                 w->retry_ns = now_ns() + VIEW_RETRY_NS;

@@ -10,8 +10,8 @@
  * A worker still busy with the previous round is simply skipped: the loop
  * goes on with what it knows, and decides again next tick.
  *
- * The worker owns the view: it opens it (retrying), and closes it on a
- * failure (the agent's lease undoes what it held). */
+ * The worker owns the view: it opens it (retrying), and on a failure
+ * releases it (resumes what it stopped, restores nice) and closes it. */
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,4 +218,54 @@ size_t journal_size(const Journal *j) {
 
 json_object *journal_entry(const Journal *j, size_t i) {
         return json_object_array_get_idx(j->entries, i);
+}
+
+/* ---- typed entries for run-state changes in guests ---- */
+
+static json_object *vm_entry_new(const char *key, const char *type, const JournalOwner *o, const JournalVm *vm) {
+        json_object *e = json_object_new_object();
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "key", json_object_new_string(key));
+        json_object_object_add(e, "type", json_object_new_string(type));
+        json_object_object_add(e, "owner", json_object_new_string(o->name ? o->name : "cli"));
+        json_object_object_add(e, "owner_pid", json_object_new_int(o->pid));
+        json_object_object_add(e, "owner_start", json_object_new_int64((int64_t) o->start_time));
+        json_object_object_add(e, "domain", json_object_new_string(vm->domain));
+        json_object_object_add(e, "match", json_object_new_string(vm->match ? vm->match : vm->domain));
+        json_object_object_add(e, "qemu_pid", json_object_new_int(vm->qemu_pid));
+        json_object_object_add(e, "qemu_start", json_object_new_int64((int64_t) vm->qemu_start));
+        if (vm->qmp_socket)
+                json_object_object_add(e, "qmp_socket", json_object_new_string(vm->qmp_socket));
+        if (vm->agent_socket)
+                json_object_object_add(e, "agent_socket", json_object_new_string(vm->agent_socket));
+        return e;
+}
+
+json_object *journal_entry_guest_stop_new(const JournalOwner *o, const JournalVm *vm, pid_t pid, uint64_t start_ns) {
+        if (!o || !vm || !vm->domain || pid <= 1 || start_ns == 0)
+                return NULL;
+        _cleanup_free_ char *key = NULL;
+        if (asprintf(&key, "gstop:%s:%d:%" PRIu64, vm->domain, (int) pid, start_ns) < 0)
+                return NULL;
+        json_object *e = vm_entry_new(key, "guest-stop", o, vm);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "pid", json_object_new_int(pid));
+        json_object_object_add(e, "start_time_ns", json_object_new_int64((int64_t) start_ns));
+        return e;
+}
+
+json_object *journal_entry_pause_new(const JournalOwner *o, const JournalVm *vm) {
+        if (!o || !vm || !vm->domain || !vm->qmp_socket || vm->qemu_pid <= 0 || vm->qemu_start == 0)
+                return NULL;
+        _cleanup_free_ char *key = NULL;
+        if (asprintf(&key, "pause:%s:%d:%" PRIu64, vm->qmp_socket, (int) vm->qemu_pid, vm->qemu_start) < 0)
+                return NULL;
+        return vm_entry_new(key, "pause", o, vm);
+}
+
+bool journal_guest_start_same(uint64_t a_ns, uint64_t b_ns) {
+        uint64_t d = a_ns > b_ns ? a_ns - b_ns : b_ns - a_ns;
+        return a_ns != 0 && b_ns != 0 && d < 10 * 1000 * 1000;
 }

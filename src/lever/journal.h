@@ -18,6 +18,8 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #define XVSCHED_STATE_DIR_DEFAULT "/run/xvsched"
 
@@ -54,3 +56,38 @@ int journal_record(Journal *j, json_object *entry);
 int journal_remove(Journal *j, const char *key);
 size_t journal_size(const Journal *j);
 json_object *journal_entry(const Journal *j, size_t i);   /* borrowed */
+
+/* ---- typed entries for run-state changes in guests (not host levers) ----
+ *
+ * Each names its owner (the xvsched process holding the change: its pid and
+ * start time, so the guard and the next start can tell a live owner from a
+ * dead one) and the QEMU process (pid + start time: a VM restarted since is
+ * not the one the entry speaks of).  Start times of host processes are
+ * clock ticks after boot (/proc/PID/stat field 22); of guest processes, ns
+ * after the guest's boot as the views report them (GuestTask). */
+
+typedef struct JournalOwner {
+        const char *name;          /* "daemon", "cli" (lever_reset's owner filter) */
+        pid_t pid;
+        uint64_t start_time;
+} JournalOwner;
+
+typedef struct JournalVm {
+        const char *domain;        /* the name the entry is filed under */
+        const char *match;         /* the name discovery knows it by (NULL: domain) */
+        pid_t qemu_pid;
+        uint64_t qemu_start;
+        const char *qmp_socket;    /* may be NULL */
+        const char *agent_socket;  /* may be NULL */
+} JournalVm;
+
+/* "gstop:DOMAIN:PID:START" type "guest-stop": guest thread group pid
+ * (started start_ns after the guest's boot, never 0) stopped by a view
+ * without a lease.  NULL on bad input or out of memory. */
+json_object *journal_entry_guest_stop_new(const JournalOwner *o, const JournalVm *vm, pid_t pid, uint64_t start_ns);
+/* "pause:QMPSOCKET:QEMUPID:QEMUSTART" type "pause": the VM paused over
+ * QMP (needs qmp_socket and the QEMU's pid and start time). */
+json_object *journal_entry_pause_new(const JournalOwner *o, const JournalVm *vm);
+/* Guest start times from the two views differ by the agent's rounding to
+ * clock ticks: equal within 10 ms. */
+bool journal_guest_start_same(uint64_t a_ns, uint64_t b_ns);

@@ -13,6 +13,7 @@
 #include "host/cgroup.h"
 #include "host/sched.h"
 #include "lever/lever.h"
+#include "lever/vm-pause.h"
 
 static const char *const lever_names[_LEVER_MAX] = {
         [LEVER_NICE] = "nice",     [LEVER_RT] = "rt",    [LEVER_CPUS] = "cpus",
@@ -404,6 +405,8 @@ static int restore_entry(const HvOptions *o, json_object *e) {
                 return restore_rt_budget(e);
         if (streq(type, "autogroup"))
                 return restore_autogroup(o, e);
+        if (streq(type, "pause"))
+                return vm_pause_undo(e);   /* a VM xvsched paused: cont over QMP if it is the same QEMU */
         return RESTORE_NOT_OURS;
 }
 

@@ -9,6 +9,7 @@
  * continue) and never held: QEMU's monitor socket takes one client. */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "guest/pause-hook.h"
 #include "guest/view.h"
+#include "qmp/qmp-resume.h"
 #include "qmp/qmp.h"
 #include "vmi/mem.h"
 #include "vmi/vmi.h"
@@ -27,9 +30,11 @@
 #define VV_SCAN_TRIES 3
 #define VV_LOCK_TRIES 50
 #define VV_MAX_HELD 4096
+#define VV_RESUME_DEADLINE_MS 5000
 
 typedef struct VmiView {
         pid_t pid;
+        char *name;
         char *qmp_socket;
         char *agent_socket;
         int n_vcpus;
@@ -42,6 +47,7 @@ typedef struct VmiView {
         size_t n_held;
         uint64_t last_pause_us;
         VmiReattach reattach;    /* re-attaches after init_task moved, rate-limited */
+        bool resume_pending;     /* paused by this view, not confirmed running yet */
         /* Profiles the user named ($XVSCHED_VMI_PROFILE: an ISF/JSON file for
          * a kernel without BTF; $XVSCHED_VMI_SYSTEM_MAP: checked at attach). */
         VmiProfile *profile, *system_map;
@@ -58,15 +64,21 @@ static int vv_error(VmiView *s, int r, const char *fmt, ...) {
         return r;
 }
 
+static int vv_resume(VmiView *s, QmpClient **q);
+
 static void vv_close(void *p) {
         VmiView *s = p;
         if (!s)
                 return;
+        _cleanup_(qmp_freep) QmpClient *q = NULL;
+        if (s->resume_pending)
+                (void) vv_resume(s, &q);
         agent_free(s->agent);
         vmi_free(s->vmi);
         vmi_mem_free(s->mem);
         vmi_profile_free(s->profile);
         vmi_profile_free(s->system_map);
+        free(s->name);
         free(s->qmp_socket);
         free(s->agent_socket);
         free(s->held);
@@ -87,7 +99,8 @@ static int vv_open(const Domain *d, void **ret) {
                 return -ENOMEM;
         s->pid = d->pid;
         s->n_vcpus = (int) domain_count_class(d, THREAD_VCPU);
-        if ((d->qmp_socket && !(s->qmp_socket = strdup(d->qmp_socket))) ||
+        if (!(s->name = strdup(d->name ? d->name : "")) ||
+            (d->qmp_socket && !(s->qmp_socket = strdup(d->qmp_socket))) ||
             (d->agent_socket && !(s->agent_socket = strdup(d->agent_socket)))) {
                 vv_close(s);
                 return -ENOMEM;
@@ -154,35 +167,83 @@ static int vv_open(const Domain *d, void **ret) {
         return 0;
 }
 
-/* Run fn with the VM paused; restores the run state it found. */
-static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
+static uint64_t mono_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Resume the VM this view paused and confirm it runs (query-status, `cont`
+ * again after any error, until VV_RESUME_DEADLINE_MS); only then does the
+ * hook hear of it (and the journal entry go).  A VM that would not run
+ * stays marked: every later call of the view, and its close, try again;
+ * should xvsched die first, the guard or the next start resumes it from
+ * the journal. */
+static int vv_resume(VmiView *s, QmpClient **q) {
+        _cleanup_free_ char *status = NULL;
+        int r = qmp_resume_confirmed(q, s->qmp_socket, VV_RESUME_DEADLINE_MS, &status);
+        if (r == -ESTALE) {
+                /* stopped in another state (shutdown, error): not a pause of ours any more */
+                log_debug("vmi view: the VM is in state '%s' now: leaving it", status ? status : "?");
+                r = 0;
+        }
+        if (r < 0) {
+                s->resume_pending = true;
+                return vv_error(s, r, "the VM did not run again after a pause (QMP %s): retrying",
+                                *q ? qmp_last_error(*q) : "unreachable");
+        }
+        s->resume_pending = false;
+        GuestPause p = { .domain = s->name, .qmp_socket = s->qmp_socket, .qemu_pid = s->pid };
+        guest_pause_after(&p);
+        return 0;
+}
+
+static int vv_resume_pending(VmiView *s) {
+        if (!s->resume_pending)
+                return 0;
         _cleanup_(qmp_freep) QmpClient *q = NULL;
-        int r = vv_qmp(s, &q);
+        return vv_resume(s, &q);
+}
+
+/* Run fn with the VM paused; restores the run state it found.  The pause
+ * is recorded (the program's hook journals it) before QMP `stop`: no
+ * record, no pause.  After an error of `stop` QEMU may have stopped all
+ * the same, so the state is asked again and the VM resumed either way. */
+static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
+        int r = vv_resume_pending(s);
+        if (r < 0)
+                return r;
+        _cleanup_(qmp_freep) QmpClient *q = NULL;
+        r = vv_qmp(s, &q);
         if (r < 0)
                 return vv_error(s, r, "no QMP connection to pause the VM");
         bool running = false;
         r = qmp_query_status(q, &running, NULL);
         if (r < 0)
                 return vv_error(s, r, "QMP query-status failed: %s", qmp_last_error(q));
-        uint64_t t0 = 0;
-        if (running) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                t0 = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-                r = qmp_stop(q);
-                if (r < 0)
-                        return vv_error(s, r, "QMP stop failed: %s", qmp_last_error(q));
+        if (!running)
+                return fn(s, u); /* paused by someone else: leave it as it is */
+
+        GuestPause p = { .domain = s->name, .qmp_socket = s->qmp_socket, .qemu_pid = s->pid };
+        r = guest_pause_before(&p);
+        if (r < 0)
+                return vv_error(s, r, "cannot record the pause in the state file (%s), so no pause", strerror(-r));
+        uint64_t t0 = mono_us();
+        int k;
+        r = qmp_stop(q);
+        if (r < 0)
+                k = vv_error(s, r, "QMP stop failed: %s", qmp_last_error(q));
+        else {
+                /* Test hook (documented in docs/policy.md): die with the
+                 * VM paused, as a kill -9 at the worst moment would. */
+                const char *die = getenv("XVSCHED_TEST_DIE_IN_PAUSE");
+                if (die && streq(die, "1"))
+                        raise(SIGKILL);
+                k = fn(s, u);
         }
-        int k = fn(s, u);
-        if (running) {
-                r = qmp_cont(q);
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                s->last_pause_us = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000 - t0;
-                if (r < 0)
-                        return vv_error(s, r, "QMP cont failed (VM left paused): %s", qmp_last_error(q));
-        }
-        return k;
+        r = vv_resume(s, &q);
+        s->last_pause_us = mono_us() - t0;
+        return r < 0 ? r : k;
 }
 
 typedef struct ScanArgs {
@@ -217,7 +278,10 @@ static int vv_revalidate(VmiView *s) {
 }
 
 static int vv_scan(VmiView *s, VmiTask **ret, size_t *ret_n) {
-        int r = vv_revalidate(s);
+        int r = vv_resume_pending(s);
+        if (r < 0)
+                return r;
+        r = vv_revalidate(s);
         if (r < 0)
                 return r;
         r = vmi_scan_retry(s->vmi, VV_SCAN_TRIES, ret, ret_n);

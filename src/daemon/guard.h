@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* The guard: a small process that outlives xvsched to undo what it held in
+ * guests.  Stops through a view without a lease (vmi: SIGSTOP injected
+ * into guest memory) and VM pauses (QMP `stop`) are journaled before they
+ * are made; the guard makes sure they end even when xvsched is killed
+ * (SIGKILL included) and never started again.
+ *
+ * guard_start() forks it: it starts a new session, keeps nothing of its
+ * parent but the read end of a pipe (the parent holds the write end,
+ * O_CLOEXEC) and stderr, and waits.  End of file on the pipe means the
+ * parent is gone, however it died: the guard takes the journal's lock and
+ * resumes every "pause" and "guest-stop" entry whose owner is dead (the
+ * same recover_guest() a restart uses), removes them and exits, within
+ * about a second.  A parent that restored everything itself says so
+ * (guard_finish()) and the guard exits without looking. */
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "hv/hv.h"
+#include "lever/journal.h"
+
+/* Once per process; later calls return 0.  Forks, so call it while the
+ * process has one thread.  state_dir NULL: the default; hv (may be NULL)
+ * must stay valid (the guard uses its copy after the fork). */
+int guard_start(const char *state_dir, const HvOptions *hv);
+bool guard_running(void);
+/* Close the guard's pipe.  nothing_left (the process undid every guest
+ * change it held, and no pause it recorded is outstanding): the guard exits
+ * without looking at the journal; otherwise it acts as when the process
+ * died. */
+void guard_finish(bool nothing_left);
+/* This process, as journal entries name their owner (name: "daemon", "cli"). */
+JournalOwner guard_owner(const char *name);
+
+/* Journal every VM pause a guest view makes (guest/pause-hook.h): before
+ * QMP `stop`, a "pause" entry owned by this process; after the VM is seen
+ * running, its removal.  j: the process's open journal, used under lock
+ * (a recursive mutex the caller also holds around its own use of j, since
+ * views pause on worker threads); j NULL: the journal at state_dir is
+ * opened for each record (the CLI, which holds no journal).  Starts the
+ * guard when it is not running (CLI) and refuses the pause when it cannot. */
+void guard_pause_hook_install(Journal *j, pthread_mutex_t *lock, const char *owner_name, const char *state_dir,
+                              const HvOptions *hv);

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "daemon/recover.h"
+#include "guest/agent-client.h"
+#include "lever/vm-pause.h"
+
+#define RECOVER_AGENT_TIMEOUT (3 * USEC_PER_SEC)
+
+static const char *get_str(json_object *e, const char *k) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                                                 : NULL;
+}
+
+static int64_t get_int(json_object *e, const char *k) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+}
+
+bool recover_entry_done(int r) {
+        return r >= 0 || r == -ESRCH || r == -ESTALE;
+}
+
+/* The agent of the entry's domain: its QEMU must be the one recorded. */
+static int entry_agent(json_object *e, const HvOptions *hv, AgentClient **ret) {
+        pid_t qemu = (pid_t) get_int(e, "qemu_pid");
+        uint64_t qemu_start = (uint64_t) get_int(e, "qemu_start");
+        const char *sock = get_str(e, "agent_socket");
+        _cleanup_free_ char *found_sock = NULL;
+        if (qemu > 0 && qemu_start > 0) {
+                if (!host_process_alive(qemu, qemu_start))
+                        return -ESRCH;   /* the VM is gone or restarted: so is the guest process */
+        } else {
+                /* an entry from an older xvsched: find the domain by name */
+                const char *name = get_str(e, "match") ?: get_str(e, "domain");
+                if (!name || !hv)
+                        return -ENXIO;
+                DomainList l = {};
+                if (hv_discover(hv, &l, NULL) < 0)
+                        return -ENXIO;
+                Domain *d = domain_list_find(&l, name);
+                if (d && d->agent_socket)
+                        found_sock = strdup(d->agent_socket);
+                domain_list_done(&l);
+                if (!d)
+                        return -ENXIO;
+                sock = found_sock;
+        }
+        if (!sock)
+                return -ENOTCONN;
+        return agent_connect(sock, RECOVER_AGENT_TIMEOUT, ret);
+}
+
+static int default_resume_stop(json_object *e, void *userdata) {
+        const HvOptions *hv = userdata;
+        pid_t pid = (pid_t) get_int(e, "pid");
+        uint64_t start = (uint64_t) get_int(e, "start_time_ns");
+        if (pid <= 1)
+                return -EBADMSG;
+        _cleanup_agent_ AgentClient *c = NULL;
+        int r = entry_agent(e, hv, &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ GuestTask *t = NULL;
+        size_t n = 0;
+        r = agent_tasks(c, &t, &n);
+        if (r < 0)
+                return r;
+        const GuestTask *g = NULL;
+        for (size_t i = 0; i < n; i++)
+                if (t[i].pid == pid && t[i].tid == pid && !t[i].is_agent)
+                        g = &t[i];
+        if (!g)
+                return -ESRCH;
+        if (start == 0) {
+                /* never cont a bare pid: which process it named is unknown */
+                if (g->state != 'T')
+                        return 0;
+                log_warning("guest pid %d of %s is stopped, but the entry has no start time: not resuming it blindly "
+                            "(xvsched cont %s %d does)", (int) pid, get_str(e, "domain") ?: "?", get_str(e, "domain") ?: "?",
+                            (int) pid);
+                return -ENOKEY;
+        }
+        if (!journal_guest_start_same(g->start_time_ns, start))
+                return -ESTALE;   /* another process has that pid now */
+        if (g->state != 'T')
+                return 0;
+        return agent_cont(c, pid);
+}
+
+static int default_resume_pause(json_object *e, void *userdata) {
+        (void) userdata;
+        return vm_pause_undo(e);
+}
+
+static bool default_owner_alive(json_object *e, void *userdata) {
+        (void) userdata;
+        pid_t pid = (pid_t) get_int(e, "owner_pid");
+        return pid > 0 && host_process_alive(pid, (uint64_t) get_int(e, "owner_start"));
+}
+
+void recover_ops_default(RecoverOps *ret, const HvOptions *hv) {
+        *ret = (RecoverOps) { .resume_stop = default_resume_stop,
+                              .resume_pause = default_resume_pause,
+                              .owner_alive = default_owner_alive,
+                              .userdata = (void *) hv };
+}
+
+int recover_guest(Journal *j, const RecoverOps *ops, pid_t owner_pid, RecoverResult *ret) {
+        RecoverResult res = {};
+        int failed = 0;
+        static const char *const passes[] = { "pause", "guest-stop" };
+        for (size_t pass = 0; pass < ELEMENTSOF(passes); pass++)
+                for (size_t i = journal_size(j); i > 0; i--) {
+                        json_object *e = journal_entry(j, i - 1);
+                        const char *type = get_str(e, "type");
+                        if (!type || !streq(type, passes[pass]))
+                                continue;
+                        if (owner_pid > 0 ? get_int(e, "owner_pid") != owner_pid : ops->owner_alive(e, ops->userdata)) {
+                                res.skipped++;
+                                continue;
+                        }
+                        const char *key = get_str(e, "key");
+                        if (!key) {
+                                log_warning("a %s entry of the state file has no key: kept (%s)", type,
+                                            json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+                                res.kept++;
+                                continue;
+                        }
+                        _cleanup_free_ char *k = strdup(key);
+                        if (!k)
+                                return -ENOMEM;
+                        int r = pass == 0 ? ops->resume_pause(e, ops->userdata) : ops->resume_stop(e, ops->userdata);
+                        if (!recover_entry_done(r)) {
+                                log_warning("cannot undo %s yet: %s (kept for the next try)", k, strerror(-r));
+                                res.kept++;
+                                continue;
+                        }
+                        if (r >= 0)
+                                res.resumed++;
+                        else
+                                res.gone++;
+                        log_info("%s %s", r >= 0 ? "undid" : "nothing left to undo for", k);
+                        int q = journal_remove(j, k);
+                        if (q < 0) {
+                                log_warning("cannot update the state file: %s", strerror(-q));
+                                res.kept++;
+                                failed = q;
+                        }
+                }
+        if (ret)
+                *ret = res;
+        return failed < 0 ? failed : (int) res.kept;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* A guest view that pauses a VM (the vmi view stops it over QMP while it
+ * writes into guest memory) tells the program first, so that the pause is
+ * in the journal before it happens and can be undone by whoever outlives
+ * the program (the guard, the next start, `xvsched reset`).  The view layer
+ * knows nothing of the journal: the program installs a hook.
+ *
+ * Without a hook (library users such as tests/vmi/vmi-ctl) a view pauses
+ * unrecorded; xvsched's CLI and daemon always install one, and when it
+ * fails the view does not pause. */
+
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct GuestPause {
+        const char *domain;        /* the domain's name */
+        const char *qmp_socket;    /* where `stop` and `cont` go */
+        pid_t qemu_pid;            /* the QEMU process (its start time is the hook's to read) */
+} GuestPause;
+
+typedef struct GuestPauseHook {
+        /* Before QMP `stop`: record the pause.  < 0: do not pause. */
+        int (*before)(const GuestPause *p, void *userdata);
+        /* After query-status confirmed the VM runs again. */
+        void (*after)(const GuestPause *p, void *userdata);
+        void *userdata;
+} GuestPauseHook;
+
+/* Process-wide (every view, every thread); h is copied.  NULL: none. */
+void guest_pause_hook_set(const GuestPauseHook *h);
+/* For the views: 0 when there is no hook. */
+int guest_pause_before(const GuestPause *p);
+void guest_pause_after(const GuestPause *p);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "host/sched.h"
+#include "lever/vm-pause.h"
+#include "qmp/qmp-resume.h"
+
+#define PAUSE_UNDO_DEADLINE_MS 3000
+
+bool host_process_alive(pid_t pid, uint64_t start_time) {
+        ProcStat st;
+        if (pid <= 0 || proc_stat_read(NULL, pid, 0, &st) < 0)
+                return false;
+        return st.state != 'Z' && st.state != 'X' && (start_time == 0 || st.start_time == start_time);
+}
+
+int vm_pause_undo(json_object *e) {
+        json_object *v;
+        const char *sock = json_object_object_get_ex(e, "qmp_socket", &v) ? json_object_get_string(v) : NULL;
+        pid_t pid = json_object_object_get_ex(e, "qemu_pid", &v) ? (pid_t) json_object_get_int(v) : 0;
+        uint64_t start = json_object_object_get_ex(e, "qemu_start", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+        if (!sock || !*sock || pid <= 0 || start == 0)
+                return -EBADMSG;
+        if (!host_process_alive(pid, start))
+                return -ESRCH;   /* that QEMU is gone: its VM is not paused any more */
+        _cleanup_(qmp_freep) QmpClient *q = NULL;
+        _cleanup_free_ char *status = NULL;
+        int r = qmp_resume_confirmed(&q, sock, PAUSE_UNDO_DEADLINE_MS, &status);
+        if (r == -ESTALE)
+                log_debug("pause %s: the VM is '%s', not paused: leaving it", sock, status ? status : "?");
+        return r;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Undoing a "pause" journal entry (journal_entry_pause_new()): a VM that
+ * xvsched paused over QMP and did not see running again.  Used by
+ * lever_reset() (`xvsched reset`), the next start's recovery and the guard. */
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* 0: the VM runs (continued now, or it was running).  -ESRCH: the QEMU
+ * process is gone, or the pid is another process now (start time): nothing
+ * to resume.  -ESTALE: the VM is stopped in another state than a QMP
+ * pause (shutdown, error): not ours to end.  -EBADMSG: a malformed entry
+ * (acts on nothing).  Other -errno: QMP unreachable or the VM would not run
+ * (keep the entry, try again). */
+int vm_pause_undo(json_object *e);
+
+/* Is host process pid alive (not a zombie) with this start time (clock
+ * ticks after boot; 0 = any)? */
+bool host_process_alive(pid_t pid, uint64_t start_time);
