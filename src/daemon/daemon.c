@@ -39,6 +39,24 @@
 #define GUEST_POLL_MAX_MS 1000
 #define GUEST_POLL_CHANGE 0.15
 #define CONTROL_MAX_LINE 4096
+/* Control clients never hold the loop: their sockets are non-blocking, a
+ * request must arrive within CONTROL_REQUEST_MS of the connect and its reply
+ * be taken within CONTROL_REPLY_MS, else the client is dropped; at most
+ * CONTROL_MAX_CLIENTS at once (a new one pushes out the oldest). */
+#define CONTROL_MAX_CLIENTS 8
+#define CONTROL_REQUEST_MS 1000
+#define CONTROL_REPLY_MS 2000
+#define CONTROL_MAX_REPLY (4u << 20)
+
+typedef struct ControlClient {
+        bool used;
+        int fd;
+        uint64_t since_ns, deadline_ns;
+        char in[CONTROL_MAX_LINE];
+        size_t n_in;
+        char *out;                 /* the reply once the request is handled */
+        size_t n_out, sent;
+} ControlClient;
 
 typedef struct DomainRt {
         Domain *domain;            /* NULL while not found */
@@ -91,6 +109,7 @@ typedef struct Daemon {
         FILE *timeline;
         char control_path[256];
         int epoll_fd, timer_fd, signal_fd, control_fd;
+        ControlClient clients[CONTROL_MAX_CLIENTS];
         uint64_t t0_ns, last_discovery_ns;
         bool quit;
         double cost_observe_us, cost_decide_us, cost_act_us;
@@ -807,6 +826,8 @@ static int release_all(Daemon *d) {
                 int r = lever_reset(&c, NULL);
                 pthread_mutex_unlock(&journal_lock);
                 if (r < 0) {
+                        for (const char *p = c.failed; p && *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n'))
+                                log_error("cannot restore %.*s", (int) strcspn(p, "\n"), p);
                         log_error("restoring host levers failed: %s", c.error);
                         ret = r;
                 } else if (r > 0)
@@ -879,11 +900,56 @@ static int check_domains(const DaemonOptions *o, const Rules *rules, const char 
 
 /* ---- control socket ---- */
 
-static void control_reply(int fd, json_object *o) {
-        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        (void) !send(fd, s, strlen(s), MSG_NOSIGNAL);
-        (void) !send(fd, "\n", 1, MSG_NOSIGNAL);
+static void client_drop(Daemon *d, ControlClient *cl) {
+        if (!cl->used)
+                return;
+        (void) epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, cl->fd, NULL);
+        close(cl->fd);
+        free(cl->out);
+        *cl = (ControlClient) {};
+}
+
+static void clients_drop_all(Daemon *d) {
+        for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                client_drop(d, &d->clients[i]);
+}
+
+/* Send what the socket takes now; drop the client when all is sent, or
+ * when it cannot take any. */
+static void client_flush(Daemon *d, ControlClient *cl) {
+        while (cl->sent < cl->n_out) {
+                ssize_t k = send(cl->fd, cl->out + cl->sent, cl->n_out - cl->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return;   /* EPOLLOUT brings us back, the deadline ends it */
+                if (k <= 0)
+                        break;
+                cl->sent += (size_t) k;
+        }
+        client_drop(d, cl);
+}
+
+/* Queue the reply (o is consumed) and send what goes out at once. */
+static void control_reply(Daemon *d, ControlClient *cl, json_object *o) {
+        const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+        size_t n = s ? strlen(s) : 0;
+        if (!s || n + 1 > CONTROL_MAX_REPLY)
+                s = "{\"error\":\"the reply is too large\"}", n = strlen(s);
+        cl->out = malloc(n + 1);
+        if (!cl->out) {
+                json_object_put(o);
+                client_drop(d, cl);
+                return;
+        }
+        memcpy(cl->out, s, n);
+        cl->out[n] = '\n';
+        cl->n_out = n + 1;
         json_object_put(o);
+        cl->deadline_ns = now_ns() + CONTROL_REPLY_MS * 1000000ull;
+        struct epoll_event ev = { .events = EPOLLOUT, .data.fd = cl->fd };
+        (void) epoll_ctl(d->epoll_fd, EPOLL_CTL_MOD, cl->fd, &ev);
+        client_flush(d, cl);
 }
 
 static int reload(Daemon *d, char *err, size_t size) {
@@ -911,31 +977,7 @@ static int reload(Daemon *d, char *err, size_t size) {
         return 0;
 }
 
-static void handle_control(Daemon *d) {
-        _cleanup_close_ int fd = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-                return;
-        /* Only root may talk to the daemon. */
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0)
-                return;
-        char buf[CONTROL_MAX_LINE];
-        size_t n = 0;
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                if (poll(&p, 1, 500) <= 0)
-                        return;
-                ssize_t k = recv(fd, buf + n, sizeof buf - 1 - n, 0);
-                if (k <= 0)
-                        return;
-                n += (size_t) k;
-                buf[n] = 0;
-                if (strchr(buf, '\n'))
-                        break;
-                if (n >= sizeof buf - 1)
-                        return;
-        }
+static json_object *control_request(Daemon *d, const char *buf) {
         json_object *req = json_tokener_parse(buf), *cmd;
         json_object *rep = json_object_new_object();
         if (!req || !json_object_object_get_ex(req, "command", &cmd) || !json_object_is_type(cmd, json_type_string)) {
@@ -956,7 +998,94 @@ static void handle_control(Daemon *d) {
         } else
                 json_object_object_add(rep, "error", json_object_new_string("unknown command (status, reload, stop)"));
         json_object_put(req);
-        control_reply(fd, rep);
+        return rep;
+}
+
+/* A new connection: accept every waiting one, keep root's. */
+static void handle_control(Daemon *d) {
+        for (;;) {
+                _cleanup_close_ int fd = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0)
+                        return;
+                /* Only root may talk to the daemon. */
+                struct ucred cred;
+                socklen_t len = sizeof cred;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0)
+                        continue;
+                ControlClient *cl = NULL, *oldest = NULL;
+                for (size_t i = 0; i < CONTROL_MAX_CLIENTS && !cl; i++) {
+                        if (!d->clients[i].used)
+                                cl = &d->clients[i];
+                        else if (!oldest || d->clients[i].since_ns < oldest->since_ns)
+                                oldest = &d->clients[i];
+                }
+                if (!cl) {
+                        log_debug("control: %d clients at once, dropping the oldest", CONTROL_MAX_CLIENTS);
+                        client_drop(d, oldest);
+                        cl = oldest;
+                }
+                struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+                if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                        continue;
+                uint64_t now = now_ns();
+                *cl = (ControlClient) { .used = true, .fd = TAKE_FD(fd), .since_ns = now,
+                                        .deadline_ns = now + CONTROL_REQUEST_MS * 1000000ull };
+        }
+}
+
+static ControlClient *client_by_fd(Daemon *d, int fd) {
+        for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                if (d->clients[i].used && d->clients[i].fd == fd)
+                        return &d->clients[i];
+        return NULL;
+}
+
+/* One request line per connection; whatever else it sends is ignored. */
+static void handle_client(Daemon *d, int fd) {
+        ControlClient *cl = client_by_fd(d, fd);
+        if (!cl)
+                return;
+        if (cl->out) {
+                client_flush(d, cl);
+                return;
+        }
+        for (;;) {
+                ssize_t k = recv(cl->fd, cl->in + cl->n_in, sizeof cl->in - 1 - cl->n_in, MSG_DONTWAIT);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return;
+                if (k <= 0) {
+                        client_drop(d, cl);
+                        return;
+                }
+                cl->n_in += (size_t) k;
+                cl->in[cl->n_in] = 0;
+                if (memchr(cl->in, '\n', cl->n_in))
+                        break;
+                if (cl->n_in >= sizeof cl->in - 1) {
+                        log_debug("control: request longer than %d bytes, dropped", CONTROL_MAX_LINE);
+                        client_drop(d, cl);
+                        return;
+                }
+        }
+        control_reply(d, cl, control_request(d, cl->in));
+}
+
+/* Drop clients past their deadline; the ms until the next one (-1: none). */
+static int clients_expire(Daemon *d) {
+        uint64_t now = now_ns(), next = UINT64_MAX;
+        for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+                ControlClient *cl = &d->clients[i];
+                if (!cl->used)
+                        continue;
+                if (now >= cl->deadline_ns) {
+                        log_debug("control: client %s in time, dropped", cl->out ? "took not its reply" : "sent no request");
+                        client_drop(d, cl);
+                } else
+                        next = MIN(next, cl->deadline_ns - now);
+        }
+        return next == UINT64_MAX ? -1 : (int) MIN(next / 1000000ull + 1, (uint64_t) INT32_MAX);
 }
 
 static int control_open(Daemon *d, const char *state_dir) {
@@ -969,7 +1098,13 @@ static int control_open(Daemon *d, const char *state_dir) {
         if (fd < 0)
                 return negative_errno();
         (void) unlink(d->control_path); /* we hold the journal lock: no other daemon uses it */
-        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod(d->control_path, 0600) < 0 || listen(fd, 4) < 0) {
+        /* Created 0600 by bind itself (no chmod on a path, which would follow
+         * a symlink put there in between); the directory is root's alone
+         * (journal_open checked it). */
+        mode_t old_umask = umask(0177);
+        int k = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old_umask);
+        if (k < 0 || listen(fd, 16) < 0) {
                 int r = negative_errno();
                 close(fd);
                 return r;
@@ -1007,6 +1142,9 @@ int daemon_run(const DaemonOptions *o) {
         r = journal_open(o->state_dir, &d.journal);
         if (r == -EBUSY)
                 r = log_error_errno(r, "another xvsched holds the state file (is a daemon running already?)");
+        else if (r == JOURNAL_UNSAFE_DIR)
+                r = log_error_errno(r, "state directory %s must be a directory (not a symlink) owned by root and not "
+                                       "writable by group or others; refusing to use it", state_dir_of(o));
         else if (r < 0)
                 r = log_error_errno(r, "cannot open the state file: %m");
         if (r >= 0 && !o->dry_run)
@@ -1066,7 +1204,7 @@ int daemon_run(const DaemonOptions *o) {
         tick(&d);
         while (!d.quit) {
                 struct epoll_event ev[4];
-                int n = epoll_wait(d.epoll_fd, ev, ELEMENTSOF(ev), -1);
+                int n = epoll_wait(d.epoll_fd, ev, ELEMENTSOF(ev), clients_expire(&d));
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -1093,6 +1231,8 @@ int daemon_run(const DaemonOptions *o) {
                                 }
                         } else if (ev[i].data.fd == d.control_fd)
                                 handle_control(&d);
+                        else
+                                handle_client(&d, ev[i].data.fd);
                 }
         }
         {
@@ -1104,6 +1244,7 @@ out:
         rules_runtime_free(&d);
         if (d.timeline)
                 fclose(d.timeline);
+        clients_drop_all(&d);
         if (d.control_fd >= 0) {
                 close(d.control_fd);
                 unlink(d.control_path);
