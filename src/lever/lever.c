@@ -560,8 +560,7 @@ static int ensure_rt_budgets(LeverContext *c, Txn *t, Domain *d, const LeverSett
                         r = fail(c, s, r, "cannot read the RT budget of %s: %s", cg, errno_reason(r));
                         break;
                 }
-                char key[512];
-                snprintf(key, sizeof key, "rtbudget:%s:%s", cgroup_host_root(h), cg);
+                _cleanup_free_ char *key = key_new("rtbudget:%s:%s", cgroup_host_root(h), cg);
                 json_object *e = entry_new("rtbudget", key, d);
                 if (!e) {
                         r = -ENOMEM;
