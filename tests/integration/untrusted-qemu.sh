@@ -9,7 +9,9 @@
 # `xvsched -b qmp list` finishes in bounded time and lists only the real
 # guest (once, with its own pid); `set` on a fake's name fails with one line
 # and journals nothing; `set` on the real guest's name acts on the real guest
-# only: the look-alike's cgroup and threads are untouched.
+# only: the look-alike's cgroup and threads are untouched.  With a second
+# trusted QEMU of the real guest's name, the daemon leaves that name alone and
+# set and a daemon start refuse it.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
@@ -149,5 +151,44 @@ assert_eq "$before" "$(fake_state "$pb")" "fake B's cgroup and threads after set
 timeout 20 "$X" -b qmp reset "$R" >/dev/null || fail "reset $R failed"
 assert_eq 0 "$(journal_entries)" "reset $R leaves no entry"
 assert_eq "$before" "$(fake_state "$pb")" "fake B's cgroup and threads after reset $R"
+
+# --- a unique match at run time ---------------------------------------------
+# A daemon drives the real guest; then root starts a second QEMU-like process
+# of the same name from a root-only directory (trusted: root's own choice).
+# The daemon must leave the name alone (warning) instead of picking one, and
+# set/start must refuse the ambiguous name.
+printf '[domain %s]\nview = agent\n' "$R" >"$XV_TEST_DIR/uq.conf"
+"$X" -b qmp run "$XV_TEST_DIR/uq.conf" >"$XV_TEST_DIR/daemon.log" 2>&1 &
+dpid=$!
+xv_on_exit "kill -TERM $dpid 2>/dev/null && wait $dpid 2>/dev/null"
+for ((i = 0; i < 100; i++)); do
+        [ -S "$XVSCHED_STATE_DIR/control.sock" ] && "$X" status >/dev/null 2>&1 && break
+        kill -0 "$dpid" 2>/dev/null || fail "xvsched run exited: $(cat "$XV_TEST_DIR/daemon.log")"
+        sleep 0.1
+done
+"$bin/qemu-system-x86_64" -c "$fake_py" -name "$R" -qmp "unix:$XV_TEST_DIR/d.sock,server,wait=off" \
+        </dev/null >>"$XV_TEST_DIR/fakes.log" 2>&1 &
+pd=$!
+fake_pids+=("$pd")
+for ((i = 0; i < 150; i++)); do
+        grep -q "2 domains are named '$R' now" "$XV_TEST_DIR/daemon.log" && break
+        sleep 0.1
+done
+grep -q "2 domains are named '$R' now" "$XV_TEST_DIR/daemon.log" ||
+        fail "the daemon did not notice two domains named $R: $(tail -5 "$XV_TEST_DIR/daemon.log")"
+kill -0 "$dpid" 2>/dev/null || fail "the daemon exited: $(tail -5 "$XV_TEST_DIR/daemon.log")"
+rc=0
+err=$(timeout 20 "$X" -b qmp set "$R" weight=400 2>&1 >/dev/null) || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "set on an ambiguous name: rc $rc"
+assert_match "2 domains are named '$R'" "$err" "set on an ambiguous name says so"
+rc=0
+err=$(timeout 20 "$X" -b qmp run "$XV_TEST_DIR/uq.conf" --state-dir="$XV_TEST_DIR/state2" 2>&1 >/dev/null) || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "a daemon started on an ambiguous name: rc $rc"
+assert_match "2 domains are named '$R'" "$err" "start on an ambiguous name says so"
+kill "$pd"
+wait "$pd" 2>/dev/null || true
+kill -TERM "$dpid"
+wait "$dpid" || fail "xvsched run exited with $?: $(tail -5 "$XV_TEST_DIR/daemon.log")"
+assert_eq 0 "$(journal_entries)" "the daemon left no entry"
 
 pass "look-alikes ignored (list in ${took_ms} ms), the real guest still found and driven"
