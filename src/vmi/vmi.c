@@ -578,9 +578,10 @@ static int find_init_task(Vmi *v) {
         v->stats.init_hits = s.hits;
         v->stats.init_candidates = s.candidates;
         if (r == -E2BIG)
-                return vmi_set_error(v, r, "init_task not found within %u \"swapper/0\" strings and %u candidates "
-                                     "(%" PRIu64 " and %" PRIu64 " seen): giving up",
-                                     VMI_INIT_MAX_HITS, VMI_INIT_MAX_CANDIDATES, s.hits, s.candidates);
+                return vmi_set_error(v, r, "init_task not among the first %" PRIu64 " \"swapper/0\" tasks with pid 0 "
+                                     "(%" PRIu64 " strings; bounds %u and %u): giving up",
+                                     MIN(s.candidates, (uint64_t) VMI_INIT_MAX_CANDIDATES), s.hits,
+                                     VMI_INIT_MAX_CANDIDATES, VMI_INIT_MAX_HITS);
         if (r < 0)
                 return r;
         if (!s.found)
