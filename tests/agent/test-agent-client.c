@@ -349,7 +349,8 @@ static void test_hostile_size(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
                 Fake f;
                 AgentClient *c = start(&f, modes[i], 10 * USEC_PER_SEC);
-                AgentLimits l = { .max_tasks = 65536, .max_line = 32u << 20 };   /* the defaults */
+                /* the task limit and the line limit of before (32 MiB; now 32 MiB + 64 KiB) */
+                AgentLimits l = { .max_tasks = 65536, .max_line = 32u << 20 };
                 agent_set_limits(c, &l);
                 FILE *cr = fopen("/proc/self/clear_refs", "we");
                 if (cr) {
