@@ -212,6 +212,22 @@ int journal_remove(Journal *j, const char *key) {
         return -ENOENT;
 }
 
+int journal_move_last(Journal *j, const char *key) {
+        size_t n = json_object_array_length(j->entries);
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(j->entries, i);
+                const char *k = entry_key(e);
+                if (!k || !streq(k, key))
+                        continue;
+                if (i == n - 1)
+                        return 0;
+                json_object_array_add(j->entries, json_object_get(e));
+                json_object_array_del_idx(j->entries, i, 1);
+                return journal_save(j);
+        }
+        return -ENOENT;
+}
+
 size_t journal_size(const Journal *j) {
         return json_object_array_length(j->entries);
 }

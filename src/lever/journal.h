@@ -54,6 +54,8 @@ bool journal_has(const Journal *j, const char *key);
 /* Add entry (consumed) unless its key is present; persists at once. */
 int journal_record(Journal *j, json_object *entry);
 int journal_remove(Journal *j, const char *key);
+/* Make the entry of `key` the newest (restored first), in one write. */
+int journal_move_last(Journal *j, const char *key);
 size_t journal_size(const Journal *j);
 json_object *journal_entry(const Journal *j, size_t i);   /* borrowed */
 

@@ -529,6 +529,38 @@ static int apply_via_backend(LeverContext *c, Txn *t, Domain *d, const LeverSett
         return apply_via_backend_lever(c, t, d, s, lever_key_to_string(s->key), value);
 }
 
+/* A thread must leave RT before its group's budget goes back (the kernel
+ * answers EBUSY otherwise), and entries are restored newest first: when a
+ * selected thread's original was recorded before its group's budget (a
+ * cpus= set earlier), make that entry newer than the budget's. */
+static int rt_threads_after_budgets(LeverContext *c, const Domain *d, const LeverSetting *s) {
+        size_t n = journal_size(c->journal), n_keys = 0;
+        _cleanup_free_ char **keys = calloc(n ? n : 1, sizeof *keys);
+        if (!keys)
+                return -ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+                json_object *e = journal_entry(c->journal, k);
+                const char *type = get_str(e, "type"), *key = get_str(e, "key");
+                pid_t tid = (pid_t) get_int(e, "tid", 0);
+                if (!type || !streq(type, "thread") || !key)
+                        continue;
+                for (size_t i = 0; i < d->n_threads; i++)
+                        if (d->threads[i].tid == tid && (c->thread_mask & (1u << d->threads[i].class))) {
+                                keys[n_keys++] = strdup(key); /* NULL: reported below */
+                                break;
+                        }
+        }
+        int r = 0;
+        for (size_t k = 0; k < n_keys; k++) {
+                int q = keys[k] ? journal_move_last(c->journal, keys[k]) : -ENOMEM;
+                if (q < 0 && r >= 0)
+                        r = fail(c, s, q, "cannot record the order of restores in the state file: %s", strerror(-q));
+        }
+        for (size_t k = 0; k < n_keys; k++)
+                free(keys[k]);
+        return r;
+}
+
 /* With CONFIG_RT_GROUP_SCHED (v1), a thread in a group whose RT budget is 0
  * cannot become FIFO/RR.  Give each group of the selected threads a budget,
  * recorded first so that it is restored after the threads left RT.  RT
@@ -597,6 +629,8 @@ static int ensure_rt_budgets(LeverContext *c, Txn *t, Domain *d, const LeverSett
                 done[n_done++] = TAKE_PTR(cg);
                 r = 0;
         }
+        if (r >= 0 && n_done > 0 && !c->dry_run)
+                r = rt_threads_after_budgets(c, d, s);
         for (size_t k = 0; k < n_done; k++)
                 free(done[k]);
         free(done);

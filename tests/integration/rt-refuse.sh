@@ -5,7 +5,8 @@
 # error line and changes nothing; pinned with cpus= in the same set, leaving
 # a CPU to the host, it is accepted (when RT throttling is on), a later
 # cpus= that would cover every CPU is refused, and reset restores all;
-# --rt-force overrides with a warning.  Throttling off is not switched here
+# --rt-force overrides with a warning; the daemon refuses the same way (once)
+# and, pinned, restores all on exit.  Throttling off is not switched here
 # (it is the whole host's setting): tests/unit/test-lever-rt.c covers it.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -78,5 +79,30 @@ assert_eq SCHED_FIFO "$(policy)" "policy with --rt-force"
 "$X" "${L[@]}" reset rtt >/dev/null || fail "reset failed"
 assert_eq SCHED_OTHER "$(policy)" "policy after the last reset"
 assert_eq "$aff0" "$(affinity)" "affinity after the last reset"
+
+# 6. The daemon: rt = fifo:10 without cpus= is refused once (a warning, not
+# one per tick) and nothing changes; with a fixed cpus = LAST the threads
+# are FIFO while it runs, and its exit restores everything, budget included.
+printf '[domain rtt]\nrt = fifo:10\nrt_threads = all\n' >"$XV_TEST_DIR/a.conf"
+out=$(timeout 60 "$X" "${L[@]}" run "$XV_TEST_DIR/a.conf" ticks=20 2>&1) || fail "daemon run: $out"
+assert_eq 1 "$(printf '%s\n' "$out" | grep -c 'warning: rtt: rt=fifo:10: .*every online CPU.*refused')" \
+        "refusal warnings from 20 ticks ($out)"
+assert_eq SCHED_OTHER "$(policy)" "policy after the daemon refused RT"
+printf '[domain rtt]\nrt = fifo:10\nrt_threads = all\ncpus = %s\n' "$last" >"$XV_TEST_DIR/b.conf"
+timeout 60 "$X" "${L[@]}" run "$XV_TEST_DIR/b.conf" ticks=100000 >"$XV_TEST_DIR/b.log" 2>&1 &
+dpid=$!
+xv_on_exit "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+for ((i = 0; i < 100; i++)); do
+        [ "$(policy)" = SCHED_FIFO ] && break
+        sleep 0.1
+done
+assert_eq SCHED_FIFO "$(policy)" "policy under the daemon with cpus = $last"
+assert_eq "$last" "$(affinity)" "affinity under the daemon"
+kill -TERM "$dpid"
+wait "$dpid" || true
+grep -q 'could not be restored\|cannot restore' "$XV_TEST_DIR/b.log" && fail "the daemon's exit left values: $(cat "$XV_TEST_DIR/b.log")"
+assert_eq SCHED_OTHER "$(policy)" "policy after the daemon's exit"
+assert_eq "$aff0" "$(affinity)" "affinity after the daemon's exit"
+assert_eq 0 "$(entries)" "state file entries after the daemon's exit"
 
 pass
