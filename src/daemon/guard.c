@@ -83,7 +83,7 @@ _Noreturn static void guard_main(const char *state_dir, const HvOptions *hv, pid
                 r = journal_open(state_dir, &j);
         if (r < 0) {
                 /* a new xvsched holds it: its start recovers what we would */
-                log_warning("xvsched guard: cannot open the state file: %s", strerror(-r));
+                log_warning("guard: cannot open the state file: %s", strerror(-r));
                 _exit(1);
         }
         RecoverOps ops;
@@ -91,7 +91,7 @@ _Noreturn static void guard_main(const char *state_dir, const HvOptions *hv, pid
         RecoverResult res = {};
         r = recover_guest(j, &ops, 0, &res);
         if (res.resumed + res.gone + res.kept > 0)
-                log_notice("xvsched guard: pid %d died holding guest changes: %u undone, %u gone, %u kept", (int) parent,
+                log_notice("guard: pid %d died holding guest changes: %u undone, %u gone, %u kept", (int) parent,
                            res.resumed, res.gone, res.kept);
         journal_free(j);
         _exit(r == 0 ? 0 : 1);
