@@ -22,6 +22,21 @@ static int64_t get_int(json_object *e, const char *k) {
         return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
 }
 
+const char *recover_reason(int r) {
+        switch (r) {
+        case -ENOTUNIQ:
+                return "more than one domain has its name";
+        case -ENXIO:
+                return "its domain is not found";
+        case -ENOKEY:
+                return "no start time recorded (xvsched cont DOMAIN PID resumes it)";
+        case -EBADMSG:
+                return "not a valid state entry";
+        default:
+                return strerror(-r);
+        }
+}
+
 bool recover_entry_done(int r) {
         return r >= 0 || r == -ESRCH || r == -ESTALE;
 }
@@ -43,10 +58,17 @@ static int entry_agent(json_object *e, const HvOptions *hv, AgentClient **ret) {
                 DomainList l = {};
                 if (hv_discover(hv, &l, NULL) < 0)
                         return -ENXIO;
-                Domain *d = domain_list_find(&l, name);
+                /* only a unique match: of two domains of one name, which
+                 * one holds the stopped process is unknown */
+                size_t n = domain_list_count(&l, name);
+                Domain *d = n == 1 ? domain_list_find(&l, name) : NULL;
                 if (d && d->agent_socket)
                         found_sock = strdup(d->agent_socket);
                 domain_list_done(&l);
+                if (n > 1) {
+                        log_debug("guest-stop entry of %s: %zu domains have that name, resuming in none of them", name, n);
+                        return -ENOTUNIQ;
+                }
                 if (!d)
                         return -ENXIO;
                 sock = found_sock;
@@ -127,9 +149,12 @@ int recover_guest(Journal *j, const RecoverOps *ops, pid_t owner_pid, RecoverRes
                         }
                         const char *key = get_str(e, "key");
                         if (!key) {
-                                log_warning("a %s entry of the state file has no key: kept (%s)", type,
-                                            json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+                                if (!ops->kept)
+                                        log_warning("a %s entry of the state file has no key: kept (%s)", type,
+                                                    json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
                                 res.kept++;
+                                if (ops->kept)
+                                        ops->kept(e, NULL, -EBADMSG, ops->userdata);
                                 continue;
                         }
                         _cleanup_free_ char *k = strdup(key);
@@ -137,8 +162,13 @@ int recover_guest(Journal *j, const RecoverOps *ops, pid_t owner_pid, RecoverRes
                                 return -ENOMEM;
                         int r = pass == 0 ? ops->resume_pause(e, ops->userdata) : ops->resume_stop(e, ops->userdata);
                         if (!recover_entry_done(r)) {
-                                log_warning("cannot undo %s yet: %s (kept for the next try)", k, strerror(-r));
+                                if (ops->kept)
+                                        log_debug("cannot undo %s yet: %s", k, recover_reason(r));
+                                else
+                                        log_warning("cannot undo %s yet: %s (kept for the next try)", k, recover_reason(r));
                                 res.kept++;
+                                if (ops->kept)
+                                        ops->kept(e, k, r, ops->userdata);
                                 continue;
                         }
                         if (r >= 0)
@@ -151,6 +181,8 @@ int recover_guest(Journal *j, const RecoverOps *ops, pid_t owner_pid, RecoverRes
                                 log_warning("cannot update the state file: %s", strerror(-q));
                                 res.kept++;
                                 failed = q;
+                                if (ops->kept)
+                                        ops->kept(e, k, q, ops->userdata);
                         }
                 }
         if (ret)

@@ -30,6 +30,9 @@ typedef struct RecoverOps {
         /* Does the process that recorded e (owner_pid, owner_start) live? */
         bool (*owner_alive)(json_object *e, void *userdata);
         void *userdata;
+        /* Optional: told of each entry kept (key NULL: it has none; r: why,
+         * -errno), so a caller can report each one (`xvsched reset`). */
+        void (*kept)(json_object *e, const char *key, int r, void *userdata);
 } RecoverOps;
 
 typedef struct RecoverResult {
@@ -38,6 +41,9 @@ typedef struct RecoverResult {
         unsigned kept;      /* still in the journal */
         unsigned skipped;   /* another owner's, left alone */
 } RecoverResult;
+
+/* Why an entry was kept, in words, for resume's answer r. */
+const char *recover_reason(int r);
 
 /* May an entry go after its resume answered r? */
 bool recover_entry_done(int r);

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,7 +122,7 @@ static void test_keep_and_drop(void **state) {
                 "{\"key\":\"thread:1:1\",\"type\":\"thread\",\"domain\":\"d\"}"
                 "]");
         Fake f = { .answer = { [2] = 0, [3] = -ESRCH, [4] = -ENXIO, [5] = -EIO, [6] = 0, [7] = -ESTALE } };
-        RecoverOps ops = { fake_stop, fake_pause, fake_alive, &f };
+        RecoverOps ops = { .resume_stop = fake_stop, .resume_pause = fake_pause, .owner_alive = fake_alive, .userdata = &f };
         RecoverResult res;
         int k = recover_guest(j, &ops, 0, &res);
         assert_int_equal(k, 3);
@@ -162,7 +164,7 @@ static void test_pauses_first_and_owners(void **state) {
                 "{\"key\":\"gstop:noowner\",\"type\":\"guest-stop\",\"domain\":\"d\",\"pid\":10}"
                 "]");
         Fake f = { .alive = { [8] = true, [7] = true } };
-        RecoverOps ops = { fake_stop, fake_pause, fake_alive, &f };
+        RecoverOps ops = { .resume_stop = fake_stop, .resume_pause = fake_pause, .owner_alive = fake_alive, .userdata = &f };
         RecoverResult res;
         /* dead owners only: owner 8 and 7 live; an entry without an owner counts as dead */
         assert_int_equal(recover_guest(j, &ops, 0, &res), 0);
@@ -188,6 +190,71 @@ static pid_t dead_pid(void) {
                 _exit(0);
         assert_int_equal(waitpid(p, NULL, 0), p);
         return p;
+}
+
+
+/* An old entry (no QEMU pid) found by its domain's name: resolved only on a
+ * unique match.  Two domains of that name: no agent of either is asked,
+ * the entry is kept (-ENOTUNIQ); one of them: its agent is asked. */
+static int listener(const char *path) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+        assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(listen(fd, 4), 0);
+        return fd;
+}
+
+static bool was_connected(int fd) {
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c >= 0)
+                close(c);
+        return c >= 0;
+}
+
+static void test_unique_name(void **state) {
+        (void) state;
+        mktmp();
+        char a[128], b[128], spec_a[256], spec_b[256];
+        snprintf(a, sizeof a, "%s/a.sock", tmpdir);
+        snprintf(b, sizeof b, "%s/b.sock", tmpdir);
+        int fa = listener(a), fb = listener(b);
+        snprintf(spec_a, sizeof spec_a, "dup=pid:%d,agent=%s", (int) getpid(), a);
+        snprintf(spec_b, sizeof spec_b, "dup=pid:%d,agent=%s", (int) getppid(), b);
+        char *specs[] = { spec_a, spec_b, NULL };
+        HvOptions hv = HV_OPTIONS_DEFAULT;
+        hv.backend = "local";
+        hv.local_specs = specs;
+        hv.n_local_specs = 2;
+        RecoverOps ops;
+        recover_ops_default(&ops, &hv);
+
+        Journal *j = journal_with("[{\"key\":\"guest-stop:dup:42\",\"type\":\"guest-stop\",\"owner_pid\":999999999,"
+                                  "\"domain\":\"g\",\"match\":\"dup\",\"pid\":42,\"start_time_ns\":5}]");
+        json_object *e = journal_entry(j, 0);
+        assert_int_equal(ops.resume_stop(e, ops.userdata), -ENOTUNIQ);
+        assert_false(was_connected(fa));
+        assert_false(was_connected(fb));
+        RecoverResult res = {};
+        assert_int_equal(recover_guest(j, &ops, 0, &res), 1);
+        assert_int_equal(res.kept, 1);
+        assert_true(has_key(j, "guest-stop:dup:42"));
+        assert_false(was_connected(fa));
+        assert_false(was_connected(fb));
+
+        /* one domain of that name: its agent is the one asked (it never
+         * answers here, so the entry stays all the same) */
+        specs[1] = NULL;
+        hv.n_local_specs = 1;
+        int r = ops.resume_stop(e, ops.userdata);
+        assert_false(recover_entry_done(r));
+        assert_true(was_connected(fa));
+        assert_false(was_connected(fb));
+        journal_free(j);
+        close(fa);
+        close(fb);
+        rmtmp();
 }
 
 /* The real operations on what needs no guest: a QEMU that is gone (or a
@@ -290,6 +357,7 @@ int main(void) {
                 cmocka_unit_test(test_pauses_first_and_owners),
                 cmocka_unit_test(test_default_ops),
                 cmocka_unit_test(test_constructors),
+                cmocka_unit_test(test_unique_name),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
