@@ -27,6 +27,7 @@
 #include "guest/agent-client.h"
 #include "guest/pause-hook.h"
 #include "guest/view.h"
+#include "view-registry/view-registry.h"
 
 #define HOLD_LEASE_S 5.0
 

@@ -223,7 +223,7 @@ static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns
         if (!e)
                 return -ENOMEM;
         pthread_mutex_lock(&journal_lock);
-        int r = journal_record_guest(d->journal, e);
+        int r = journal_record(d->journal, e);
         pthread_mutex_unlock(&journal_lock);
         return r < 0 ? r : 0;
 }

@@ -8,6 +8,7 @@
 #include "basic/macros.h"
 #include "daemon/worker.h"
 #include "host/sched.h"
+#include "view-registry/view-registry.h"
 
 #define VIEW_RETRY_NS (1000ull * 1000 * 1000)
 

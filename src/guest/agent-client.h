@@ -43,6 +43,7 @@
 #include <sys/types.h>
 
 #include "basic/macros.h"
+#include "model/guest-task.h"
 
 typedef uint64_t usec_t;
 #ifndef USEC_PER_SEC
@@ -54,26 +55,11 @@ typedef uint64_t usec_t;
 
 #define AGENT_CLIENT_PROTOCOL 1
 #define AGENT_CLIENT_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)
-#define AGENT_COMM_MAX 16
-#define AGENT_CMDLINE_MAX 256
+#define AGENT_COMM_MAX GUEST_COMM_MAX
+#define AGENT_CMDLINE_MAX GUEST_CMDLINE_MAX
 
 typedef struct AgentClient AgentClient;
 
-typedef struct GuestTask {
-        pid_t pid;                        /* thread group */
-        pid_t tid;
-        char comm[AGENT_COMM_MAX];        /* truncated to 15 bytes, NUL-terminated */
-        char cmdline[AGENT_CMDLINE_MAX];  /* arguments joined by spaces, truncated */
-        char state;                       /* R, S, D, T, t, Z, X, I, ... as in /proc */
-        int cpu;                          /* CPU it last ran on */
-        uint64_t cpu_ns;                  /* utime + stime */
-        int nice;
-        int policy;                       /* SCHED_OTHER, SCHED_FIFO, ...; -1 if unknown */
-        int rt_priority;
-        uint64_t start_time_ns;           /* since guest boot */
-        bool is_agent;                    /* the agent itself (one synthetic entry, state 'S') */
-        bool is_kthread;
-} GuestTask;
 
 typedef struct AgentHello {
         int protocol;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "guest/agent-client.h"
 #include "guest/view.h"
 
 #define VIEW_AGENT_LEASE_S 5.0
@@ -25,6 +26,10 @@ static int va_open(const Domain *d, void **ret) {
         }
         *ret = c;
         return 0;
+}
+
+static const char *va_open_error(int r) {
+        return r == -ENOTCONN ? "the domain has no xvagent channel" : agent_last_error(NULL);
 }
 
 static void va_close(void *s) {
@@ -66,6 +71,7 @@ static const char *va_last_error(void *s) {
 const GuestViewOps guest_view_agent = {
         .name = "agent",
         .open = va_open,
+        .open_error = va_open_error,
         .close = va_close,
         .tasks = va_tasks,
         .stop = va_stop,

@@ -12,14 +12,6 @@ struct GuestView {
         void *state;
 };
 
-const GuestViewOps *guest_view_ops_by_name(const char *name) {
-        if (streq(name, guest_view_agent.name))
-                return &guest_view_agent;
-        if (streq(name, guest_view_vmi.name))
-                return &guest_view_vmi;
-        return NULL;
-}
-
 int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret) {
         GuestView *v = calloc(1, sizeof *v);
         if (!v)
@@ -34,30 +26,9 @@ int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret) {
         return 0;
 }
 
-static const char *open_error(const GuestViewOps *ops, int r) {
-        if (ops == &guest_view_agent)
-                return r == -ENOTCONN ? "the domain has no xvagent channel" : agent_last_error(NULL);
-        return r == -EOPNOTSUPP ? "not available" : strerror(-r);
-}
-
-int guest_view_open_by_name(const char *want, const Domain *d, GuestView **ret, char *ret_error, size_t error_size) {
-        bool is_auto = streq(want, "auto");
-        const GuestViewOps *ops = is_auto ? (d->agent_socket ? &guest_view_agent : &guest_view_vmi)
-                                          : guest_view_ops_by_name(want);
-        if (!ops) {
-                if (ret_error)
-                        snprintf(ret_error, error_size, "unknown view '%s' (agent, vmi, auto)", want);
-                return -EINVAL;
-        }
-        char first[128] = "";
-        int r = guest_view_open(ops, d, ret);
-        if (r < 0 && is_auto && ops == &guest_view_agent) {
-                snprintf(first, sizeof first, "no agent view: %s; ", open_error(ops, r));
-                r = guest_view_open(ops = &guest_view_vmi, d, ret);
-        }
-        if (r < 0 && ret_error)
-                snprintf(ret_error, error_size, "%sno %s view: %s", first, ops->name, open_error(ops, r));
-        return r;
+const char *guest_view_open_error(const GuestViewOps *ops, int r) {
+        const char *why = ops->open_error ? ops->open_error(r) : NULL;
+        return why && *why ? why : strerror(-r);
 }
 
 void guest_view_free(GuestView *v) {

@@ -8,8 +8,8 @@
  * The policy loop and `xvsched ps --via` use this interface only, so a
  * domain can switch views (and fall back from one to the other).
  *
- * Tasks use the agent's GuestTask struct (src/guest/agent-client.h): both
- * views report the same fields.
+ * Tasks and CPUs are the model's GuestTask and GuestCpu
+ * (src/model/guest-task.h): every view reports the same fields.
  *
  * Errors are -errno.  Optional slots left NULL mean "this view cannot"
  * (-EOPNOTSUPP from the wrappers): the policy loop never stops a task in a
@@ -18,20 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "guest/agent-client.h"
 #include "model/domain.h"
+#include "model/guest-task.h"
 
 typedef struct GuestView GuestView;
-
-/* What one guest CPU runs now (views that can see run queues). */
-typedef struct GuestCpu {
-        int cpu;                 /* guest CPU number */
-        int vcpu;                /* QEMU vCPU index running it, -1 if unknown */
-        pid_t pid, tid;          /* the running thread (0, 0: the idle task) */
-        char comm[AGENT_COMM_MAX];
-        bool idle;
-        unsigned nr_running;     /* runnable threads on this CPU's run queue */
-} GuestCpu;
 
 /* Per-instance capabilities (GuestViewOps.caps). */
 enum {
@@ -46,6 +36,9 @@ typedef struct GuestViewOps {
         /* Attach to the domain (bounded in time).  -ENOTCONN when the domain
          * offers no way in (no agent channel; no readable RAM). */
         int (*open)(const Domain *d, void **ret_state);
+        /* Optional: one line saying why open() failed with r (NULL slot:
+         * strerror). */
+        const char *(*open_error)(int r);
         void (*close)(void *state);
         /* Every thread of the guest; the agent itself (if any) flagged
          * is_agent.  *ret is malloc'd. */
@@ -75,16 +68,13 @@ typedef struct GuestViewOps {
 } GuestViewOps;
 
 extern const GuestViewOps guest_view_agent;
-extern const GuestViewOps guest_view_vmi;   /* provided by src/vmi/ when built */
 
-const GuestViewOps *guest_view_ops_by_name(const char *name);
+/* Choosing a view by name (agent, vmi, auto) is the registry's job
+ * (src/view-registry/), above this layer and src/vmi/. */
 
 int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret);
-/* want: "agent", "vmi" or "auto" (the agent where the domain has a channel,
- * introspection otherwise, and introspection when the agent cannot be
- * opened).  On failure, ret_error (may be NULL) gets one line saying which
- * views were tried and why they failed. */
-int guest_view_open_by_name(const char *want, const Domain *d, GuestView **ret, char *ret_error, size_t error_size);
+/* One line saying why opening through ops failed with r. */
+const char *guest_view_open_error(const GuestViewOps *ops, int r);
 void guest_view_free(GuestView *v);
 static inline void guest_view_freep(GuestView **v) {
         guest_view_free(*v);

@@ -21,6 +21,7 @@
 
 #include "basic/macros.h"
 #include "guest/view.h"
+#include "view-registry/view-registry.h"
 #include "vmi/mem.h"
 #include "vmi/vmi.h"
 #include "qmp/qmp.h"

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Placeholder slot for the introspection view until src/vmi/ provides it:
+/* The introspection view's slot in a build without src/vmi/ (-Dvmi=disabled):
  * opening it says so, nothing else is reachable. */
 #include <errno.h>
 
-#include "guest/view.h"
+#include "view-registry/view-registry.h"
 
 static int none_open(const Domain *d, void **ret) {
         (void) d;
         (void) ret;
         return -EOPNOTSUPP;
+}
+
+static const char *none_open_error(int r) {
+        (void) r;
+        return "not available (xvsched was built without introspection)";
 }
 
 static void none_close(void *s) {
@@ -25,6 +30,7 @@ static int none_tasks(void *s, GuestTask **ret, size_t *ret_n) {
 const GuestViewOps guest_view_vmi = {
         .name = "vmi",
         .open = none_open,
+        .open_error = none_open_error,
         .close = none_close,
         .tasks = none_tasks,
 };
