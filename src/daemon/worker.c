@@ -9,6 +9,7 @@
 #include "basic/macros.h"
 #include "daemon/worker.h"
 #include "host/sched.h"
+#include "view-registry/view-registry.h"
 
 struct Worker {
         pthread_t thread;
