@@ -263,6 +263,8 @@ static int conn_read(Conn *c) {
         c->raw_len = (size_t) k;
         c->raw_off = 0;
         agent.bytes_in += (uint64_t) k;
+        if (c->is_port)
+                port.backoff = 0;   /* a host talks: look again soon if it goes */
         return conn_pump(c);
 }
 
@@ -313,36 +315,58 @@ static void port_close(const char *why) {
         port_schedule_retry(now_monotonic_usec());
 }
 
-/* The host side of a virtio-serial port went away.  Keep the port open:
- * closing it makes the guest driver discard what the host may already have
- * sent again (a host that disconnects and reconnects at once), and a closed
- * port is what QEMU reports to the host as "agent not running".  Forget the
- * old host's state and poll the port now and then (POLLHUP is level
- * triggered: waiting on it would spin) until the host is back. */
-static void port_host_gone(const char *why) {
+/* The host side of a virtio-serial port went away, or seems to have: the
+ * guest learns that the host connected or left from control messages, which
+ * its driver handles apart from (and often after) the data.  A host that
+ * disconnects and connects again at once can therefore have its requests
+ * read while the guest still thinks no host is there: writing the reply then
+ * says EAGAIN and poll() says POLLHUP, until the guest hears of the new host.
+ * So on a hangup keep what we have: the pending reply goes out when the port
+ * takes it again (QEMU throws away what the guest writes while no host is
+ * connected; a host that connects later skips it, as it skips everything
+ * before its sync reply), the partial line stays (a host's leading 0xFF
+ * resets it).  Only a host that stopped reading, or a failed port, loses
+ * its pending output (forget).  The delta state is dropped either way: at
+ * worst the next tasks reply is a full list.
+ *
+ * Keep the port open: closing it makes the guest driver discard what the
+ * host may already have sent again, and a closed port is what QEMU reports
+ * to the host as "agent not running".  Poll the port now and then (POLLHUP is
+ * level triggered: waiting on it would spin) until the host is back. */
+static void port_host_gone(const char *why, bool forget) {
         Conn *c = port.conn;
-        log_debug("Port %s: %s, waiting for the host.", port.path, why);
-        c->raw_len = c->raw_off = 0;
-        c->line_len = 0;
-        c->discarding = false;
-        c->out_off = 0;
-        jw_reset(&c->out);
+        log_debug("Port %s: %s, waiting for the host%s.", port.path, why,
+                  forget ? "" : conn_out_pending(c) ? " (reply kept)" : "");
+        if (forget) {
+                c->raw_len = c->raw_off = 0;
+                c->line_len = 0;
+                c->discarding = false;
+                c->out_off = 0;
+                jw_reset(&c->out);
+        }
         agent_session_done(&c->session);
         agent_session_init(&agent, &c->session);
         port.host_gone = true;
-        port.backoff = 0;
         port_schedule_retry(now_monotonic_usec());
         port.check_at = port.retry_at;
 }
 
+/* Is the host back?  Surely if the port no longer reports POLLHUP.  With
+ * POLLHUP, POLLIN may mean a request that came before the guest heard of its
+ * host (virtio-serial also sets POLLIN with no host: the read then says end
+ * of file, and we wait longer next time); with a reply pending, wait until
+ * the port is writable. */
 static void port_check_host(uint64_t now) {
         if (!port.conn || !port.host_gone || now < port.check_at)
                 return;
-        struct pollfd p = { .fd = port.conn->fd, .events = POLLIN };
-        if (poll(&p, 1, 0) >= 0 && ((p.revents & POLLIN) || !(p.revents & (POLLHUP | POLLERR)))) {
-                log_debug("Port %s: host connected.", port.path);
+        struct pollfd p = { .fd = port.conn->fd, .events = POLLIN | POLLOUT };
+        int k = poll(&p, 1, 0);
+        bool hup = k > 0 && (p.revents & (POLLHUP | POLLERR));
+        if (k >= 0 && (!hup || ((p.revents & POLLIN) && !conn_out_pending(port.conn)))) {
+                log_debug("Port %s: %s.", port.path, hup ? "input while hung up, reading" : "host connected");
                 port.host_gone = false;
-                port.backoff = 0;
+                if (!hup)
+                        port.backoff = 0;
                 port.conn->last_write_usec = now;
                 return;
         }
@@ -406,7 +430,7 @@ static void port_try_open(uint64_t now) {
         port.host_gone = false;
         log_debug("Port %s open.", port.path);
         if (hup)
-                port_host_gone("no host connected");
+                port_host_gone("no host connected", false);
 }
 
 /* ---- listening ---- */
@@ -623,8 +647,11 @@ static int run(int sfd) {
                                 why = "host not reading";
                         if (!why)
                                 continue;
+                        /* A hangup or end of file may only mean the guest has not heard
+                         * of a new host yet: keep the reply (see port_host_gone()). */
+                        bool hangup = r == -EPIPE || (!(re & (POLLIN | POLLOUT)) && (re & POLLHUP));
                         if (c->is_port && !port.tty && r != -EIO && r != -EBADF && !(re & (POLLERR | POLLNVAL)))
-                                port_host_gone(why);
+                                port_host_gone(why, !hangup);
                         else if (c->is_port)
                                 port_close(why);
                         else

@@ -191,7 +191,7 @@ static int hook_journal(json_object *e, const char *key) {
         if (!j) {
                 json_object_put(e);
         } else if (e)
-                r = journal_record(j, e);
+                r = journal_record_guest(j, e);
         else
                 r = journal_remove(j, key);
         journal_free(own);

@@ -12,6 +12,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "lever/journal.h"
+#include "lever/vm-pause.h"
 
 struct Journal {
         char *dir, *path;
@@ -199,6 +200,64 @@ int journal_record(Journal *j, json_object *entry) {
                 return r;
         }
         return 1;
+}
+
+static json_object *journal_find(const Journal *j, const char *key) {
+        for (size_t i = 0; i < json_object_array_length(j->entries); i++) {
+                json_object *e = json_object_array_get_idx(j->entries, i);
+                const char *k = entry_key(e);
+                if (k && streq(k, key))
+                        return e;
+        }
+        return NULL;
+}
+
+static int64_t entry_int(json_object *e, const char *k) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+}
+
+int journal_record_guest(Journal *j, json_object *entry) {
+        const char *key = entry_key(entry);
+        json_object *old = key ? journal_find(j, key) : NULL;
+        if (!old)
+                return journal_record(j, entry);
+        pid_t opid = (pid_t) entry_int(old, "owner_pid");
+        uint64_t ostart = (uint64_t) entry_int(old, "owner_start");
+        pid_t npid = (pid_t) entry_int(entry, "owner_pid");
+        uint64_t nstart = (uint64_t) entry_int(entry, "owner_start");
+        if ((opid == npid && ostart == nstart) || (opid > 0 && ostart > 0 && host_process_alive(opid, ostart))) {
+                json_object_put(entry);
+                return 0;
+        }
+        /* Its owner is dead (or the entry names none): ours now. */
+        json_object *saved = json_object_new_object();
+        if (!saved) {
+                json_object_put(entry);
+                return -ENOMEM;
+        }
+        static const char *const fields[] = { "owner", "owner_pid", "owner_start" };
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                json_object *v;
+                if (json_object_object_get_ex(old, fields[i], &v))
+                        json_object_object_add(saved, fields[i], json_object_get(v));
+                if (json_object_object_get_ex(entry, fields[i], &v))
+                        json_object_object_add(old, fields[i], json_object_get(v));
+        }
+        int r = journal_save(j);
+        if (r < 0) {
+                /* Not persisted: put the dead owner back, and make no change. */
+                for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                        json_object *v;
+                        if (json_object_object_get_ex(saved, fields[i], &v))
+                                json_object_object_add(old, fields[i], json_object_get(v));
+                        else
+                                json_object_object_del(old, fields[i]);
+                }
+        }
+        json_object_put(saved);
+        json_object_put(entry);
+        return r < 0 ? r : 2;
 }
 
 int journal_remove(Journal *j, const char *key) {

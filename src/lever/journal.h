@@ -90,6 +90,14 @@ json_object *journal_entry_guest_stop_new(const JournalOwner *o, const JournalVm
 /* "pause:QMPSOCKET:QEMUPID:QEMUSTART" type "pause": the VM paused over
  * QMP (needs qmp_socket and the QEMU's pid and start time). */
 json_object *journal_entry_pause_new(const JournalOwner *o, const JournalVm *vm);
+/* Record a typed guest entry (guest-stop, pause: it names its owner).  When
+ * an entry of that key is there already: kept as it is (0) while its owner
+ * (owner_pid + owner_start) lives; taken over (2: owner, owner_pid and
+ * owner_start rewritten to entry's, and saved) when its owner is dead, so
+ * that the dead owner's recovery (the guard, a periodic recover) never
+ * resumes what a live process holds now.  1: recorded anew.  -errno: not
+ * persisted (the caller must not make the change); entry is consumed. */
+int journal_record_guest(Journal *j, json_object *entry);
 /* Guest start times from the two views differ by the agent's rounding to
  * clock ticks: equal within 10 ms. */
 bool journal_guest_start_same(uint64_t a_ns, uint64_t b_ns);

@@ -9,12 +9,17 @@
  *   agent-ctl SOCKET state PID         state letter of the group leader
  *   agent-ctl SOCKET cpu PID           sum of cpu_ns over the group's threads
  *   agent-ctl SOCKET nice-of PID       nice of the group leader
+ *   agent-ctl SOCKET reconnect N [S]   N cycles (at most S seconds, default 60) of
+ *                                      connect (sync, hello), stats, disconnect; the
+ *                                      next connect follows at once.  Prints one line
+ *                                      of counts; fails if any cycle failed.
  * Exit status 0 on success, 1 on failure (message on stderr). */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "basic/log.h"
 #include "basic/parse.h"
@@ -33,6 +38,47 @@ static int get_pid(const char *s, pid_t *ret) {
         }
         *ret = v;
         return 0;
+}
+
+static uint64_t now_msec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* Quick connect/request/disconnect cycles: the guest sees the host go and
+ * come back at once, again and again.  A cycle over 1.5 s needed the
+ * client's sync resend. */
+static int reconnect_loop(const char *sock, usec_t timeout, char **a, int na) {
+        unsigned n, max_s = 60;
+        if (na < 1 || na > 2 || safe_atou(a[0], &n) < 0 || n == 0 || (na == 2 && safe_atou(a[1], &max_s) < 0))
+                return 2;
+        uint64_t t0 = now_msec(), worst = 0;
+        unsigned done = 0, failed = 0, slow = 0;
+        while (done < n && now_msec() - t0 < (uint64_t) max_s * 1000) {
+                uint64_t t = now_msec();
+                AgentClient *c;
+                AgentStats s;
+                int r = agent_connect(sock, timeout, &c);
+                if (r < 0)
+                        fprintf(stderr, "agent-ctl: cycle %u: cannot connect: %s (%s)\n", done, strerror(-r),
+                                agent_last_error(NULL));
+                else {
+                        r = agent_stats(c, &s);
+                        if (r < 0)
+                                fprintf(stderr, "agent-ctl: cycle %u: stats: %s (%s)\n", done, strerror(-r),
+                                        agent_last_error(c));
+                        agent_free(c);
+                }
+                uint64_t ms = now_msec() - t;
+                worst = ms > worst ? ms : worst;
+                failed += r < 0;
+                slow += r >= 0 && ms > 1500;
+                done++;
+        }
+        printf("cycles %u failed %u slow %u max_ms %llu seconds %llu\n", done, failed, slow,
+               (unsigned long long) worst, (unsigned long long) ((now_msec() - t0) / 1000));
+        return failed > 0 || done == 0;
 }
 
 int main(int argc, char **argv) {
@@ -54,6 +100,9 @@ int main(int argc, char **argv) {
         const char *sock = argv[i], *cmd = argv[i + 1];
         char **a = argv + i + 2;
         int na = argc - i - 2;
+
+        if (strcmp(cmd, "reconnect") == 0)
+                return reconnect_loop(sock, timeout, a, na);
 
         AgentClient *c;
         int r = agent_connect(sock, timeout, &c);

@@ -3,8 +3,9 @@
 # xvagent in a real TCG guest, driven from the host through the agent client
 # (tests/agent/agent-ctl) over QEMU's chardev socket for the virtio-serial
 # port: the guest's init starts the agent; the guest command starts a
-# CPU-bound loop and a sleeper.  Checks states, stop/cont by CPU time, nice,
-# malformed input, and the lease-based resume after the host disconnects.
+# CPU-bound loop and a sleeper.  Checks quick reconnects, states, stop/cont
+# by CPU time, nice, malformed input, and the lease-based resume after the
+# host disconnects.
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -59,6 +60,16 @@ hello=$(ctl hello) || fail "hello failed"
 assert_match '^protocol 1$' "$(grep ^protocol <<<"$hello")" "protocol"
 assert_match '^cpus 2$' "$(grep ^cpus <<<"$hello")" "guest CPUs"
 log "hello: $(grep ^kernel <<<"$hello")"
+
+# Quick reconnects: connect, sync, hello, stats, disconnect, and the next
+# host at once.  The guest hears that a host left or came from control
+# messages handled after the data, so it may read the next host's request
+# while it still believes no host is there; the agent used to throw the
+# reply away then (write EAGAIN, POLLHUP) and the host waited in vain.
+# Bounded: 200 cycles or 20 s, 10 s per cycle (a lost reply shows as a
+# failed cycle; a sync resent after 1 s only as a slow one).
+out=$("$ctl_bin" -t 10000 "$sock" reconnect 200 20) || fail "reconnect cycles: ${out:-no result}"
+log "reconnects: $out"
 
 tasks=$(ctl tasks) || fail "tasks failed"
 assert_match "^ *$busy +$busy +sh +R " "$(grep -E "^ *$busy +$busy " <<<"$tasks")" "busy loop listed as running"
