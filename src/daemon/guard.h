@@ -27,6 +27,12 @@
  * must stay valid (the guard uses its copy after the fork). */
 int guard_start(const char *state_dir, const HvOptions *hv);
 bool guard_running(void);
+/* The guard's pid while it runs (0: none). */
+pid_t guard_pid(void);
+/* Is the guard alive?  Reaps it when it died: logs an error once, and from
+ * then on guard_running() is false, the pause hook refuses every pause and
+ * guard_start() refuses to fork again (not safe in a threaded daemon). */
+bool guard_check(void);
 /* Close the guard's pipe.  nothing_left (the process undid every guest
  * change it held, and no pause it recorded is outstanding): the guard exits
  * without looking at the journal; otherwise it acts as when the process
@@ -44,3 +50,19 @@ JournalOwner guard_owner(const char *name);
  * guard when it is not running (CLI) and refuses the pause when it cannot. */
 void guard_pause_hook_install(Journal *j, pthread_mutex_t *lock, const char *owner_name, const char *state_dir,
                               const HvOptions *hv);
+
+/* A dry run's hook: every pause refused (-EROFS), so a view scans without
+ * pausing or fails that scan; nothing is recorded or changed. */
+void guard_pause_hook_install_refusing(void);
+
+/* Resume this process's own "pause" entries that no view holds now (a view
+ * that could not resume its VM and was dropped).  Returns how many are
+ * left.  Needs the hook installed with a journal (the daemon). */
+int guard_retry_own_pauses(void);
+
+/* Once per daemon tick: guard_check(); guard_retry_own_pauses() (at most
+ * every 2 s); and the guest entries of dead owners (a CLI, an earlier
+ * daemon, whose guard gave up or could not take the lock this daemon
+ * holds) through recover_guest(), from every 5 s up to every minute while
+ * some are kept. */
+void guard_tick(void);

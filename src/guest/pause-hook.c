@@ -30,3 +30,14 @@ void guest_pause_after(const GuestPause *p) {
         if (h.after)
                 h.after(p, h.userdata);
 }
+
+int guest_pause_adopt(const GuestPause *p) {
+        GuestPauseHook h = hook_get();
+        return h.adopt ? h.adopt(p, h.userdata) : 0;
+}
+
+void guest_pause_release(const GuestPause *p) {
+        GuestPauseHook h = hook_get();
+        if (h.release)
+                h.release(p, h.userdata);
+}

@@ -25,6 +25,17 @@ typedef struct GuestPauseHook {
         int (*before)(const GuestPause *p, void *userdata);
         /* After query-status confirmed the VM runs again. */
         void (*after)(const GuestPause *p, void *userdata);
+        /* The VM is found paused: is it a pause of this very process that
+         * is still owed a resume (a view that could not resume it was
+         * dropped)?  1: yes, and the caller holds it now (it runs its work
+         * with the VM paused, resumes it, calls after() and release()); 0:
+         * no (someone else's pause: leave it); -EBUSY: another thread of
+         * this process holds that pause right now. */
+        int (*adopt)(const GuestPause *p, void *userdata);
+        /* The view is done with a pause it held (from before() returning 0
+         * or adopt() returning 1), whether the VM runs again or not: one it
+         * could not resume is then retried by the program (its main loop). */
+        void (*release)(const GuestPause *p, void *userdata);
         void *userdata;
 } GuestPauseHook;
 
@@ -33,3 +44,6 @@ void guest_pause_hook_set(const GuestPauseHook *h);
 /* For the views: 0 when there is no hook. */
 int guest_pause_before(const GuestPause *p);
 void guest_pause_after(const GuestPause *p);
+/* 0 when there is no hook (then any pause found is someone else's). */
+int guest_pause_adopt(const GuestPause *p);
+void guest_pause_release(const GuestPause *p);

@@ -16,7 +16,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,9 +96,294 @@ static void test_record_takeover(void **state) {
         rm_rf();
 }
 
+
+/* Run body in a child process (the guard and the hook are process-wide). */
+static void in_child(void (*body)(void)) {
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                body();
+                _exit(0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fail_msg("child: %s %d", WIFSIGNALED(status) ? "signal" : "exit",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+#define CHECK(x)                                                                          \
+        do {                                                                              \
+                if (!(x)) {                                                               \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
+                        _exit(1);                                                         \
+                }                                                                         \
+        } while (0)
+
+static pid_t spawn_sleeper(void) {
+        pid_t pid = fork();
+        if (pid == 0) {
+                for (;;)
+                        pause();
+        }
+        return pid;
+}
+
+static void kill_wait(pid_t pid) {
+        kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+}
+
+static size_t count_type(Journal *j, const char *type) {
+        size_t n = 0;
+        for (size_t i = 0; i < journal_size(j); i++) {
+                json_object *v;
+                if (json_object_object_get_ex(journal_entry(j, i), "type", &v) && strcmp(json_object_get_string(v), type) == 0)
+                        n++;
+        }
+        return n;
+}
+
+/* Defect 1: a pause whose view could not resume it and was dropped is this
+ * process's still: the next view adopts it (and resumes it after its
+ * work) instead of taking it for someone else's; the daemon's loop retries
+ * it while no view holds it; one holder at a time. */
+static void adopt_body(void) {
+        static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+        Journal *j = NULL;
+        CHECK(journal_open(tmpdir, &j) == 0);
+        CHECK(guard_start(tmpdir, NULL) == 0);
+        guard_pause_hook_install(j, &lock, "daemon", tmpdir, NULL);
+        pid_t qemu = spawn_sleeper();
+        char sock[128];
+        snprintf(sock, sizeof sock, "%s/qmp.sock", tmpdir);
+        GuestPause p = { .domain = "vm1", .qmp_socket = sock, .qemu_pid = qemu };
+        CHECK(guest_pause_before(&p) == 0);
+        CHECK(count_type(j, "pause") == 1);
+        CHECK(guest_pause_adopt(&p) == -EBUSY);      /* the view holds it */
+        CHECK(guest_pause_before(&p) == -EBUSY);     /* no second pause of it */
+        CHECK(guard_retry_own_pauses() == 0);        /* held: not touched */
+        CHECK(count_type(j, "pause") == 1);
+        guest_pause_release(&p);                     /* the view is dropped, resume owed */
+        CHECK(guest_pause_adopt(&p) == 1);           /* the next view: ours, not someone else's */
+        CHECK(guest_pause_adopt(&p) == -EBUSY);
+        guest_pause_release(&p);
+
+        /* a dead owner's pause of another VM: someone else's */
+        pid_t other = spawn_sleeper();
+        char sock2[128];
+        snprintf(sock2, sizeof sock2, "%s/qmp2.sock", tmpdir);
+        JournalOwner dead = guard_owner("daemon");
+        dead.start_time++;
+        JournalVm vm = { .domain = "vm2", .qemu_pid = other, .qemu_start = start_of(other), .qmp_socket = sock2 };
+        CHECK(journal_record(j, journal_entry_pause_new(&dead, &vm)) == 1);
+        GuestPause p2 = { .domain = "vm2", .qmp_socket = sock2, .qemu_pid = other };
+        CHECK(guest_pause_adopt(&p2) == 0);
+
+        /* the loop resumes ours (its QEMU is gone now: nothing left to
+         * resume, the entry goes); the dead owner's is not its to touch */
+        kill_wait(qemu);
+        CHECK(guard_retry_own_pauses() == 0);
+        CHECK(count_type(j, "pause") == 1);
+        kill_wait(other);
+        guest_pause_hook_set(NULL);
+        CHECK(journal_remove(j, json_object_get_string(json_object_object_get(journal_entry(j, 0), "key"))) == 0);
+        journal_free(j);
+        guard_finish(true);
+}
+
+static void test_adopt_own_pause(void **state) {
+        (void) state;
+        mktmp();
+        in_child(adopt_body);
+        rm_rf();
+}
+
+/* A "parent" that records guest stops with its guard running and dies. */
+static pid_t parent_dies_holding(pid_t qemu, const char *const *agent_socks, size_t n, pid_t *ret_guard) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(p[0]);
+                CHECK(guard_start(tmpdir, NULL) == 0);
+                pid_t g = guard_pid();
+                Journal *j = NULL;
+                CHECK(journal_open(tmpdir, &j) == 0);
+                JournalOwner o = guard_owner("cli");
+                for (size_t i = 0; i < n; i++) {
+                        char dom[16];
+                        snprintf(dom, sizeof dom, "vm%zu", i);
+                        JournalVm vm = { .domain = dom, .qemu_pid = qemu, .qemu_start = start_of(qemu),
+                                         .agent_socket = agent_socks[i] };
+                        CHECK(journal_record_guest(j, journal_entry_guest_stop_new(&o, &vm, 100 + (pid_t) i,
+                                                                                   1000000000ULL)) == 1);
+                }
+                journal_free(j);
+                CHECK(write(p[1], &g, sizeof g) == sizeof g);
+                _exit(0);   /* dies without telling its guard */
+        }
+        close(p[1]);
+        assert_int_equal(read(p[0], ret_guard, sizeof *ret_guard), (ssize_t) sizeof *ret_guard);
+        close(p[0]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        return pid;
+}
+
+static size_t journal_count(void) {
+        Journal *j = NULL;
+        assert_int_equal(journal_open(tmpdir, &j), 0);
+        size_t n = journal_size(j);
+        journal_free(j);
+        return n;
+}
+
+static void nap_ms(long ms) {
+        nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L }, NULL);
+}
+
+/* Defect 3: the guard does not give up after one pass: a guest stop it
+ * could not undo yet (the agent does not answer) is tried again, with
+ * backoff, and goes once it can (here: its VM is gone). */
+static void test_guard_retries(void **state) {
+        (void) state;
+        mktmp();
+        pid_t qemu = spawn_sleeper();
+        char sock[128];
+        snprintf(sock, sizeof sock, "%s/no-agent.sock", tmpdir);
+        const char *socks[] = { sock };
+        pid_t guard = 0;
+        (void) parent_dies_holding(qemu, socks, 1, &guard);
+        assert_true(guard > 0);
+        nap_ms(1500);
+        assert_int_equal(journal_count(), 1);   /* not undone yet: kept */
+        kill_wait(qemu);
+        size_t n = 1;
+        for (int i = 0; i < 200 && n > 0; i++) {
+                nap_ms(100);
+                n = journal_count();
+        }
+        assert_int_equal(n, 0);   /* a retry saw the VM gone */
+        for (int i = 0; i < 100 && kill(guard, 0) == 0; i++)
+                nap_ms(100);
+        assert_int_not_equal(kill(guard, 0), 0);   /* and the guard is done */
+        rm_rf();
+}
+
+/* Defect 2: the guard does not hold the journal's lock while it talks to
+ * guests: three agents that never answer (3 s each) leave the lock free
+ * for a starting xvsched (journal_open waits 5 s). */
+static void test_guard_lock_free(void **state) {
+        (void) state;
+        mktmp();
+        char socks[3][128];
+        const char *sp[3];
+        int fds[3];
+        for (int i = 0; i < 3; i++) {
+                snprintf(socks[i], sizeof socks[i], "%s/silent%d.sock", tmpdir, i);
+                sp[i] = socks[i];
+                fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                strcpy(sa.sun_path, socks[i]);
+                assert_int_equal(bind(fds[i], (struct sockaddr *) &sa, sizeof sa), 0);
+                assert_int_equal(listen(fds[i], 4), 0);   /* never accepts */
+        }
+        pid_t guard = 0;
+        (void) parent_dies_holding(getpid(), sp, 3, &guard);
+        nap_ms(500);   /* the guard is at the agents now */
+        for (int k = 0; k < 2; k++) {
+                Journal *j = NULL;
+                assert_int_equal(journal_open(tmpdir, &j), 0);
+                assert_int_equal(journal_size(j), 3);
+                journal_free(j);
+                nap_ms(1000);
+        }
+        kill(guard, SIGKILL);
+        for (int i = 0; i < 3; i++)
+                close(fds[i]);
+        rm_rf();
+}
+
+/* Defect 6: a guard that died is noticed (guard_check), pauses are refused
+ * from then on, and telling it "done" does not kill the process with
+ * SIGPIPE. */
+static void guard_dies_body(void) {
+        static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+        signal(SIGPIPE, SIG_DFL);
+        CHECK(guard_start(tmpdir, NULL) == 0);
+        pid_t g = guard_pid();
+        CHECK(g > 0);
+        CHECK(guard_check());
+        kill(g, SIGKILL);
+        /* not reaped: the socket's peer is gone; "done" must not raise SIGPIPE */
+        nap_ms(200);
+        guard_finish(true);
+        CHECK(!guard_running());
+        (void) waitpid(g, NULL, 0);
+
+        /* a second process life: the guard dies under a running daemon */
+        Journal *j = NULL;
+        CHECK(journal_open(tmpdir, &j) == 0);
+        CHECK(guard_start(tmpdir, NULL) == 0);
+        guard_pause_hook_install(j, &lock, "daemon", tmpdir, NULL);
+        g = guard_pid();
+        kill(g, SIGKILL);
+        bool alive = true;
+        for (int i = 0; i < 100 && alive; i++) {
+                nap_ms(50);
+                alive = guard_check();
+        }
+        CHECK(!alive);
+        CHECK(!guard_running());
+        CHECK(guard_start(tmpdir, NULL) == -ECHILD);   /* no fork in a threaded daemon */
+        GuestPause p = { .domain = "vm1", .qmp_socket = "/x/qmp", .qemu_pid = getpid() };
+        CHECK(guest_pause_before(&p) == -ENOTCONN);
+        CHECK(journal_size(j) == 0);
+        guard_finish(true);
+        guest_pause_hook_set(NULL);
+        journal_free(j);
+}
+
+static void test_guard_dies(void **state) {
+        (void) state;
+        mktmp();
+        in_child(guard_dies_body);
+        rm_rf();
+}
+
+/* Defect 5: a dry run's hook refuses every pause (and records nothing). */
+static void dry_body(void) {
+        guard_pause_hook_install_refusing();
+        GuestPause p = { .domain = "vm1", .qmp_socket = "/x/qmp", .qemu_pid = getpid() };
+        CHECK(guest_pause_before(&p) < 0);
+        CHECK(guest_pause_adopt(&p) == 0);
+        CHECK(!guard_running());
+        Journal *j = NULL;
+        CHECK(journal_open(tmpdir, &j) == 0);
+        CHECK(journal_size(j) == 0);
+        journal_free(j);
+}
+
+static void test_dry_run_refuses(void **state) {
+        (void) state;
+        mktmp();
+        in_child(dry_body);
+        rm_rf();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_takeover),
+                cmocka_unit_test(test_adopt_own_pause),
+                cmocka_unit_test(test_guard_retries),
+                cmocka_unit_test(test_guard_lock_free),
+                cmocka_unit_test(test_guard_dies),
+                cmocka_unit_test(test_dry_run_refuses),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
