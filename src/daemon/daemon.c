@@ -219,6 +219,8 @@ static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns
                          .qmp_socket = dr->domain->qmp_socket, .agent_socket = dr->domain->agent_socket };
         if (vm.qemu_start == 0 || start_ns == 0)
                 return -ENODATA;   /* nothing to tell this process from a later one with its pid */
+        if (!guard_running())
+                return -ENOTCONN;  /* the guard died: no stop that nothing would undo */
         json_object *e = journal_entry_guest_stop_new(&o, &vm, pid, start_ns);
         if (!e)
                 return -ENOMEM;
@@ -761,6 +763,7 @@ static void write_timeline(Daemon *d) {
 }
 
 static void tick(Daemon *d) {
+        guard_tick();
         uint64_t a = now_ns();
         observe(d);
         uint64_t b = now_ns();
@@ -1164,7 +1167,8 @@ int daemon_run(const DaemonOptions *o) {
                         goto out;
                 }
                 guard_pause_hook_install(d.journal, &journal_lock, "daemon", o->state_dir, &o->hv);
-        }
+        } else
+                guard_pause_hook_install_refusing();   /* a dry run pauses no VM */
 
         const char *timeline = o->timeline ? o->timeline : d.rules.timeline;
         if (timeline) {
