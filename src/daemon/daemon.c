@@ -66,6 +66,7 @@ typedef struct DomainRt {
         char view_name[16];
         char control_path[64];
         char view_error[160];
+        uint64_t view_retry_at_ns; /* no view: when its worker tries to open one again (CLOCK_MONOTONIC) */
         bool no_nice;              /* the view cannot renice (vmi): do not ask again */
         bool no_sched;             /* nor change policies */
         WorkerOp pending[WORKER_MAX_OPS];
@@ -459,6 +460,7 @@ static void observe_domain(Daemon *d, size_t di) {
         if (res.error[0] && !streq(res.error, dr->view_error))
                 log_notice("%s: %s", d->rules.domains[di].name, res.error);
         snprintf(dr->view_error, sizeof dr->view_error, "%s", res.error);
+        dr->view_retry_at_ns = res.view_ok ? 0 : now_ns() + res.retry_in_ms * 1000000ull;
         if (dr->view_ok && !was_ok)
                 log_info("%s: guest view %s", d->rules.domains[di].name, dr->view_name);
         o->view_ok = dr->view_ok;
@@ -739,8 +741,16 @@ static json_object *status_json(const Daemon *d) {
                 json_object_object_add(dobj, "control_path", dr->view_ok ? json_object_new_string(dr->control_path) : NULL);
                 if (dr->view_error[0])
                         json_object_object_add(dobj, "view_error", json_object_new_string(dr->view_error));
+                if (!dr->view_ok && dr->view_retry_at_ns) {
+                        uint64_t now = now_ns();
+                        json_object_object_add(dobj, "view_retry_in_ms",
+                                               json_object_new_int64(dr->view_retry_at_ns > now
+                                                                             ? (int64_t) ((dr->view_retry_at_ns - now) / 1000000)
+                                                                             : 0));
+                }
                 json_object_object_add(dobj, "weight", json_object_new_int((int) d->plan.domains[i].weight));
                 json_object_object_add(dobj, "rt", json_object_new_boolean(d->plan.domains[i].rt));
+                json_object_object_add(dobj, "rt_budget_spent", json_object_new_boolean(d->plan.domains[i].rt_budget_spent));
                 json_object_object_add(dobj, "steal_scale", json_object_new_double(round(d->state.domains[i].steal_scale * 1000) / 1000));
                 json_object_array_add(doms, dobj);
         }
@@ -1329,16 +1339,27 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
         printf("%-12s %-8s %6s %5s  %-24s %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "CONTROL", "NOTE");
         json_object_object_get_ex(rep, "domains", &doms);
         for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
-                json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve, *cp = NULL;
+                json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve, *cp = NULL, *rs = NULL,
+                            *ri = NULL;
                 json_object_object_get_ex(x, "control_path", &cp);
+                json_object_object_get_ex(x, "rt_budget_spent", &rs);
+                json_object_object_get_ex(x, "view_retry_in_ms", &ri);
                 json_object_object_get_ex(x, "domain", &a);
                 json_object_object_get_ex(x, "view", &b);
                 json_object_object_get_ex(x, "weight", &c);
                 json_object_object_get_ex(x, "rt", &dd);
                 bool has_err = json_object_object_get_ex(x, "view_error", &ve);
-                printf("%-12s %-8s %6s %5s  %-24s %s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
-                       json_object_get_string(c), json_object_get_boolean(dd) ? "on" : "off",
-                       cp ? json_object_get_string(cp) : "-", has_err ? json_object_get_string(ve) : "");
+                char retry[48] = "";
+                if (ri)
+                        snprintf(retry, sizeof retry, "%snext try in %.1f s", has_err ? "; " : "",
+                                 json_object_get_int64(ri) / 1000.0);
+                printf("%-12s %-8s %6s %5s  %-24s %s%s%s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
+                       json_object_get_string(c),
+                       json_object_get_boolean(dd) ? "on" : json_object_get_boolean(rs) ? "spent" : "off",
+                       cp ? json_object_get_string(cp) : "-", has_err ? json_object_get_string(ve) : "", retry,
+                       json_object_get_boolean(rs) ? (has_err || ri ? "; RT budget of this window spent"
+                                                                      : "RT budget of this window spent")
+                                                   : "");
         }
         printf("\n%-12s %-10s %-7s %4s %-9s %6s %6s %5s  %s\n", "TASK", "DOMAIN", "CLASS", "PRIO", "STATE", "CPU%",
                "SHARE", "NICE", "WHY");

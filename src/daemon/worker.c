@@ -3,14 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "daemon/worker.h"
 #include "host/sched.h"
 #include "view-registry/view-registry.h"
-
-#define VIEW_RETRY_NS (1000ull * 1000 * 1000)
 
 struct Worker {
         pthread_t thread;
@@ -19,7 +18,9 @@ struct Worker {
         Domain *domain;            /* a copy of what the worker needs */
         char view_want[8];
         GuestView *view;           /* touched only by the worker thread while it runs */
-        uint64_t retry_ns;
+        uint64_t retry_ns;         /* CLOCK_MONOTONIC of the next open; 0 = now */
+        uint64_t retry_delay_ns;   /* the last delay used; 0 = none since a good round */
+        char last_error[160];      /* why there is no view */
         bool busy, quit;
         /* the round in flight */
         WorkerOp ops[WORKER_MAX_OPS];
@@ -34,13 +35,35 @@ static uint64_t now_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
 }
 
+uint64_t worker_retry_delay_ns(uint64_t prev_ns) {
+        if (prev_ns < WORKER_RETRY_MIN_NS)
+                return WORKER_RETRY_MIN_NS;
+        return prev_ns >= WORKER_RETRY_MAX_NS / 2 ? WORKER_RETRY_MAX_NS : prev_ns * 2;
+}
+
+/* A view failed (to open, or a round): the next open waits longer each
+ * time, so a guest that makes every open fail (a hostile agent, a kernel
+ * the vmi view cannot read) costs a bounded share of host CPU. */
+static void retry_later(Worker *w) {
+        w->retry_delay_ns = worker_retry_delay_ns(w->retry_delay_ns);
+        w->retry_ns = now_ns() + w->retry_delay_ns;
+}
+
 static void open_view(Worker *w, WorkerResult *res) {
         if (w->view || now_ns() < w->retry_ns)
                 return;
         if (guest_view_open_by_name(w->view_want, w->domain, &w->view, res->error, sizeof res->error) < 0) {
                 w->view = NULL;
-                w->retry_ns = now_ns() + VIEW_RETRY_NS;
+                retry_later(w);
         }
+}
+
+/* Test hook (documented in docs/policy.md): while the file
+ * XVSCHED_TEST_VIEW_FAIL names exists, every round's task list fails as a
+ * broken view's would, so the path that drops a view can be tested. */
+static bool test_view_fail(void) {
+        const char *f = getenv("XVSCHED_TEST_VIEW_FAIL");
+        return f && *f && access(f, F_OK) == 0;
 }
 
 /* One round, on the worker thread, without the lock held. */
@@ -49,6 +72,12 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
         if (!w->view) {
                 for (size_t i = 0; i < n_ops; i++)
                         ops[i].result = -ENOTCONN;
+                if (res->error[0])
+                        snprintf(w->last_error, sizeof w->last_error, "%s", res->error);
+                else   /* not tried this round: still the last reason */
+                        snprintf(res->error, sizeof res->error, "%s", w->last_error);
+                uint64_t now = now_ns();
+                res->retry_in_ms = w->retry_ns > now ? (w->retry_ns - now) / 1000000 : 0;
                 return;
         }
         for (size_t i = 0; i < n_ops; i++) {
@@ -61,6 +90,10 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
         if (keepalive)
                 (void) guest_view_keepalive(w->view);
         res->tasks_result = guest_view_tasks(w->view, &res->tasks, &res->n_tasks);
+        if (res->tasks_result >= 0 && test_view_fail()) {
+                free(res->tasks);
+                res->tasks_result = -EIO;
+        }
         res->t_ns = now_ns();
         for (size_t i = 0; res->tasks_result >= 0 && i < res->n_tasks; i++)
                 res->guest_cpu_ns += res->tasks[i].cpu_ns;
@@ -72,7 +105,8 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
         }
         if (res->tasks_result < 0) {
                 snprintf(res->error, sizeof res->error, "%s view failed: %s", guest_view_name(w->view),
-                         guest_view_last_error(w->view));
+                         res->tasks_result == -EIO && test_view_fail() ? "XVSCHED_TEST_VIEW_FAIL"
+                                                                       : guest_view_last_error(w->view));
                 res->tasks = NULL;
                 res->n_tasks = 0;
                 /* Drop it, undoing what it held (a lease-less view's stops are
@@ -82,9 +116,13 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                 (void) guest_view_release(w->view);
                 guest_view_free(w->view);
                 w->view = NULL;
-                w->retry_ns = now_ns() + VIEW_RETRY_NS;
+                retry_later(w);
+                res->retry_in_ms = w->retry_delay_ns / 1000000;
+                snprintf(w->last_error, sizeof w->last_error, "%s", res->error);
                 return;
         }
+        w->retry_delay_ns = 0;
+        w->last_error[0] = 0;   /* a good round: the next failure retries after the shortest delay */
         res->view_ok = true;
         res->can_stop = guest_view_can_stop(w->view);
         res->has_lease = streq(guest_view_name(w->view), "agent");

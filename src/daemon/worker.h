@@ -10,8 +10,9 @@
  * A worker still busy with the previous round is simply skipped: the loop
  * goes on with what it knows, and decides again next tick.
  *
- * The worker owns the view: it opens it (retrying), and on a failure
- * releases it (resumes what it stopped, restores nice) and closes it. */
+ * The worker owns the view: it opens it (retrying, with an increasing
+ * delay), and on a failure releases it (resumes what it stopped, restores
+ * nice) and closes it. */
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -39,6 +40,7 @@ typedef struct WorkerResult {
         char view_name[16];
         char control_path[64];    /* how this view stops and resumes ("agent", "vmi stop + agent cont", "none") */
         char error[160];          /* last failure, "" if none */
+        uint64_t retry_in_ms;     /* no view: the next open is tried in this many ms */
         GuestTask *tasks;         /* owned by the caller after collect */
         uint64_t t_ns;            /* CLOCK_MONOTONIC when the list was read */
         uint64_t guest_cpu_ns;    /* sum of the tasks' CPU */
@@ -50,6 +52,13 @@ typedef struct WorkerResult {
 } WorkerResult;
 
 typedef struct Worker Worker;
+
+/* A view that failed is opened again after a delay: 1 s, doubled after
+ * each failure up to 60 s, back to 1 s after a good round.  Pure: the delay
+ * after one of prev_ns (0: the first failure). */
+#define WORKER_RETRY_MIN_NS (1000ull * 1000 * 1000)
+#define WORKER_RETRY_MAX_NS (60ull * 1000 * 1000 * 1000)
+uint64_t worker_retry_delay_ns(uint64_t prev_ns);
 
 /* view: "agent", "vmi" or "auto" (agent when the domain has a channel, else
  * vmi; falls back to vmi when the agent cannot be opened). */
