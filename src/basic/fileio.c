@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,4 +132,20 @@ int read_i64_file(const char *path, int64_t *ret) {
         if (r < 0)
                 return r;
         return safe_atoi64(line, ret);
+}
+
+int fd_ensure_std(void) {
+        for (int fd = 0; fd <= 2; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                /* the lowest free fd is this one */
+                int n = open("/dev/null", O_RDWR | O_NOCTTY);
+                if (n < 0)
+                        return negative_errno();
+                if (n != fd) {
+                        close(n);
+                        return -EBADF;
+                }
+        }
+        return 0;
 }

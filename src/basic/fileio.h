@@ -27,3 +27,8 @@ int write_file_atomic_at(int dir_fd, const char *name, const char *data, size_t 
 
 int read_u64_file(const char *path, uint64_t *ret);
 int read_i64_file(const char *path, int64_t *ret);
+
+/* Open /dev/null onto each of fds 0, 1 and 2 that is not open, so that no
+ * file the process opens later (a lock, a pipe) lands there and is written
+ * to as stderr or kept open by a child.  Call first thing in main(). */
+int fd_ensure_std(void);

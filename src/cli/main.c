@@ -196,6 +196,10 @@ static int parse_argv(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+        /* Before anything is opened: no lock or pipe on fd 0-2 (a guard
+         * keeps fd 2 as its stderr). */
+        if (fd_ensure_std() < 0)
+                return 1;
         log_set_program("xvsched");
 
         /* GNU getopt permutes: options may come before or after the

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/fileio.h"
 #include "daemon/guard.h"
 #include "guest/pause-hook.h"
 #include "host/sched.h"
@@ -376,6 +377,30 @@ static void test_dry_run_refuses(void **state) {
         rm_rf();
 }
 
+/* Defect 7: with fds 0-2 closed at start, nothing opened later lands on
+ * them (the guard would keep a lock or the pipe's write end as stderr). */
+static void std_body(void) {
+        close(0);
+        close(1);
+        close(2);
+        CHECK(fd_ensure_std() == 0);
+        for (int fd = 0; fd <= 2; fd++) {
+                struct stat st, null;
+                CHECK(fstat(fd, &st) == 0);
+                CHECK(stat("/dev/null", &null) == 0);
+                CHECK(st.st_rdev == null.st_rdev);
+        }
+        int fd = open("/dev/null", O_RDONLY);
+        CHECK(fd > 2);
+        close(fd);
+        CHECK(fd_ensure_std() == 0);   /* all open: nothing changes */
+}
+
+static void test_std_fds(void **state) {
+        (void) state;
+        in_child(std_body);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_takeover),
@@ -384,6 +409,7 @@ int main(void) {
                 cmocka_unit_test(test_guard_lock_free),
                 cmocka_unit_test(test_guard_dies),
                 cmocka_unit_test(test_dry_run_refuses),
+                cmocka_unit_test(test_std_fds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
