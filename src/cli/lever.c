@@ -8,6 +8,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "cli/cli.h"
+#include "daemon/recover.h"
 #include "lever/lever.h"
 
 static void print_notes(const LeverContext *c) {
@@ -87,6 +88,55 @@ int cmd_set(int argc, char **argv) {
         return r;
 }
 
+/* Guest changes (guest-stop, pause) that reset --all could not undo: one
+ * "KEY: reason" line each, as lever_reset() reports its own in c.failed. */
+static char *guest_failed;
+static int guest_first_error;
+
+static void guest_kept(json_object *e, const char *key, int r, void *userdata) {
+        (void) e;
+        (void) userdata;
+        char *n = NULL;
+        if (asprintf(&n, "%s%s: %s\n", guest_failed ?: "", key ?: "(no key)", recover_reason(r)) >= 0) {
+                free(guest_failed);
+                guest_failed = n;
+        }
+        if (!guest_first_error)
+                guest_first_error = r;
+}
+
+/* `reset --all`: resume the guest processes and VMs whose xvsched died
+ * holding them stopped or paused (the guard's work, should it have died
+ * too), through the same recover_guest() the guard and the daemon use.
+ * Entries of a live owner are left to it. */
+static int reset_guest(Journal *j, RecoverResult *res) {
+        RecoverOps ops;
+        recover_ops_default(&ops, &arg.hv);
+        if (arg.dry_run) {
+                for (size_t i = 0; i < journal_size(j); i++) {
+                        json_object *e = journal_entry(j, i), *t, *k;
+                        if (json_object_object_get_ex(e, "type", &t) && streq(json_object_get_string(t), "guest-stop") &&
+                            !ops.owner_alive(e, ops.userdata) && !arg.json)
+                                printf("would resume %s\n",
+                                       json_object_object_get_ex(e, "key", &k) ? json_object_get_string(k) : "(no key)");
+                }
+                return 0;
+        }
+        ops.kept = guest_kept;
+        return recover_guest(j, &ops, 0, res);
+}
+
+static void print_failed(const char *failed, json_object *array) {
+        for (const char *p = failed; p && *p;) {
+                size_t len = strcspn(p, "\n");
+                if (array)
+                        json_object_array_add(array, json_object_new_string_len(p, (int) len));
+                else
+                        log_error("cannot restore %.*s", (int) len, p);
+                p += len + (p[len] == '\n');
+        }
+}
+
 int cmd_reset(int argc, char **argv) {
         if ((argc != 2 && !arg.all) || (arg.all && argc != 1))
                 return log_error_errno(-EINVAL, "usage: xvsched reset DOMAIN | xvsched reset --all");
@@ -95,33 +145,45 @@ int cmd_reset(int argc, char **argv) {
         if (r < 0)
                 return r;
         const char *domain = arg.all ? NULL : argv[1];
+        RecoverResult gres = {};
+        int gr = 0;
+        if (arg.all) {
+                /* pauses first, then stops (a paused VM's agent cannot answer) */
+                gr = reset_guest(j, &gres);
+                if (gr < 0 && !guest_first_error)
+                        guest_first_error = gr;
+        }
         LeverContext c = { .hv = &arg.hv, .journal = j, .dry_run = arg.dry_run };
         r = lever_reset(&c, domain);
-        if (r < 0) {
+        if (r < 0 || guest_failed) {
                 /* One line per entry kept, then the sum; the rest was restored. */
-                for (const char *p = c.failed; p && *p;) {
-                        size_t len = strcspn(p, "\n");
-                        log_error("cannot restore %.*s", (int) len, p);
-                        p += len + (p[len] == '\n');
-                }
-                log_error("%s", c.error);
+                print_failed(guest_failed, NULL);
+                print_failed(c.failed, NULL);
+                if (guest_failed)
+                        log_error("%u guest change%s could not be undone (kept in the state file), %u undone", gres.kept,
+                                  gres.kept == 1 ? "" : "s", gres.resumed + gres.gone);
+                if (r < 0)
+                        log_error("%s", c.error);
                 if (arg.json) {
                         json_object *o = json_object_new_object(), *f = json_object_new_array();
-                        for (const char *p = c.failed; p && *p;) {
-                                size_t len = strcspn(p, "\n");
-                                json_object_array_add(f, json_object_new_string_len(p, (int) len));
-                                p += len + (p[len] == '\n');
-                        }
+                        print_failed(guest_failed, f);
+                        print_failed(c.failed, f);
                         json_object_object_add(o, "failed", f);
                         json_object_object_add(o, "remaining", json_object_new_int((int) journal_size(j)));
                         cli_print_json(o);
                 }
                 lever_context_done(&c);
-                return r;
+                free(guest_failed);
+                guest_failed = NULL;
+                return r < 0 ? r : guest_first_error < 0 ? guest_first_error : -EIO;
         }
+        r += (int) gres.resumed;
+        if (gres.skipped > 0 && !arg.json)
+                printf("left %u guest change%s of a running xvsched to it\n", gres.skipped, gres.skipped == 1 ? "" : "s");
         if (arg.json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "restored", json_object_new_int(r));
+                json_object_object_add(o, "guest_resumed", json_object_new_int((int) gres.resumed));
                 json_object_object_add(o, "remaining", json_object_new_int((int) journal_size(j)));
                 cli_print_json(o);
         } else {
