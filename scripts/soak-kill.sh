@@ -90,7 +90,9 @@ for pid in sys.argv[1:]:
                 if os.path.exists(f):
                     knobs[f] = open(f).read().strip()
     out[pid] = {"threads": th, "cgroup": cg, "knobs": knobs}
-out["xvsched_groups"] = sorted(glob.glob("/sys/fs/cgroup/*/xvsched-*") + glob.glob("/sys/fs/cgroup/xvsched-*"))
+# xvsched's own groups for these domains (other tests' groups are not ours to judge)
+out["xvsched_groups"] = sorted(g for g in glob.glob("/sys/fs/cgroup/*/xvsched-*") + glob.glob("/sys/fs/cgroup/xvsched-*")
+                               if g.rsplit("xvsched-", 1)[1] in ("a", "b", "ska", "skb"))
 print(json.dumps(out, sort_keys=True))
 PY
 }
@@ -99,10 +101,20 @@ PY
 last_state() { tr -d '\r' <"$(vm console "$1")" | grep "^MON $2 " | tail -1 | cut -d' ' -f3; }
 paused() { vm qmp "$1" '{"execute":"query-status"}' | grep -q '"running": *false'; }
 
+# Logs of the trials that fail outlive the test directory.
+keep=$(mktemp -d /tmp/xvsoak-logs.XXXXXX)
 before=$(snapshot)
-n_kill=0 n_stopped_left=0 n_paused_left=0 n_restore_bad=0 n_restart=0 n_reset=0 n_held=0 max_undo_ms=0 max_agent_ms=0 max_vmi_ms=0
+n_kill=0 n_stopped_left=0 n_paused_left=0 n_restore_bad=0 n_restart=0 n_reset=0 n_held=0 n_die_in_pause=0 max_undo_ms=0 max_agent_ms=0 max_vmi_ms=0
 for ((i = 1; i <= trials; i++)); do
-        "$X" -b qmp run "$conf" >"$XV_TEST_DIR/daemon.$i.log" 2>&1 &
+        # Every fifth daemon dies by itself inside its first VM pause (the
+        # test hook SIGKILLs it while the VM is paused), the others at a
+        # random moment.
+        if ((i % 5 == 0)); then
+                XVSCHED_TEST_DIE_IN_PAUSE=1 "$X" -b qmp run "$conf" >"$XV_TEST_DIR/daemon.$i.log" 2>&1 &
+                n_die_in_pause=$((n_die_in_pause + 1))
+        else
+                "$X" -b qmp run "$conf" >"$XV_TEST_DIR/daemon.$i.log" 2>&1 &
+        fi
         dpid=$!
         # a random moment: 0.3 .. 4 s after the start
         sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 4.0), 2))')"
@@ -136,7 +148,10 @@ for ((i = 1; i <= trials; i++)); do
                 if [ "$(last_state ska bga)" = T ] || [ "$(last_state skb bgb)" = T ]; then
                         n_stopped_left=$((n_stopped_left + 1))
                 fi
-                echo "trial $i: still stopped or paused ${grace} s after the kill (bga $(last_state ska bga), bgb $(last_state skb bgb))" >&2
+                echo "trial $i: still stopped or paused ${grace} s after the kill (bga $(last_state ska bga), bgb $(last_state skb bgb)); logs in $keep" >&2
+                cp "$XV_TEST_DIR/daemon.$i.log" "$keep/" 2>/dev/null || true
+                tr -d '\r' <"$(vm console ska)" | tail -40 >"$keep/ska.console.$i"
+                tr -d '\r' <"$(vm console skb)" | tail -40 >"$keep/skb.console.$i"
         fi
         case $((i % 3)) in
         0)
@@ -174,7 +189,7 @@ PY
         fi
 done
 "$X" -b qmp reset --all >/dev/null 2>&1 || true
-echo "soak: $trials trials, $n_kill kills ($n_held while a guest task was held stopped), grace $grace s"
+echo "soak: $trials trials, $n_kill kills ($n_held while a guest task was held stopped, $n_die_in_pause inside a VM pause), grace $grace s"
 echo "soak: left stopped after the grace: $n_stopped_left; left paused: $n_paused_left"
 echo "soak: slowest resume seen on the guest console after the kill: agent view (lease) ${max_agent_ms} ms, vmi view (guard) ${max_vmi_ms} ms; slowest trial until all was checked ${max_undo_ms} ms"
 echo "soak: restores checked: $((n_restart + n_reset)) ($n_restart restarts, $n_reset reset --all); not as before: $n_restore_bad"
