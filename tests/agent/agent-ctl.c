@@ -13,13 +13,21 @@
  *                                      connect (sync, hello), stats, disconnect; the
  *                                      next connect follows at once.  Prints one line
  *                                      of counts; fails if any cycle failed.
+ *   agent-ctl SOCKET burst N [S]       the same with raw sockets, 100 ms apart (the
+ *                                      agent has seen the host go): each cycle sends
+ *                                      0xFF, sync, hello and stats at once and waits
+ *                                      for the three replies.
  * Exit status 0 on success, 1 on failure (message on stderr). */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "basic/log.h"
 #include "basic/parse.h"
@@ -81,6 +89,95 @@ static int reconnect_loop(const char *sock, usec_t timeout, char **a, int na) {
         return failed > 0 || done == 0;
 }
 
+/* One burst cycle: 1 if all three replies came within timeout, 0 if not,
+ * -errno if the socket failed. */
+static int burst_cycle(const char *sock, usec_t timeout, unsigned long long id) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(sock) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, sock);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        char req[512], buf[8192], want[3][48];
+        int n = snprintf(req, sizeof req,
+                         "\xff{\"execute\":\"sync\",\"arguments\":{\"id\":%llu},\"id\":%llu}\n"
+                         "{\"execute\":\"hello\",\"id\":%llu}\n{\"execute\":\"stats\",\"id\":%llu}\n",
+                         id, id, id + 1, id + 2);
+        for (int k = 0; k < 3; k++)
+                snprintf(want[k], sizeof want[k], "\"id\":%llu}", id + (unsigned long long) k);
+        if (write(fd, req, (size_t) n) != n) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        /* Replies are small; keep the tail of what came so far. */
+        size_t len = 0;
+        bool seen[3] = {};
+        uint64_t end = now_msec() + timeout / USEC_PER_MSEC;
+        int r = 0;
+        for (;;) {
+                uint64_t t = now_msec();
+                if (t >= end)
+                        break;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, (int) (end - t)) <= 0)
+                        continue;
+                ssize_t k = read(fd, buf + len, sizeof buf - 1 - len);
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+                buf[len] = 0;
+                for (int i = 0; i < 3; i++)
+                        seen[i] = seen[i] || strstr(buf, want[i]);
+                if (seen[0] && seen[1] && seen[2]) {
+                        r = 1;
+                        break;
+                }
+                char *nl = strrchr(buf, '\n');
+                if (nl) {   /* drop complete lines already looked at */
+                        len = strlen(nl + 1);
+                        memmove(buf, nl + 1, len + 1);
+                }
+                if (len >= sizeof buf - 1)
+                        len = 0;
+        }
+        close(fd);
+        return r;
+}
+
+static int burst_loop(const char *sock, usec_t timeout, char **a, int na) {
+        unsigned n, max_s = 60;
+        if (na < 1 || na > 2 || safe_atou(a[0], &n) < 0 || n == 0 || (na == 2 && safe_atou(a[1], &max_s) < 0))
+                return 2;
+        uint64_t t0 = now_msec(), worst = 0;
+        unsigned done = 0, failed = 0;
+        unsigned long long id = ((unsigned long long) getpid() << 20) + 1;
+        while (done < n && now_msec() - t0 < (uint64_t) max_s * 1000) {
+                if (done > 0)
+                        usleep(100 * 1000);
+                uint64_t t = now_msec();
+                int r = burst_cycle(sock, timeout, id);
+                id += 3;
+                uint64_t ms = now_msec() - t;
+                worst = ms > worst ? ms : worst;
+                if (r <= 0) {
+                        failed++;
+                        fprintf(stderr, "agent-ctl: burst %u: %s after %llu ms\n", done,
+                                r < 0 ? strerror(-r) : "replies missing", (unsigned long long) ms);
+                }
+                done++;
+        }
+        printf("bursts %u failed %u max_ms %llu seconds %llu\n", done, failed, (unsigned long long) worst,
+               (unsigned long long) ((now_msec() - t0) / 1000));
+        return failed > 0 || done == 0;
+}
+
 int main(int argc, char **argv) {
         usec_t timeout = 10 * USEC_PER_SEC;
         int i = 1;
@@ -103,6 +200,8 @@ int main(int argc, char **argv) {
 
         if (strcmp(cmd, "reconnect") == 0)
                 return reconnect_loop(sock, timeout, a, na);
+        if (strcmp(cmd, "burst") == 0)
+                return burst_loop(sock, timeout, a, na);
 
         AgentClient *c;
         int r = agent_connect(sock, timeout, &c);
