@@ -547,7 +547,6 @@ static int cmd_tasks(Request *q) {
         jw_int(w, (int64_t) (1000000000ULL / ns_per_tick()));
 
         size_t n_threads = 0, agent_threads = 0;
-        uint64_t agent_ticks = 0;
         jw_key(w, "tasks");
         jw_begin_array(w);
         const ProcSnapshot *old = &q->s->last;
@@ -556,7 +555,6 @@ static int cmd_tasks(Request *q) {
                 const ProcTask *t = &snap.tasks[i];
                 if (t->pid == q->a->self_pid) {
                         agent_threads++;
-                        agent_ticks += t->cpu_ticks;
                         continue;
                 }
                 n_threads++;
