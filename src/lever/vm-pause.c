@@ -26,9 +26,28 @@ int vm_pause_undo(json_object *e) {
                 return -EBADMSG;
         if (!host_process_alive(pid, start))
                 return -ESRCH;   /* that QEMU is gone: its VM is not paused any more */
+        /* Connect, then make sure the socket is that very QEMU's (its
+         * pid, and that pid still the QEMU recorded): checking the process
+         * and then connecting by path would let another process's socket
+         * put there in between receive the `cont`.  No reconnects by path
+         * after that. */
         _cleanup_(qmp_freep) QmpClient *q = NULL;
+        int r = qmp_connect(sock, PAUSE_UNDO_DEADLINE_MS, &q);
+        if (r < 0)
+                return r;
+        pid_t peer = 0;
+        r = qmp_peer_pid(q, &peer);
+        if (r < 0)
+                return r;
+        if (!host_process_alive(pid, start))
+                return -ESRCH;   /* that QEMU went while we connected */
+        if (peer != pid) {
+                log_debug("pause %s: the socket is pid %d's, not QEMU %d's: no cont through it", sock, (int) peer,
+                          (int) pid);
+                return -EPERM;   /* kept: not this socket's to resume */
+        }
         _cleanup_free_ char *status = NULL;
-        int r = qmp_resume_confirmed(&q, sock, PAUSE_UNDO_DEADLINE_MS, &status);
+        r = qmp_resume_confirmed(&q, NULL, PAUSE_UNDO_DEADLINE_MS, &status);
         if (r == -ESTALE)
                 log_debug("pause %s: the VM is '%s', not paused: leaving it", sock, status ? status : "?");
         return r;

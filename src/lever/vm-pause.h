@@ -14,7 +14,9 @@
  * process is gone, or the pid is another process now (start time): nothing
  * to resume.  -ESTALE: the VM is stopped in another state than a QMP
  * pause (shutdown, error): not ours to end.  -EBADMSG: a malformed entry
- * (acts on nothing).  Other -errno: QMP unreachable or the VM would not run
+ * (acts on nothing).  -EPERM: the socket at qmp_socket is not that QEMU's
+ * (SO_PEERCRED pid, checked after connecting): nothing sent through it.
+ * Other -errno: QMP unreachable or the VM would not run
  * (keep the entry, try again). */
 int vm_pause_undo(json_object *e);
 

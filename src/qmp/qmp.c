@@ -453,3 +453,12 @@ int qmp_hmp(QmpClient *q, const char *command_line, char **ret_output) {
         json_object_put(o);
         return *ret_output ? 0 : -ENOMEM;
 }
+
+int qmp_peer_pid(const QmpClient *q, pid_t *ret) {
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (!q || getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+                return q ? negative_errno() : -EINVAL;
+        *ret = cr.pid;
+        return 0;
+}

@@ -31,6 +31,9 @@ int qmp_connect(const char *path, int timeout_ms, QmpClient **ret);
 /* The same on an already connected fd (taken over, closed by qmp_free). */
 int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret);
 void qmp_free(QmpClient *q);
+/* The pid of the process at the other end (SO_PEERCRED: the one that made
+ * the listening socket). */
+int qmp_peer_pid(const QmpClient *q, pid_t *ret);
 static inline void qmp_freep(QmpClient **q) {
         qmp_free(*q);
 }
