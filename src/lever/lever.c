@@ -1164,6 +1164,20 @@ static void reset_failed(LeverContext *c, const char *key, const char *why) {
         }
 }
 
+/* A "pause" entry whose owner (pid + start time) is another process that
+ * is alive. */
+static bool pause_held_by_other(json_object *e) {
+        const char *type = get_str(e, "type");
+        json_object *v;
+        if (!type || !streq(type, "pause") || !json_object_object_get_ex(e, "owner_pid", &v))
+                return false;
+        pid_t pid = (pid_t) json_object_get_int(v);
+        uint64_t start = json_object_object_get_ex(e, "owner_start", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+        if (pid <= 0 || start == 0 || pid == getpid())
+                return false;
+        return host_process_alive(pid, start);
+}
+
 int lever_reset(LeverContext *c, const char *domain) {
         int restored = 0, first_error = 0;
         size_t n_failed = 0;
@@ -1185,6 +1199,20 @@ int lever_reset(LeverContext *c, const char *domain) {
                         return -ENOMEM;
                 if (!entry_ours(c->hv, e))
                         continue;   /* left to its owner (guest-stop, ...): not a failure */
+                if (pause_held_by_other(e)) {
+                        /* a live xvsched (`ps` mid-scan, a daemon) holds
+                         * this pause and resumes it itself: continuing the
+                         * VM now would run it under that process's write */
+                        _cleanup_free_ char *why = NULL;
+                        if (asprintf(&why, "left: its owner, xvsched pid %d, is running and holds this pause",
+                                     (int) json_object_get_int(json_object_object_get(e, "owner_pid"))) < 0)
+                                return -ENOMEM;
+                        reset_failed(c, key, why);
+                        n_failed++;
+                        if (!first_error)
+                                first_error = -EBUSY;
+                        continue;
+                }
                 if (c->dry_run) {
                         note(c, "would restore %s", key);
                         continue;

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +29,7 @@
 #include "guest/pause-hook.h"
 #include "host/sched.h"
 #include "lever/journal.h"
+#include "lever/lever.h"
 #include "lever/vm-pause.h"
 
 static char tmpdir[64];
@@ -125,6 +127,7 @@ static void in_child(void (*body)(void)) {
 static pid_t spawn_sleeper(void) {
         pid_t pid = fork();
         if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 for (;;)
                         pause();
         }
@@ -401,6 +404,143 @@ static void test_std_fds(void **state) {
         in_child(std_body);
 }
 
+/* A fake QEMU monitor in a child process (so SO_PEERCRED names it): the VM
+ * is "paused" until a `cont`, each of which writes 'C' to marker. */
+static pid_t fake_qemu(const char *path, int marker) {
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid > 0) {
+                char c;
+                close(ready[1]);
+                assert_int_equal(read(ready[0], &c, 1), 1);
+                close(ready[0]);
+                return pid;
+        }
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* made here: SO_PEERCRED names who listened */
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, path);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(lfd, 4) < 0)
+                _exit(1);
+        (void) !write(ready[1], "R", 1);
+        close(ready[1]);
+        bool running = false;
+        for (;;) {
+                int fd = accept(lfd, NULL, NULL);
+                if (fd < 0)
+                        continue;
+                FILE *f = fdopen(fd, "r+");
+                fprintf(f, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 8}, "
+                           "\"package\": \"\"}, \"capabilities\": []}}\r\n");
+                fflush(f);
+                char line[4096];
+                while (fgets(line, sizeof line, f)) {
+                        json_object *o = json_tokener_parse(line), *ex = NULL, *id = NULL;
+                        if (!o)
+                                continue;
+                        json_object_object_get_ex(o, "execute", &ex);
+                        json_object_object_get_ex(o, "id", &id);
+                        const char *cmd = ex ? json_object_get_string(ex) : "";
+                        const char *ids = id ? json_object_to_json_string(id) : "null";
+                        if (strcmp(cmd, "query-status") == 0)
+                                fprintf(f, "{\"return\": {\"status\": \"%s\", \"running\": %s}, \"id\": %s}\r\n",
+                                        running ? "running" : "paused", running ? "true" : "false", ids);
+                        else {
+                                if (strcmp(cmd, "cont") == 0) {
+                                        running = true;
+                                        (void) !write(marker, "C", 1);
+                                }
+                                fprintf(f, "{\"return\": {}, \"id\": %s}\r\n", ids);
+                        }
+                        fflush(f);
+                        json_object_put(o);
+                }
+                fclose(f);
+        }
+}
+
+static json_object *pause_of(pid_t owner, uint64_t owner_start, pid_t qemu, const char *sock) {
+        JournalOwner o = { .name = "cli", .pid = owner, .start_time = owner_start };
+        JournalVm vm = { .domain = "vm1", .qemu_pid = qemu, .qemu_start = start_of(qemu), .qmp_socket = sock };
+        json_object *e = journal_entry_pause_new(&o, &vm);
+        assert_non_null(e);
+        return e;
+}
+
+static int conts(int marker) {
+        char buf[16];
+        ssize_t n = read(marker, buf, sizeof buf);
+        return n > 0 ? (int) n : 0;
+}
+
+/* Defect 8: `reset` leaves a pause whose owner is alive (a running `ps`
+ * mid-scan) and reports it; a dead owner's pause is continued. */
+static void test_reset_live_pause_owner(void **state) {
+        (void) state;
+        mktmp();
+        int m[2];
+        assert_int_equal(pipe2(m, O_NONBLOCK | O_CLOEXEC), 0);
+        char sock[128];
+        snprintf(sock, sizeof sock, "%s/qmp.sock", tmpdir);
+        pid_t qemu = fake_qemu(sock, m[1]);
+        pid_t owner = spawn_sleeper();
+        Journal *j = NULL;
+        assert_int_equal(journal_open(tmpdir, &j), 0);
+        assert_int_equal(journal_record(j, pause_of(owner, start_of(owner), qemu, sock)), 1);
+        HvOptions hv = {};
+        LeverContext c = { .hv = &hv, .journal = j };
+        assert_true(lever_reset(&c, NULL) < 0);
+        assert_non_null(c.failed);
+        assert_non_null(strstr(c.failed, "owner"));
+        assert_int_equal(journal_size(j), 1);
+        nap_ms(100);
+        assert_int_equal(conts(m[0]), 0);   /* not continued under its live owner */
+        lever_context_done(&c);
+        kill_wait(owner);
+        LeverContext c2 = { .hv = &hv, .journal = j };
+        assert_int_equal(lever_reset(&c2, NULL), 1);
+        assert_int_equal(journal_size(j), 0);
+        assert_int_equal(conts(m[0]), 1);
+        lever_context_done(&c2);
+        journal_free(j);
+        kill_wait(qemu);
+        close(m[0]);
+        close(m[1]);
+        rm_rf();
+}
+
+/* Defect 9: the `cont` goes only to a socket that is the recorded QEMU's
+ * (SO_PEERCRED), not to whatever listens at the path now. */
+static void test_pause_undo_peer(void **state) {
+        (void) state;
+        mktmp();
+        int m[2];
+        assert_int_equal(pipe2(m, O_NONBLOCK | O_CLOEXEC), 0);
+        char sock[128];
+        snprintf(sock, sizeof sock, "%s/qmp.sock", tmpdir);
+        pid_t impostor = fake_qemu(sock, m[1]);
+        pid_t qemu = spawn_sleeper();   /* the QEMU recorded: alive, but not at that socket */
+        json_object *e = pause_of(getpid(), start_of(getpid()) + 1, qemu, sock);
+        assert_int_equal(vm_pause_undo(e), -EPERM);
+        nap_ms(100);
+        assert_int_equal(conts(m[0]), 0);
+        json_object_put(e);
+        /* the real one: continued */
+        e = pause_of(getpid(), start_of(getpid()) + 1, impostor, sock);
+        assert_int_equal(vm_pause_undo(e), 0);
+        assert_int_equal(conts(m[0]), 1);
+        json_object_put(e);
+        kill_wait(qemu);
+        kill_wait(impostor);
+        close(m[0]);
+        close(m[1]);
+        rm_rf();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_takeover),
@@ -410,6 +550,8 @@ int main(void) {
                 cmocka_unit_test(test_guard_dies),
                 cmocka_unit_test(test_dry_run_refuses),
                 cmocka_unit_test(test_std_fds),
+                cmocka_unit_test(test_reset_live_pause_owner),
+                cmocka_unit_test(test_pause_undo_peer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
