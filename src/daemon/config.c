@@ -324,9 +324,9 @@ static int finish(Parser *p) {
                 if (t->class == TASK_CLASS_IDLE && (t->share_pct > 0 || t->burst))
                         return perr(p, "task '%s': the idle class takes no share or burst", t->name);
         }
-        if (r->rt_budget_ms > (r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT)) {
+        if (r->rt_budget_ms >= (r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT)) {
                 p->line = 0;
-                return perr(p, "rt_budget = %ums is longer than rt_window (%ums): RT on demand needs a budget "
+                return perr(p, "rt_budget = %ums is not below rt_window (%ums): RT on demand needs a budget "
                                "below its window", r->rt_budget_ms,
                             r->rt_window_ms ? r->rt_window_ms : POLICY_RT_WINDOW_MS_DEFAULT);
         }

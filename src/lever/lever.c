@@ -986,12 +986,9 @@ int lever_rt_runtime_read(const char *proc_root, int64_t *ret) {
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/sys/kernel/sched_rt_runtime_us", proc_root ? proc_root : "/proc") < 0)
                 return -ENOMEM;
-        int r = read_i64_file(path, ret);
-        if (r == -ENOENT) {
-                *ret = 950000;
-                return 0;
-        }
-        return r;
+        /* Missing or unreadable: whether throttling is on cannot be told
+         * (the caller refuses unless forced). */
+        return read_i64_file(path, ret);
 }
 
 static bool policy_is_rt(int policy) {
@@ -1053,8 +1050,9 @@ static int check_rt(LeverContext *c, const Domain *d, const LeverSetting *settin
         int r = lever_rt_runtime_read(c->hv ? c->hv->proc_root : NULL, &runtime);
         if (r < 0)
                 return c->rt_force ? 0
-                                   : fail(c, s, -EPERM, "cannot read kernel.sched_rt_runtime_us (%s): refused, RT "
-                                                        "throttling may be off (override with --rt-force)",
+                                   : fail(c, s, -EPERM, "cannot tell whether RT throttling is on: "
+                                                        "kernel.sched_rt_runtime_us cannot be read (%s); refused "
+                                                        "(override with --rt-force)",
                                           strerror(-r));
         CpuSet online;
         if (online_cpus(&online) < 0) {

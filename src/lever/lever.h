@@ -97,8 +97,10 @@ void lever_context_done(LeverContext *c);
  * thread may run on after the change, covers every online CPU (no CPU left
  * where the host's own work runs for sure).  Pure, for tests. */
 int lever_rt_check(int64_t rt_runtime_us, const CpuSet *online, const CpuSet *rt_cpus, const char **ret_reason);
-/* PROC_ROOT/sys/kernel/sched_rt_runtime_us (proc_root NULL: /proc); the
- * kernel's default 950000 when the file does not exist. */
+/* PROC_ROOT/sys/kernel/sched_rt_runtime_us (proc_root NULL: /proc).  A
+ * file that is missing or unreadable answers -errno (-ENOENT, ...): then
+ * whether RT throttling is on cannot be told, and RT is refused unless
+ * forced. */
 int lever_rt_runtime_read(const char *proc_root, int64_t *ret);
 
 /* Apply all settings to d, or none: on failure every change made by this

@@ -67,9 +67,11 @@ static void test_runtime_read(void **state) {
         char path[256];
         int64_t v = 0;
 
-        /* No such file (no RT scheduling class knob): the kernel's default. */
-        assert_int_equal(lever_rt_runtime_read(dir, &v), 0);
-        assert_int_equal(v, 950000);
+        /* No such file: whether throttling is on cannot be told (no
+         * fail-open to the kernel's default). */
+        v = 12345;
+        assert_int_equal(lever_rt_runtime_read(dir, &v), -ENOENT);
+        assert_int_equal(v, 12345);
 
         snprintf(path, sizeof path, "%s/sys", dir);
         assert_int_equal(mkdir(path, 0755), 0);

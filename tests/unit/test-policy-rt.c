@@ -163,6 +163,11 @@ static void test_config_keys(void **state) {
                                              sizeof err),
                          -EINVAL);
         assert_non_null(strstr(err, "rt_budget"));
+        /* a budget as long as its window is no budget at all */
+        assert_int_equal(config_parse_string("[daemon]\nrt_budget = 1s\nrt_window = 1s\n[domain a]\n", "t.conf", &r, err,
+                                             sizeof err),
+                         -EINVAL);
+        assert_non_null(strstr(err, "not below rt_window"));
         assert_int_equal(config_parse_string("[daemon]\nrt_window = 5ms\n[domain a]\n", "t.conf", &r, err, sizeof err),
                          -EINVAL);
         assert_non_null(strstr(err, "t.conf:2: rt_window = 5ms"));
