@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "basic/fileio.h"
@@ -147,5 +148,30 @@ int fd_ensure_std(void) {
                         return -EBADF;
                 }
         }
+        return 0;
+}
+
+int open_append_safe(const char *path, int *ret_fd) {
+        /* O_NONBLOCK: a FIFO without a reader must not hang the open */
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid())) {
+                close(fd);
+                return -EPERM;
+        }
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
         return 0;
 }

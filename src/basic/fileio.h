@@ -32,3 +32,9 @@ int read_i64_file(const char *path, int64_t *ret);
  * file the process opens later (a lock, a pipe) lands there and is written
  * to as stderr or kept open by a child.  Call first thing in main(). */
 int fd_ensure_std(void);
+
+/* Open path for appending (a log, the daemon's timeline) as root would
+ * safely: never through a symlink (O_NOFOLLOW: -ELOOP), created 0600, only
+ * a regular file (-EPERM for a FIFO, device, directory...), owned by root
+ * or by our euid (-EPERM otherwise).  O_CLOEXEC. */
+int open_append_safe(const char *path, int *ret_fd);

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "daemon/config.h"
@@ -1182,9 +1183,18 @@ int daemon_run(const DaemonOptions *o) {
 
         const char *timeline = o->timeline ? o->timeline : d.rules.timeline;
         if (timeline) {
-                d.timeline = fopen(timeline, "ae");
-                if (!d.timeline) {
-                        r = log_error_errno(negative_errno(), "cannot open the timeline %s: %m", timeline);
+                /* root writes here: no symlink, only a regular file of root's or ours */
+                int tfd = -1;
+                r = open_append_safe(timeline, &tfd);
+                if (r >= 0 && !(d.timeline = fdopen(tfd, "ae"))) {
+                        r = negative_errno();
+                        close(tfd);
+                }
+                if (r < 0) {
+                        r = log_error_errno(r, "cannot open the timeline %s: %s", timeline,
+                                            r == -ELOOP ? "it is a symlink"
+                                            : r == -EPERM ? "not a regular file owned by root"
+                                                          : strerror(-r));
                         goto out;
                 }
         }

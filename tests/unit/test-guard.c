@@ -541,6 +541,38 @@ static void test_pause_undo_peer(void **state) {
         rm_rf();
 }
 
+/* Defect 11: the daemon's timeline is opened without following a symlink,
+ * only as a regular file of root's (or ours), created 0600. */
+static void test_open_append_safe(void **state) {
+        (void) state;
+        mktmp();
+        char p[160], q[160];
+        int fd = -1;
+        snprintf(p, sizeof p, "%s/timeline", tmpdir);
+        assert_int_equal(open_append_safe(p, &fd), 0);
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(write(fd, "x\n", 2), 2);
+        close(fd);
+        assert_int_equal(open_append_safe(p, &fd), 0);   /* appends */
+        close(fd);
+        /* a symlink to a file root must not write */
+        snprintf(q, sizeof q, "%s/link", tmpdir);
+        assert_int_equal(symlink(p, q), 0);
+        assert_int_equal(open_append_safe(q, &fd), -ELOOP);
+        /* a FIFO (no reader: must not hang either) */
+        snprintf(q, sizeof q, "%s/fifo", tmpdir);
+        assert_int_equal(mkfifo(q, 0600), 0);
+        assert_true(open_append_safe(q, &fd) < 0);
+        /* another user's file */
+        if (geteuid() == 0) {
+                assert_int_equal(chown(p, 65534, 65534), 0);
+                assert_int_equal(open_append_safe(p, &fd), -EPERM);
+        }
+        rm_rf();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_takeover),
@@ -552,6 +584,7 @@ int main(void) {
                 cmocka_unit_test(test_std_fds),
                 cmocka_unit_test(test_reset_live_pause_owner),
                 cmocka_unit_test(test_pause_undo_peer),
+                cmocka_unit_test(test_open_append_safe),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
