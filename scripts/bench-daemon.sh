@@ -47,7 +47,7 @@ hz=$(getconf CLK_TCK)
 run_daemon() {
         local conf=$1 interval=$2 s=$3 tl=$dir/tl.jsonl
         rm -f "$tl"
-        "$X" "${largs[@]}" -b local run "$conf" interval="$interval" timeline="$tl" >"$dir/daemon.log" 2>&1 &
+        "$X" "${largs[@]}" -b local run "$conf" --interval "${interval}ms" --timeline "$tl" >"$dir/daemon.log" 2>&1 &
         local dpid=$!
         sleep 2
         local c0; c0=$(cpu_ticks $dpid); local t0; t0=$(date +%s%N)
@@ -124,7 +124,7 @@ echo "|---|---:|---:|"
 echo "| fg alone | $solo | 100 % |"
 echo "| fg + bg, no xvsched (equal priority) | $shared | $(python3 -c "print(round($shared / $solo * 100, 1))") % |"
 for iv in 10 50 100 500; do
-        "$X" "${largs[@]}" -b local run "$dir/fgbg.conf" interval="$iv" >"$dir/daemon.log" 2>&1 &
+        "$X" "${largs[@]}" -b local run "$dir/fgbg.conf" --interval "${iv}ms" >"$dir/daemon.log" 2>&1 &
         dpid=$!
         sleep 3
         with=$(measure_fg "$secs")

@@ -54,7 +54,7 @@ sed -e 's/^\[domain web\]$/[domain web]\ncpus = 0/' -e 's/^\[domain db\]$/[domai
 run_for() {
         local secs=$1 tl=$2
         shift 2
-        "$X" -b qmp run "$conf" timeline="$tl" "$@" >"$run/daemon.log" 2>&1 &
+        "$X" -b qmp run "$conf" --timeline "$tl" "$@" >"$run/daemon.log" 2>&1 &
         daemon=$!
         sleep "$secs"
         kill -TERM "$daemon"
@@ -93,7 +93,7 @@ PY
 mkdir -p "$out"
 echo
 echo "== xvsched timeline (with xvsched)"
-"$X" timeline "$run/with.jsonl" svg="$out/timeline.svg"
+"$X" timeline "$run/with.jsonl" --svg "$out/timeline.svg"
 echo
 echo "The daemon restored every value it changed when it stopped; xvsched reset --all"
 echo "then undid the demo's own pinning: $("$X" -b qmp reset --all)."

@@ -6,7 +6,7 @@
 #   - within GRACE seconds no guest process is stopped by xvsched and no VM
 #     is paused (nothing restarted: the agent's lease and xvsched's guard
 #     must undo it on their own);
-#   - every third trial is followed by a restart (`xvsched run ... ticks=3`,
+#   - every third trial is followed by a restart (`xvsched run ... --ticks 3`,
 #     which restores what the crash left, runs, and restores again on exit),
 #     every third by `xvsched reset --all`, and the rest by nothing (the next
 #     trial's start recovers); after a restart or reset every QEMU thread's
@@ -156,7 +156,7 @@ for ((i = 1; i <= trials; i++)); do
         case $((i % 3)) in
         0)
                 n_restart=$((n_restart + 1))
-                "$X" -b qmp run "$conf" ticks=3 >"$XV_TEST_DIR/restart.$i.log" 2>&1 ||
+                "$X" -b qmp run "$conf" --ticks 3 >"$XV_TEST_DIR/restart.$i.log" 2>&1 ||
                         echo "trial $i: restart failed: $(tail -2 "$XV_TEST_DIR/restart.$i.log")" >&2 ;;
         1)
                 n_reset=$((n_reset + 1))

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,33 @@ int safe_atou(const char *s, unsigned *ret) {
         if (v > UINT_MAX)
                 return -ERANGE;
         *ret = (unsigned) v;
+        return 0;
+}
+
+int parse_seconds(const char *s, double bare_unit_s, double *ret) {
+        static const struct { const char *suffix; double s; } units[] = {
+                { "us", 1e-6 }, { "ms", 1e-3 }, { "s", 1 }, { "m", 60 }, { "h", 3600 },
+        };
+        if (!s || !(isdigit((unsigned char) *s) || (*s == '.' && isdigit((unsigned char) s[1]))))
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno == ERANGE || !isfinite(v))
+                return -ERANGE;
+        /* strtod takes hex and exponents; a duration is plain decimal. */
+        for (const char *p = s; p < end; p++)
+                if (!isdigit((unsigned char) *p) && *p != '.')
+                        return -EINVAL;
+        double unit = *end ? 0 : bare_unit_s;
+        for (size_t i = 0; unit == 0 && i < ELEMENTSOF(units); i++)
+                if (streq(end, units[i].suffix))
+                        unit = units[i].s;
+        if (unit == 0)
+                return -EINVAL;
+        if (v * unit > 1e9)
+                return -ERANGE;
+        *ret = v * unit;
         return 0;
 }
 

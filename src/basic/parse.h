@@ -32,5 +32,11 @@ bool cpuset_equal(const CpuSet *a, const CpuSet *b);
 /* Sizes with binary suffixes: "512", "4K", "256M", "1G", "1T" (also KiB/MiB/GiB). */
 int parse_size(const char *s, uint64_t *ret);
 
+/* A duration in seconds: "5", "5s", "500ms", "1.5s", "2m", "250us" (plain
+ * decimal, non-negative); a bare number is in units of `bare_unit_s` seconds
+ * (1 for seconds, 0.001 for milliseconds).  -EINVAL on garbage, -ERANGE
+ * above 1e9 s.  (bench/lib/opts.c has an integer-nanosecond twin.) */
+int parse_seconds(const char *s, double bare_unit_s, double *ret);
+
 /* Drop leading/trailing whitespace in place; returns s. */
 char *strstrip(char *s);

@@ -3,6 +3,7 @@
 
 /* Shared by the command files: global options, discovery, output. */
 
+#include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 
@@ -23,12 +24,36 @@ typedef struct CliOptions {
 
 extern CliOptions arg;
 
+/* Exit codes: 0 ok, 1 failure, 2 usage error (bad command line). */
+#define CLI_EXIT_FAILURE 1
+#define CLI_EXIT_USAGE 2
+
+/* A command's own option, parsed in main.c with getopt_long (the global
+ * options are accepted after the command too). */
+typedef struct CliOption {
+        const char *name;       /* long name, without "--"; NULL ends a table */
+        const char *arg;        /* argument's name for --help; NULL for a flag */
+        const char *help;
+        bool legacy;            /* the old "name=VALUE" spelling is accepted, with a warning */
+} CliOption;
+
 typedef struct Command {
         const char *name;
-        const char *usage;      /* arguments, for help */
+        const char *usage;      /* arguments, for help and completion */
         const char *summary;
-        int (*run)(int argc, char **argv);   /* argv[0] is the command name */
+        int (*run)(int argc, char **argv);   /* argv[0] is the command name, then the positional arguments */
+        const CliOption *options;
+        bool json;              /* prints data: --json selects JSON */
 } Command;
+
+/* The running command's option NAME: its argument ("" for a flag), or NULL
+ * when not given. */
+const char *cli_option(const char *name);
+/* Log one usage error line; returns CLI_EXIT_USAGE for the command to return. */
+int cli_usage_error(const char *fmt, ...) _printf_(1, 2);
+/* A duration option (see parse_seconds()): 0 and *ret unchanged when not
+ * given, CLI_EXIT_USAGE (after one line) when invalid or out of [min, max]. */
+int cli_duration_option(const char *name, double bare_unit_s, double min_s, double max_s, double *ret);
 
 /* Discover domains with the global options; on failure logs one line. */
 int cli_discover(DomainList *ret);
@@ -64,3 +89,12 @@ int cmd_check(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
+int cmd_daemon_stop(int argc, char **argv);
+/* `completion bash`: the script, from the command table. */
+int cli_completion_bash(const Command *commands, size_t n, const struct option *global, size_t n_global);
+
+extern const CliOption run_options[];
+extern const CliOption ps_options[];
+extern const CliOption hold_options[];
+extern const CliOption timeline_options[];

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,8 +7,31 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/parse.h"
 #include "cli/cli.h"
 #include "host/sched.h"
+
+int cli_usage_error(const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        log_error("%s", buf);
+        return CLI_EXIT_USAGE;
+}
+
+int cli_duration_option(const char *name, double bare_unit_s, double min_s, double max_s, double *ret) {
+        const char *v = cli_option(name);
+        double d;
+        if (!v)
+                return 0;
+        if (parse_seconds(v, bare_unit_s, &d) < 0 || d < min_s || d > max_s)
+                return cli_usage_error("--%s %s: expected a duration from %g s to %g s (5s, 500ms; a bare number is %s)",
+                                       name, v, min_s, max_s, bare_unit_s == 1 ? "seconds" : "milliseconds");
+        *ret = d;
+        return 0;
+}
 
 int cli_discover(DomainList *ret) {
         _cleanup_free_ char *note = NULL;

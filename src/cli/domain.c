@@ -136,7 +136,7 @@ static void fmt_levers(const DomainLevers *l, char *buf, size_t size) {
 
 int cmd_list(int argc, char **argv _unused_) {
         if (argc > 1)
-                return log_error_errno(-EINVAL, "list takes no arguments (did you mean 'show %s'?)", argv[1]);
+                return cli_usage_error("list takes no arguments (did you mean 'show %s'?)", argv[1]);
         DomainList l = {};
         int r = cli_discover(&l);
         if (r < 0)
@@ -173,7 +173,7 @@ int cmd_list(int argc, char **argv _unused_) {
 
 int cmd_show(int argc, char **argv) {
         if (argc != 2)
-                return log_error_errno(-EINVAL, "usage: xvsched show DOMAIN");
+                return cli_usage_error("usage: xvsched show DOMAIN");
         DomainList l;
         Domain *d;
         int r = cli_discover_one(argv[1], &l, &d);

@@ -64,20 +64,23 @@ static const char *state_name(char s) {
 
 static int ps_print(const char *name, const char *via);
 
+const CliOption ps_options[] = {
+        { "via", "agent|vmi|auto", "through the in-guest agent, by introspecting guest memory, or whichever works (default)", true },
+        {},
+};
+
+const CliOption hold_options[] = {
+        { "for", "DURATION", "hold the change this long (5, 5s, 500ms; a bare number is seconds), then undo it", true },
+        {},
+};
+
 int cmd_ps(int argc, char **argv) {
-        const char *via = "auto", *name = NULL;
-        for (int i = 1; i < argc; i++) {
-                if (strneq(argv[i], "via=", 4))
-                        via = argv[i] + 4;
-                else if (!name)
-                        name = argv[i];
-                else
-                        return log_error_errno(-EINVAL, "usage: xvsched ps DOMAIN [via=agent|vmi|auto]");
-        }
-        if (!name)
-                return log_error_errno(-EINVAL, "usage: xvsched ps DOMAIN [via=agent|vmi|auto]");
+        const char *via = cli_option("via") ?: "auto";
+        if (argc != 2)
+                return cli_usage_error("usage: xvsched ps DOMAIN [--via agent|vmi|auto]");
+        const char *name = argv[1];
         if (!streq(via, "auto") && !guest_view_ops_by_name(via))
-                return log_error_errno(-EINVAL, "via=%s: expected agent, vmi or auto", via);
+                return cli_usage_error("--via %s: expected agent, vmi or auto", via);
 
         /* The vmi view may pause the VM for a consistent task list: journaled
          * first, and resumed by the guard should this command die. */
@@ -234,19 +237,6 @@ static int hold(AgentClient *c, double seconds) {
         return 0;
 }
 
-static int parse_for(int *argc, char **argv, double *ret) {
-        *ret = 0;
-        for (int i = 1; i < *argc; i++)
-                if (strneq(argv[i], "for=", 4)) {
-                        if (safe_atod(argv[i] + 4, ret) < 0 || *ret <= 0 || *ret > 86400)
-                                return log_error_errno(-EINVAL, "%s: expected for=SECONDS (0 < SECONDS <= 86400)", argv[i]);
-                        memmove(argv + i, argv + i + 1, (size_t) (*argc - i - 1) * sizeof *argv);
-                        (*argc)--;
-                        return 0;
-                }
-        return 0;
-}
-
 /* Stop or renice the processes WHAT names, hold the change under the
  * agent's lease for `seconds` (<= 0: until a signal), then undo it. */
 static int held_change(const char *domain, const char *what, bool stop, int nice, double seconds) {
@@ -284,20 +274,22 @@ static int held_change(const char *domain, const char *what, bool stop, int nice
 }
 
 int cmd_stop(int argc, char **argv) {
-        if (argc == 1)   /* "xvsched stop": the daemon */
-                return daemon_control(arg.state_dir, "stop", arg.json);
-        double seconds;
-        int r = parse_for(&argc, argv, &seconds);
-        if (r < 0)
+        /* Once "xvsched stop" alone stopped the daemon: a mistyped command
+         * was destructive.  Now it stops nothing. */
+        if (argc == 1)
+                return cli_usage_error("xvsched stop needs DOMAIN PID|COMM; to stop the daemon: xvsched daemon stop");
+        double seconds = 0;
+        int r = cli_duration_option("for", 1, 0.001, 86400, &seconds);
+        if (r != 0)
                 return r;
         if (argc != 3)
-                return log_error_errno(-EINVAL, "usage: xvsched stop DOMAIN PID|COMM [for=SECONDS]");
+                return cli_usage_error("usage: xvsched stop DOMAIN PID|COMM [--for DURATION]");
         return held_change(argv[1], argv[2], true, 0, seconds);
 }
 
 int cmd_cont(int argc, char **argv) {
         if (argc != 3)
-                return log_error_errno(-EINVAL, "usage: xvsched cont DOMAIN PID|COMM");
+                return cli_usage_error("usage: xvsched cont DOMAIN PID|COMM");
         _cleanup_agent_ AgentClient *c = NULL;
         int r = connect_domain_agent(argv[1], &c);
         if (r < 0)
@@ -317,14 +309,14 @@ int cmd_cont(int argc, char **argv) {
 }
 
 int cmd_nice(int argc, char **argv) {
-        double seconds;
-        int r = parse_for(&argc, argv, &seconds);
-        if (r < 0)
+        double seconds = 0;
+        int r = cli_duration_option("for", 1, 0.001, 86400, &seconds);
+        if (r != 0)
                 return r;
         int nice;
         if (argc != 4)
-                return log_error_errno(-EINVAL, "usage: xvsched nice DOMAIN PID|COMM N [for=SECONDS]");
+                return cli_usage_error("usage: xvsched nice DOMAIN PID|COMM N [--for DURATION] (-- before a negative N)");
         if (safe_atoi(argv[3], &nice) < 0 || nice < -20 || nice > 19)
-                return log_error_errno(-EINVAL, "nice %s: must be an integer from -20 to 19", argv[3]);
+                return cli_usage_error("nice %s: must be an integer from -20 to 19", argv[3]);
         return held_change(argv[1], argv[2], false, nice, seconds);
 }

@@ -42,7 +42,7 @@ static int open_journal(Journal **ret) {
 
 int cmd_set(int argc, char **argv) {
         if (argc < 3)
-                return log_error_errno(-EINVAL, "usage: xvsched set DOMAIN KEY=VALUE... (keys: nice rt cpus weight cap mems memory ioweight)");
+                return cli_usage_error("usage: xvsched set DOMAIN KEY=VALUE... (keys: nice rt cpus weight cap mems memory ioweight)");
 
         /* Validate every key first: nothing is discovered or touched before
          * the whole command line makes sense. */
@@ -53,7 +53,7 @@ int cmd_set(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
                 const char *reason;
                 if (lever_setting_parse(argv[i + 2], &settings[i], &reason) < 0)
-                        return log_error_errno(-EINVAL, "%s: %s", argv[i + 2], reason);
+                        return cli_usage_error("%s: %s", argv[i + 2], reason);
         }
 
         DomainList l;
@@ -139,7 +139,7 @@ static void print_failed(const char *failed, json_object *array) {
 
 int cmd_reset(int argc, char **argv) {
         if ((argc != 2 && !arg.all) || (arg.all && argc != 1))
-                return log_error_errno(-EINVAL, "usage: xvsched reset DOMAIN | xvsched reset --all");
+                return cli_usage_error("usage: xvsched reset DOMAIN | xvsched reset --all");
         _cleanup_(journal_freep) Journal *j = NULL;
         int r = open_journal(&j);
         if (r < 0)

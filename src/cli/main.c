@@ -2,6 +2,7 @@
 /* xvsched: system-wide process priorities across virtual machines.
  * This file holds the global options and the command table. */
 
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,34 +26,42 @@ static int cmd_version(int argc _unused_, char **argv _unused_) {
         printf("xvsched %s\n", XVSCHED_VERSION);
         return 0;
 }
+static int cmd_completion(int argc, char **argv);
 
+static const CliOption no_options[] = { {} };
+
+/* The command table: help, option parsing and the bash completion all come
+ * from it.  "run", "status" and "reload" are short for "daemon ..." ("stop"
+ * alone is not: it is the guest process command, and refuses without one). */
 static const Command commands[] = {
-        { "list", "", "list every domain with its threads and levers", cmd_list },
-        { "show", "DOMAIN", "one domain in detail: threads, classes, levers, CPU use", cmd_show },
-        { "set", "DOMAIN KEY=VALUE...", "change levers, all or nothing (nice rt cpus weight cap mems memory ioweight)", cmd_set },
-        { "reset", "DOMAIN|--all", "restore every value xvsched changed", cmd_reset },
-        { "run", "[CONFIG] [interval=MS] [timeline=FILE]", "the policy loop: enforce the rules of CONFIG", cmd_run },
-        { "status", "", "the running daemon's rules, tasks, states and shares", cmd_status },
-        { "reload", "", "make the daemon read its config again (keeps the old rules on error)", cmd_reload },
-        { "timeline", "FILE [svg=OUT|png=OUT]", "render the daemon's timeline as text and a picture", cmd_timeline },
-        { "check", "CONFIG", "parse a config file and report the first problem", cmd_check },
-        { "ps", "DOMAIN [via=agent|vmi|auto]", "guest processes, through the agent or by introspection", cmd_ps },
-        { "stop", "[DOMAIN PID|COMM [for=S]]", "stop a guest process (held while this runs), or, alone, the daemon", cmd_stop },
-        { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont },
-        { "nice", "DOMAIN PID|COMM N [for=S]", "renice a guest process, held while this runs", cmd_nice },
-        { "version", "", "print the version", cmd_version },
-        { "help", "", "this help", cmd_help },
+        { "list", "", "list every domain with its threads and levers", cmd_list, no_options, true },
+        { "show", "DOMAIN", "one domain in detail: threads, classes, levers, CPU use", cmd_show, no_options, true },
+        { "set", "DOMAIN KEY=VALUE...", "change levers, all or nothing (nice rt cpus weight cap mems memory ioweight)", cmd_set, no_options, true },
+        { "reset", "DOMAIN|--all", "restore every value xvsched changed", cmd_reset, no_options, true },
+        { "daemon", "run [CONFIG]|status|reload|stop", "the policy daemon: run it, ask it for its state, reload or stop it", cmd_daemon, run_options, true },
+        { "run", "[CONFIG]", "short for 'daemon run': enforce the rules of CONFIG", cmd_run, run_options, false },
+        { "status", "", "short for 'daemon status': the running daemon's rules, tasks, states and shares", cmd_status, no_options, true },
+        { "reload", "", "short for 'daemon reload': read the config again (keeps the old rules on error)", cmd_reload, no_options, true },
+        { "timeline", "FILE", "render the daemon's timeline as text and a picture", cmd_timeline, timeline_options, false },
+        { "check", "CONFIG", "parse a config file and report the first problem", cmd_check, no_options, false },
+        { "ps", "DOMAIN", "guest processes, through the agent or by introspection", cmd_ps, ps_options, true },
+        { "stop", "DOMAIN PID|COMM", "stop a guest process, held while this runs", cmd_stop, hold_options, false },
+        { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont, no_options, false },
+        { "nice", "DOMAIN PID|COMM N", "renice a guest process, held while this runs", cmd_nice, hold_options, false },
+        { "completion", "bash", "print a bash completion script", cmd_completion, no_options, false },
+        { "version", "", "print the version", cmd_version, no_options, false },
+        { "help", "", "this help", cmd_help, no_options, false },
 };
 
 static int cmd_help(int argc _unused_, char **argv _unused_) {
-        printf("Usage: xvsched [OPTIONS] COMMAND [ARGS]\n\n"
+        printf("Usage: xvsched [OPTIONS] COMMAND [ARGS] [COMMAND OPTIONS]\n\n"
                "System-wide process priorities across virtual machines.\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
                 char left[64];
                 snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].usage);
-                printf("  %-28s %s\n", left, commands[i].summary);
+                printf("  %-38s %s\n", left, commands[i].summary);
         }
-        printf("\nOptions:\n"
+        printf("\nOptions (before or after the command; 'xvsched COMMAND --help' lists a command's own):\n"
                "  -c, --connect=URI        libvirt URI (default: libvirt's default, qemu:///system as root)\n"
                "  -b, --backend=NAME       only this discovery backend: libvirt, qmp, local\n"
                "  -l, --local=NAME=SPEC    treat a cgroup (cgroup:/path) or a process tree (pid:PID) as a domain;\n"
@@ -61,14 +70,32 @@ static int cmd_help(int argc _unused_, char **argv _unused_) {
                "  -t, --threads=CLASSES    thread levers act on: vcpu, emulator, io, all (default all)\n"
                "  -j, --json               JSON output\n"
                "  -n, --dry-run            say what would change, change nothing\n"
+               "      --all                reset: every domain\n"
                "      --rt-force           set rt= even with RT throttling off or RT threads on every CPU\n"
                "  -w, --window=MS          CPU usage measurement window (default 250)\n"
                "      --state-dir=DIR      where the undo journal lives (default $XVSCHED_STATE_DIR or /run/xvsched)\n"
                "      --cgroup-root=DIR    cgroup hierarchy root (default /sys/fs/cgroup)\n"
                "  -v, --verbose            debug messages\n"
+               "  -V, --version            print the version\n"
                "  -h, --help               this help\n"
-               "\nSee xvsched(1).\n");
+               "\nExit status: 0 success, 1 failure, 2 usage error.\nSee xvsched(1).\n");
         return 0;
+}
+
+static void command_help(const Command *cmd) {
+        printf("Usage: xvsched [OPTIONS] %s%s%s%s\n\n%s\n\nOptions:\n", cmd->name, *cmd->usage ? " " : "", cmd->usage,
+               cmd->options && cmd->options[0].name ? " [COMMAND OPTIONS]" : "", cmd->summary);
+        for (size_t i = 0; cmd->options && cmd->options[i].name; i++) {
+                char left[64];
+                snprintf(left, sizeof left, "--%s%s%s", cmd->options[i].name, cmd->options[i].arg ? " " : "",
+                         cmd->options[i].arg ?: "");
+                printf("  %-28s %s\n", left, cmd->options[i].help);
+        }
+        if (cmd->json)
+                printf("  %-28s %s\n", "-j, --json", "JSON output");
+        printf("  %-28s %s\n"
+               "\nThe global options (xvsched --help) may come before or after the command.\n"
+               "Exit status: 0 success, 1 failure, 2 usage error.\n", "-h, --help", "this help");
 }
 
 static char **local_specs;
@@ -115,84 +142,208 @@ static int read_domains_file(const char *path) {
         return 0;
 }
 
+enum { ARG_STATE_DIR = 0x100, ARG_CGROUP_ROOT, ARG_DOMAINS, ARG_ALL, ARG_RT_FORCE, ARG_COMMAND = 0x200 };
+static const struct option global_options[] = {
+        { "connect", required_argument, NULL, 'c' },
+        { "backend", required_argument, NULL, 'b' },
+        { "local", required_argument, NULL, 'l' },
+        { "domains", required_argument, NULL, ARG_DOMAINS },
+        { "threads", required_argument, NULL, 't' },
+        { "json", no_argument, NULL, 'j' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "window", required_argument, NULL, 'w' },
+        { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+        { "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
+        { "all", no_argument, NULL, ARG_ALL },
+        { "rt-force", no_argument, NULL, ARG_RT_FORCE },
+        { "verbose", no_argument, NULL, 'v' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+#define GLOBAL_SHORT ":c:b:l:t:jnw:vVh"
+
+#define MAX_COMMAND_OPTIONS 8
+static const Command *current;
+static const char *option_values[MAX_COMMAND_OPTIONS];
+
+const char *cli_option(const char *name) {
+        for (size_t i = 0; current && current->options && current->options[i].name; i++)
+                if (streq(current->options[i].name, name))
+                        return option_values[i];
+        return NULL;
+}
+
+/* getopt_long's '?' or ':': one line naming the option, exit 2. */
+static int bad_option(int c, char **argv, const char *where) {
+        char shortopt[3] = { '-', (char) optopt, 0 };
+        const char *what = c == '?' && optopt > 0 && optopt < 0x100 ? shortopt : argv[optind - 1];
+        char prefix[64] = "";
+        if (*where)
+                snprintf(prefix, sizeof prefix, "%s: ", where);
+        where = prefix;
+        if (c == ':')
+                return cli_usage_error("%soption '%s' needs an argument", where, what);
+        return cli_usage_error("%sunknown option '%s' (see 'xvsched %s%s--help')", where, what,
+                               current ? current->name : "", current ? " " : "");
+}
+
+/* One global option.  Returns 0 to go on, 1 when done (help, version),
+ * CLI_EXIT_USAGE or -errno on error. */
+static int global_option(int c, const char *value) {
+        int r;
+        switch (c) {
+        case 'c':
+                arg.hv.libvirt_uri = value;
+                return 0;
+        case 'b':
+                if (!hv_backend_by_name(value))
+                        return cli_usage_error("--backend=%s: unknown backend (known: libvirt, qmp, local)", value);
+                arg.hv.backend = value;
+                return 0;
+        case 'l':
+                r = add_local_spec(value, "--local");
+                return r < 0 ? CLI_EXIT_USAGE : 0;
+        case ARG_DOMAINS:
+                return read_domains_file(value);
+        case 't':
+                if (thread_mask_from_string(value, &arg.thread_mask) < 0)
+                        return cli_usage_error("--threads=%s: expected vcpu, emulator, io or all (comma-separated)", value);
+                arg.threads_given = true;
+                return 0;
+        case 'j':
+                arg.json = true;
+                return 0;
+        case 'n':
+                arg.dry_run = true;
+                return 0;
+        case 'w':
+                if (safe_atou(value, &arg.window_ms) < 0 || arg.window_ms < 10 || arg.window_ms > 60000)
+                        return cli_usage_error("--window=%s: expected milliseconds from 10 to 60000", value);
+                return 0;
+        case ARG_STATE_DIR:
+                arg.state_dir = value;
+                return 0;
+        case ARG_CGROUP_ROOT:
+                arg.hv.cgroup_root = value;
+                return 0;
+        case ARG_ALL:
+                arg.all = true;
+                return 0;
+        case ARG_RT_FORCE:
+                arg.rt_force = true;
+                return 0;
+        case 'v':
+                log_set_max_level(LOG_LEVEL_DEBUG);
+                return 0;
+        case 'V':
+                cmd_version(0, NULL);
+                return 1;
+        case 'h':
+                if (current)
+                        command_help(current);
+                else
+                        cmd_help(0, NULL);
+                return 1;
+        default:
+                return CLI_EXIT_USAGE;
+        }
+}
+
+/* The options before the command: stops at the first non-option. */
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_STATE_DIR = 0x100, ARG_CGROUP_ROOT, ARG_DOMAINS, ARG_ALL, ARG_RT_FORCE };
-        static const struct option options[] = {
-                { "connect", required_argument, NULL, 'c' },
-                { "backend", required_argument, NULL, 'b' },
-                { "local", required_argument, NULL, 'l' },
-                { "domains", required_argument, NULL, ARG_DOMAINS },
-                { "threads", required_argument, NULL, 't' },
-                { "json", no_argument, NULL, 'j' },
-                { "dry-run", no_argument, NULL, 'n' },
-                { "window", required_argument, NULL, 'w' },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
-                { "all", no_argument, NULL, ARG_ALL },
-                { "rt-force", no_argument, NULL, ARG_RT_FORCE },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         int c, r;
-        while ((c = getopt_long(argc, argv, "c:b:l:t:jnw:vh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg.hv.libvirt_uri = optarg;
-                        break;
-                case 'b':
-                        if (!hv_backend_by_name(optarg))
-                                return log_error_errno(-EINVAL, "--backend=%s: unknown backend (known: libvirt, qmp, local)", optarg);
-                        arg.hv.backend = optarg;
-                        break;
-                case 'l':
-                        r = add_local_spec(optarg, "--local");
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_DOMAINS:
-                        r = read_domains_file(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case 't':
-                        if (thread_mask_from_string(optarg, &arg.thread_mask) < 0)
-                                return log_error_errno(-EINVAL, "--threads=%s: expected vcpu, emulator, io or all (comma-separated)", optarg);
-                        arg.threads_given = true;
-                        break;
-                case 'j':
-                        arg.json = true;
-                        break;
-                case 'n':
-                        arg.dry_run = true;
-                        break;
-                case 'w':
-                        if (safe_atou(optarg, &arg.window_ms) < 0 || arg.window_ms < 10 || arg.window_ms > 60000)
-                                return log_error_errno(-EINVAL, "--window=%s: expected milliseconds from 10 to 60000", optarg);
-                        break;
-                case ARG_STATE_DIR:
-                        arg.state_dir = optarg;
-                        break;
-                case ARG_CGROUP_ROOT:
-                        arg.hv.cgroup_root = optarg;
-                        break;
-                case ARG_ALL:
-                        arg.all = true;
-                        break;
-                case ARG_RT_FORCE:
-                        arg.rt_force = true;
-                        break;
-                case 'v':
-                        log_set_max_level(LOG_LEVEL_DEBUG);
-                        break;
-                case 'h':
-                        return cmd_help(0, NULL), 0;
-                default:
-                        return -EINVAL;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+" GLOBAL_SHORT, global_options, NULL)) >= 0) {
+                if (c == '?' || c == ':')
+                        return bad_option(c, argv, "");
+                r = global_option(c, optarg);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The command's own options and the global ones, anywhere after the
+ * command (GNU permutation; "--" ends them, needed before a negative
+ * number).  Leaves argv[0] (the command) and the positional arguments.
+ * An old "KEY=VALUE" spelling of a legacy option is taken with a warning. */
+static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
+        struct option opts[ELEMENTSOF(global_options) + MAX_COMMAND_OPTIONS];
+        size_t n = 0;
+        for (size_t i = 0; cmd->options && cmd->options[i].name; i++) {
+                assert(i < MAX_COMMAND_OPTIONS);
+                opts[n++] = (struct option) { cmd->options[i].name, cmd->options[i].arg ? required_argument : no_argument,
+                                              NULL, ARG_COMMAND + (int) i };
+        }
+        for (size_t i = 0; global_options[i].name; i++)
+                opts[n++] = global_options[i];
+        opts[n] = (struct option) {};
+
+        int c, r;
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(*argc, argv, GLOBAL_SHORT, opts, NULL)) >= 0) {
+                if (c == '?' || c == ':')
+                        return bad_option(c, argv, cmd->name);
+                if (c >= ARG_COMMAND) {
+                        option_values[c - ARG_COMMAND] = optarg ?: "";
+                        continue;
                 }
-        arg.hv.local_specs = local_specs;
-        arg.hv.n_local_specs = n_local_specs;
-        return 1;
+                r = global_option(c, optarg);
+                if (r != 0)
+                        return r;
+        }
+        int k = 1;
+        for (int i = optind; i < *argc; i++) {
+                const char *eq = strchr(argv[i], '=');
+                bool taken = false;
+                for (size_t o = 0; eq && cmd->options && cmd->options[o].name; o++) {
+                        const CliOption *opt = &cmd->options[o];
+                        if (!opt->legacy || strlen(opt->name) != (size_t) (eq - argv[i]) ||
+                            !strneq(opt->name, argv[i], strlen(opt->name)))
+                                continue;
+                        log_warning("%s is deprecated; use --%s %s", argv[i], opt->name, eq + 1);
+                        if (!option_values[o])
+                                option_values[o] = eq + 1;
+                        taken = true;
+                }
+                if (!taken)
+                        argv[k++] = argv[i];
+        }
+        *argc = k;
+        return 0;
+}
+
+static int cmd_completion(int argc, char **argv) {
+        if (argc != 2 || !streq(argv[1], "bash"))
+                return cli_usage_error("usage: xvsched completion bash");
+        return cli_completion_bash(commands, ELEMENTSOF(commands), global_options, ELEMENTSOF(global_options) - 1);
+}
+
+static const Command *find_command(const char *name) {
+        /* Unique prefix match, like bpftool. */
+        const Command *cmd = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                if (streq(commands[i].name, name))
+                        return &commands[i];
+                if (strneq(commands[i].name, name, strlen(name))) {
+                        if (cmd) {
+                                log_error("'%s' is ambiguous (%s, %s, ...)", name, cmd->name, commands[i].name);
+                                return NULL;
+                        }
+                        cmd = &commands[i];
+                }
+        }
+        if (!cmd)
+                log_error("unknown command '%s' (try 'xvsched help')", name);
+        return cmd;
+}
+
+static void free_local_specs(void) {
+        for (size_t i = 0; i < n_local_specs; i++)
+                free(local_specs[i]);
+        free(local_specs);
 }
 
 int main(int argc, char **argv) {
@@ -202,42 +353,34 @@ int main(int argc, char **argv) {
                 return 1;
         log_set_program("xvsched");
 
-        /* GNU getopt permutes: options may come before or after the
-         * command ("xvsched set web weight=400 --json"); a negative number
-         * as an argument needs "--" before it. */
         int r = parse_argv(argc, argv);
-        if (r <= 0)
-                return r < 0 ? 1 : 0;
+        arg.hv.local_specs = local_specs;
+        arg.hv.n_local_specs = n_local_specs;
+        if (r != 0) {
+                free_local_specs();
+                return r == 1 ? 0 : r < 0 ? CLI_EXIT_FAILURE : r;
+        }
         int cargc = argc - optind;
         char **cargv = argv + optind;
         if (cargc == 0) {
                 cmd_help(0, NULL);
-                return 1;
+                free_local_specs();
+                return CLI_EXIT_USAGE;
         }
 
-        /* Unique prefix match, like bpftool. */
-        const Command *cmd = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
-                if (streq(commands[i].name, cargv[0])) {
-                        cmd = &commands[i];
-                        break;
-                }
-                if (strneq(commands[i].name, cargv[0], strlen(cargv[0]))) {
-                        if (cmd) {
-                                log_error("'%s' is ambiguous (%s, %s, ...)", cargv[0], cmd->name, commands[i].name);
-                                return 1;
-                        }
-                        cmd = &commands[i];
-                }
+        current = find_command(cargv[0]);
+        if (!current) {
+                free_local_specs();
+                return CLI_EXIT_USAGE;
         }
-        if (!cmd) {
-                log_error("unknown command '%s' (try 'xvsched help')", cargv[0]);
-                return 1;
-        }
-        optind = 0; /* commands may parse their own options */
-        r = cmd->run(cargc, cargv);
-        for (size_t i = 0; i < n_local_specs; i++)
-                free(local_specs[i]);
-        free(local_specs);
-        return r < 0 ? 1 : r;
+        r = parse_command_argv(current, &cargc, cargv);
+        arg.hv.local_specs = local_specs;
+        arg.hv.n_local_specs = n_local_specs;
+        if (r == 0) {
+                r = current->run(cargc, cargv);
+                r = r < 0 ? CLI_EXIT_FAILURE : r;
+        } else
+                r = r == 1 ? 0 : r < 0 ? CLI_EXIT_FAILURE : r;
+        free_local_specs();
+        return r;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `xvsched timeline FILE [svg=OUT|png=OUT] [from=S] [to=S]`: the daemon's
+/* `xvsched timeline FILE [--svg OUT|--png OUT] [--from S] [--to S]`: the daemon's
  * JSON-lines timeline as text (one row per task, one column per tick) and,
  * through gnuplot, as a picture in the style of paper 002's Figure 8: a bar
  * per task, drawn where it ran, hatched where xvsched had it stopped. */
@@ -333,33 +333,33 @@ finish:
         return r;
 }
 
+const CliOption timeline_options[] = {
+        { "svg", "OUT", "also draw it as an SVG picture into OUT (a new file; needs gnuplot)", true },
+        { "png", "OUT", "also draw it as a PNG picture into OUT (a new file; needs gnuplot)", true },
+        { "from", "DURATION", "start at this time of the timeline (a bare number is seconds)", true },
+        { "to", "DURATION", "end at this time of the timeline (a bare number is seconds)", true },
+        {},
+};
+
 int cmd_timeline(int argc, char **argv) {
-        const char *file = NULL, *out = NULL;
-        bool png = false;
+        const char *svg = cli_option("svg"), *png = cli_option("png");
         double from = 0, to = 0;
-        for (int i = 1; i < argc; i++) {
-                if (strneq(argv[i], "svg=", 4) || strneq(argv[i], "png=", 4)) {
-                        png = argv[i][0] == 'p';
-                        out = argv[i] + 4;
-                } else if (strneq(argv[i], "from=", 5) || strneq(argv[i], "to=", 3)) {
-                        const char *v = strchr(argv[i], '=') + 1;
-                        double x;
-                        if (safe_atod(v, &x) < 0 || x < 0)
-                                return log_error_errno(-EINVAL, "%s: expected seconds", argv[i]);
-                        *(argv[i][0] == 'f' ? &from : &to) = x;
-                } else if (!file)
-                        file = argv[i];
-                else
-                        return log_error_errno(-EINVAL, "timeline: unexpected argument '%s'", argv[i]);
-        }
-        if (!file)
-                return log_error_errno(-EINVAL, "usage: xvsched timeline FILE [svg=OUT|png=OUT] [from=S] [to=S]");
+        int r = cli_duration_option("from", 1, 0, 1e9, &from);
+        if (r == 0)
+                r = cli_duration_option("to", 1, 0, 1e9, &to);
+        if (r != 0)
+                return r;
+        if (svg && png)
+                return cli_usage_error("--svg and --png: give one");
+        if (argc != 2)
+                return cli_usage_error("usage: xvsched timeline FILE [--svg OUT|--png OUT] [--from S] [--to S]");
+        const char *file = argv[1], *out = svg ?: png;
         Timeline tl = {};
-        int r = timeline_load(file, from, to, &tl);
+        r = timeline_load(file, from, to, &tl);
         if (r >= 0) {
                 print_text(&tl);
                 if (out)
-                        r = render(&tl, out, png);
+                        r = render(&tl, out, png != NULL);
         }
         timeline_done(&tl);
         return r;

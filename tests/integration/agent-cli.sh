@@ -49,7 +49,7 @@ echo "VM CPU while burn runs: $busy %"
 [ "$busy" -ge 30 ] || fail "the busy guest uses only $busy % of a CPU"
 
 # stop, held for 6 s in the background.
-"$X" -b qmp stop ag burn for=6 >"$XV_TEST_DIR/stop.out" &
+"$X" -b qmp stop ag burn --for 6 >"$XV_TEST_DIR/stop.out" &
 holder=$!
 sleep 1.5
 console_has ag '^MON T ' 5 || fail "burn never showed state T in the guest"
@@ -74,7 +74,7 @@ sleep 7.5
 tail -n +"$n0" "$console" | tr -d '\r' | grep -q '^MON R ' || fail "burn was not resumed by the agent's lease after xvsched died"
 
 # nice, held for 3 s: the guest's /proc shows it, then the original again.
-"$X" -b qmp nice ag burn 10 for=3 >/dev/null &
+"$X" -b qmp nice ag burn 10 --for 3 >/dev/null &
 holder=$!
 sleep 1.5
 console_has ag '^MON [RS] 10$' 5 || fail "burn's nice never showed 10 in the guest"

@@ -38,7 +38,7 @@ domain = bg
 comm = backup
 class = idle
 CONF
-daemon_start "$conf" timeline="$XV_TEST_DIR/timeline.jsonl"
+daemon_start "$conf" --timeline "$XV_TEST_DIR/timeline.jsonl"
 
 # wait_marker NAME MARKER: until a new MARKER line appears on the console.
 wait_marker() {

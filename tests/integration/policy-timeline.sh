@@ -44,11 +44,11 @@ domain = g2
 comm = pi4
 CONF
 timeline=$XV_TEST_DIR/timeline.jsonl
-daemon_start "$conf" timeline="$timeline"
+daemon_start "$conf" --timeline "$timeline"
 sleep 40
 daemon_stop
 
-"$X" timeline "$timeline" svg="$XV_TEST_DIR/fig8.svg"
+"$X" timeline "$timeline" --svg "$XV_TEST_DIR/fig8.svg"
 grep -q '<svg' "$XV_TEST_DIR/fig8.svg" || fail "no SVG drawn"
 
 # pi1's CPU in ticks where every other task was idle, over all its CPU.

@@ -19,7 +19,7 @@ conf=$XV_TEST_DIR/web-db.conf
 sed -e 's/^\[domain web\]$/[domain web]\nmatch = pweb\ncpus = 0/' -e 's/^\[domain db\]$/[domain db]\nmatch = pdb\ncpus = 0/' \
         "$XV_SRC/examples/web-db-backup.conf" >"$conf"
 timeline=$XV_TEST_DIR/timeline.jsonl
-daemon_start "$conf" timeline="$timeline"
+daemon_start "$conf" --timeline "$timeline"
 
 sleep 4    # settle: views open, levers applied
 : >"$timeline.mark"
@@ -73,7 +73,7 @@ left=$(journal_entries)
 [ "$left" -gt 0 ] || fail "a killed daemon left no record of its changes"
 sleep 7   # the agent's lease is 5 s
 assert_match "tar +running" "$("$X" -b qmp ps pdb)" "the agent resumed BACKUP after the daemon died"
-"$X" -b qmp run "$conf" ticks=3 >"$XV_TEST_DIR/restart.log" 2>&1 || fail "restart failed: $(cat "$XV_TEST_DIR/restart.log")"
+"$X" -b qmp run "$conf" --ticks 3 >"$XV_TEST_DIR/restart.log" 2>&1 || fail "restart failed: $(cat "$XV_TEST_DIR/restart.log")"
 assert_match "found $left values? left by a previous run" "$(cat "$XV_TEST_DIR/restart.log")" "restart recovers"
 assert_eq 0 "$(journal_entries)" "journal empty after the recovering run exits"
 pass

@@ -84,12 +84,12 @@ assert_eq "$aff0" "$(affinity)" "affinity after the last reset"
 # one per tick) and nothing changes; with a fixed cpus = LAST the threads
 # are FIFO while it runs, and its exit restores everything, budget included.
 printf '[domain rtt]\nrt = fifo:10\nrt_threads = all\n' >"$XV_TEST_DIR/a.conf"
-out=$(timeout 60 "$X" "${L[@]}" run "$XV_TEST_DIR/a.conf" ticks=20 2>&1) || fail "daemon run: $out"
+out=$(timeout 60 "$X" "${L[@]}" run "$XV_TEST_DIR/a.conf" --ticks 20 2>&1) || fail "daemon run: $out"
 assert_eq 1 "$(printf '%s\n' "$out" | grep -c 'warning: rtt: rt=fifo:10: .*every online CPU.*refused')" \
         "refusal warnings from 20 ticks ($out)"
 assert_eq SCHED_OTHER "$(policy)" "policy after the daemon refused RT"
 printf '[domain rtt]\nrt = fifo:10\nrt_threads = all\ncpus = %s\n' "$last" >"$XV_TEST_DIR/b.conf"
-timeout 60 "$X" "${L[@]}" run "$XV_TEST_DIR/b.conf" ticks=100000 >"$XV_TEST_DIR/b.log" 2>&1 &
+timeout 60 "$X" "${L[@]}" run "$XV_TEST_DIR/b.conf" --ticks 100000 >"$XV_TEST_DIR/b.log" 2>&1 &
 dpid=$!
 xv_on_exit "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
 for ((i = 0; i < 100; i++)); do

@@ -26,7 +26,7 @@ with open(sys.argv[1], "w") as f:
             {"task": "db.main", "domain": "vm_b", "state": "sleeping", "cpu_pct": 0}]}) + "\n")
 PY
 chmod 0644 "$d/good.jsonl"
-out=$("$X" timeline "$d/good.jsonl" svg="$d/good.svg" 2>&1) || fail "a plain timeline: $out"
+out=$("$X" timeline "$d/good.jsonl" --svg "$d/good.svg" 2>&1) || fail "a plain timeline: $out"
 [ -s "$d/good.svg" ] || fail "no picture from a plain timeline"
 grep -q 'vm-a/pi1' "$d/good.svg" || fail "the picture lacks the task label vm-a/pi1"
 grep -q 'vm_b/db.main' "$d/good.svg" || fail "the picture lacks the task label vm_b/db.main"
@@ -44,7 +44,7 @@ with open(sys.argv[1], "w") as f:
 PY
 chmod 0644 "$d/evil.jsonl"
 rc=0
-out=$("$X" timeline "$d/evil.jsonl" svg="$d/evil.svg" 2>&1) || rc=$?
+out=$("$X" timeline "$d/evil.jsonl" --svg "$d/evil.svg" 2>&1) || rc=$?
 [ ! -e "$pwned" ] && [ ! -e "$pwned.2" ] || fail "a task name in the timeline ran a command as root"
 [ "$rc" != 0 ] || fail "a timeline with a quote in a task name was accepted"
 assert_match 'evil.jsonl:1: .*task name' "$out" "one error line names the file, line and field"
@@ -58,14 +58,14 @@ printf '{"t_ms":0,"tasks":[{"task":"a\\nb","domain":"vm","state":"running"}]}\n'
 chmod 0644 "$d/evil2.jsonl" "$d/evil3.jsonl"
 for f in evil2 evil3; do
         rc=0
-        out=$("$X" timeline "$d/$f.jsonl" svg="$d/$f.svg" 2>&1) || rc=$?
+        out=$("$X" timeline "$d/$f.jsonl" --svg "$d/$f.svg" 2>&1) || rc=$?
         [ "$rc" != 0 ] || fail "$f.jsonl: a hostile name was accepted"
         assert_match 'name' "$out" "$f.jsonl: the error names the problem"
 done
 [ ! -e "$pwned" ] || fail "a domain name in the timeline ran a command as root"
 
 # An output path with a quote is data too (gnuplot gets it as an argument).
-out=$("$X" timeline "$d/good.jsonl" svg="$d/it's.svg" 2>&1) || fail "an output path with a quote: $out"
+out=$("$X" timeline "$d/good.jsonl" --svg "$d/it's.svg" 2>&1) || fail "an output path with a quote: $out"
 [ -s "$d/it's.svg" ] || fail "no picture at a path with a quote"
 
 # A symlinked timeline is refused.

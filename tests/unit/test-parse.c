@@ -79,6 +79,34 @@ static void test_size(void **state) {
         assert_int_equal(parse_size("99999999999T", &v), -ERANGE);
 }
 
+static void test_seconds(void **state) {
+        (void) state;
+        double d;
+        assert_int_equal(parse_seconds("5", 1, &d), 0);
+        assert_true(d == 5);
+        assert_int_equal(parse_seconds("5s", 1, &d), 0);
+        assert_true(d == 5);
+        assert_int_equal(parse_seconds("500ms", 1, &d), 0);
+        assert_true(d > 0.4999 && d < 0.5001);
+        assert_int_equal(parse_seconds("100", 0.001, &d), 0);
+        assert_true(d > 0.0999 && d < 0.1001);
+        assert_int_equal(parse_seconds("1.5s", 0.001, &d), 0);
+        assert_true(d == 1.5);
+        assert_int_equal(parse_seconds("2m", 1, &d), 0);
+        assert_true(d == 120);
+        assert_int_equal(parse_seconds("", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("s", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("5 s", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("5x", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds(" 5", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("nan", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("inf", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("-1s", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("0x10", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("1e3", 1, &d), -EINVAL);
+        assert_int_equal(parse_seconds("9999999999h", 1, &d), -ERANGE);
+}
+
 static void test_strstrip(void **state) {
         (void) state;
         char buf[] = "  a b \n";
@@ -117,6 +145,7 @@ int main(void) {
                 cmocka_unit_test(test_safe_ato),
                 cmocka_unit_test(test_cpuset),
                 cmocka_unit_test(test_size),
+                cmocka_unit_test(test_seconds),
                 cmocka_unit_test(test_strstrip),
                 cmocka_unit_test(test_fileio),
         };
