@@ -71,7 +71,7 @@ int cli_completion_bash(const Command *commands, size_t n, const struct option *
         printf("|'\n"
                "        COMPREPLY=()\n"
                "        _xvsched_global=()\n"
-               "        local i w cmd= ci=0\n"
+               "        local i w cmd='' ci=0\n"
                "        for ((i = 1; i < COMP_CWORD; i++)); do\n"
                "                w=${COMP_WORDS[i]}\n"
                "                if [[ $w == -* ]]; then\n"
