@@ -64,7 +64,15 @@ int cmd_check(int argc, char **argv) {
         char err[512];
         if (config_parse_file(argv[1], &r, err, sizeof err) < 0)
                 return log_error_errno(-EINVAL, "%s", err);
-        printf("%s: %zu domains, %zu tasks, every %u ms\n", argv[1], r.n_domains, r.n_tasks, r.interval_ms);
+        if (arg.json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "config", json_object_new_string(argv[1]));
+                json_object_object_add(o, "domains", json_object_new_int64((int64_t) r.n_domains));
+                json_object_object_add(o, "tasks", json_object_new_int64((int64_t) r.n_tasks));
+                json_object_object_add(o, "interval_ms", json_object_new_int64(r.interval_ms));
+                cli_print_json(o);
+        } else
+                printf("%s: %zu domains, %zu tasks, every %u ms\n", argv[1], r.n_domains, r.n_tasks, r.interval_ms);
         rules_done(&r);
         return 0;
 }

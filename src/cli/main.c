@@ -43,7 +43,7 @@ static const Command commands[] = {
         { "status", "", "short for 'daemon status': the running daemon's rules, tasks, states and shares", cmd_status, no_options, true },
         { "reload", "", "short for 'daemon reload': read the config again (keeps the old rules on error)", cmd_reload, no_options, true },
         { "timeline", "FILE", "render the daemon's timeline as text and a picture", cmd_timeline, timeline_options, false },
-        { "check", "CONFIG", "parse a config file and report the first problem", cmd_check, no_options, false },
+        { "check", "CONFIG", "parse a config file and report the first problem", cmd_check, no_options, true },
         { "ps", "DOMAIN", "guest processes, through the agent or by introspection", cmd_ps, ps_options, true },
         { "stop", "DOMAIN PID|COMM", "stop a guest process, held while this runs", cmd_stop, hold_options, false },
         { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont, no_options, false },

@@ -10,7 +10,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd timeout
+require_cmd timeout python3
 
 X="$XV_BUILD/src/cli/xvsched"
 export XVSCHED_STATE_DIR="$XV_TEST_DIR/state"
@@ -38,6 +38,12 @@ assert_eq 2 "$r" "exit status of an unknown command"
 r=0; rc "$X" stop dom 1 --for 5x || r=$?
 assert_eq 2 "$r" "exit status of a bad --for ($err)"
 
+# check --json prints JSON.
+printf '[domain t]\n' >"$XV_TEST_DIR/t.conf"
+rc "$X" check "$XV_TEST_DIR/t.conf" --json || fail "check --json exited $?: $err"
+printf '%s' "$out" | python3 -c 'import json,sys; assert json.load(sys.stdin)["domains"] == 1' ||
+        fail "check --json: $out"
+
 # The completion script: valid bash, from the command table.
 rc "$X" completion bash || fail "completion bash exited $?: $err"
 printf '%s\n' "$out" >"$XV_TEST_DIR/completion.bash"
@@ -52,7 +58,6 @@ sleep 100000 &
 host_pid=$!
 xv_on_exit "kill $host_pid 2>/dev/null || true"
 L=(-l "t=pid:$host_pid")
-printf '[domain t]\n' >"$XV_TEST_DIR/t.conf"
 "$X" "${L[@]}" daemon run "$XV_TEST_DIR/t.conf" --interval 100ms >"$XV_TEST_DIR/daemon.log" 2>&1 &
 daemon_pid=$!
 xv_on_exit "kill -TERM $daemon_pid 2>/dev/null && wait $daemon_pid 2>/dev/null"
