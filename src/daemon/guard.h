@@ -8,12 +8,14 @@
  * (SIGKILL included) and never started again.
  *
  * guard_start() forks it: it starts a new session, keeps nothing of its
- * parent but the read end of a pipe (the parent holds the write end,
- * O_CLOEXEC) and stderr, and waits.  End of file on the pipe means the
- * parent is gone, however it died: the guard takes the journal's lock and
- * resumes every "pause" and "guest-stop" entry whose owner is dead (the
- * same recover_guest() a restart uses), removes them and exits, within
- * about a second.  A parent that restored everything itself says so
+ * parent but one end of a socket pair (the parent holds the other,
+ * O_CLOEXEC) and stderr, and waits.  End of file means the parent is gone,
+ * however it died: the guard copies every "pause" and "guest-stop" entry
+ * whose owner is dead under the journal's lock, resumes them without the
+ * lock (one agent connection per domain), and takes the lock again only to
+ * remove those done that are still the same entries; what is left of its
+ * parent's it retries with backoff (1 s doubling to 60 s) for up to 10
+ * minutes.  A parent that restored everything itself says so
  * (guard_finish()) and the guard exits without looking. */
 
 #include <pthread.h>
