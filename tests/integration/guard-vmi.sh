@@ -81,6 +81,7 @@ XVSCHED_TEST_DIE_IN_PAUSE=1 "$X" -b qmp run "$conf" >"$XV_TEST_DIR/daemon-b.log"
 dpid=$!
 xv_on_exit "kill -TERM $dpid 2>/dev/null"
 for ((i = 0; i < 600; i++)); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$dpid" 2>/dev/null && fail "(b) the daemon did not die in its pause within 60 s"
 if wait "$dpid" 2>/dev/null; then rc=0; else rc=$?; fi
 assert_eq 137 "$rc" "(b) exit status of the daemon killed in its pause (log: $(tail -3 "$XV_TEST_DIR/daemon-b.log"))"
 t0=$(date +%s%N)

@@ -167,6 +167,12 @@ _xv_cleanup() {
         fi
         if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
                 local c
+                # The daemon's own account of what it did (policy tests).
+                for c in "$XV_TEST_DIR"/daemon*.log; do
+                        [ -f "$c" ] || continue
+                        echo "--- $c (last 30 lines) ---" >&2
+                        tail -n 30 "$c" >&2
+                done
                 for c in "$XV_RUN"/*.console; do
                         [ -f "$c" ] || continue
                         echo "--- $c (last 20 lines) ---" >&2
