@@ -225,6 +225,7 @@ size_t agent_tick(Agent *a, uint64_t now_usec) {
         a->stats.lease_expiries++;
         log_notice("Host silent for %" PRIu64 " ms, past the lease: restoring.",
                    (now_usec - a->last_renew_usec) / 1000);
+        a->need_sync = true;
         return agent_restore_all(a, "lease expired");
 }
 
@@ -416,6 +417,7 @@ static int cmd_sync(Request *q) {
                 return -EINVAL;
         /* Like guest-sync-delimited: the host discards everything up to the
          * 0xFF, then lines until it sees its id. */
+        q->a->need_sync = false;   /* a live host starts over */
         jw_raw(q->out, "\xff", 1);
         req_begin(q);
         jw_int(q->out, id);
@@ -993,6 +995,10 @@ bool agent_handle_line(Agent *a, AgentSession *s, const char *line, size_t len, 
                         cmd = &commands[i];
         if (!cmd) {
                 req_error(&q, "CommandNotFound", "unknown command '%.64s'", exec->str);
+                return true;
+        }
+        if (a->need_sync && (cmd->fn == cmd_stop || cmd->fn == cmd_nice || cmd->fn == cmd_sched)) {
+                req_error(&q, "LeaseExpired", "the lease expired and every change was undone: sync first");
                 return true;
         }
         cmd->fn(&q);

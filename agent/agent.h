@@ -66,6 +66,12 @@ typedef struct Agent {
         uint64_t start_usec;      /* CLOCK_MONOTONIC */
         uint64_t lease_usec;
         uint64_t last_renew_usec;
+        /* The lease expired and everything was restored: the host that held
+         * those changes is gone.  Requests it sent before it died may still
+         * sit in the port and be read later; until a host syncs again,
+         * requests that change something (stop, nice, sched) are refused
+         * ("LeaseExpired"), so a dead host's late stop never takes hold. */
+        bool need_sync;
         Held *held;
         size_t n_held, cap_held;
         uint32_t epoch;           /* makes delta tokens unique per agent run */

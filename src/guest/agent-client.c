@@ -515,6 +515,14 @@ static int parse_reply(AgentClient *c, const char *line, size_t len, uint64_t id
                 char cls[64], desc[300];
                 sanitize(cls, sizeof cls, json_object_get_string(jcls));
                 sanitize(desc, sizeof desc, json_object_get_string(jdesc));
+                if (streq(cls, "LeaseExpired")) {
+                        /* We were silent past the lease and the agent undid
+                         * everything: it takes changes again after a sync
+                         * (transact() syncs and sends the request once more). */
+                        c->synced = false;
+                        r = set_error(c, -EKEYEXPIRED, "agent: %s: %s", cls, desc);
+                        goto out;
+                }
                 r = set_error(c, class_to_errno(cls), "agent: %s: %s", cls, desc);
                 goto out;
         }
@@ -647,14 +655,24 @@ static int transact(AgentClient *c, const char *cmd, json_object *args, json_obj
                 if (r < 0)
                         return r;
         }
-        uint64_t id = c->next_id++;
-        int r = send_request(c, "", cmd, args, id, deadline);
-        if (r < 0)
-                return r;
         json_object *v = NULL;
-        r = wait_reply(c, id, id, deadline, false, false, &v, NULL);
-        if (r < 0)
-                return r;
+        for (int attempt = 0;; attempt++) {
+                uint64_t id = c->next_id++;
+                int r = send_request(c, "", cmd, args, id, deadline);
+                if (r < 0)
+                        return r;
+                r = wait_reply(c, id, id, deadline, false, false, &v, NULL);
+                if (r == -EKEYEXPIRED && attempt == 0) {
+                        /* Refused, nothing changed: sync, then once more. */
+                        r = do_sync(c, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                break;
+        }
         if (ret)
                 *ret = v;
         else

@@ -26,6 +26,10 @@
  *     -ENOTCONN      no connection and no way to reconnect (agent_connect_fd)
  *     other -errno   from connect(), read(), write()
  *   errors the agent reported (the connection stays up):
+ *     -EKEYEXPIRED   LeaseExpired: we were silent past the lease and the
+ *                    agent undid everything; it takes no change until we
+ *                    sync (each call syncs and tries once more by itself,
+ *                    so callers see this only if that fails too)
  *     -ESRCH         NotFound: no such process/thread
  *     -EPERM         PermissionDenied (init, kernel thread, the agent itself, EPERM)
  *     -EINVAL        InvalidParameter/InvalidRequest

@@ -356,6 +356,16 @@ static void test_lease(void **state) {
         assert_int_equal(agent.stats.lease_expiries, 1);
         assert_int_equal(agent_deadline(&agent), UINT64_MAX);
 
+        /* A dead host's request read after the restore (it sat in the port)
+         * changes nothing until a host syncs again. */
+        expect_error("{\"execute\":\"stop\",\"arguments\":{\"pid\":100}}", "LeaseExpired");
+        expect_error("{\"execute\":\"nice\",\"arguments\":{\"pid\":200,\"nice\":19}}", "LeaseExpired");
+        assert_false(stopped[100]);
+        assert_int_equal(nice_of[200], 0);
+        assert_int_equal(agent_deadline(&agent), UINT64_MAX);
+        ret(req("{\"execute\":\"stats\"}"));   /* reading is fine */
+        ret(req("{\"execute\":\"sync\",\"arguments\":{\"id\":7}}"));
+
         /* A reused pid (different start time) is not touched. */
         ret(req("{\"execute\":\"stop\",\"arguments\":{\"pid\":200}}"));
         put_stat(200, 200, "sleep", 'S', 0, 0);
@@ -369,6 +379,7 @@ static void test_lease(void **state) {
         stopped[200] = 0;
 
         /* Exit restores too. */
+        ret(req("{\"execute\":\"sync\",\"arguments\":{\"id\":8}}"));
         ret(req("{\"execute\":\"stop\",\"arguments\":{\"pid\":100}}"));
         stop_agent();
         assert_false(stopped[100]);
