@@ -80,25 +80,14 @@ static long long mono_ms(void) {
         return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *get_str(json_object *e, const char *k) {
-        json_object *v;
-        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                                                 : NULL;
-}
-
-static int64_t get_int(json_object *e, const char *k) {
-        json_object *v;
-        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
-}
-
 static bool is_type(json_object *e, const char *type) {
-        const char *t = get_str(e, "type");
+        const char *t = journal_field_str(e, "type");
         return t && streq(t, type);
 }
 
 static bool owner_alive(json_object *e) {
-        pid_t pid = (pid_t) get_int(e, "owner_pid");
-        return pid > 0 && host_process_alive(pid, (uint64_t) get_int(e, "owner_start"));
+        pid_t pid = (pid_t) journal_field_int(e, "owner_pid", 0);
+        return pid > 0 && host_process_alive(pid, (uint64_t) journal_field_int(e, "owner_start", 0));
 }
 
 /* ---- the guard's resumes: one agent connection per domain ---- */
@@ -146,11 +135,11 @@ static AgentSlot *agent_slot(GuardPass *g, const char *sock) {
 }
 
 static int guard_resume_stop(GuardPass *g, json_object *e) {
-        pid_t qemu = (pid_t) get_int(e, "qemu_pid");
-        uint64_t qemu_start = (uint64_t) get_int(e, "qemu_start");
-        const char *sock = get_str(e, "agent_socket");
-        pid_t pid = (pid_t) get_int(e, "pid");
-        uint64_t start = (uint64_t) get_int(e, "start_time_ns");
+        pid_t qemu = (pid_t) journal_field_int(e, "qemu_pid", 0);
+        uint64_t qemu_start = (uint64_t) journal_field_int(e, "qemu_start", 0);
+        const char *sock = journal_field_str(e, "agent_socket");
+        pid_t pid = (pid_t) journal_field_int(e, "pid", 0);
+        uint64_t start = (uint64_t) journal_field_int(e, "start_time_ns", 0);
         if (qemu <= 0 || qemu_start == 0 || !sock || start == 0)
                 /* an older entry: recover.c's rules (by name; no bare pid) */
                 return g->fallback.resume_stop(e, g->fallback.userdata);
@@ -177,7 +166,7 @@ static int guard_resume_stop(GuardPass *g, json_object *e) {
 }
 
 static bool is_parents(json_object *e, pid_t parent, uint64_t parent_start) {
-        return get_int(e, "owner_pid") == parent && (uint64_t) get_int(e, "owner_start") == parent_start;
+        return journal_field_int(e, "owner_pid", 0) == parent && (uint64_t) journal_field_int(e, "owner_start", 0) == parent_start;
 }
 
 /* Copies of the entries the guard is to undo: guest entries whose owner is
@@ -186,7 +175,7 @@ static json_object *dead_entries(Journal *j) {
         json_object *a = json_object_new_array();
         for (size_t i = 0; a && i < journal_size(j); i++) {
                 json_object *e = journal_entry(j, i), *copy = NULL;
-                if (!(is_type(e, "pause") || is_type(e, "guest-stop")) || !get_str(e, "key") || owner_alive(e))
+                if (!(is_type(e, "pause") || is_type(e, "guest-stop")) || !journal_field_str(e, "key") || owner_alive(e))
                         continue;
                 if (json_object_deep_copy(e, &copy, NULL) < 0 || json_object_array_add(a, copy) < 0)
                         json_object_put(copy);
@@ -241,7 +230,7 @@ static int guard_pass(const char *state_dir, const HvOptions *hv, pid_t parent, 
                         int q = pause ? vm_pause_undo(e) : guard_resume_stop(&g, e);
                         done[i] = recover_entry_done(q);
                         if (!done[i])
-                                log_debug("guard: cannot undo %s yet: %s", get_str(e, "key"), recover_reason(q));
+                                log_debug("guard: cannot undo %s yet: %s", journal_field_str(e, "key"), recover_reason(q));
                         else if (q >= 0)
                                 res->resumed++;
                         else
@@ -257,10 +246,10 @@ static int guard_pass(const char *state_dir, const HvOptions *hv, pid_t parent, 
                         left += is_parents(e, parent, parent_start);
                         continue;
                 }
-                const char *key = get_str(e, "key");
+                const char *key = journal_field_str(e, "key");
                 json_object *now = NULL;
                 for (size_t k = 0; k < journal_size(j) && !now; k++) {
-                        const char *kk = get_str(journal_entry(j, k), "key");
+                        const char *kk = journal_field_str(journal_entry(j, k), "key");
                         if (kk && streq(kk, key))
                                 now = journal_entry(j, k);
                 }
@@ -446,7 +435,7 @@ static char *hold_id(const char *qmp_socket, pid_t qemu_pid) {
 /* The key of p's entry, malloc'd (NULL: no valid entry). */
 static char *pause_key(const GuestPause *p) {
         json_object *e = pause_entry(p);
-        const char *k = e ? get_str(e, "key") : NULL;
+        const char *k = e ? journal_field_str(e, "key") : NULL;
         char *key = k ? strdup(k) : NULL;
         json_object_put(e);
         return key;
@@ -507,7 +496,7 @@ static int hook_before(const GuestPause *p, void *userdata) {
         if (!guard_running() && (hook_cfg.j || guard_lost))
                 return -ENOTCONN;
         json_object *e = pause_entry(p);
-        _cleanup_free_ char *key = e && get_str(e, "key") ? hold_id(p->qmp_socket, p->qemu_pid) : NULL;
+        _cleanup_free_ char *key = e && journal_field_str(e, "key") ? hold_id(p->qmp_socket, p->qemu_pid) : NULL;
         if (!key) {
                 json_object_put(e);
                 return -EINVAL;
@@ -557,9 +546,9 @@ static bool own_entry(Journal *j, const char *key) {
         JournalOwner me = guard_owner(NULL);
         for (size_t i = 0; i < journal_size(j); i++) {
                 json_object *e = journal_entry(j, i);
-                const char *k = get_str(e, "key");
+                const char *k = journal_field_str(e, "key");
                 if (k && streq(k, key))
-                        return get_int(e, "owner_pid") == me.pid && (uint64_t) get_int(e, "owner_start") == me.start_time;
+                        return journal_field_int(e, "owner_pid", 0) == me.pid && (uint64_t) journal_field_int(e, "owner_start", 0) == me.start_time;
         }
         return false;
 }
@@ -630,11 +619,11 @@ int guard_retry_own_pauses(void) {
                 pthread_mutex_lock(hook_cfg.lock);
         for (size_t i = 0; i < journal_size(hook_cfg.j); i++) {
                 json_object *e = journal_entry(hook_cfg.j, i), *copy = NULL;
-                const char *key = get_str(e, "key");
-                if (!key || !is_type(e, "pause") || get_int(e, "owner_pid") != me.pid ||
-                    (uint64_t) get_int(e, "owner_start") != me.start_time)
+                const char *key = journal_field_str(e, "key");
+                if (!key || !is_type(e, "pause") || journal_field_int(e, "owner_pid", 0) != me.pid ||
+                    (uint64_t) journal_field_int(e, "owner_start", 0) != me.start_time)
                         continue;
-                _cleanup_free_ char *id = hold_id(get_str(e, "qmp_socket"), (pid_t) get_int(e, "qemu_pid"));
+                _cleanup_free_ char *id = hold_id(journal_field_str(e, "qmp_socket"), (pid_t) journal_field_int(e, "qemu_pid", 0));
                 if (!id || hold(id) < 0)
                         continue;   /* a view holds it: its to resume */
                 if (json_object_deep_copy(e, &copy, NULL) < 0 || json_object_array_add(todo, copy) < 0) {
@@ -647,7 +636,7 @@ int guard_retry_own_pauses(void) {
         int left = 0;
         for (size_t i = 0; i < json_object_array_length(todo); i++) {
                 json_object *e = json_object_array_get_idx(todo, i);
-                const char *key = get_str(e, "key");
+                const char *key = journal_field_str(e, "key");
                 int r = vm_pause_undo(e);
                 if (recover_entry_done(r)) {
                         if (hook_cfg.lock)
@@ -658,15 +647,15 @@ int guard_retry_own_pauses(void) {
                         if (q >= 0) {
                                 outstanding_dec();
                                 log_info("resumed %s (domain %s), a pause a dropped view still owed", key,
-                                         get_str(e, "domain") ?: "?");
+                                         journal_field_str(e, "domain") ?: "?");
                         } else
                                 left++;
                 } else {
                         log_warning("domain %s: the VM this process paused does not run again yet: %s (retrying)",
-                                    get_str(e, "domain") ?: "?", recover_reason(r));
+                                    journal_field_str(e, "domain") ?: "?", recover_reason(r));
                         left++;
                 }
-                _cleanup_free_ char *id = hold_id(get_str(e, "qmp_socket"), (pid_t) get_int(e, "qemu_pid"));
+                _cleanup_free_ char *id = hold_id(journal_field_str(e, "qmp_socket"), (pid_t) journal_field_int(e, "qemu_pid", 0));
                 if (id)
                         unhold(id);
         }

@@ -11,17 +11,6 @@
 
 #define RECOVER_AGENT_TIMEOUT (3 * USEC_PER_SEC)
 
-static const char *get_str(json_object *e, const char *k) {
-        json_object *v;
-        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                                                 : NULL;
-}
-
-static int64_t get_int(json_object *e, const char *k) {
-        json_object *v;
-        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
-}
-
 const char *recover_reason(int r) {
         switch (r) {
         case -ENOTUNIQ:
@@ -43,16 +32,16 @@ bool recover_entry_done(int r) {
 
 /* The agent of the entry's domain: its QEMU must be the one recorded. */
 static int entry_agent(json_object *e, const HvOptions *hv, AgentClient **ret) {
-        pid_t qemu = (pid_t) get_int(e, "qemu_pid");
-        uint64_t qemu_start = (uint64_t) get_int(e, "qemu_start");
-        const char *sock = get_str(e, "agent_socket");
+        pid_t qemu = (pid_t) journal_field_int(e, "qemu_pid", 0);
+        uint64_t qemu_start = (uint64_t) journal_field_int(e, "qemu_start", 0);
+        const char *sock = journal_field_str(e, "agent_socket");
         _cleanup_free_ char *found_sock = NULL;
         if (qemu > 0 && qemu_start > 0) {
                 if (!host_process_alive(qemu, qemu_start))
                         return -ESRCH;   /* the VM is gone or restarted: so is the guest process */
         } else {
                 /* an entry from an older xvsched: find the domain by name */
-                const char *name = get_str(e, "match") ?: get_str(e, "domain");
+                const char *name = journal_field_str(e, "match") ?: journal_field_str(e, "domain");
                 if (!name || !hv)
                         return -ENXIO;
                 DomainList l = {};
@@ -80,8 +69,8 @@ static int entry_agent(json_object *e, const HvOptions *hv, AgentClient **ret) {
 
 static int default_resume_stop(json_object *e, void *userdata) {
         const HvOptions *hv = userdata;
-        pid_t pid = (pid_t) get_int(e, "pid");
-        uint64_t start = (uint64_t) get_int(e, "start_time_ns");
+        pid_t pid = (pid_t) journal_field_int(e, "pid", 0);
+        uint64_t start = (uint64_t) journal_field_int(e, "start_time_ns", 0);
         if (pid <= 1)
                 return -EBADMSG;
         _cleanup_agent_ AgentClient *c = NULL;
@@ -104,7 +93,7 @@ static int default_resume_stop(json_object *e, void *userdata) {
                 if (g->state != 'T')
                         return 0;
                 log_warning("guest pid %d of %s is stopped, but the entry has no start time: not resuming it blindly "
-                            "(xvsched cont %s %d does)", (int) pid, get_str(e, "domain") ?: "?", get_str(e, "domain") ?: "?",
+                            "(xvsched cont %s %d does)", (int) pid, journal_field_str(e, "domain") ?: "?", journal_field_str(e, "domain") ?: "?",
                             (int) pid);
                 return -ENOKEY;
         }
@@ -122,8 +111,8 @@ static int default_resume_pause(json_object *e, void *userdata) {
 
 static bool default_owner_alive(json_object *e, void *userdata) {
         (void) userdata;
-        pid_t pid = (pid_t) get_int(e, "owner_pid");
-        return pid > 0 && host_process_alive(pid, (uint64_t) get_int(e, "owner_start"));
+        pid_t pid = (pid_t) journal_field_int(e, "owner_pid", 0);
+        return pid > 0 && host_process_alive(pid, (uint64_t) journal_field_int(e, "owner_start", 0));
 }
 
 void recover_ops_default(RecoverOps *ret, const HvOptions *hv) {
@@ -140,14 +129,14 @@ int recover_guest(Journal *j, const RecoverOps *ops, pid_t owner_pid, RecoverRes
         for (size_t pass = 0; pass < ELEMENTSOF(passes); pass++)
                 for (size_t i = journal_size(j); i > 0; i--) {
                         json_object *e = journal_entry(j, i - 1);
-                        const char *type = get_str(e, "type");
+                        const char *type = journal_field_str(e, "type");
                         if (!type || !streq(type, passes[pass]))
                                 continue;
-                        if (owner_pid > 0 ? get_int(e, "owner_pid") != owner_pid : ops->owner_alive(e, ops->userdata)) {
+                        if (owner_pid > 0 ? journal_field_int(e, "owner_pid", 0) != owner_pid : ops->owner_alive(e, ops->userdata)) {
                                 res.skipped++;
                                 continue;
                         }
-                        const char *key = get_str(e, "key");
+                        const char *key = journal_field_str(e, "key");
                         if (!key) {
                                 if (!ops->kept)
                                         log_warning("a %s entry of the state file has no key: kept (%s)", type,

@@ -344,3 +344,15 @@ bool journal_guest_start_same(uint64_t a_ns, uint64_t b_ns) {
         uint64_t d = a_ns > b_ns ? a_ns - b_ns : b_ns - a_ns;
         return a_ns != 0 && b_ns != 0 && d < 10 * 1000 * 1000;
 }
+
+const char *journal_field_str(json_object *e, const char *k) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                                                : NULL;
+}
+
+int64_t journal_field_int(json_object *e, const char *k, int64_t def) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
+                                                                                             : def;
+}

@@ -58,6 +58,10 @@ int journal_remove(Journal *j, const char *key);
 int journal_move_last(Journal *j, const char *key);
 size_t journal_size(const Journal *j);
 json_object *journal_entry(const Journal *j, size_t i);   /* borrowed */
+/* An entry's field k: the string (borrowed) or NULL; the integer or def,
+ * when it is missing or of another type. */
+const char *journal_field_str(json_object *e, const char *k);
+int64_t journal_field_int(json_object *e, const char *k, int64_t def);
 
 /* ---- typed entries for run-state changes in guests (not host levers) ----
  *

@@ -238,18 +238,6 @@ static json_object *entry_new(const char *type, const char *key, const Domain *d
         return e;
 }
 
-static const char *get_str(json_object *e, const char *k) {
-        json_object *v;
-        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                                                : NULL;
-}
-
-static int64_t get_int(json_object *e, const char *k, int64_t def) {
-        json_object *v;
-        return json_object_object_get_ex(e, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
-                                                                                             : def;
-}
-
 static json_object *thread_entry(const Domain *d, pid_t tid, const ThreadSched *ts) {
         _cleanup_free_ char *key = key_new("thread:%d:%llu", (int) tid, (unsigned long long) ts->start_time);
         json_object *e = entry_new("thread", key, d);
@@ -267,11 +255,11 @@ static json_object *thread_entry(const Domain *d, pid_t tid, const ThreadSched *
 
 static int restore_thread(json_object *e) {
         ThreadSched ts = {};
-        pid_t tid = (pid_t) get_int(e, "tid", 0);
-        const char *pol = get_str(e, "policy"), *aff = get_str(e, "affinity");
-        ts.nice = (int) get_int(e, "nice", 0);
-        ts.rt_priority = (int) get_int(e, "rt_priority", 0);
-        ts.start_time = (uint64_t) get_int(e, "start_time", 0);
+        pid_t tid = (pid_t) journal_field_int(e, "tid", 0);
+        const char *pol = journal_field_str(e, "policy"), *aff = journal_field_str(e, "affinity");
+        ts.nice = (int) journal_field_int(e, "nice", 0);
+        ts.rt_priority = (int) journal_field_int(e, "rt_priority", 0);
+        ts.start_time = (uint64_t) journal_field_int(e, "start_time", 0);
         ts.policy = pol ? sched_policy_from_string(pol) : -EINVAL;
         if (tid <= 0 || ts.policy < 0 || !aff || cpuset_parse(aff, &ts.affinity) < 0)
                 return -EBADMSG;
@@ -279,8 +267,8 @@ static int restore_thread(json_object *e) {
 }
 
 static int restore_cgroup(json_object *e) {
-        const char *root = get_str(e, "root"), *cg = get_str(e, "cgroup"), *knob = get_str(e, "knob"),
-                   *saved = get_str(e, "saved");
+        const char *root = journal_field_str(e, "root"), *cg = journal_field_str(e, "cgroup"), *knob = journal_field_str(e, "knob"),
+                   *saved = journal_field_str(e, "saved");
         if (!root || !cg || !knob || !saved || cgroup_knob_from_string(knob) < 0)
                 return -EBADMSG;
         CgroupHost *h = NULL;
@@ -293,9 +281,9 @@ static int restore_cgroup(json_object *e) {
 }
 
 static int restore_move(json_object *e) {
-        const char *root = get_str(e, "root"), *saved = get_str(e, "saved"), *created = get_str(e, "created");
-        pid_t pid = (pid_t) get_int(e, "pid", 0);
-        uint64_t start = (uint64_t) get_int(e, "start_time", 0);
+        const char *root = journal_field_str(e, "root"), *saved = journal_field_str(e, "saved"), *created = journal_field_str(e, "created");
+        pid_t pid = (pid_t) journal_field_int(e, "pid", 0);
+        uint64_t start = (uint64_t) journal_field_int(e, "start_time", 0);
         if (!root || !saved || !created || pid <= 0)
                 return -EBADMSG;
         CgroupHost *h = NULL;
@@ -317,7 +305,7 @@ static int restore_move(json_object *e) {
 }
 
 static int restore_rt_budget(json_object *e) {
-        const char *root = get_str(e, "root"), *saved = get_str(e, "saved");
+        const char *root = journal_field_str(e, "root"), *saved = journal_field_str(e, "saved");
         if (!root || !saved)
                 return -EBADMSG;
         CgroupHost *h = NULL;
@@ -354,8 +342,8 @@ static int write_autogroup(const char *proc_root, pid_t pid, int nice) {
 }
 
 static int restore_autogroup(const HvOptions *o, json_object *e) {
-        pid_t pid = (pid_t) get_int(e, "pid", 0);
-        uint64_t start = (uint64_t) get_int(e, "start_time", 0);
+        pid_t pid = (pid_t) journal_field_int(e, "pid", 0);
+        uint64_t start = (uint64_t) journal_field_int(e, "start_time", 0);
         ThreadSched ts;
         if (pid <= 0)
                 return -EBADMSG;
@@ -364,21 +352,21 @@ static int restore_autogroup(const HvOptions *o, json_object *e) {
                 return r;
         if (ts.start_time != start)
                 return -ESTALE;
-        return write_autogroup(o->proc_root, pid, (int) get_int(e, "nice", 0));
+        return write_autogroup(o->proc_root, pid, (int) journal_field_int(e, "nice", 0));
 }
 
 static int restore_hv(const HvOptions *o, json_object *e) {
-        const char *backend = get_str(e, "backend"), *lever = get_str(e, "lever"), *saved = get_str(e, "saved");
+        const char *backend = journal_field_str(e, "backend"), *lever = journal_field_str(e, "lever"), *saved = journal_field_str(e, "saved");
         const HvBackend *b = backend ? hv_backend_by_name(backend) : NULL;
         if (!b || !b->lever_restore || !lever || !saved)
                 return -EBADMSG;
         HvOptions opts = *o;
-        opts.libvirt_uri = get_str(e, "uri");
-        _cleanup_(domain_freep) Domain *d = domain_new(get_str(e, "domain") ?: "", backend);
+        opts.libvirt_uri = journal_field_str(e, "uri");
+        _cleanup_(domain_freep) Domain *d = domain_new(journal_field_str(e, "domain") ?: "", backend);
         if (!d)
                 return -ENOMEM;
-        if (get_str(e, "uuid"))
-                d->uuid = strdup(get_str(e, "uuid"));
+        if (journal_field_str(e, "uuid"))
+                d->uuid = strdup(journal_field_str(e, "uuid"));
         return b->lever_restore(&opts, d, lever, saved);
 }
 
@@ -390,7 +378,7 @@ static int restore_hv(const HvOptions *o, json_object *e) {
  * restore function must answer -EBADMSG, and act on nothing, for an entry
  * that has no fields but "type" (entry_ours() probes with one). */
 static int restore_entry(const HvOptions *o, json_object *e) {
-        const char *type = get_str(e, "type");
+        const char *type = journal_field_str(e, "type");
         if (!type)
                 return -EBADMSG;
         if (streq(type, "thread"))
@@ -413,7 +401,7 @@ static int restore_entry(const HvOptions *o, json_object *e) {
 /* Does the lever layer restore entries of e's type?  Probed without acting:
  * an entry of that type with no fields is answered -EBADMSG. */
 static bool entry_ours(const HvOptions *o, json_object *e) {
-        const char *type = get_str(e, "type");
+        const char *type = journal_field_str(e, "type");
         if (!type)
                 return true;   /* malformed: ours to report */
         json_object *probe = json_object_new_object();
@@ -444,7 +432,7 @@ static int txn_record(LeverContext *c, Txn *t, json_object *e) {
                 json_object_put(e);
                 return 0;
         }
-        const char *key = get_str(e, "key");
+        const char *key = journal_field_str(e, "key");
         json_object_array_add(t->before, json_object_get(e));
         _cleanup_free_ char *k = strdup(key);
         int r = journal_record(c->journal, e);
@@ -462,7 +450,7 @@ static void txn_rollback(LeverContext *c, Txn *t) {
                 json_object *e = json_object_array_get_idx(t->before, i - 1);
                 int r = restore_entry(c->hv, e);
                 if (r < 0 && !restore_gone(r))
-                        log_warning_errno(r, "could not roll back %s: %m", get_str(e, "key"));
+                        log_warning_errno(r, "could not roll back %s: %m", journal_field_str(e, "key"));
         }
         for (size_t i = 0; i < json_object_array_length(t->created); i++)
                 (void) journal_remove(c->journal, json_object_get_string(json_object_array_get_idx(t->created, i)));
@@ -501,7 +489,7 @@ static int apply_via_backend_lever(LeverContext *c, Txn *t, Domain *d, const Lev
         if (r == -EOPNOTSUPP) {
                 /* Nothing changed: forget the record so the direct path records its own. */
                 size_t nb = json_object_array_length(t->before), nc = json_object_array_length(t->created);
-                _cleanup_free_ char *recorded = nb > 0 ? strdup(get_str(json_object_array_get_idx(t->before, nb - 1), "key") ?: "")
+                _cleanup_free_ char *recorded = nb > 0 ? strdup(journal_field_str(json_object_array_get_idx(t->before, nb - 1), "key") ?: "")
                                                        : NULL;
                 if (nb > 0)
                         json_object_array_del_idx(t->before, nb - 1, 1);
@@ -540,8 +528,8 @@ static int rt_threads_after_budgets(LeverContext *c, const Domain *d, const Leve
                 return -ENOMEM;
         for (size_t k = 0; k < n; k++) {
                 json_object *e = journal_entry(c->journal, k);
-                const char *type = get_str(e, "type"), *key = get_str(e, "key");
-                pid_t tid = (pid_t) get_int(e, "tid", 0);
+                const char *type = journal_field_str(e, "type"), *key = journal_field_str(e, "key");
+                pid_t tid = (pid_t) journal_field_int(e, "tid", 0);
                 if (!type || !streq(type, "thread") || !key)
                         continue;
                 for (size_t i = 0; i < d->n_threads; i++)
@@ -1029,15 +1017,15 @@ static int check_rt(LeverContext *c, const Domain *d, const LeverSetting *settin
                 return 0; /* no thread becomes or stays RT here */
         for (size_t i = 0; c->journal && i < journal_size(c->journal); i++) {
                 json_object *e = journal_entry(c->journal, i);
-                const char *type = get_str(e, "type");
-                pid_t tid = (pid_t) get_int(e, "tid", 0);
+                const char *type = journal_field_str(e, "type");
+                pid_t tid = (pid_t) journal_field_int(e, "tid", 0);
                 if (!type || !streq(type, "thread") || tid <= 0)
                         continue;
                 bool ours = false;
                 for (size_t k = 0; k < d->n_threads; k++)
                         ours |= d->threads[k].tid == tid && (c->thread_mask & (1u << d->threads[k].class));
                 ThreadSched ts;
-                if (ours || thread_sched_get(tid, &ts) < 0 || ts.start_time != (uint64_t) get_int(e, "start_time", 0) ||
+                if (ours || thread_sched_get(tid, &ts) < 0 || ts.start_time != (uint64_t) journal_field_int(e, "start_time", 0) ||
                     !policy_is_rt(ts.policy))
                         continue;
                 for (size_t w = 0; w < CPUSET_WORDS; w++)
@@ -1165,7 +1153,7 @@ static void reset_failed(LeverContext *c, const char *key, const char *why) {
 /* A "pause" entry whose owner (pid + start time) is another process that
  * is alive. */
 static bool pause_held_by_other(json_object *e) {
-        const char *type = get_str(e, "type");
+        const char *type = journal_field_str(e, "type");
         json_object *v;
         if (!type || !streq(type, "pause") || !json_object_object_get_ex(e, "owner_pid", &v))
                 return false;
@@ -1186,12 +1174,12 @@ int lever_reset(LeverContext *c, const char *domain) {
          * sit below the index still to visit, so removing is safe. */
         for (size_t i = journal_size(c->journal); i > 0; i--) {
                 json_object *e = journal_entry(c->journal, i - 1);
-                const char *dom = get_str(e, "domain"), *owner = get_str(e, "owner");
+                const char *dom = journal_field_str(e, "domain"), *owner = journal_field_str(e, "owner");
                 if (domain && (!dom || !streq(dom, domain)))
                         continue;
                 if (c->owner && !streq(owner ? owner : "cli", c->owner))
                         continue;
-                const char *k = get_str(e, "key");
+                const char *k = journal_field_str(e, "key");
                 _cleanup_free_ char *key = strdup(k ?: "(no key)");
                 if (!key)
                         return -ENOMEM;
