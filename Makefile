@@ -23,7 +23,7 @@ $(ASAN_BUILD)/build.ninja:
 # The guest image (kernel + initramfs with busybox, xvagent, xvbench).  Cached;
 # rebuilt when an input changes.
 guest-image: all
-	./guest/mkimage --out $(BUILD)/guest $(wildcard $(BUILD)/bench/xvbench $(BUILD)/agent/xvagent)
+	./tools/vm/mkimage --out $(BUILD)/guest $(wildcard $(BUILD)/bench/xvbench $(BUILD)/agent/xvagent)
 
 # Everything: unit + integration tests in the normal build, then the unit
 # tests again under ASan/UBSan.

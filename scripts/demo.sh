@@ -15,7 +15,7 @@ X="$build/src/cli/xvsched"
 run=$(mktemp -d /tmp/xvsched-demo.XXXXXX)
 out=${XV_DEMO_OUT:-$repo/demo-out}
 export XV_BUILD=$build XV_RUN=$run/vm XVSCHED_STATE_DIR=$run/state
-vm() { "$repo/guest/vm" --dir "$XV_RUN" "$@"; }
+vm() { "$repo/tools/vm/vm" --dir "$XV_RUN" "$@"; }
 secs=${XV_DEMO_SECONDS:-10}
 
 if [ "$(id -u)" != 0 ]; then

@@ -24,9 +24,9 @@
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "daemon/guard.h"
-#include "guest/agent-client.h"
-#include "guest/pause-hook.h"
-#include "guest/view.h"
+#include "view/agent-client.h"
+#include "view/pause-hook.h"
+#include "view/view.h"
 #include "view-registry/view-registry.h"
 
 #define HOLD_LEASE_S 5.0
@@ -42,9 +42,9 @@ static int connect_domain_agent(const char *name, AgentClient **ret) {
                 domain_list_done(&l);
                 return -ENOTCONN;
         }
-        r = agent_connect(d->agent_socket, 3 * USEC_PER_SEC, ret);
+        r = agent_client_connect(d->agent_socket, 3 * USEC_PER_SEC, ret);
         if (r < 0)
-                log_error("cannot talk to the agent of '%s' at %s: %s", name, d->agent_socket, agent_last_error(NULL));
+                log_error("cannot talk to the agent of '%s' at %s: %s", name, d->agent_socket, agent_client_last_error(NULL));
         domain_list_done(&l);
         return r;
 }
@@ -133,7 +133,7 @@ static int ps_print(const char *name, const char *via) {
                         json_object_object_add(o, "cpu", json_object_new_int(t->cpu));
                         json_object_object_add(o, "cpu_ns", json_object_new_int64((int64_t) t->cpu_ns));
                         json_object_object_add(o, "nice", json_object_new_int(t->nice));
-                        json_object_object_add(o, "policy", json_object_new_string(agent_policy_to_string(t->policy)));
+                        json_object_object_add(o, "policy", json_object_new_string(agent_client_policy_to_string(t->policy)));
                         json_object_object_add(o, "rt_priority", json_object_new_int(t->rt_priority));
                         json_object_object_add(o, "start_time_ns", json_object_new_int64((int64_t) t->start_time_ns));
                         json_object_object_add(o, "is_agent", json_object_new_boolean(t->is_agent));
@@ -171,7 +171,7 @@ static int ps_print(const char *name, const char *via) {
                 if (t->is_kthread)
                         continue;
                 printf("%6d %6d %-16s %-10s %3d %4d %6s %10llu  %s%s\n", (int) t->pid, (int) t->tid, t->comm,
-                       state_name(t->state), t->cpu, t->nice, agent_policy_to_string(t->policy),
+                       state_name(t->state), t->cpu, t->nice, agent_client_policy_to_string(t->policy),
                        (unsigned long long) (t->cpu_ns / 1000000), t->cmdline, t->is_agent ? " (xvagent)" : "");
         }
         return 0;
@@ -181,9 +181,9 @@ static int ps_print(const char *name, const char *via) {
 static int resolve(AgentClient *c, const char *domain, const char *what, pid_t **ret, size_t *ret_n) {
         _cleanup_free_ GuestTask *tasks = NULL;
         size_t n = 0;
-        int r = agent_tasks(c, &tasks, &n);
+        int r = agent_client_tasks(c, &tasks, &n);
         if (r < 0)
-                return log_error_errno(r, "%s: listing tasks failed: %s", domain, agent_last_error(c));
+                return log_error_errno(r, "%s: listing tasks failed: %s", domain, agent_client_last_error(c));
         int want_pid = -1;
         (void) safe_atoi(what, &want_pid);
         pid_t *pids = calloc(n ? n : 1, sizeof *pids);
@@ -220,10 +220,10 @@ static int hold(AgentClient *c, double seconds) {
         struct timespec start, now;
         clock_gettime(CLOCK_MONOTONIC, &start);
         while (!got_signal) {
-                int r = agent_lease(c, HOLD_LEASE_S);
+                int r = agent_client_lease(c, HOLD_LEASE_S);
                 if (r < 0)
                         return log_error_errno(r, "renewing the agent's lease failed: %s (the agent will undo the change)",
-                                               agent_last_error(c));
+                                               agent_client_last_error(c));
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 double elapsed = (double) (now.tv_sec - start.tv_sec) + (double) (now.tv_nsec - start.tv_nsec) / 1e9;
                 if (seconds > 0 && elapsed >= seconds)
@@ -240,7 +240,7 @@ static int hold(AgentClient *c, double seconds) {
 /* Stop or renice the processes WHAT names, hold the change under the
  * agent's lease for `seconds` (<= 0: until a signal), then undo it. */
 static int held_change(const char *domain, const char *what, bool stop, int nice, double seconds) {
-        _cleanup_agent_ AgentClient *c = NULL;
+        _cleanup_agent_client_ AgentClient *c = NULL;
         int r = connect_domain_agent(domain, &c);
         if (r < 0)
                 return r;
@@ -249,12 +249,12 @@ static int held_change(const char *domain, const char *what, bool stop, int nice
         r = resolve(c, domain, what, &pids, &n);
         if (r < 0)
                 return r;
-        r = agent_lease(c, HOLD_LEASE_S);
+        r = agent_client_lease(c, HOLD_LEASE_S);
         for (size_t i = 0; r >= 0 && i < n; i++)
-                r = stop ? agent_stop(c, pids[i]) : agent_nice(c, pids[i], nice);
+                r = stop ? agent_client_stop(c, pids[i]) : agent_client_nice(c, pids[i], nice);
         if (r < 0) {
-                log_error("%s: %s '%s' failed: %s", domain, stop ? "stopping" : "renicing", what, agent_last_error(c));
-                (void) agent_release(c);
+                log_error("%s: %s '%s' failed: %s", domain, stop ? "stopping" : "renicing", what, agent_client_last_error(c));
+                (void) agent_client_release(c);
                 return r;
         }
         if (stop)
@@ -265,10 +265,10 @@ static int held_change(const char *domain, const char *what, bool stop, int nice
                stop ? "resumes" : "restores");
         fflush(stdout);
         r = hold(c, seconds);
-        int k = agent_release(c);
+        int k = agent_client_release(c);
         if (k < 0)
                 return log_error_errno(k, "%s: undoing failed: %s (the agent undoes it when its lease runs out)", domain,
-                                       agent_last_error(c));
+                                       agent_client_last_error(c));
         printf("%s\n", stop ? "resumed" : "restored");
         return r;
 }
@@ -290,7 +290,7 @@ int cmd_stop(int argc, char **argv) {
 int cmd_cont(int argc, char **argv) {
         if (argc != 3)
                 return cli_usage_error("usage: xvsched cont DOMAIN PID|COMM");
-        _cleanup_agent_ AgentClient *c = NULL;
+        _cleanup_agent_client_ AgentClient *c = NULL;
         int r = connect_domain_agent(argv[1], &c);
         if (r < 0)
                 return r;
@@ -300,9 +300,9 @@ int cmd_cont(int argc, char **argv) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                r = agent_cont(c, pids[i]);
+                r = agent_client_cont(c, pids[i]);
                 if (r < 0)
-                        return log_error_errno(r, "%s: resuming pid %d failed: %s", argv[1], (int) pids[i], agent_last_error(c));
+                        return log_error_errno(r, "%s: resuming pid %d failed: %s", argv[1], (int) pids[i], agent_client_last_error(c));
         }
         printf("resumed %zu process%s '%s' in %s\n", n, n == 1 ? "" : "es", argv[2], argv[1]);
         return 0;

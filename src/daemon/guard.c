@@ -16,8 +16,8 @@
 #include "basic/macros.h"
 #include "daemon/guard.h"
 #include "daemon/recover.h"
-#include "guest/agent-client.h"
-#include "guest/pause-hook.h"
+#include "view/agent-client.h"
+#include "view/pause-hook.h"
 #include "host/sched.h"
 #include "lever/vm-pause.h"
 
@@ -108,7 +108,7 @@ typedef struct GuardPass {
 
 static void guard_pass_done(GuardPass *g) {
         for (size_t i = 0; i < g->n_slots; i++) {
-                agent_free(g->slots[i].c);
+                agent_client_free(g->slots[i].c);
                 free(g->slots[i].t);
                 free(g->slots[i].sock);
         }
@@ -126,9 +126,9 @@ static AgentSlot *agent_slot(GuardPass *g, const char *sock) {
         if (!a->sock)
                 return NULL;
         g->n_slots++;
-        a->r = agent_connect(sock, GUARD_AGENT_TIMEOUT, &a->c);
+        a->r = agent_client_connect(sock, GUARD_AGENT_TIMEOUT, &a->c);
         if (a->r >= 0)
-                a->r = agent_tasks(a->c, &a->t, &a->n);
+                a->r = agent_client_tasks(a->c, &a->t, &a->n);
         if (a->r < 0)
                 log_debug("guard: agent at %s: %s", sock, strerror(-a->r));
         return a;
@@ -162,7 +162,7 @@ static int guard_resume_stop(GuardPass *g, json_object *e) {
                 return -ESTALE;
         if (t->state != 'T')
                 return 0;
-        return agent_cont(a->c, pid);
+        return agent_client_cont(a->c, pid);
 }
 
 static bool is_parents(json_object *e, pid_t parent, uint64_t parent_start) {

@@ -6,7 +6,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "daemon/recover.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 #include "lever/vm-pause.h"
 
 #define RECOVER_AGENT_TIMEOUT (3 * USEC_PER_SEC)
@@ -64,7 +64,7 @@ static int entry_agent(json_object *e, const HvOptions *hv, AgentClient **ret) {
         }
         if (!sock)
                 return -ENOTCONN;
-        return agent_connect(sock, RECOVER_AGENT_TIMEOUT, ret);
+        return agent_client_connect(sock, RECOVER_AGENT_TIMEOUT, ret);
 }
 
 static int default_resume_stop(json_object *e, void *userdata) {
@@ -73,13 +73,13 @@ static int default_resume_stop(json_object *e, void *userdata) {
         uint64_t start = (uint64_t) journal_field_int(e, "start_time_ns", 0);
         if (pid <= 1)
                 return -EBADMSG;
-        _cleanup_agent_ AgentClient *c = NULL;
+        _cleanup_agent_client_ AgentClient *c = NULL;
         int r = entry_agent(e, hv, &c);
         if (r < 0)
                 return r;
         _cleanup_free_ GuestTask *t = NULL;
         size_t n = 0;
-        r = agent_tasks(c, &t, &n);
+        r = agent_client_tasks(c, &t, &n);
         if (r < 0)
                 return r;
         const GuestTask *g = NULL;
@@ -101,7 +101,7 @@ static int default_resume_stop(json_object *e, void *userdata) {
                 return -ESTALE;   /* another process has that pid now */
         if (g->state != 'T')
                 return 0;
-        return agent_cont(c, pid);
+        return agent_client_cont(c, pid);
 }
 
 static int default_resume_pause(json_object *e, void *userdata) {

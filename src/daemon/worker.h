@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guest/view.h"
+#include "view/view.h"
 #include "model/domain.h"
 
 typedef enum WorkerOpKind { WORKER_OP_STOP, WORKER_OP_CONT, WORKER_OP_NICE, WORKER_OP_SCHED } WorkerOpKind;

@@ -3,7 +3,7 @@
 
 /* What runs inside a guest, as every guest view reports it (the agent, the
  * introspection view): one GuestTask per thread, one GuestCpu per guest
- * CPU.  Plain data, shared by src/guest/ (the views' interface and the agent
+ * CPU.  Plain data, shared by src/view/ (the views' interface and the agent
  * client), src/vmi/ and the policy loop, so that none of them has to include
  * another's headers for the types they exchange. */
 

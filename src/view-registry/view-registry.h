@@ -2,13 +2,13 @@
 #pragma once
 
 /* The registry of guest views: every view the build has, by name, and the
- * one rule for choosing among them.  It sits above src/guest/ (the views'
+ * one rule for choosing among them.  It sits above src/view/ (the views'
  * interface and the agent view) and src/vmi/ (the introspection view), so
  * neither of those depends on the other. */
 
 #include <stddef.h>
 
-#include "guest/view.h"
+#include "view/view.h"
 
 /* The introspection view: src/vmi/view-vmi.c, or view-vmi-none.c in a build
  * without introspection. */

@@ -18,8 +18,8 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
-#include "guest/pause-hook.h"
-#include "guest/view.h"
+#include "view/pause-hook.h"
+#include "view/view.h"
 #include "qmp/qmp-resume.h"
 #include "qmp/qmp.h"
 #include "vmi/mem.h"
@@ -73,7 +73,7 @@ static void vv_close(void *p) {
         _cleanup_(qmp_freep) QmpClient *q = NULL;
         if (s->resume_pending)
                 (void) vv_resume(s, &q);
-        agent_free(s->agent);
+        agent_client_free(s->agent);
         vmi_free(s->vmi);
         vmi_mem_free(s->mem);
         vmi_profile_free(s->profile);
@@ -154,13 +154,13 @@ static int vv_open(const Domain *d, void **ret) {
                 /* resume goes through the agent: offer stop only if it answers */
                 for (int i = 0; i < 2 && !s->can_resume; i++) {
                         AgentClient *c = NULL;
-                        r = agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c);
+                        r = agent_client_connect(s->agent_socket, VV_AGENT_TIMEOUT, &c);
                         if (r >= 0) {
                                 s->can_resume = true;
-                                agent_free(c);
+                                agent_client_free(c);
                         } else
                                 vv_error(s, r, "the agent does not answer (%s): no stop without a resume path",
-                                         agent_last_error(NULL));
+                                         agent_client_last_error(NULL));
                 }
         }
         *ret = s;
@@ -455,18 +455,18 @@ static int vv_cont(void *p, pid_t pid) {
          * transport failure is retried. */
         for (int attempt = 0; attempt < 2; attempt++) {
                 if (!s->agent) {
-                        r = agent_connect(s->agent_socket, VV_AGENT_TIMEOUT, &s->agent);
+                        r = agent_client_connect(s->agent_socket, VV_AGENT_TIMEOUT, &s->agent);
                         if (r < 0) {
                                 s->agent = NULL;
                                 vv_error(s, r, "cannot reach the agent to resume %d: %s", (int) pid,
-                                         agent_last_error(NULL));
+                                         agent_client_last_error(NULL));
                                 continue;
                         }
                 }
-                r = agent_cont(s->agent, pid);
+                r = agent_client_cont(s->agent, pid);
                 if (r >= 0 || r == -ESRCH || r == -EPERM || r == -EINVAL)
                         break;
-                vv_error(s, r, "agent cont %d: %s", (int) pid, agent_last_error(s->agent));
+                vv_error(s, r, "agent cont %d: %s", (int) pid, agent_client_last_error(s->agent));
         }
         if (r >= 0 || r == -ESRCH)
                 held_remove(s, pid);

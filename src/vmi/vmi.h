@@ -34,7 +34,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 #include "vmi/mem.h"
 
 struct btf;

@@ -31,10 +31,10 @@
 
 #include "basic/log.h"
 #include "basic/parse.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 
 static int fail(AgentClient *c, const char *what, int r) {
-        fprintf(stderr, "agent-ctl: %s: %s (%s)\n", what, strerror(-r), agent_last_error(c));
+        fprintf(stderr, "agent-ctl: %s: %s (%s)\n", what, strerror(-r), agent_client_last_error(c));
         return 1;
 }
 
@@ -67,16 +67,16 @@ static int reconnect_loop(const char *sock, usec_t timeout, char **a, int na) {
                 uint64_t t = now_msec();
                 AgentClient *c;
                 AgentStats s;
-                int r = agent_connect(sock, timeout, &c);
+                int r = agent_client_connect(sock, timeout, &c);
                 if (r < 0)
                         fprintf(stderr, "agent-ctl: cycle %u: cannot connect: %s (%s)\n", done, strerror(-r),
-                                agent_last_error(NULL));
+                                agent_client_last_error(NULL));
                 else {
-                        r = agent_stats(c, &s);
+                        r = agent_client_stats(c, &s);
                         if (r < 0)
                                 fprintf(stderr, "agent-ctl: cycle %u: stats: %s (%s)\n", done, strerror(-r),
-                                        agent_last_error(c));
-                        agent_free(c);
+                                        agent_client_last_error(c));
+                        agent_client_free(c);
                 }
                 uint64_t ms = now_msec() - t;
                 worst = ms > worst ? ms : worst;
@@ -204,16 +204,16 @@ int main(int argc, char **argv) {
                 return burst_loop(sock, timeout, a, na);
 
         AgentClient *c;
-        int r = agent_connect(sock, timeout, &c);
+        int r = agent_client_connect(sock, timeout, &c);
         if (r < 0) {
-                fprintf(stderr, "agent-ctl: cannot connect to %s: %s (%s)\n", sock, strerror(-r), agent_last_error(NULL));
+                fprintf(stderr, "agent-ctl: cannot connect to %s: %s (%s)\n", sock, strerror(-r), agent_client_last_error(NULL));
                 return 1;
         }
         int ret = 0;
         pid_t pid = 0;
         if (strcmp(cmd, "hello") == 0) {
                 AgentHello h;
-                r = agent_hello(c, &h);
+                r = agent_client_hello(c, &h);
                 if (r < 0)
                         ret = fail(c, cmd, r);
                 else
@@ -223,12 +223,12 @@ int main(int argc, char **argv) {
         } else if (strcmp(cmd, "tasks") == 0 || strcmp(cmd, "pidof") == 0 || strcmp(cmd, "state") == 0 ||
                    strcmp(cmd, "cpu") == 0 || strcmp(cmd, "nice-of") == 0) {
                 if (strcmp(cmd, "tasks") != 0 && (na != 1 || (strcmp(cmd, "pidof") != 0 && get_pid(a[0], &pid) < 0))) {
-                        agent_free(c);
+                        agent_client_free(c);
                         return 2;
                 }
                 GuestTask *t;
                 size_t n;
-                r = agent_tasks(c, &t, &n);
+                r = agent_client_tasks(c, &t, &n);
                 if (r < 0)
                         ret = fail(c, cmd, r);
                 else {
@@ -242,7 +242,7 @@ int main(int argc, char **argv) {
                                 if (strcmp(cmd, "tasks") == 0)
                                         printf("%7d %7d %-16s %c %3d %14llu %4d %-6s %3d %s%s%s\n", (int) x->pid, (int) x->tid,
                                                x->comm, x->state, x->cpu, (unsigned long long) x->cpu_ns, x->nice,
-                                               agent_policy_to_string(x->policy), x->rt_priority, x->cmdline,
+                                               agent_client_policy_to_string(x->policy), x->rt_priority, x->cmdline,
                                                x->is_agent ? " [agent]" : "", x->is_kthread ? " [kthread]" : "");
                                 else if (strcmp(cmd, "pidof") == 0 && !found && !x->is_agent && strcmp(x->comm, a[0]) == 0) {
                                         printf("%d\n", (int) x->pid);
@@ -269,13 +269,13 @@ int main(int argc, char **argv) {
         } else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "cont") == 0) {
                 if (na != 1 || get_pid(a[0], &pid) < 0)
                         ret = 2;
-                else if ((r = (cmd[0] == 's' ? agent_stop : agent_cont)(c, pid)) < 0)
+                else if ((r = (cmd[0] == 's' ? agent_client_stop : agent_client_cont)(c, pid)) < 0)
                         ret = fail(c, cmd, r);
         } else if (strcmp(cmd, "nice") == 0) {
                 int v;
                 if (na != 2 || get_pid(a[0], &pid) < 0 || safe_atoi(a[1], &v) < 0)
                         ret = 2;
-                else if ((r = agent_nice(c, pid, v)) < 0)
+                else if ((r = agent_client_nice(c, pid, v)) < 0)
                         ret = fail(c, cmd, r);
                 else
                         printf("%d thread(s)\n", r);
@@ -287,7 +287,7 @@ int main(int argc, char **argv) {
                                 policy = k;
                 if (na < 2 || get_pid(a[0], &pid) < 0 || policy < 0 || (na > 2 && safe_atoi(a[2], &prio) < 0))
                         ret = 2;
-                else if ((r = agent_sched(c, pid, policy, prio)) < 0)
+                else if ((r = agent_client_sched(c, pid, policy, prio)) < 0)
                         ret = fail(c, cmd, r);
                 else
                         printf("%d thread(s)\n", r);
@@ -295,16 +295,16 @@ int main(int argc, char **argv) {
                 double s;
                 if (na != 1 || safe_atod(a[0], &s) < 0)
                         ret = 2;
-                else if ((r = agent_lease(c, s)) < 0)
+                else if ((r = agent_client_lease(c, s)) < 0)
                         ret = fail(c, cmd, r);
         } else if (strcmp(cmd, "release") == 0) {
-                if ((r = agent_release(c)) < 0)
+                if ((r = agent_client_release(c)) < 0)
                         ret = fail(c, cmd, r);
                 else
                         printf("%d restored\n", r);
         } else if (strcmp(cmd, "stats") == 0) {
                 AgentStats s;
-                if ((r = agent_stats(c, &s)) < 0)
+                if ((r = agent_client_stats(c, &s)) < 0)
                         ret = fail(c, cmd, r);
                 else
                         printf("pid %d\ncpu_ns %llu\nuptime_ns %llu\nmax_rss_kb %llu\nrequests %llu\nerrors %llu\n"
@@ -321,6 +321,6 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "agent-ctl: unknown command '%s'\n", cmd);
                 ret = 2;
         }
-        agent_free(c);
+        agent_client_free(c);
         return ret;
 }

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "basic/log.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int sv[2];
@@ -29,30 +29,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         shutdown(sv[1], SHUT_WR);
 
         AgentClient *c;
-        if (agent_connect_fd(sv[0], 200 * USEC_PER_MSEC, &c) < 0)
+        if (agent_client_connect_fd(sv[0], 200 * USEC_PER_MSEC, &c) < 0)
                 abort();
-        agent_set_id_seed(c, 1);
+        agent_client_set_id_seed(c, 1);
         AgentLimits l = { .max_line = 1 << 16, .max_foreign_lines = 8, .max_tasks = 4096 };
-        agent_set_limits(c, &l);
+        agent_client_set_limits(c, &l);
 
         GuestTask *t = NULL;
         size_t n = 0;
-        if (agent_tasks(c, &t, &n) >= 0) {
+        if (agent_client_tasks(c, &t, &n) >= 0) {
                 if (n == 0 || !t[n - 1].is_agent)
                         abort();
                 free(t);
         }
         AgentHello h;
         AgentStats s;
-        (void) agent_hello(c, &h);
-        (void) agent_stats(c, &s);
-        (void) agent_stop(c, 42);
-        (void) agent_nice(c, 42, 5);
-        if (agent_tasks(c, &t, &n) >= 0)
+        (void) agent_client_hello(c, &h);
+        (void) agent_client_stats(c, &s);
+        (void) agent_client_stop(c, 42);
+        (void) agent_client_nice(c, 42, 5);
+        if (agent_client_tasks(c, &t, &n) >= 0)
                 free(t);
-        if (strlen(agent_last_error(c)) >= 512)
+        if (strlen(agent_client_last_error(c)) >= 512)
                 abort();
-        agent_free(c);
+        agent_client_free(c);
         close(sv[1]);
         return 0;
 }

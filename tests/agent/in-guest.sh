@@ -25,7 +25,7 @@ mkdir -p "$img"
 if [ -d "$XV_BUILD/guest/cache" ] && [ ! -e "$img/cache" ]; then
         ln -s "$XV_BUILD/guest/cache" "$img/cache"
 fi
-"$XV_SRC/guest/mkimage" --out "$img" --bin "$xvagent" >&2 || fail "guest/mkimage failed"
+"$XV_SRC/tools/vm/mkimage" --out "$img" --bin "$xvagent" >&2 || fail "tools/vm/mkimage failed"
 
 # shellcheck disable=SC2016  # expanded in the guest
 script='while :; do :; done &

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "basic/log.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 
 typedef enum Mode {
         MODE_GOOD,
@@ -224,14 +224,14 @@ static AgentClient *start(Fake *f, Mode mode, usec_t timeout) {
         *f = (Fake) { .fd = sv[1], .mode = mode };
         assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
         AgentClient *c;
-        assert_int_equal(agent_connect_fd(sv[0], timeout, &c), 0);
+        assert_int_equal(agent_client_connect_fd(sv[0], timeout, &c), 0);
         AgentLimits l = { .max_line = 65536, .max_foreign_lines = 16 };
-        agent_set_limits(c, &l);
+        agent_client_set_limits(c, &l);
         return c;
 }
 
 static void finish(Fake *f, AgentClient *c) {
-        agent_free(c);
+        agent_client_free(c);
         pthread_join(f->thread, NULL);
 }
 
@@ -246,7 +246,7 @@ static void test_good(void **state) {
         Fake f;
         AgentClient *c = start(&f, MODE_GOOD, 0);
         AgentHello h;
-        assert_int_equal(agent_hello(c, &h), 0);
+        assert_int_equal(agent_client_hello(c, &h), 0);
         assert_int_equal(h.protocol, 1);
         assert_int_equal(h.pid, 9);
         assert_string_equal(h.kernel, "6.1.0");
@@ -254,7 +254,7 @@ static void test_good(void **state) {
 
         GuestTask *t;
         size_t n;
-        assert_int_equal(agent_tasks(c, &t, &n), 0);
+        assert_int_equal(agent_client_tasks(c, &t, &n), 0);
         assert_int_equal(n, 3);
         assert_int_equal(t[0].tid, 5);
         assert_string_equal(t[0].comm, "sh");
@@ -269,26 +269,26 @@ static void test_good(void **state) {
         assert_int_equal(t[2].cpu_ns, 12345);
         free(t);
 
-        assert_int_equal(agent_stop(c, 5), 0);
+        assert_int_equal(agent_client_stop(c, 5), 0);
         assert_non_null(strstr(f.last_request, "\"pid\":5"));
-        assert_int_equal(agent_cont(c, 5), 0);
-        assert_int_equal(agent_nice(c, 5, -3), 2);
+        assert_int_equal(agent_client_cont(c, 5), 0);
+        assert_int_equal(agent_client_nice(c, 5, -3), 2);
         assert_non_null(strstr(f.last_request, "\"nice\":-3"));
-        assert_int_equal(agent_nice_thread(c, 6, 4), 2);
+        assert_int_equal(agent_client_nice_thread(c, 6, 4), 2);
         assert_non_null(strstr(f.last_request, "\"tid\":6"));
-        assert_int_equal(agent_sched(c, 5, SCHED_FIFO, 10), 2);
+        assert_int_equal(agent_client_sched(c, 5, SCHED_FIFO, 10), 2);
         assert_non_null(strstr(f.last_request, "\"policy\":\"fifo\""));
-        assert_int_equal(agent_sched(c, 5, SCHED_FIFO, 0), -EINVAL);
-        assert_int_equal(agent_sched(c, 5, SCHED_OTHER, 3), -EINVAL);
-        assert_int_equal(agent_nice(c, 5, 20), -EINVAL);
-        assert_int_equal(agent_stop(c, 0), -EINVAL);
-        assert_int_equal(agent_lease(c, 2), 0);
-        assert_int_equal(agent_lease(c, 0.01), -EINVAL);
-        assert_int_equal(agent_release(c), 4);
+        assert_int_equal(agent_client_sched(c, 5, SCHED_FIFO, 0), -EINVAL);
+        assert_int_equal(agent_client_sched(c, 5, SCHED_OTHER, 3), -EINVAL);
+        assert_int_equal(agent_client_nice(c, 5, 20), -EINVAL);
+        assert_int_equal(agent_client_stop(c, 0), -EINVAL);
+        assert_int_equal(agent_client_lease(c, 2), 0);
+        assert_int_equal(agent_client_lease(c, 0.01), -EINVAL);
+        assert_int_equal(agent_client_release(c), 4);
         AgentStats s;
-        assert_int_equal(agent_stats(c, &s), 0);
+        assert_int_equal(agent_client_stats(c, &s), 0);
         assert_int_equal(s.cpu_ns, 777);
-        assert_true(agent_is_connected(c));
+        assert_true(agent_client_is_connected(c));
         finish(&f, c);
 }
 
@@ -298,17 +298,17 @@ static void expect_drop(Mode mode, int expected, usec_t timeout) {
         GuestTask *t = (GuestTask *) 0x1;
         size_t n = 77;
         uint64_t t0 = now_ms();
-        int r = agent_tasks(c, &t, &n);
+        int r = agent_client_tasks(c, &t, &n);
         if (r != expected)
-                fail_msg("mode %d: expected %d, got %d (%s)", mode, expected, r, agent_last_error(c));
+                fail_msg("mode %d: expected %d, got %d (%s)", mode, expected, r, agent_client_last_error(c));
         assert_true(now_ms() - t0 < timeout / 1000 + 2000);
         /* Outputs untouched on failure. */
         assert_ptr_equal(t, (GuestTask *) 0x1);
         assert_int_equal(n, 77);
-        assert_true(strlen(agent_last_error(c)) > 0);
-        assert_false(agent_is_connected(c));
+        assert_true(strlen(agent_client_last_error(c)) > 0);
+        assert_false(agent_client_is_connected(c));
         /* No way back on an fd client. */
-        assert_int_equal(agent_tasks(c, &t, &n), -ENOTCONN);
+        assert_int_equal(agent_client_tasks(c, &t, &n), -ENOTCONN);
         finish(&f, c);
 }
 
@@ -351,7 +351,7 @@ static void test_hostile_size(void **state) {
                 AgentClient *c = start(&f, modes[i], 10 * USEC_PER_SEC);
                 /* the task limit and the line limit of before (32 MiB; now 32 MiB + 64 KiB) */
                 AgentLimits l = { .max_tasks = 65536, .max_line = 32u << 20 };
-                agent_set_limits(c, &l);
+                agent_client_set_limits(c, &l);
                 FILE *cr = fopen("/proc/self/clear_refs", "we");
                 if (cr) {
                         fputs("5", cr);   /* reset the peak */
@@ -360,13 +360,13 @@ static void test_hostile_size(void **state) {
                 long rss0 = status_kb("VmRSS");
                 GuestTask *t = NULL;
                 size_t n = 0;
-                int r = agent_tasks(c, &t, &n);
+                int r = agent_client_tasks(c, &t, &n);
                 long growth_kb = status_kb("VmHWM") - rss0;
-                print_message("mode %d: %s; peak RSS growth %ld KiB\n", modes[i], agent_last_error(c), growth_kb);
+                print_message("mode %d: %s; peak RSS growth %ld KiB\n", modes[i], agent_client_last_error(c), growth_kb);
                 assert_true(growth_kb < 64 * 1024);
                 if (r != -EMSGSIZE && r != -EBADMSG)
-                        fail_msg("mode %d: expected -EMSGSIZE or -EBADMSG, got %d (%s)", modes[i], r, agent_last_error(c));
-                assert_false(agent_is_connected(c));
+                        fail_msg("mode %d: expected -EMSGSIZE or -EBADMSG, got %d (%s)", modes[i], r, agent_client_last_error(c));
+                assert_false(agent_client_is_connected(c));
                 finish(&f, c);
         }
 }
@@ -378,10 +378,10 @@ static void test_foreign_bytes(void **state) {
         AgentClient *c = start(&f, MODE_FOREIGN_BIG, 5 * USEC_PER_SEC);   /* 64 KiB line limit, 16 lines */
         GuestTask *t = NULL;
         size_t n = 0;
-        int r = agent_tasks(c, &t, &n);
+        int r = agent_client_tasks(c, &t, &n);
         if (r != -EPROTO)
-                fail_msg("expected -EPROTO, got %d (%s)", r, agent_last_error(c));
-        assert_non_null(strstr(agent_last_error(c), "bytes of lines without our id"));
+                fail_msg("expected -EPROTO, got %d (%s)", r, agent_client_last_error(c));
+        assert_non_null(strstr(agent_client_last_error(c), "bytes of lines without our id"));
         finish(&f, c);
 }
 
@@ -389,12 +389,12 @@ static void test_remote_error(void **state) {
         (void) state;
         Fake f;
         AgentClient *c = start(&f, MODE_REMOTE_ERROR, 0);
-        assert_int_equal(agent_stop(c, 5), -ESRCH);
-        assert_non_null(strstr(agent_last_error(c), "NotFound"));
-        assert_null(strchr(agent_last_error(c), '\x01'));   /* sanitised */
-        assert_true(agent_is_connected(c));
-        assert_int_equal(agent_cont(c, 5), 0);
-        assert_string_equal(agent_last_error(c), "");
+        assert_int_equal(agent_client_stop(c, 5), -ESRCH);
+        assert_non_null(strstr(agent_client_last_error(c), "NotFound"));
+        assert_null(strchr(agent_client_last_error(c), '\x01'));   /* sanitised */
+        assert_true(agent_client_is_connected(c));
+        assert_int_equal(agent_client_cont(c, 5), 0);
+        assert_string_equal(agent_client_last_error(c), "");
         finish(&f, c);
 }
 
@@ -402,10 +402,10 @@ static void test_stale_before_sync(void **state) {
         (void) state;
         Fake f;
         AgentClient *c = start(&f, MODE_STALE_BEFORE_SYNC, 0);
-        agent_set_id_seed(c, 1000);
-        assert_int_equal(agent_sync(c), 0);
+        agent_client_set_id_seed(c, 1000);
+        assert_int_equal(agent_client_sync(c), 0);
         AgentStats s;
-        assert_int_equal(agent_stats(c, &s), 0);
+        assert_int_equal(agent_client_stats(c, &s), 0);
         finish(&f, c);
 }
 
@@ -415,14 +415,14 @@ static void test_sync_resend(void **state) {
                 Fake f;
                 AgentClient *c = start(&f, m ? MODE_LATE_FIRST_SYNC : MODE_LOSE_FIRST_SYNC, 5 * USEC_PER_SEC);
                 uint64_t t0 = now_ms();
-                assert_int_equal(agent_sync(c), 0);
+                assert_int_equal(agent_client_sync(c), 0);
                 uint64_t dt = now_ms() - t0;
                 assert_true(dt >= 900 && dt < 3000);
                 assert_int_equal(f.sync_calls, 2);
                 /* The reply to the second sync (late mode) is skipped. */
                 AgentStats st;
-                assert_int_equal(agent_stats(c, &st), 0);
-                assert_int_equal(agent_stop(c, 5), 0);
+                assert_int_equal(agent_client_stats(c, &st), 0);
+                assert_int_equal(agent_client_stop(c, 5), 0);
                 finish(&f, c);
         }
 }
@@ -434,12 +434,12 @@ static void test_delta(void **state) {
                 AgentClient *c = start(&f, m ? MODE_MISCOUNT : MODE_DELTA, 0);
                 GuestTask *t;
                 size_t n;
-                assert_int_equal(agent_tasks(c, &t, &n), 0);
+                assert_int_equal(agent_client_tasks(c, &t, &n), 0);
                 assert_int_equal(n, 4);
                 assert_int_equal(t[0].tid, 5);   /* sorted */
                 assert_int_equal(t[2].tid, 7);
                 free(t);
-                assert_int_equal(agent_tasks(c, &t, &n), 0);
+                assert_int_equal(agent_client_tasks(c, &t, &n), 0);
                 assert_non_null(strstr(f.last_request, m ? "\"tasks\",\"arguments\":{}" : "\"since\":\"t1\""));
                 assert_int_equal(n, 3);
                 assert_int_equal(t[0].tid, 5);
@@ -455,11 +455,11 @@ static void test_delta(void **state) {
         /* Delta off: never sends a token. */
         Fake f;
         AgentClient *c = start(&f, MODE_GOOD, 0);
-        agent_set_delta(c, false);
+        agent_client_set_delta(c, false);
         GuestTask *t;
         size_t n;
         for (int i = 0; i < 2; i++) {
-                assert_int_equal(agent_tasks(c, &t, &n), 0);
+                assert_int_equal(agent_client_tasks(c, &t, &n), 0);
                 free(t);
                 assert_null(strstr(f.last_request, "since"));
         }
@@ -497,8 +497,8 @@ static void test_reconnect(void **state) {
         snprintf(sock, sizeof sock, "%s/s", path);
 
         AgentClient *c;
-        assert_int_equal(agent_connect(sock, USEC_PER_SEC, &c), -ENOENT);
-        assert_true(strlen(agent_last_error(NULL)) > 0);
+        assert_int_equal(agent_client_connect(sock, USEC_PER_SEC, &c), -ENOENT);
+        assert_true(strlen(agent_client_last_error(NULL)) > 0);
 
         Server s = { .modes = { MODE_GARBAGE, MODE_GOOD, MODE_BAD_PROTOCOL } };
         s.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -508,18 +508,18 @@ static void test_reconnect(void **state) {
         assert_int_equal(listen(s.listen_fd, 4), 0);
         assert_int_equal(pthread_create(&s.thread, NULL, server_main, &s), 0);
 
-        assert_int_equal(agent_connect(sock, USEC_PER_SEC, &c), 0);   /* sync + hello work in MODE_GARBAGE */
+        assert_int_equal(agent_client_connect(sock, USEC_PER_SEC, &c), 0);   /* sync + hello work in MODE_GARBAGE */
         GuestTask *t;
         size_t n;
-        assert_int_equal(agent_tasks(c, &t, &n), -EBADMSG);
-        assert_false(agent_is_connected(c));
-        assert_int_equal(agent_tasks(c, &t, &n), 0);   /* reconnected, re-synced */
-        assert_true(agent_is_connected(c));
+        assert_int_equal(agent_client_tasks(c, &t, &n), -EBADMSG);
+        assert_false(agent_client_is_connected(c));
+        assert_int_equal(agent_client_tasks(c, &t, &n), 0);   /* reconnected, re-synced */
+        assert_true(agent_client_is_connected(c));
         assert_int_equal(n, 3);
         free(t);
-        agent_disconnect(c);
-        assert_int_equal(agent_stop(c, 5), 0);   /* the third connection does not care about protocol */
-        agent_free(c);
+        agent_client_disconnect(c);
+        assert_int_equal(agent_client_stop(c, 5), 0);   /* the third connection does not care about protocol */
+        agent_client_free(c);
 
         /* A wrong protocol version is refused at connect. */
         shutdown(s.listen_fd, SHUT_RDWR);
@@ -533,8 +533,8 @@ static void test_reconnect(void **state) {
         assert_int_equal(bind(s2.listen_fd, (struct sockaddr *) &sa, sizeof sa), 0);
         assert_int_equal(listen(s2.listen_fd, 4), 0);
         assert_int_equal(pthread_create(&s2.thread, NULL, server_main, &s2), 0);
-        assert_int_equal(agent_connect(sock, USEC_PER_SEC, &c), -EPROTO);
-        assert_non_null(strstr(agent_last_error(NULL), "protocol 99"));
+        assert_int_equal(agent_client_connect(sock, USEC_PER_SEC, &c), -EPROTO);
+        assert_non_null(strstr(agent_client_last_error(NULL), "protocol 99"));
         shutdown(s2.listen_fd, SHUT_RDWR);
         pthread_join(s2.thread, NULL);
         close(s2.listen_fd);

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "basic/log.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 
 static int failures;
 static char dir[64], sock[128];
@@ -146,11 +146,11 @@ static pid_t spawn(char *const argv[]) {
 static AgentClient *connect_agent(void) {
         AgentClient *c = NULL;
         for (int i = 0; i < 100; i++) {
-                if (agent_connect(sock, 5 * USEC_PER_SEC, &c) >= 0)
+                if (agent_client_connect(sock, 5 * USEC_PER_SEC, &c) >= 0)
                         return c;
                 msleep(50);
         }
-        fprintf(stderr, "cannot connect to the agent: %s\n", agent_last_error(NULL));
+        fprintf(stderr, "cannot connect to the agent: %s\n", agent_client_last_error(NULL));
         return NULL;
 }
 
@@ -165,8 +165,8 @@ static const GuestTask *find(const GuestTask *t, size_t n, pid_t tid) {
 static uint64_t busy_cpu(AgentClient *c, char *ret_state, int *ret_threads, int *ret_nice) {
         GuestTask *t;
         size_t n;
-        if (agent_tasks(c, &t, &n) < 0) {
-                printf("# tasks failed: %s\n", agent_last_error(c));
+        if (agent_client_tasks(c, &t, &n) < 0) {
+                printf("# tasks failed: %s\n", agent_client_last_error(c));
                 return 0;
         }
         uint64_t sum = 0;
@@ -278,15 +278,15 @@ static void port_section(const char *xvagent) {
                 msleep(10);
         }
         AgentClient *c;
-        CHECK(!(t.c_lflag & ECHO) && agent_connect_fd(m, 5 * USEC_PER_SEC, &c) == 0, "agent on a pty port (%s)", pts);
+        CHECK(!(t.c_lflag & ECHO) && agent_client_connect_fd(m, 5 * USEC_PER_SEC, &c) == 0, "agent on a pty port (%s)", pts);
         AgentHello h;
-        CHECK(agent_hello(c, &h) == 0 && h.pid == ap, "hello over the port");
+        CHECK(agent_client_hello(c, &h) == 0 && h.pid == ap, "hello over the port");
         GuestTask *tt = NULL;
         size_t n = 0;
-        CHECK(agent_tasks(c, &tt, &n) == 0 && find(tt, n, sleeper), "tasks over the port");
+        CHECK(agent_client_tasks(c, &tt, &n) == 0 && find(tt, n, sleeper), "tasks over the port");
         free(tt);
-        CHECK(agent_stop(c, sleeper) == 0 && wait_state(sleeper, 'T', 3000), "stop over the port");
-        agent_free(c);   /* closes the master: the port hangs up */
+        CHECK(agent_client_stop(c, sleeper) == 0 && wait_state(sleeper, 'T', 3000), "stop over the port");
+        agent_client_free(c);   /* closes the master: the port hangs up */
         msleep(1600);
         CHECK(state_of(sleeper) == 'S', "resumed within the lease after the port hung up");
         long long c0 = stat_field(ap, ap, 14, NULL) + stat_field(ap, ap, 15, NULL);
@@ -326,12 +326,12 @@ int main(int argc, char **argv) {
         msleep(200);
 
         AgentHello h;
-        CHECK(agent_hello(c, &h) == 0 && h.protocol == 1 && h.pid == agent_pid, "hello: protocol 1, pid %d", (int) h.pid);
+        CHECK(agent_client_hello(c, &h) == 0 && h.protocol == 1 && h.pid == agent_pid, "hello: protocol 1, pid %d", (int) h.pid);
 
         /* ---- listing ---- */
         GuestTask *t;
         size_t n;
-        int r = agent_tasks(c, &t, &n);
+        int r = agent_client_tasks(c, &t, &n);
         CHECK(r == 0 && n > 3, "tasks lists %zu threads", n);
         const GuestTask *s = r == 0 ? find(t, n, sleeper) : NULL;
         CHECK(s && s->state == 'S' && strcmp(s->comm, "sleep") == 0 && strcmp(s->cmdline, "/bin/sleep 1000") == 0 &&
@@ -359,24 +359,24 @@ int main(int argc, char **argv) {
 
         /* ---- big replies (bigger than the socket buffer) ---- */
         pid_t many = spawn_many(2000);
-        agent_set_delta(c, false);
+        agent_client_set_delta(c, false);
         int big_ok = 0;
         for (int i = 0; i < 3; i++) {
                 GuestTask *bt = NULL;
                 size_t bn = 0;
-                if (agent_tasks(c, &bt, &bn) == 0 && bn > 2000)
+                if (agent_client_tasks(c, &bt, &bn) == 0 && bn > 2000)
                         big_ok++;
                 else
-                        printf("# big tasks failed: %s\n", agent_last_error(c));
+                        printf("# big tasks failed: %s\n", agent_client_last_error(c));
                 free(bt);
         }
-        agent_set_delta(c, true);
+        agent_client_set_delta(c, true);
         CHECK(big_ok == 3, "full lists of 2000+ threads (~0.5 MB replies), three in a row");
         kill(many, SIGKILL);
         waitpid(many, NULL, 0);
 
         /* ---- stop / cont ---- */
-        CHECK(agent_stop(c, busy) == 0, "stop %d", (int) busy);
+        CHECK(agent_client_stop(c, busy) == 0, "stop %d", (int) busy);
         CHECK(wait_state(busy, 'T', 3000), "every thread of the busy loop is in state T in /proc");
         uint64_t c1 = busy_cpu(c, &st, NULL, NULL);
         CHECK(st == 'T', "agent reports state T");
@@ -384,7 +384,7 @@ int main(int argc, char **argv) {
         uint64_t c2 = busy_cpu(c, &st, NULL, NULL);
         CHECK(c2 == c1 && c1 >= c0, "CPU time stopped growing while stopped (%llu -> %llu ns)",
               (unsigned long long) c1, (unsigned long long) c2);
-        CHECK(agent_cont(c, busy) == 0, "cont");
+        CHECK(agent_client_cont(c, busy) == 0, "cont");
         msleep(500);
         uint64_t c3 = busy_cpu(c, &st, NULL, NULL);
         CHECK(c3 > c2 + 100000000ULL && st == 'R', "CPU time grows again after cont (%llu -> %llu ns)",
@@ -392,35 +392,35 @@ int main(int argc, char **argv) {
 
         /* Stopping via a thread id stops the group. */
         pid_t t2 = busy_thread2();
-        CHECK(t2 > 0 && agent_stop(c, t2) == 0 && wait_state(busy, 'T', 3000), "stop by thread id stops the group");
-        CHECK(agent_cont(c, busy) == 0 && wait_state(busy, 'r', 3000), "cont resumes every thread");
+        CHECK(t2 > 0 && agent_client_stop(c, t2) == 0 && wait_state(busy, 'T', 3000), "stop by thread id stops the group");
+        CHECK(agent_client_cont(c, busy) == 0 && wait_state(busy, 'r', 3000), "cont resumes every thread");
 
         /* ---- nice, policy ---- */
-        CHECK(agent_nice(c, busy, 7) == 2, "nice 7 on both threads");
+        CHECK(agent_client_nice(c, busy, 7) == 2, "nice 7 on both threads");
         CHECK(stat_field(busy, busy, 19, NULL) == 7 && stat_field(busy, t2, 19, NULL) == 7, "/proc shows nice 7");
         int nice = 0;
         busy_cpu(c, NULL, NULL, &nice);
         CHECK(nice == 7, "agent reports nice 7");
-        CHECK(agent_sched(c, busy, SCHED_BATCH, 0) == 2 && stat_field(busy, busy, 41, NULL) == SCHED_BATCH,
+        CHECK(agent_client_sched(c, busy, SCHED_BATCH, 0) == 2 && stat_field(busy, busy, 41, NULL) == SCHED_BATCH,
               "policy batch shows in /proc");
 
         /* ---- errors ---- */
-        CHECK(agent_stop(c, 1) == -EPERM, "stopping init is refused");
-        CHECK(agent_stop(c, agent_pid) == -EPERM, "stopping the agent is refused");
-        CHECK(agent_stop(c, 0x3ffffe) == -ESRCH, "stopping a missing pid: -ESRCH (%s)", agent_last_error(c));
+        CHECK(agent_client_stop(c, 1) == -EPERM, "stopping init is refused");
+        CHECK(agent_client_stop(c, agent_pid) == -EPERM, "stopping the agent is refused");
+        CHECK(agent_client_stop(c, 0x3ffffe) == -ESRCH, "stopping a missing pid: -ESRCH (%s)", agent_client_last_error(c));
         raw_garbage();
         AgentStats as;
-        CHECK(agent_stats(c, &as) == 0 && as.bad_requests >= 4 && as.held_nice >= 2, "agent alive, counted %llu bad requests",
+        CHECK(agent_client_stats(c, &as) == 0 && as.bad_requests >= 4 && as.held_nice >= 2, "agent alive, counted %llu bad requests",
               (unsigned long long) as.bad_requests);
-        CHECK(agent_release(c) >= 3 && stat_field(busy, busy, 19, NULL) == 0 && stat_field(busy, busy, 41, NULL) == 0,
+        CHECK(agent_client_release(c) >= 3 && stat_field(busy, busy, 19, NULL) == 0 && stat_field(busy, busy, 41, NULL) == 0,
               "release restores nice and policy");
 
         /* ---- the lease: drop the host side while stopped ---- */
         struct timespec t0, t1;
-        CHECK(agent_stop(c, busy) == 0 && agent_nice(c, busy, 11) == 2, "stop + nice 11 again");
+        CHECK(agent_client_stop(c, busy) == 0 && agent_client_nice(c, busy, 11) == 2, "stop + nice 11 again");
         clock_gettime(CLOCK_MONOTONIC, &t0);   /* the last request: the lease runs from here */
         CHECK(wait_state(busy, 'T', 500), "stopped");
-        agent_free(c);   /* the host goes away */
+        agent_client_free(c);   /* the host goes away */
         c = NULL;
         while (state_of(busy) == 'T') {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -435,9 +435,9 @@ int main(int argc, char **argv) {
 
         /* ---- SIGTERM restores ---- */
         c = connect_agent();
-        CHECK(c && agent_lease(c, 60) == 0, "reconnect, lease 60 s");
-        CHECK(c && agent_stop(c, busy) == 0 && agent_stop(c, sleeper) == 0 && agent_nice(c, busy, 5) == 2 &&
-              agent_sched(c, sleeper, SCHED_IDLE, 0) == 1, "stop both, nice, idle policy");
+        CHECK(c && agent_client_lease(c, 60) == 0, "reconnect, lease 60 s");
+        CHECK(c && agent_client_stop(c, busy) == 0 && agent_client_stop(c, sleeper) == 0 && agent_client_nice(c, busy, 5) == 2 &&
+              agent_client_sched(c, sleeper, SCHED_IDLE, 0) == 1, "stop both, nice, idle policy");
         CHECK(wait_state(busy, 'T', 3000) && wait_state(sleeper, 'T', 3000), "both stopped");
         kill(agent_pid, SIGTERM);
         int status;
@@ -454,9 +454,9 @@ int main(int argc, char **argv) {
         /* ---- the client after the agent is gone ---- */
         GuestTask *tt;
         size_t nn;
-        r = agent_tasks(c, &tt, &nn);
-        CHECK(r < 0 && strlen(agent_last_error(c)) > 0, "agent gone: %d (%s)", r, agent_last_error(c));
-        agent_free(c);
+        r = agent_client_tasks(c, &tt, &nn);
+        CHECK(r < 0 && strlen(agent_client_last_error(c)) > 0, "agent gone: %d (%s)", r, agent_client_last_error(c));
+        agent_client_free(c);
 
         kill(busy, SIGKILL);
         kill(sleeper, SIGKILL);

@@ -21,7 +21,7 @@
 
 #include "basic/log.h"
 #include "basic/parse.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 
 static uint64_t now_ns(void) {
         struct timespec ts;
@@ -76,27 +76,27 @@ typedef struct Result {
 } Result;
 
 static int measure(AgentClient *c, bool delta, unsigned iterations, Result *ret) {
-        agent_set_delta(c, delta);
+        agent_client_set_delta(c, delta);
         uint64_t *t = calloc(iterations, sizeof *t);
         AgentStats s0, s1;
         GuestTask *tasks;
         size_t n = 0;
         /* Warm up (and, for delta, get a token). */
-        int r = agent_tasks(c, &tasks, &n);
+        int r = agent_client_tasks(c, &tasks, &n);
         if (r < 0)
                 goto fail;
         free(tasks);
-        if ((r = agent_stats(c, &s0)) < 0)
+        if ((r = agent_client_stats(c, &s0)) < 0)
                 goto fail;
         for (unsigned i = 0; i < iterations; i++) {
                 uint64_t a = now_ns();
-                r = agent_tasks(c, &tasks, &n);
+                r = agent_client_tasks(c, &tasks, &n);
                 if (r < 0)
                         goto fail;
                 t[i] = now_ns() - a;
                 free(tasks);
         }
-        if ((r = agent_stats(c, &s1)) < 0)
+        if ((r = agent_client_stats(c, &s1)) < 0)
                 goto fail;
         qsort(t, iterations, sizeof *t, cmp_u64);
         *ret = (Result) {
@@ -110,15 +110,15 @@ static int measure(AgentClient *c, bool delta, unsigned iterations, Result *ret)
         free(t);
         return 0;
 fail:
-        fprintf(stderr, "xvagent-bench: %s\n", agent_last_error(c));
+        fprintf(stderr, "xvagent-bench: %s\n", agent_client_last_error(c));
         free(t);
         return r;
 }
 
 static int poll_cpu(AgentClient *c, unsigned period_ms, double seconds, double *ret_pct, double *ret_rtt_us) {
-        agent_set_delta(c, true);
+        agent_client_set_delta(c, true);
         AgentStats s0, s1;
-        int r = agent_stats(c, &s0);
+        int r = agent_client_stats(c, &s0);
         if (r < 0)
                 return r;
         uint64_t start = now_ns(), next = start, sum_rtt = 0, n = 0;
@@ -127,7 +127,7 @@ static int poll_cpu(AgentClient *c, unsigned period_ms, double seconds, double *
                 GuestTask *t;
                 size_t k;
                 uint64_t a = now_ns();
-                if ((r = agent_tasks(c, &t, &k)) < 0)
+                if ((r = agent_client_tasks(c, &t, &k)) < 0)
                         return r;
                 sum_rtt += now_ns() - a;
                 n++;
@@ -138,7 +138,7 @@ static int poll_cpu(AgentClient *c, unsigned period_ms, double seconds, double *
                         ;
         }
         uint64_t wall = now_ns() - start;
-        if ((r = agent_stats(c, &s1)) < 0)
+        if ((r = agent_client_stats(c, &s1)) < 0)
                 return r;
         *ret_pct = 100.0 * (double) (s1.cpu_ns - s0.cpu_ns) / (double) wall;
         *ret_rtt_us = (double) sum_rtt / (double) n / 1e3;
@@ -193,10 +193,10 @@ int main(int argc, char **argv) {
                 socket_path = sock;
         }
         AgentClient *c = NULL;
-        for (int i = 0; i < 100 && agent_connect(socket_path, 10 * USEC_PER_SEC, &c) < 0; i++)
+        for (int i = 0; i < 100 && agent_client_connect(socket_path, 10 * USEC_PER_SEC, &c) < 0; i++)
                 usleep(50000);
         if (!c) {
-                fprintf(stderr, "xvagent-bench: cannot connect: %s\n", agent_last_error(NULL));
+                fprintf(stderr, "xvagent-bench: cannot connect: %s\n", agent_client_last_error(NULL));
                 return 1;
         }
 
@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < 2; i++) {
                 double pct, rtt;
                 if (poll_cpu(c, periods[i], poll_seconds, &pct, &rtt) < 0) {
-                        fprintf(stderr, "xvagent-bench: %s\n", agent_last_error(c));
+                        fprintf(stderr, "xvagent-bench: %s\n", agent_client_last_error(c));
                         return 1;
                 }
                 printf("%-10u %12.2f %12.0f\n", periods[i], pct, rtt);
@@ -237,7 +237,7 @@ int main(int argc, char **argv) {
                 kill(child, SIGKILL);
                 waitpid(child, NULL, 0);
         }
-        agent_free(c);
+        agent_client_free(c);
         if (agent_pid > 0) {
                 kill(agent_pid, SIGTERM);
                 waitpid(agent_pid, NULL, 0);

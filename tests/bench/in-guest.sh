@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Boot one guest (guest/mkimage image with xvbench in it, guest/vm) and run
+# Boot one guest (tools/vm/mkimage image with xvbench in it, tools/vm/vm) and run
 # every xvbench workload briefly inside it.  Each report is printed to the
 # console between "XVB-BEGIN CASE" and "XVB-END CASE STATUS" lines; this
 # script cuts them out and checks them with check-bench.py --validate, the
@@ -17,7 +17,7 @@ src=$XV_SRC
 build=$XV_BUILD
 
 require_cmd "${XV_QEMU:-qemu-system-x86_64}" "$PYTHON" base64
-[ -x "$src/guest/mkimage" ] && [ -x "$src/guest/vm" ] || skip "guest/mkimage or guest/vm missing"
+[ -x "$src/view/mkimage" ] && [ -x "$src/view/vm" ] || skip "tools/vm/mkimage or tools/vm/vm missing"
 [ -x "$xvbench" ] || fail "$xvbench not built"
 if ldd "$xvbench" >/dev/null 2>&1; then
         skip "$xvbench is dynamically linked (sanitizer build?); guests need the static one"
@@ -30,7 +30,7 @@ mkdir -p "$img"
 if [ -d "$build/guest/cache" ] && [ ! -e "$img/cache" ]; then
         ln -s "$build/guest/cache" "$img/cache"
 fi
-"$src/guest/mkimage" --out "$img" --bin "$xvbench" >&2 || fail "guest/mkimage failed"
+"$src/view/mkimage" --out "$img" --bin "$xvbench" >&2 || fail "tools/vm/mkimage failed"
 
 name=xvbench
 

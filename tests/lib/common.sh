@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by integration tests:  . "$(dirname "$0")/../lib/common.sh"
 #
-# Gives: XV_SRC, XV_BUILD, XV_TEST_DIR (a per-test scratch dir), `vm` (guest/vm
+# Gives: XV_SRC, XV_BUILD, XV_TEST_DIR (a per-test scratch dir), `vm` (tools/vm/vm
 # with a per-test run dir), require_root, require_image, require_cmd, skip,
 # fail, assert_eq, assert_match, assert_le, pass, libvirtd_up, thread_cpu_ns,
 # proc_cpu_ns, and an EXIT trap that stops every VM the test started and
@@ -64,7 +64,7 @@ require_cmd() {
 # the first download of the kernel package).
 require_image() {
         if [ ! -f "$XV_IMAGE/vmlinuz" ] || [ ! -f "$XV_IMAGE/initrd.img" ]; then
-                "$XV_SRC/guest/mkimage" --out "$XV_IMAGE" ||
+                "$XV_SRC/tools/vm/mkimage" --out "$XV_IMAGE" ||
                         fail "cannot build the guest image in $XV_IMAGE"
         fi
 }
@@ -82,7 +82,7 @@ export XV_RUN
 mkdir -p "$XV_RUN"
 chmod 0755 "$XV_TEST_DIR" "$XV_RUN"
 
-vm() { "$XV_SRC/guest/vm" --dir "$XV_RUN" "$@"; }
+vm() { "$XV_SRC/tools/vm/vm" --dir "$XV_RUN" "$@"; }
 
 # Start libvirtd + virtlogd for this test unless they run already; the EXIT
 # trap stops only what this started.
@@ -162,8 +162,8 @@ _xv_cleanup() {
                 fi ;;
         esac
         if [ -d "$XV_RUN" ]; then
-                "$XV_SRC/guest/vm" --dir "$XV_RUN" stop-all || _xv_note "warning: stop-all failed"
-                "$XV_SRC/guest/vm" --dir "$XV_RUN" libvirtd down || _xv_note "warning: libvirtd down failed"
+                "$XV_SRC/tools/vm/vm" --dir "$XV_RUN" stop-all || _xv_note "warning: stop-all failed"
+                "$XV_SRC/tools/vm/vm" --dir "$XV_RUN" libvirtd down || _xv_note "warning: libvirtd down failed"
         fi
         if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
                 local c

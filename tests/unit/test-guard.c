@@ -26,7 +26,7 @@
 
 #include "basic/fileio.h"
 #include "daemon/guard.h"
-#include "guest/pause-hook.h"
+#include "view/pause-hook.h"
 #include "host/sched.h"
 #include "lever/journal.h"
 #include "lever/lever.h"

@@ -7,8 +7,8 @@
  *
  * Agent cases: a fake agent (a separate process, so its memory does not
  * count) on a UNIX socket answers sync and hello, then sends one hostile
- * reply to `tasks`; the client is the host's (src/guest/agent-client.c),
- * connected with agent_connect() and its default limits.
+ * reply to `tasks`; the client is the host's (src/view/agent-client.c),
+ * connected with agent_client_connect() and its default limits.
  * VMI cases: a hostile guest memory image around the fake kernel of the unit
  * tests (fake-kernel.c), read by src/vmi/ as guest RAM.
  *
@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "fake-kernel.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 #include "vmi/mem.h"
 #include "vmi/vmi.h"
 
@@ -251,19 +251,19 @@ static int run_agent_case(const AgentCase *ac) {
 
         measure_begin();
         AgentClient *c = NULL;
-        int r = agent_connect(sa.sun_path, 20 * USEC_PER_SEC, &c);
+        int r = agent_client_connect(sa.sun_path, 20 * USEC_PER_SEC, &c);
         if (r >= 0) {
                 GuestTask *t = NULL;
                 size_t n = 0;
-                r = agent_tasks(c, &t, &n);
+                r = agent_client_tasks(c, &t, &n);
                 if (r >= 0)
                         snprintf(outcome, sizeof outcome, "ok: %zu tasks", n);
                 else
-                        snprintf(outcome, sizeof outcome, "%s: %s", strerrorname_np(-r), agent_last_error(c));
+                        snprintf(outcome, sizeof outcome, "%s: %s", strerrorname_np(-r), agent_client_last_error(c));
                 free(t);
-                agent_free(c);
+                agent_client_free(c);
         } else
-                snprintf(outcome, sizeof outcome, "connect %s: %s", strerrorname_np(-r), agent_last_error(NULL));
+                snprintf(outcome, sizeof outcome, "connect %s: %s", strerrorname_np(-r), agent_client_last_error(NULL));
         measure_end();
 
         kill(pid, SIGKILL);

@@ -19,7 +19,7 @@ for b in "$BENCH" "$CTL" "$THREADS"; do [ -x "$b" ] || fail "$b is not built"; d
 IMG=$XV_BUILD/guest-vmi
 mkdir -p "$IMG"
 [ -e "$IMG/cache" ] || [ ! -d "$XV_IMAGE/cache" ] || ln -s "$XV_IMAGE/cache" "$IMG/cache"
-"$XV_SRC/guest/mkimage" --out "$IMG" "$XV_BUILD/agent/xvagent" "$THREADS" >&2 || fail "cannot build $IMG"
+"$XV_SRC/tools/vm/mkimage" --out "$IMG" "$XV_BUILD/agent/xvagent" "$THREADS" >&2 || fail "cannot build $IMG"
 : > "$OUT"
 suffix=""
 if [ "${XV_VMI_MEMFD:-0}" = 1 ]; then

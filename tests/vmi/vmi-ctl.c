@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "basic/macros.h"
-#include "guest/view.h"
+#include "view/view.h"
 #include "view-registry/view-registry.h"
 #include "vmi/mem.h"
 #include "vmi/vmi.h"
@@ -56,7 +56,7 @@ static GuestView *open_view(const GuestViewOps *ops, Domain *d) {
         int r = guest_view_open(ops, d, &v);
         if (r < 0) {
                 fprintf(stderr, "vmi-ctl: cannot open the %s view: %s (%s)\n", ops->name, strerror(-r),
-                        ops == &guest_view_vmi ? vmi_last_error(NULL) : agent_last_error(NULL));
+                        ops == &guest_view_vmi ? vmi_last_error(NULL) : agent_client_last_error(NULL));
                 exit(1);
         }
         return v;

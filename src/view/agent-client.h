@@ -9,7 +9,7 @@
  * objects, arrays and values per line are counted before json-c builds
  * anything) and checks every reply strictly (valid JSON, our id, the expected shape and ranges).  On any
  * transport or protocol failure the connection is dropped; the next call on a
- * client made by agent_connect() reconnects and re-syncs (a unique id,
+ * client made by agent_client_connect() reconnects and re-syncs (a unique id,
  * preceded by the agent's 0xFF delimiter, like qemu-ga's
  * guest-sync-delimited), so one bad reply never poisons the next exchange.
  *
@@ -23,7 +23,7 @@
  *                    (16 * max_tasks + 256) or nesting (16) than any reply
  *     -EPROTO        too many lines with foreign ids, or a protocol version
  *                    this client does not speak
- *     -ENOTCONN      no connection and no way to reconnect (agent_connect_fd)
+ *     -ENOTCONN      no connection and no way to reconnect (agent_client_connect_fd)
  *     other -errno   from connect(), read(), write()
  *   errors the agent reported (the connection stays up):
  *     -EKEYEXPIRED   LeaseExpired: we were silent past the lease and the
@@ -37,7 +37,7 @@
  *     -E2BIG         TooLarge
  *     -EREMOTEIO     any other error class
  *   -ENOMEM, and -EINVAL for invalid arguments to these functions.
- * After a failure agent_last_error() describes it in one line.
+ * After a failure agent_client_last_error() describes it in one line.
  *
  * Not thread-safe: one client per thread, or lock around it. */
 
@@ -102,62 +102,62 @@ typedef struct AgentLimits {
  * protocol version (hello).  timeout bounds this and every later call
  * (0: AGENT_CLIENT_DEFAULT_TIMEOUT).  The client reconnects by itself after
  * a failure.  Returns 0, or the errors above (-ENOENT, -ECONNREFUSED, ...). */
-int agent_connect(const char *socket_path, usec_t timeout, AgentClient **ret);
+int agent_client_connect(const char *socket_path, usec_t timeout, AgentClient **ret);
 
 /* Use an already connected stream fd (takes ownership; made non-blocking).
  * No I/O happens here: the first call syncs.  Such a client cannot
  * reconnect: after a dropped connection calls return -ENOTCONN. */
-int agent_connect_fd(int fd, usec_t timeout, AgentClient **ret);
+int agent_client_connect_fd(int fd, usec_t timeout, AgentClient **ret);
 
 /* Closes the connection.  Accepts NULL. */
-void agent_free(AgentClient *c);
-DEFINE_TRIVIAL_CLEANUP_FUNC(AgentClient *, agent_free);
-#define _cleanup_agent_ _cleanup_(agent_freep)
+void agent_client_free(AgentClient *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AgentClient *, agent_client_free);
+#define _cleanup_agent_client_ _cleanup_(agent_client_freep)
 
-void agent_set_timeout(AgentClient *c, usec_t timeout);
-void agent_set_limits(AgentClient *c, const AgentLimits *limits);
-/* Use the agent's delta mode for agent_tasks() (default on).  The caller
+void agent_client_set_timeout(AgentClient *c, usec_t timeout);
+void agent_client_set_limits(AgentClient *c, const AgentLimits *limits);
+/* Use the agent's delta mode for agent_client_tasks() (default on).  The caller
  * always gets the complete list either way. */
-void agent_set_delta(AgentClient *c, bool delta);
+void agent_client_set_delta(AgentClient *c, bool delta);
 /* The message of the last failure ("" if none).  Valid until the next call.
- * agent_last_error(NULL) describes the last failed agent_connect() of this
+ * agent_client_last_error(NULL) describes the last failed agent_client_connect() of this
  * thread. */
-const char *agent_last_error(const AgentClient *c);
-bool agent_is_connected(const AgentClient *c);
+const char *agent_client_last_error(const AgentClient *c);
+bool agent_client_is_connected(const AgentClient *c);
 /* Drop the connection now (the next call reconnects). */
-void agent_disconnect(AgentClient *c);
+void agent_client_disconnect(AgentClient *c);
 
 /* Discard anything in flight and resynchronise on a fresh unique id (resent
  * with a new id every second until the timeout; a reply to any of them
  * counts). */
-int agent_sync(AgentClient *c);
-int agent_hello(AgentClient *c, AgentHello *ret);
+int agent_client_sync(AgentClient *c);
+int agent_client_hello(AgentClient *c, AgentHello *ret);
 
 /* Every thread in the guest, sorted by tid, plus one entry for the agent
  * (is_agent).  On success *ret is a malloc'd array of *ret_n entries (free()
  * it); on failure neither is touched. */
-int agent_tasks(AgentClient *c, GuestTask **ret, size_t *ret_n);
+int agent_client_tasks(AgentClient *c, GuestTask **ret, size_t *ret_n);
 
 /* SIGSTOP / SIGCONT a whole thread group (pid may be any of its threads).
  * Stops are held under the agent's lease. */
-int agent_stop(AgentClient *c, pid_t pid);
-int agent_cont(AgentClient *c, pid_t pid);
+int agent_client_stop(AgentClient *c, pid_t pid);
+int agent_client_cont(AgentClient *c, pid_t pid);
 /* Set the nice value (-20..19) of every thread of pid, or of one thread.
  * Returns the number of threads changed. */
-int agent_nice(AgentClient *c, pid_t pid, int nice);
-int agent_nice_thread(AgentClient *c, pid_t tid, int nice);
+int agent_client_nice(AgentClient *c, pid_t pid, int nice);
+int agent_client_nice_thread(AgentClient *c, pid_t tid, int nice);
 /* Set the policy (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE with priority 0;
  * SCHED_FIFO, SCHED_RR with 1..99) of every thread of pid.  Returns the
  * number of threads changed. */
-int agent_sched(AgentClient *c, pid_t pid, int policy, int priority);
+int agent_client_sched(AgentClient *c, pid_t pid, int policy, int priority);
 /* Set the safety lease (0.1..3600 s).  Every call renews it; when the host
  * is silent past it, the agent undoes every stop, nice and policy change. */
-int agent_lease(AgentClient *c, double seconds);
+int agent_client_lease(AgentClient *c, double seconds);
 /* Undo every change now (e.g. before the daemon exits).  Returns how many. */
-int agent_release(AgentClient *c);
-int agent_stats(AgentClient *c, AgentStats *ret);
+int agent_client_release(AgentClient *c);
+int agent_client_stats(AgentClient *c, AgentStats *ret);
 
 /* For tests and fuzzers: make request ids predictable (seed, seed+1, ...). */
-void agent_set_id_seed(AgentClient *c, uint64_t seed);
+void agent_client_set_id_seed(AgentClient *c, uint64_t seed);
 
-const char *agent_policy_to_string(int policy);
+const char *agent_client_policy_to_string(int policy);

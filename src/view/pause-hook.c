@@ -2,7 +2,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "guest/pause-hook.h"
+#include "view/pause-hook.h"
 
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static GuestPauseHook hook;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Small helpers for guest/vm: talk QMP, wait for a line on a console file.
+"""Small helpers for tools/vm/vm: talk QMP, wait for a line on a console file.
 
   vmctl.py qmp SOCKET JSON [--timeout S]
       Connect, negotiate capabilities, send one command, print its reply as

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "basic/macros.h"
-#include "guest/view.h"
+#include "view/view.h"
 
 struct GuestView {
         const GuestViewOps *ops;

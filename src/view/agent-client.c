@@ -16,7 +16,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
-#include "guest/agent-client.h"
+#include "view/agent-client.h"
 
 #define DEFAULT_MAX_FOREIGN 32
 #define DEFAULT_MAX_TASKS 65536
@@ -82,7 +82,7 @@ static void invalidate_cache(AgentClient *c) {
         c->token[0] = 0;
 }
 
-void agent_disconnect(AgentClient *c) {
+void agent_client_disconnect(AgentClient *c) {
         if (!c)
                 return;
         if (c->fd >= 0)
@@ -103,7 +103,7 @@ _printf_(3, 4) static int drop(AgentClient *c, int r, const char *fmt, ...) {
         va_end(ap);
         memcpy(c->error, msg, sizeof msg);
         log_debug("agent: %s; dropping the connection", c->error);
-        agent_disconnect(c);
+        agent_client_disconnect(c);
         return r;
 }
 
@@ -136,21 +136,21 @@ static AgentClient *client_new(usec_t timeout) {
         return c;
 }
 
-void agent_free(AgentClient *c) {
+void agent_client_free(AgentClient *c) {
         if (!c)
                 return;
-        agent_disconnect(c);
+        agent_client_disconnect(c);
         free(c->path);
         free(c->rbuf);
         free(c->cache);
         free(c);
 }
 
-void agent_set_timeout(AgentClient *c, usec_t timeout) {
+void agent_client_set_timeout(AgentClient *c, usec_t timeout) {
         c->timeout = timeout ? timeout : AGENT_CLIENT_DEFAULT_TIMEOUT;
 }
 
-void agent_set_limits(AgentClient *c, const AgentLimits *l) {
+void agent_client_set_limits(AgentClient *c, const AgentLimits *l) {
         if (l->max_tasks) {
                 c->limits.max_tasks = MIN(l->max_tasks, (size_t) PID_LIMIT);
                 /* the line limit follows the task limit unless given */
@@ -172,24 +172,24 @@ static size_t max_values(const AgentClient *c) {
         return c->limits.max_tasks * VALUES_PER_TASK + VALUES_PER_REPLY;
 }
 
-void agent_set_delta(AgentClient *c, bool delta) {
+void agent_client_set_delta(AgentClient *c, bool delta) {
         c->delta = delta;
         if (!delta)
                 invalidate_cache(c);
 }
 
-void agent_set_id_seed(AgentClient *c, uint64_t seed) {
+void agent_client_set_id_seed(AgentClient *c, uint64_t seed) {
         c->next_id = seed;
 }
 
-/* agent_connect() frees the client it could not set up; keep its message. */
+/* agent_client_connect() frees the client it could not set up; keep its message. */
 static _Thread_local char connect_error[512];
 
-const char *agent_last_error(const AgentClient *c) {
+const char *agent_client_last_error(const AgentClient *c) {
         return c ? c->error : connect_error;
 }
 
-bool agent_is_connected(const AgentClient *c) {
+bool agent_client_is_connected(const AgentClient *c) {
         return c && c->fd >= 0;
 }
 
@@ -636,7 +636,7 @@ static int do_sync(AgentClient *c, usec_t deadline) {
         }
 }
 
-int agent_sync(AgentClient *c) {
+int agent_client_sync(AgentClient *c) {
         if (!c)
                 return -EINVAL;
         c->error[0] = 0;
@@ -750,7 +750,7 @@ static const char *const policy_names[] = {
         [SCHED_BATCH] = "batch", [SCHED_IDLE] = "idle", [6] = "deadline",
 };
 
-const char *agent_policy_to_string(int policy) {
+const char *agent_client_policy_to_string(int policy) {
         if (policy >= 0 && (size_t) policy < ELEMENTSOF(policy_names) && policy_names[policy])
                 return policy_names[policy];
         return "unknown";
@@ -887,7 +887,7 @@ static int apply_tasks(AgentClient *c, json_object *v, bool sent_since, GuestTas
         return 0;
 }
 
-int agent_tasks(AgentClient *c, GuestTask **ret, size_t *ret_n) {
+int agent_client_tasks(AgentClient *c, GuestTask **ret, size_t *ret_n) {
         if (!c || !ret || !ret_n)
                 return -EINVAL;
         for (int attempt = 0;; attempt++) {
@@ -955,11 +955,11 @@ static int pid_command(AgentClient *c, const char *cmd, const char *key, pid_t p
         return 0;
 }
 
-int agent_stop(AgentClient *c, pid_t pid) {
+int agent_client_stop(AgentClient *c, pid_t pid) {
         return pid_command(c, "stop", "pid", pid, NULL, NULL);
 }
 
-int agent_cont(AgentClient *c, pid_t pid) {
+int agent_client_cont(AgentClient *c, pid_t pid) {
         return pid_command(c, "cont", "pid", pid, NULL, NULL);
 }
 
@@ -975,16 +975,16 @@ static int nice_common(AgentClient *c, const char *key, pid_t id, int nice) {
         return r < 0 ? r : (int) threads;
 }
 
-int agent_nice(AgentClient *c, pid_t pid, int nice) {
+int agent_client_nice(AgentClient *c, pid_t pid, int nice) {
         return nice_common(c, "pid", pid, nice);
 }
 
-int agent_nice_thread(AgentClient *c, pid_t tid, int nice) {
+int agent_client_nice_thread(AgentClient *c, pid_t tid, int nice) {
         return nice_common(c, "tid", tid, nice);
 }
 
-int agent_sched(AgentClient *c, pid_t pid, int policy, int priority) {
-        const char *name = agent_policy_to_string(policy);
+int agent_client_sched(AgentClient *c, pid_t pid, int policy, int priority) {
+        const char *name = agent_client_policy_to_string(policy);
         bool rt = policy == SCHED_FIFO || policy == SCHED_RR;
         if (streq(name, "unknown") || policy == 6 || (rt ? priority < 1 || priority > 99 : priority != 0))
                 return -EINVAL;
@@ -999,7 +999,7 @@ int agent_sched(AgentClient *c, pid_t pid, int policy, int priority) {
         return r < 0 ? r : (int) threads;
 }
 
-int agent_lease(AgentClient *c, double seconds) {
+int agent_client_lease(AgentClient *c, double seconds) {
         if (!c || !(seconds >= 0.1 && seconds <= 3600))
                 return -EINVAL;
         json_object *args = json_object_new_object();
@@ -1018,7 +1018,7 @@ int agent_lease(AgentClient *c, double seconds) {
         return 0;
 }
 
-int agent_release(AgentClient *c) {
+int agent_client_release(AgentClient *c) {
         json_object *v = NULL;
         int r = transact(c, "release", NULL, &v);
         if (r < 0)
@@ -1032,7 +1032,7 @@ int agent_release(AgentClient *c) {
         return (int) n;
 }
 
-int agent_hello(AgentClient *c, AgentHello *ret) {
+int agent_client_hello(AgentClient *c, AgentHello *ret) {
         if (!ret)
                 return -EINVAL;
         json_object *v = NULL;
@@ -1059,7 +1059,7 @@ int agent_hello(AgentClient *c, AgentHello *ret) {
         return 0;
 }
 
-int agent_stats(AgentClient *c, AgentStats *ret) {
+int agent_client_stats(AgentClient *c, AgentStats *ret) {
         if (!ret)
                 return -EINVAL;
         json_object *v = NULL;
@@ -1093,7 +1093,7 @@ int agent_stats(AgentClient *c, AgentStats *ret) {
 
 /* ---- constructors ---- */
 
-int agent_connect_fd(int fd, usec_t timeout, AgentClient **ret) {
+int agent_client_connect_fd(int fd, usec_t timeout, AgentClient **ret) {
         if (fd < 0 || !ret)
                 return -EINVAL;
         int fl = fcntl(fd, F_GETFL);
@@ -1107,17 +1107,17 @@ int agent_connect_fd(int fd, usec_t timeout, AgentClient **ret) {
         return 0;
 }
 
-int agent_connect(const char *socket_path, usec_t timeout, AgentClient **ret) {
+int agent_client_connect(const char *socket_path, usec_t timeout, AgentClient **ret) {
         if (!socket_path || !ret)
                 return -EINVAL;
-        _cleanup_agent_ AgentClient *c = client_new(timeout);
+        _cleanup_agent_client_ AgentClient *c = client_new(timeout);
         if (!c)
                 return -ENOMEM;
         c->path = strdup(socket_path);
         if (!c->path)
                 return -ENOMEM;
         AgentHello h;
-        int r = agent_hello(c, &h);
+        int r = agent_client_hello(c, &h);
         if (r < 0) {
                 snprintf(connect_error, sizeof connect_error, "%s", c->error);
                 return r;
