@@ -423,6 +423,12 @@ int cgroup_pid_path(const CgroupHost *h, const char *proc_root, pid_t pid, char 
         return cgroup_pid_line_path(proc_root, pid, h->backend->pid_controller, ret);
 }
 
+int cgroup_host_procs_path(const CgroupHost *h, const char *cg, char **ret) {
+        if (!h || !ret)
+                return -EINVAL;
+        return cgroup_file(h, CGROUP_CTRL_CPU, cg, "cgroup.procs", ret);
+}
+
 int cgroup_knob_path(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret) {
         if (k < 0 || k >= _CGROUP_KNOB_MAX)
                 return -EINVAL;

@@ -85,6 +85,12 @@ const char *cgroup_host_root(const CgroupHost *h);
  * -ENODATA when no line names the hierarchy. */
 int cgroup_pid_path(const CgroupHost *h, const char *proc_root, pid_t pid, char **ret);
 
+/* Absolute path of cgroup `cg`'s cgroup.procs in the hierarchy of the cpu
+ * controller (v1: the cpu controller's real mount, e.g. a co-mounted
+ * ".../cpu,cpuacct"; v2: the unified root).  -ENOENT when v1 has no cpu
+ * hierarchy, -EINVAL for a bad path. */
+int cgroup_host_procs_path(const CgroupHost *h, const char *cg, char **ret);
+
 /* Absolute file path of a knob's (first) file for cgroup `cg`; for messages
  * and the state file. */
 int cgroup_knob_path(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret);

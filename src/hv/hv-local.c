@@ -131,12 +131,10 @@ static int add_cgroup_procs(const HvOptions *o, Domain *d, const char *cg) {
         if (r < 0)
                 return r;
         _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s%s%s/cgroup.procs", cgroup_host_root(h),
-                     cgroup_host_version(h) == CGROUP_V1 ? "/cpu" : "", streq(cg, "/") ? "" : cg) < 0) {
-                cgroup_host_free(h);
-                return -ENOMEM;
-        }
+        r = cgroup_host_procs_path(h, cg, &path);
         cgroup_host_free(h);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *buf = NULL;
         r = read_full_file(path, 16 << 20, &buf, NULL);
         if (r < 0)

@@ -795,8 +795,7 @@ static bool cgroup_shared(const CgroupHost *h, const char *cg, const Domain *d) 
         if (!cg || streq(cg, "/"))
                 return true;
         _cleanup_free_ char *path = NULL, *buf = NULL;
-        if (asprintf(&path, "%s%s%s/cgroup.procs", cgroup_host_root(h), cgroup_host_version(h) == CGROUP_V1 ? "/cpu" : "",
-                     cg) < 0)
+        if (cgroup_host_procs_path(h, cg, &path) < 0)
                 return true;
         if (read_full_file(path, 16 << 20, &buf, NULL) < 0)
                 return false; /* libvirt's domain group holds no processes itself, its children do */

@@ -147,6 +147,14 @@ static void test_v1_comount_without_symlinks(void **state) {
         _cleanup_free_ char *path = NULL;
         assert_int_equal(cgroup_knob_path(h, "/machine", CGROUP_KNOB_WEIGHT, &path), 0);
         assert_true(ends_with(path, "/cpu,cpuacct/machine/cpu.shares"));
+        /* cgroup.procs of the cpu hierarchy: its real mount, not ROOT/cpu */
+        _cleanup_free_ char *procs = NULL, *procs_root = NULL;
+        assert_int_equal(cgroup_host_procs_path(h, QEMU, &procs), 0);
+        assert_true(ends_with(procs, "/cpu,cpuacct" QEMU "/cgroup.procs"));
+        assert_int_equal(access(procs, R_OK), 0);
+        assert_int_equal(cgroup_host_procs_path(h, "/", &procs_root), 0);
+        assert_true(ends_with(procs_root, "/cpu,cpuacct/cgroup.procs"));
+        assert_int_equal(cgroup_host_procs_path(h, "/a/../b", &path), -EINVAL);
         cgroup_host_free(h);
 }
 
@@ -513,6 +521,9 @@ static void test_v2_levers(void **state) {
         assert_int_equal(cgroup_get_weight(f->h, "/bad.slice", &w), -ERANGE);
         assert_int_equal(cgroup_get_weight(f->h, "/missing", &w), -ENOENT);
         assert_int_equal(cgroup_set_weight(f->h, VMA, 0), -ERANGE);
+        _cleanup_free_ char *procs = NULL;
+        assert_int_equal(cgroup_host_procs_path(f->h, VMA, &procs), 0);
+        assert_true(ends_with(procs, "/cgroup-v2" VMA "/cgroup.procs"));
 
         double c = -1;
         assert_int_equal(cgroup_get_cap(f->h, VMA, &c), 0);
