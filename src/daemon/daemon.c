@@ -108,6 +108,12 @@ typedef struct Daemon {
         DomainRt *doms;
         TaskRt *tasks;
         Journal *journal;
+        /* The journal is also written by the views' worker threads (a VM
+         * pause is recorded before it is made, guard.c's hook): every use
+         * of journal holds this lock.  Recursive, since a hook may run on
+         * the main thread. */
+        pthread_mutex_t journal_lock;
+        bool guest_changes_left;   /* release_all() left guest stops or pauses in the journal */
         FILE *timeline;
         char control_path[256];
         int epoll_fd, timer_fd, signal_fd, control_fd;
@@ -161,12 +167,6 @@ static int rules_runtime_init(Daemon *d, Rules *rules) {
 
 /* ---- levers through the journal ---- */
 
-/* The journal is also written by the views' worker threads (a VM pause is
- * recorded before it is made, guard.c's hook): every use of d->journal
- * holds this lock.  Recursive, since a hook may run on the main thread. */
-static pthread_mutex_t journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-static bool guest_changes_left;   /* release_all() left guest stops or pauses in the journal */
-
 static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n, const char *threads) {
         if (d->opt->dry_run) {
                 for (size_t i = 0; i < n; i++)
@@ -186,9 +186,9 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
                            .rt_force = d->rules.domains[dr - d->doms].rt_force };
         if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
                 c.thread_mask = 1u << THREAD_VCPU;
-        pthread_mutex_lock(&journal_lock);
+        pthread_mutex_lock(&d->journal_lock);
         int r = lever_apply(&c, dr->domain, s, n);
-        pthread_mutex_unlock(&journal_lock);
+        pthread_mutex_unlock(&d->journal_lock);
         if (r < 0)
                 log_warning("%s: %s", dr->domain->name, c.error);
         for (const char *p = r >= 0 ? c.notes : NULL; p && *p;) { /* warnings at warning level */
@@ -226,9 +226,9 @@ static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns
         json_object *e = journal_entry_guest_stop_new(&o, &vm, pid, start_ns);
         if (!e)
                 return -ENOMEM;
-        pthread_mutex_lock(&journal_lock);
+        pthread_mutex_lock(&d->journal_lock);
         int r = journal_record_guest(d->journal, e);
-        pthread_mutex_unlock(&journal_lock);
+        pthread_mutex_unlock(&d->journal_lock);
         return r < 0 ? r : 0;
 }
 
@@ -245,7 +245,7 @@ static json_object *get_member(json_object *e, const char *k) {
 static void settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, size_t n) {
         DomainRt *dr = &d->doms[di];
         const char *dname = d->rules.domains[di].name;
-        pthread_mutex_lock(&journal_lock);
+        pthread_mutex_lock(&d->journal_lock);
         for (size_t i = journal_size(d->journal); i > 0; i--) {
                 json_object *e = journal_entry(d->journal, i - 1), *v;
                 if (!(v = get_member(e, "type")) || !streq(json_object_get_string(v), "guest-stop") ||
@@ -280,7 +280,7 @@ static void settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, siz
                 if (key)
                         (void) journal_remove(d->journal, key);
         }
-        pthread_mutex_unlock(&journal_lock);
+        pthread_mutex_unlock(&d->journal_lock);
 }
 
 /* ---- observe ---- */
@@ -823,14 +823,14 @@ static int release_all(Daemon *d) {
                 dr->n_pending = 0;
         }
         if (!d->opt->dry_run) {
-                pthread_mutex_lock(&journal_lock);
+                pthread_mutex_lock(&d->journal_lock);
                 /* Whatever this daemon stopped or paused in guests and has
                  * not seen running since: the recovery the guard and a
                  * restart use, on this daemon's entries only. */
                 RecoverOps ops;
                 recover_ops_default(&ops, &d->opt->hv);
                 int k = recover_guest(d->journal, &ops, getpid(), NULL);
-                guest_changes_left = k != 0;
+                d->guest_changes_left = k != 0;
                 if (k != 0) {
                         log_warning("%s guest change%s could not be undone now: kept in %s for the guard and the next start",
                                     k > 0 ? "some" : "the", k == 1 ? "" : "s", journal_path(d->journal));
@@ -838,7 +838,7 @@ static int release_all(Daemon *d) {
                 }
                 LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .owner = "daemon" };
                 int r = lever_reset(&c, NULL);
-                pthread_mutex_unlock(&journal_lock);
+                pthread_mutex_unlock(&d->journal_lock);
                 if (r < 0) {
                         for (const char *p = c.failed; p && *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n'))
                                 log_error("cannot restore %.*s", (int) strcspn(p, "\n"), p);
@@ -1133,7 +1133,8 @@ static const char *state_dir_of(const DaemonOptions *o) {
 }
 
 int daemon_run(const DaemonOptions *o) {
-        Daemon d = { .opt = o, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1, .control_fd = -1 };
+        Daemon d = { .opt = o, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1, .control_fd = -1,
+                     .journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
         char err[512];
         Rules rules = {};
         int r = config_parse_file(o->config_path, &rules, err, sizeof err);
@@ -1177,7 +1178,7 @@ int daemon_run(const DaemonOptions *o) {
                         r = log_error_errno(r, "cannot start the guard process: %m");
                         goto out;
                 }
-                guard_pause_hook_install(d.journal, &journal_lock, "daemon", o->state_dir, &o->hv);
+                guard_pause_hook_install(d.journal, &d.journal_lock, "daemon", o->state_dir, &o->hv);
         } else
                 guard_pause_hook_install_refusing();   /* a dry run pauses no VM */
 
@@ -1282,7 +1283,7 @@ out:
         guest_pause_hook_set(NULL);
         journal_free(d.journal);
         /* the guard exits at once, or (guest changes left) resumes them now */
-        guard_finish(!guest_changes_left);
+        guard_finish(!d.guest_changes_left);
         free(d.config_path);
         return r < 0 ? r : 0;
 }
