@@ -193,6 +193,61 @@ int vmi_mem_scan_window(VmiMem *m, uint64_t gpa, size_t len, uint8_t *buf, const
         return 1;
 }
 
+int vmi_mem_scan(VmiMem *mem, uint64_t start, const void *pat, size_t plen, VmiScanFn fn, void *u) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        if (mem->n_regions == 0)
+                return -ENODATA;
+        /* Order: from `start` to the end of its region and the following
+         * regions, then from the beginning up to `start`. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < mem->n_regions; i++) {
+                        const VmiRegion *rg = &mem->regions[i];
+                        uint64_t a = rg->gpa, b = rg->gpa + rg->size;
+                        if (pass == 0) {
+                                if (b <= start)
+                                        continue;
+                                a = MAX(a, start);
+                        } else {
+                                if (a >= start)
+                                        continue;
+                                b = MIN(b, start + plen);
+                        }
+                        for (uint64_t off = a; off < b; off += VMI_MEM_SCAN_CHUNK) {
+                                size_t len = (size_t) MIN((uint64_t) VMI_MEM_SCAN_CHUNK + plen - 1, b - off);
+                                if (len < plen)
+                                        break;
+                                /* Through the RAM file where there is one: touching
+                                 * a mapping of all of RAM would make it ours (RSS)
+                                 * and fill its holes. */
+                                if (!buf && !(buf = malloc(VMI_MEM_SCAN_CHUNK + plen)))
+                                        return -ENOMEM;
+                                const uint8_t *p = NULL;
+                                int r = vmi_mem_scan_window(mem, off, len, buf, &p);
+                                if (r < 0)
+                                        return r;
+                                if (r == 0) {
+                                        if (((const uint8_t *) pat)[0] != 0)
+                                                continue;   /* a hole: zeros */
+                                        memset(buf, 0, len);
+                                        p = buf;
+                                }
+                                /* memchr on the first byte, then compare: glibc's
+                                 * memmem is slow on RAM that is mostly zeros */
+                                const uint8_t *q = p, *e = p + len - plen + 1;
+                                const uint8_t first = ((const uint8_t *) pat)[0];
+                                while (q < e && (q = memchr(q, first, (size_t) (e - q)))) {
+                                        if (memcmp(q, pat, plen) == 0) {
+                                                int r = fn(u, off + (uint64_t) (q - p));
+                                                if (r != 0)
+                                                        return r;
+                                        }
+                                        q++;
+                                }
+                        }
+                }
+        return 0;
+}
+
 int vmi_mem_readv(VmiMem *m, const VmiIov *iov, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (!vmi_mem_valid(m, iov[i].gpa, iov[i].len))

@@ -21,10 +21,6 @@
 #define SIGSTOP_BIT (UINT64_C(1) << (19 - 1))
 #define NICE_BASE 120
 
-static bool kptr_ok(uint64_t p) {
-        return p >= UINT64_C(0xff00000000000000) && (p & 7) == 0;
-}
-
 char vmi_state_char(uint32_t state, uint32_t exit_state) {
         static const char chars[] = "RSDTtXZPI";
         if (state == TASK_IDLE)
