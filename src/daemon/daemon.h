@@ -28,7 +28,3 @@ typedef struct DaemonOptions {
 /* Runs until SIGINT/SIGTERM or `xvsched stop`.  Returns 0 after a clean
  * shutdown (everything restored), -errno (logged, one line) otherwise. */
 int daemon_run(const DaemonOptions *o);
-
-/* Client side of the control socket: send one command, print the reply
- * (JSON if json, else text).  -ECONNREFUSED/-ENOENT when no daemon runs. */
-int daemon_control(const char *state_dir, const char *command, bool json);

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The client of the daemon's control socket (`xvsched daemon
+ * status|reload|stop`): one request, the reply printed as text or JSON. */
+
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "cli/cli.h"
+#include "lever/journal.h"
+
+int daemon_control(const char *state_dir, const char *command, bool json) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/control.sock", journal_state_dir(state_dir));
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return log_error_errno(negative_errno(), "no xvsched daemon answers at %s: %m", path);
+        char req[128];
+        snprintf(req, sizeof req, "{\"command\":\"%s\"}\n", command);
+        if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
+                return log_error_errno(negative_errno(), "cannot talk to the daemon: %m");
+        _cleanup_free_ char *buf = malloc(1 << 20);
+        if (!buf)
+                return -ENOMEM;
+        size_t n = 0;
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int k = poll(&p, 1, 10000);
+                if (k <= 0)
+                        return log_error_errno(-ETIMEDOUT, "the daemon did not answer");
+                ssize_t got = recv(fd, buf + n, (1 << 20) - 1 - n, 0);
+                if (got <= 0)
+                        break;
+                n += (size_t) got;
+                if (memchr(buf, '\n', n) || n >= (1 << 20) - 1)
+                        break;
+        }
+        buf[n] = 0;
+        json_object *rep = json_tokener_parse(buf), *e;
+        if (!rep)
+                return log_error_errno(-EBADMSG, "the daemon's reply is not JSON");
+        if (json_object_object_get_ex(rep, "error", &e)) {
+                log_error("%s", json_object_get_string(e));
+                json_object_put(rep);
+                return -EINVAL;
+        }
+        if (json || !streq(command, "status")) {
+                if (json)
+                        puts(json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                else if (streq(command, "reload"))
+                        printf("reloaded\n");
+                else
+                        printf("stopping (the daemon restores everything before it exits)\n");
+                json_object_put(rep);
+                return 0;
+        }
+        json_object *v, *tasks, *doms;
+        json_object_object_get_ex(rep, "config", &v);
+        printf("config: %s\n", v ? json_object_get_string(v) : "?");
+        json_object_object_get_ex(rep, "tick", &v);
+        printf("tick:   %s", json_object_get_string(v));
+        json_object_object_get_ex(rep, "interval_ms", &v);
+        printf(" (every %s ms)\n\n", json_object_get_string(v));
+        printf("%-12s %-8s %6s %5s  %-24s %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "CONTROL", "NOTE");
+        json_object_object_get_ex(rep, "domains", &doms);
+        for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
+                json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve, *cp = NULL, *rs = NULL,
+                            *ri = NULL;
+                json_object_object_get_ex(x, "control_path", &cp);
+                json_object_object_get_ex(x, "rt_budget_spent", &rs);
+                json_object_object_get_ex(x, "view_retry_in_ms", &ri);
+                json_object_object_get_ex(x, "domain", &a);
+                json_object_object_get_ex(x, "view", &b);
+                json_object_object_get_ex(x, "weight", &c);
+                json_object_object_get_ex(x, "rt", &dd);
+                bool has_err = json_object_object_get_ex(x, "view_error", &ve);
+                char retry[48] = "";
+                if (ri)
+                        snprintf(retry, sizeof retry, "%snext try in %.1f s", has_err ? "; " : "",
+                                 json_object_get_int64(ri) / 1000.0);
+                printf("%-12s %-8s %6s %5s  %-24s %s%s%s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
+                       json_object_get_string(c),
+                       json_object_get_boolean(dd) ? "on" : json_object_get_boolean(rs) ? "spent" : "off",
+                       cp ? json_object_get_string(cp) : "-", has_err ? json_object_get_string(ve) : "", retry,
+                       json_object_get_boolean(rs) ? (has_err || ri ? "; RT budget of this window spent"
+                                                                      : "RT budget of this window spent")
+                                                   : "");
+        }
+        printf("\n%-12s %-10s %-7s %4s %-9s %6s %6s %5s  %s\n", "TASK", "DOMAIN", "CLASS", "PRIO", "STATE", "CPU%",
+               "SHARE", "NICE", "WHY");
+        json_object_object_get_ex(rep, "tasks", &tasks);
+        for (size_t i = 0; tasks && i < json_object_array_length(tasks); i++) {
+                json_object *x = json_object_array_get_idx(tasks, i), *a, *b, *c, *pr, *st, *cpu, *sh, *ni, *why;
+                json_object_object_get_ex(x, "task", &a);
+                json_object_object_get_ex(x, "domain", &b);
+                json_object_object_get_ex(x, "class", &c);
+                json_object_object_get_ex(x, "priority", &pr);
+                json_object_object_get_ex(x, "state", &st);
+                json_object_object_get_ex(x, "cpu_pct", &cpu);
+                bool has_share = json_object_object_get_ex(x, "share_pct", &sh);
+                json_object_object_get_ex(x, "nice", &ni);
+                json_object_object_get_ex(x, "why", &why);
+                char share[16] = "-";
+                if (has_share)
+                        snprintf(share, sizeof share, "%.1f", json_object_get_double(sh));
+                printf("%-12s %-10s %-7s %4d %-9s %6.1f %6s %5s  %s\n", json_object_get_string(a), json_object_get_string(b),
+                       json_object_get_string(c), json_object_get_int(pr), json_object_get_string(st),
+                       json_object_get_double(cpu), share, ni ? json_object_get_string(ni) : "-", json_object_get_string(why));
+        }
+        json_object_put(rep);
+        return 0;
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The act step: host levers through the journal (weights, RT, fixed
+ * settings), guest stops journaled for views without a lease, and the guest
+ * ops queued for each domain's worker. */
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "basic/log.h"
+#include "basic/macros.h"
+#include "daemon/daemon-internal.h"
+#include "daemon/guard.h"
+#include "host/sched.h"
+#include "lever/journal.h"
+#include "lever/lever.h"
+
+/* ---- levers through the journal ---- */
+
+static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n, const char *threads) {
+        if (d->opt->dry_run) {
+                for (size_t i = 0; i < n; i++)
+                        printf("plan: %s: set %s%s%s\n", dr->domain->name, kv[i], threads ? " --threads=" : "",
+                               threads ? threads : "");
+                return 0;
+        }
+        LeverSetting s[8];
+        if (n > ELEMENTSOF(s))
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++) {
+                const char *why;
+                if (lever_setting_parse(kv[i], &s[i], &why) < 0)
+                        return log_error_errno(-EINVAL, "%s: %s: %s", dr->domain->name, kv[i], why);
+        }
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL, .owner = "daemon",
+                           .rt_force = d->rules.domains[dr - d->doms].rt_force };
+        if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
+                c.thread_mask = 1u << THREAD_VCPU;
+        pthread_mutex_lock(&d->journal_lock);
+        int r = lever_apply(&c, dr->domain, s, n);
+        pthread_mutex_unlock(&d->journal_lock);
+        if (r < 0)
+                log_warning("%s: %s", dr->domain->name, c.error);
+        for (const char *p = r >= 0 ? c.notes : NULL; p && *p;) { /* warnings at warning level */
+                size_t len = strcspn(p, "\n");
+                if (strneq(p, "warning: ", 9))
+                        log_warning("%s: %.*s", dr->domain->name, (int) len - 9, p + 9);
+                else
+                        log_debug("%s: %.*s", dr->domain->name, (int) len, p);
+                p += len + (p[len] == '\n');
+        }
+        lever_context_done(&c);
+        return r;
+}
+
+/* ---- guest stops in the journal (for views without a lease) ---- */
+
+
+static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice);
+
+/* Record the stop of guest pid (started start_ns after the guest's boot)
+ * before it is made: the guard, the next start or this daemon's exit
+ * resumes it from the entry.  < 0: not recorded, so not to be stopped. */
+static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns) {
+        const DomainRt *dr = &d->doms[di];
+        JournalOwner o = guard_owner("daemon");
+        ProcStat st;
+        JournalVm vm = { .domain = d->rules.domains[di].name, .match = d->rules.domains[di].match,
+                         .qemu_pid = dr->domain->pid,
+                         .qemu_start = proc_stat_read(NULL, dr->domain->pid, 0, &st) >= 0 ? st.start_time : 0,
+                         .qmp_socket = dr->domain->qmp_socket, .agent_socket = dr->domain->agent_socket };
+        if (vm.qemu_start == 0 || start_ns == 0)
+                return -ENODATA;   /* nothing to tell this process from a later one with its pid */
+        if (!guard_running())
+                return -ENOTCONN;  /* the guard died: no stop that nothing would undo */
+        json_object *e = journal_entry_guest_stop_new(&o, &vm, pid, start_ns);
+        if (!e)
+                return -ENOMEM;
+        pthread_mutex_lock(&d->journal_lock);
+        int r = journal_record_guest(d->journal, e);
+        pthread_mutex_unlock(&d->journal_lock);
+        return r < 0 ? r : 0;
+}
+
+/* This daemon's guest-stop entries of domain di that no task holds stopped
+ * any more (resumed, a stop that failed, a view that was dropped, a domain
+ * that restarted): each goes once the fresh task list shows its process
+ * running or gone, and is resumed again while it shows it stopped.  So no
+ * stop is forgotten, and no entry outlives its process. */
+void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, size_t n) {
+        DomainRt *dr = &d->doms[di];
+        const char *dname = d->rules.domains[di].name;
+        pthread_mutex_lock(&d->journal_lock);
+        for (size_t i = journal_size(d->journal); i > 0; i--) {
+                json_object *e = journal_entry(d->journal, i - 1), *v;
+                if (!(v = get_member(e, "type")) || !streq(json_object_get_string(v), "guest-stop") ||
+                    !(v = get_member(e, "owner_pid")) || json_object_get_int(v) != getpid() ||
+                    !(v = get_member(e, "domain")) || !streq(json_object_get_string(v), dname) ||
+                    !get_member(e, "key"))
+                        continue;
+                pid_t pid = (pid_t) json_object_get_int(get_member(e, "pid"));
+                uint64_t start = (uint64_t) json_object_get_int64(get_member(e, "start_time_ns"));
+                bool held = false;
+                for (size_t t = 0; t < d->rules.n_tasks && !held; t++)
+                        if (d->rules.tasks[t].domain == di)
+                                for (size_t k = 0; k < d->tasks[t].n_stopped; k++)
+                                        held |= d->tasks[t].stopped[k] == pid;
+                if (held)
+                        continue;
+                bool stopped = false;
+                if (dr->domain && json_object_get_int(get_member(e, "qemu_pid")) == dr->domain->pid)
+                        for (size_t k = 0; k < n; k++)
+                                if (tasks[k].pid == pid && tasks[k].tid == pid &&
+                                    journal_guest_start_same(tasks[k].start_time_ns, start))
+                                        stopped = tasks[k].state == 'T';
+                if (stopped) {
+                        bool queued = false;
+                        for (size_t k = 0; k < dr->n_pending; k++)
+                                queued |= dr->pending[k].kind == WORKER_OP_CONT && dr->pending[k].pid == pid;
+                        if (!queued)
+                                queue_op(dr, WORKER_OP_CONT, pid, 0);
+                        continue;
+                }
+                _cleanup_free_ char *key = strdup(json_object_get_string(get_member(e, "key")));
+                if (key)
+                        (void) journal_remove(d->journal, key);
+        }
+        pthread_mutex_unlock(&d->journal_lock);
+}
+
+/* ---- act ---- */
+
+static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice) {
+        if (dr->n_pending < WORKER_MAX_OPS)
+                dr->pending[dr->n_pending++] = (WorkerOp) { .kind = kind, .pid = pid, .nice = nice };
+}
+
+/* Guest-side actions go to the domain's worker with its next round, and
+ * only for domains whose worker just delivered (we know their state). */
+static void act_task(Daemon *d, size_t t) {
+        const TaskRule *tr = &d->rules.tasks[t];
+        DomainRt *dr = &d->doms[tr->domain];
+        const TaskPlan *tp = &d->plan.tasks[t];
+        TaskRt *rt = &d->tasks[t];
+        if (!dr->collected || !dr->view_ok)
+                return;
+        const char *dname = d->rules.domains[tr->domain].name;
+
+        if (tp->stop && tp->control) {
+                for (size_t p = 0; p < rt->n_pids; p++) {
+                        bool already = false;
+                        for (size_t k = 0; k < rt->n_stopped; k++)
+                                already |= rt->stopped[k] == rt->pids[p];
+                        if (already || rt->n_stopped >= POLICY_MAX_PIDS)
+                                continue;
+                        if (d->opt->dry_run) {
+                                printf("plan: %s/%s: stop pid %d (%s)\n", dname, tr->name, (int) rt->pids[p], tp->why);
+                                continue;
+                        }
+                        /* Never a stop that could not be journaled (no lease would end it). */
+                        int r = dr->has_lease ? 0 : journal_guest_stop(d, tr->domain, rt->pids[p], rt->pid_start[p]);
+                        if (r < 0) {
+                                if (!rt->stop_refused_logged)
+                                        log_warning("%s/%s: not stopping guest pid %d: cannot record it in the state file: %s",
+                                                    dname, tr->name, (int) rt->pids[p],
+                                                    r == -ENODATA ? "no start time for it" : strerror(-r));
+                                rt->stop_refused_logged = true;
+                                continue;
+                        }
+                        queue_op(dr, WORKER_OP_STOP, rt->pids[p], 0);
+                        rt->stopped[rt->n_stopped++] = rt->pids[p];
+                }
+        } else if (rt->n_stopped > 0) {
+                for (size_t k = 0; k < rt->n_stopped; k++) {
+                        if (d->opt->dry_run) {
+                                printf("plan: %s/%s: resume pid %d\n", dname, tr->name, (int) rt->stopped[k]);
+                                continue;
+                        }
+                        /* its entry goes when the task list shows it running */
+                        queue_op(dr, WORKER_OP_CONT, rt->stopped[k], 0);
+                }
+                rt->n_stopped = 0;
+        }
+
+        /* SCHED_IDLE for idle-class tasks, once per process. */
+        if (tp->idle_policy && tp->set_nice && !dr->no_sched)
+                for (size_t p = 0; p < rt->n_pids; p++) {
+                        bool done = false;
+                        for (size_t k = 0; k < rt->n_idle_pids; k++)
+                                done |= rt->idle_pids[k] == rt->pids[p];
+                        if (done || rt->n_idle_pids >= POLICY_MAX_PIDS)
+                                continue;
+                        if (d->opt->dry_run)
+                                printf("plan: %s/%s: SCHED_IDLE for pid %d\n", dname, tr->name, (int) rt->pids[p]);
+                        else
+                                queue_op(dr, WORKER_OP_SCHED, rt->pids[p], SCHED_IDLE);
+                        rt->idle_pids[rt->n_idle_pids++] = rt->pids[p];
+                }
+
+        if (tp->set_nice && !dr->no_nice) {
+                bool same_pids = rt->n_nice_pids == rt->n_pids &&
+                                 memcmp(rt->nice_pids, rt->pids, rt->n_pids * sizeof *rt->pids) == 0;
+                if (rt->nice_set && rt->nice == tp->nice && same_pids)
+                        return;
+                for (size_t p = 0; p < rt->n_pids; p++) {
+                        if (d->opt->dry_run)
+                                printf("plan: %s/%s: nice pid %d to %d\n", dname, tr->name, (int) rt->pids[p], tp->nice);
+                        else
+                                queue_op(dr, WORKER_OP_NICE, rt->pids[p], tp->nice);
+                }
+                rt->nice = tp->nice;
+                rt->nice_set = true;
+                memcpy(rt->nice_pids, rt->pids, sizeof rt->pids);
+                rt->n_nice_pids = rt->n_pids;
+        }
+}
+
+static void act_domain(Daemon *d, size_t i) {
+        DomainRt *dr = &d->doms[i];
+        const DomainRule *rule = &d->rules.domains[i];
+        const DomainPlan *dp = &d->plan.domains[i];
+        if (!dr->domain)
+                return;
+        if (!dr->fixed_applied) {
+                if (rule->n_fixed > 0)
+                        (void) apply_levers(d, dr, (const char *const *) rule->fixed, rule->n_fixed, NULL);
+                dr->fixed_applied = true;
+        }
+        bool fixed_weight = false;
+        for (size_t k = 0; k < rule->n_fixed; k++)
+                fixed_weight |= strneq(rule->fixed[k], "weight=", 7);
+        if (!fixed_weight && dp->weight != dr->weight) {
+                char kv[32];
+                snprintf(kv, sizeof kv, "weight=%u", dp->weight);
+                const char *one[] = { kv };
+                if (apply_levers(d, dr, one, 1, NULL) >= 0)
+                        dr->weight = dp->weight;
+        }
+        if (rule->rt_policy && dp->rt != dr->rt && !(dp->rt && dr->rt_refused)) {
+                char kv[32];
+                if (dp->rt)
+                        snprintf(kv, sizeof kv, "rt=%s:%d", rule->rt_policy == SCHED_RR ? "rr" : "fifo", rule->rt_priority);
+                else
+                        snprintf(kv, sizeof kv, "rt=off");
+                const char *one[] = { kv };
+                int r = apply_levers(d, dr, one, 1, rule->rt_threads);
+                if (r >= 0)
+                        dr->rt = dp->rt;
+                dr->rt_refused = r == -EPERM;
+        }
+}
+
+void daemon_act(Daemon *d) {
+        for (size_t i = 0; i < d->rules.n_domains; i++)
+                act_domain(d, i);
+        for (size_t t = 0; t < d->rules.n_tasks; t++)
+                act_task(d, t);
+        /* Start the next round of every idle worker that has a reason to
+         * ask its guest: actions to deliver, no view yet, a change in the
+         * domain's vCPU use seen from the host, or GUEST_POLL_MAX_MS gone
+         * by.  A domain without vCPU threads (local) is asked every tick. */
+        uint64_t now = now_ns();
+        for (size_t i = 0; i < d->rules.n_domains; i++) {
+                DomainRt *dr = &d->doms[i];
+                if (!dr->worker || !dr->collected)
+                        continue;
+                bool has_vcpus = dr->domain && domain_count_class(dr->domain, THREAD_VCPU) > 0;
+                bool due = dr->n_pending > 0 || !dr->view_ok || !has_vcpus ||
+                           now - dr->polled_ns >= GUEST_POLL_MAX_MS * 1000000ull ||
+                           fabs(dr->vcpu_frac - dr->vcpu_frac_polled) >= GUEST_POLL_CHANGE;
+                if (!due)
+                        continue; /* the idle worker hands back an empty round next tick: nothing new */
+                bool keepalive = now - dr->keepalive_ns >= KEEPALIVE_EVERY_MS * 1000000ull;
+                if (keepalive)
+                        dr->keepalive_ns = now;
+                worker_submit(dr->worker, dr->pending, dr->n_pending, keepalive);
+                dr->n_pending = 0;
+                dr->polled_ns = now;
+                dr->vcpu_frac_polled = dr->vcpu_frac;
+        }
+}

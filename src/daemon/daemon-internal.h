@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* What the daemon's files share (not an interface of the daemon layer):
+ * the Daemon struct, the per-domain and per-task runtime, and the steps of
+ * one tick.  daemon.c runs the loop and owns the rule set's runtime,
+ * observe.c discovers domains and reads guests, act.c applies the plan,
+ * status.c writes the status and timeline, release.c undoes everything
+ * (exit, reload, recovery at start), control.c serves the control socket. */
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/worker.h"
+#include "lever/journal.h"
+#include "policy/policy.h"
+
+#define REDISCOVER_EVERY_MS 2000
+#define KEEPALIVE_EVERY_MS 1000
+/* Asking a guest costs its CPU (an agent poll is ~1-4 ms of a TCG vCPU).
+ * The host sees each domain's vCPU use for free, so the guest is asked
+ * when that changes, when actions are due, and at least this often. */
+#define GUEST_POLL_MAX_MS 1000
+#define GUEST_POLL_CHANGE 0.15
+#define CONTROL_MAX_LINE 4096
+/* Control clients never hold the loop: their sockets are non-blocking, a
+ * request must arrive within CONTROL_REQUEST_MS of the connect and its reply
+ * be taken within CONTROL_REPLY_MS, else the client is dropped; at most
+ * CONTROL_MAX_CLIENTS at once (a new one pushes out the oldest). */
+#define CONTROL_MAX_CLIENTS 8
+#define CONTROL_REQUEST_MS 1000
+#define CONTROL_REPLY_MS 2000
+#define CONTROL_MAX_REPLY (4u << 20)
+
+typedef struct ControlClient {
+        bool used;
+        int fd;
+        uint64_t since_ns, deadline_ns;
+        char in[CONTROL_MAX_LINE];
+        size_t n_in;
+        char *out;                 /* the reply once the request is handled */
+        size_t n_out, sent;
+} ControlClient;
+
+typedef struct DomainRt {
+        Domain *domain;            /* NULL while not found */
+        Worker *worker;            /* talks to the guest view; NULL while the domain is absent */
+        bool collected;            /* its worker delivered a round this tick */
+        bool view_ok, can_stop, has_lease;
+        char view_name[16];
+        char control_path[64];
+        char view_error[160];
+        uint64_t view_retry_at_ns; /* no view: when its worker tries to open one again (CLOCK_MONOTONIC) */
+        bool no_nice;              /* the view cannot renice (vmi): do not ask again */
+        bool no_sched;             /* nor change policies */
+        WorkerOp pending[WORKER_MAX_OPS];
+        size_t n_pending;
+        uint64_t keepalive_ns;
+        uint64_t polled_ns;        /* when its last round was submitted */
+        double vcpu_frac_polled;   /* host vCPU use (of one CPU) at that time */
+        double vcpu_frac;          /* over the last tick */
+        uint64_t vcpu_ns, vcpu_t_ns;
+        bool fixed_applied;
+        unsigned weight;           /* applied; 0 = never set */
+        bool rt;
+        bool rt_refused;           /* RT refused as unsafe for the host (lever_rt_check): said once, not retried */
+} DomainRt;
+
+typedef struct TaskRt {
+        pid_t pids[POLICY_MAX_PIDS];
+        size_t n_pids;
+        uint64_t pid_start[POLICY_MAX_PIDS];  /* guest start time of each of pids (ns after boot) */
+        pid_t stopped[POLICY_MAX_PIDS];  /* what we stopped, to resume exactly these */
+        size_t n_stopped;
+        bool stop_refused_logged;
+        int nice;
+        bool nice_set;
+        pid_t nice_pids[POLICY_MAX_PIDS];
+        size_t n_nice_pids;
+        pid_t idle_pids[POLICY_MAX_PIDS];   /* made SCHED_IDLE in the guest */
+        size_t n_idle_pids;
+} TaskRt;
+
+typedef struct Daemon {
+        const DaemonOptions *opt;
+        char *config_path;
+        Rules rules;
+        PolicyState state;
+        Plan plan;
+        Snapshot snap;
+        DomainRt *doms;
+        TaskRt *tasks;
+        Journal *journal;
+        /* The journal is also written by the views' worker threads (a VM
+         * pause is recorded before it is made, guard.c's hook): every use
+         * of journal holds this lock.  Recursive, since a hook may run on
+         * the main thread. */
+        pthread_mutex_t journal_lock;
+        bool guest_changes_left;   /* daemon_release_all() left guest stops or pauses in the journal */
+        FILE *timeline;
+        char control_path[256];
+        int epoll_fd, timer_fd, signal_fd, control_fd;
+        ControlClient clients[CONTROL_MAX_CLIENTS];
+        uint64_t t0_ns, last_discovery_ns;
+        bool quit;
+        double cost_observe_us, cost_decide_us, cost_act_us;
+} Daemon;
+
+static inline uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+static inline json_object *get_member(json_object *e, const char *k) {
+        json_object *v;
+        return json_object_object_get_ex(e, k, &v) ? v : NULL;
+}
+
+/* daemon.c: parse, check and swap in the config file's rules (SIGHUP and
+ * the control socket's "reload"); the old rules stay on failure (err says
+ * why). */
+int daemon_reload(Daemon *d, char *err, size_t size);
+
+/* observe.c: discovery, host CPU use, the views' rounds -> d->snap. */
+void daemon_observe(Daemon *d);
+
+/* act.c: d->plan -> host levers (through the journal) and guest ops
+ * queued for each domain's worker; starts the workers' next rounds. */
+void daemon_act(Daemon *d);
+void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, size_t n);
+
+/* status.c */
+json_object *daemon_status_json(const Daemon *d);
+void daemon_write_timeline(Daemon *d);
+
+/* release.c */
+int daemon_release_all(Daemon *d);
+int daemon_recover(Daemon *d);
+
+/* control.c: the control socket (status, reload, stop) */
+int control_open(Daemon *d, const char *state_dir);
+void control_accept(Daemon *d);
+void control_handle_client(Daemon *d, int fd);
+int control_expire(Daemon *d);
+void control_drop_all(Daemon *d);
