@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps setup check check-unit check-asan demo guest-image clean
+.PHONY: all deps setup check check-unit check-asan demo guest-image debian-image clean
 
 all: setup
 	meson compile -C $(BUILD)
@@ -24,6 +24,12 @@ $(ASAN_BUILD)/build.ninja:
 # rebuilt when an input changes.
 guest-image: all
 	./tools/vm/mkimage --out $(BUILD)/guest $(wildcard $(BUILD)/bench/xvbench $(BUILD)/agent/xvagent)
+
+# A stock Debian 12 guest (systemd, qemu-guest-agent; tools/vm/mkdebian, profile
+# min) for tests/integration/debian-boot.sh.  Cached; rebuilt when an input
+# changes.  Needs the network (deb.debian.org) the first time.
+debian-image: deps
+	./tools/vm/mkdebian --out $(BUILD)/debian/min
 
 # Everything: unit + integration tests in the normal build, then the unit
 # tests again under ASan/UBSan.

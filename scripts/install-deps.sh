@@ -9,6 +9,7 @@ libvirt-dev libxml2-dev libjson-c-dev libbpf-dev libelf-dev zlib1g-dev libcmocka
 qemu-system-x86 qemu-utils
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 busybox-static cpio zstd xz-utils kmod
+mmdebstrap e2fsprogs
 rt-tests stress-ng fio gnuplot-nox
 clang libclang-rt-14-dev
 python3
