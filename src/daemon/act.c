@@ -14,6 +14,7 @@
 #include "basic/macros.h"
 #include "daemon/daemon-internal.h"
 #include "daemon/guard.h"
+#include "daemon/match.h"
 #include "host/sched.h"
 #include "lever/journal.h"
 #include "lever/lever.h"
@@ -103,24 +104,12 @@ void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, siz
                         continue;
                 pid_t pid = (pid_t) json_object_get_int(get_member(e, "pid"));
                 uint64_t start = (uint64_t) json_object_get_int64(get_member(e, "start_time_ns"));
-                bool held = false;
-                for (size_t t = 0; t < d->rules.n_tasks && !held; t++)
-                        if (d->rules.tasks[t].domain == di)
-                                for (size_t k = 0; k < d->tasks[t].n_stopped; k++)
-                                        held |= d->tasks[t].stopped[k] == pid;
-                if (held)
+                bool same_qemu = dr->domain && json_object_get_int(get_member(e, "qemu_pid")) == dr->domain->pid;
+                StopEntryFate f = stop_entry_fate(&d->rules, d->tasks, di, same_qemu, pid, start, tasks, n);
+                if (f == STOP_ENTRY_HELD)
                         continue;
-                bool stopped = false;
-                if (dr->domain && json_object_get_int(get_member(e, "qemu_pid")) == dr->domain->pid)
-                        for (size_t k = 0; k < n; k++)
-                                if (tasks[k].pid == pid && tasks[k].tid == pid &&
-                                    journal_guest_start_same(tasks[k].start_time_ns, start))
-                                        stopped = tasks[k].state == 'T';
-                if (stopped) {
-                        bool queued = false;
-                        for (size_t k = 0; k < dr->n_pending; k++)
-                                queued |= dr->pending[k].kind == WORKER_OP_CONT && dr->pending[k].pid == pid;
-                        if (!queued)
+                if (f == STOP_ENTRY_RESUME) {
+                        if (!ops_have(dr->pending, dr->n_pending, WORKER_OP_CONT, pid))
                                 queue_op(dr, WORKER_OP_CONT, pid, 0);
                         continue;
                 }
@@ -148,32 +137,29 @@ static void act_task(Daemon *d, size_t t) {
         if (!dr->collected || !dr->view_ok)
                 return;
         const char *dname = d->rules.domains[tr->domain].name;
+        TaskActions a;
+        task_actions(tp, rt, dr->no_sched, dr->no_nice, &a);
 
-        if (tp->stop && tp->control) {
-                for (size_t p = 0; p < rt->n_pids; p++) {
-                        bool already = false;
-                        for (size_t k = 0; k < rt->n_stopped; k++)
-                                already |= rt->stopped[k] == rt->pids[p];
-                        if (already || rt->n_stopped >= POLICY_MAX_PIDS)
-                                continue;
-                        if (d->opt->dry_run) {
-                                printf("plan: %s/%s: stop pid %d (%s)\n", dname, tr->name, (int) rt->pids[p], tp->why);
-                                continue;
-                        }
-                        /* Never a stop that could not be journaled (no lease would end it). */
-                        int r = dr->has_lease ? 0 : journal_guest_stop(d, tr->domain, rt->pids[p], rt->pid_start[p]);
-                        if (r < 0) {
-                                if (!rt->stop_refused_logged)
-                                        log_warning("%s/%s: not stopping guest pid %d: cannot record it in the state file: %s",
-                                                    dname, tr->name, (int) rt->pids[p],
-                                                    r == -ENODATA ? "no start time for it" : strerror(-r));
-                                rt->stop_refused_logged = true;
-                                continue;
-                        }
-                        queue_op(dr, WORKER_OP_STOP, rt->pids[p], 0);
-                        rt->stopped[rt->n_stopped++] = rt->pids[p];
+        for (size_t k = 0; k < a.n_stop && rt->n_stopped < POLICY_MAX_PIDS; k++) {
+                size_t p = a.stop[k];
+                if (d->opt->dry_run) {
+                        printf("plan: %s/%s: stop pid %d (%s)\n", dname, tr->name, (int) rt->pids[p], tp->why);
+                        continue;
                 }
-        } else if (rt->n_stopped > 0) {
+                /* Never a stop that could not be journaled (no lease would end it). */
+                int r = dr->has_lease ? 0 : journal_guest_stop(d, tr->domain, rt->pids[p], rt->pid_start[p]);
+                if (r < 0) {
+                        if (!rt->stop_refused_logged)
+                                log_warning("%s/%s: not stopping guest pid %d: cannot record it in the state file: %s",
+                                            dname, tr->name, (int) rt->pids[p],
+                                            r == -ENODATA ? "no start time for it" : strerror(-r));
+                        rt->stop_refused_logged = true;
+                        continue;
+                }
+                queue_op(dr, WORKER_OP_STOP, rt->pids[p], 0);
+                task_rt_stopped(rt, rt->pids[p]);
+        }
+        if (a.resume) {
                 for (size_t k = 0; k < rt->n_stopped; k++) {
                         if (d->opt->dry_run) {
                                 printf("plan: %s/%s: resume pid %d\n", dname, tr->name, (int) rt->stopped[k]);
@@ -186,35 +172,23 @@ static void act_task(Daemon *d, size_t t) {
         }
 
         /* SCHED_IDLE for idle-class tasks, once per process. */
-        if (tp->idle_policy && tp->set_nice && !dr->no_sched)
-                for (size_t p = 0; p < rt->n_pids; p++) {
-                        bool done = false;
-                        for (size_t k = 0; k < rt->n_idle_pids; k++)
-                                done |= rt->idle_pids[k] == rt->pids[p];
-                        if (done || rt->n_idle_pids >= POLICY_MAX_PIDS)
-                                continue;
-                        if (d->opt->dry_run)
-                                printf("plan: %s/%s: SCHED_IDLE for pid %d\n", dname, tr->name, (int) rt->pids[p]);
-                        else
-                                queue_op(dr, WORKER_OP_SCHED, rt->pids[p], SCHED_IDLE);
-                        rt->idle_pids[rt->n_idle_pids++] = rt->pids[p];
-                }
+        for (size_t k = 0; k < a.n_idle; k++) {
+                pid_t pid = rt->pids[a.idle[k]];
+                if (d->opt->dry_run)
+                        printf("plan: %s/%s: SCHED_IDLE for pid %d\n", dname, tr->name, (int) pid);
+                else
+                        queue_op(dr, WORKER_OP_SCHED, pid, SCHED_IDLE);
+                rt->idle_pids[rt->n_idle_pids++] = pid;
+        }
 
-        if (tp->set_nice && !dr->no_nice) {
-                bool same_pids = rt->n_nice_pids == rt->n_pids &&
-                                 memcmp(rt->nice_pids, rt->pids, rt->n_pids * sizeof *rt->pids) == 0;
-                if (rt->nice_set && rt->nice == tp->nice && same_pids)
-                        return;
+        if (a.renice) {
                 for (size_t p = 0; p < rt->n_pids; p++) {
                         if (d->opt->dry_run)
                                 printf("plan: %s/%s: nice pid %d to %d\n", dname, tr->name, (int) rt->pids[p], tp->nice);
                         else
                                 queue_op(dr, WORKER_OP_NICE, rt->pids[p], tp->nice);
                 }
-                rt->nice = tp->nice;
-                rt->nice_set = true;
-                memcpy(rt->nice_pids, rt->pids, sizeof rt->pids);
-                rt->n_nice_pids = rt->n_pids;
+                task_rt_reniced(rt, tp->nice);
         }
 }
 

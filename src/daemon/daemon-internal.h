@@ -17,6 +17,7 @@
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/match.h"
 #include "daemon/worker.h"
 #include "lever/journal.h"
 #include "policy/policy.h"
@@ -71,21 +72,6 @@ typedef struct DomainRt {
         bool rt;
         bool rt_refused;           /* RT refused as unsafe for the host (lever_rt_check): said once, not retried */
 } DomainRt;
-
-typedef struct TaskRt {
-        pid_t pids[POLICY_MAX_PIDS];
-        size_t n_pids;
-        uint64_t pid_start[POLICY_MAX_PIDS];  /* guest start time of each of pids (ns after boot) */
-        pid_t stopped[POLICY_MAX_PIDS];  /* what we stopped, to resume exactly these */
-        size_t n_stopped;
-        bool stop_refused_logged;
-        int nice;
-        bool nice_set;
-        pid_t nice_pids[POLICY_MAX_PIDS];
-        size_t n_nice_pids;
-        pid_t idle_pids[POLICY_MAX_PIDS];   /* made SCHED_IDLE in the guest */
-        size_t n_idle_pids;
-} TaskRt;
 
 typedef struct Daemon {
         const DaemonOptions *opt;

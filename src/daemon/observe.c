@@ -3,7 +3,6 @@
  * use, and the guest views' rounds (task lists, results of last round's
  * ops) -> the policy's snapshot. */
 
-#include <fnmatch.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "daemon/daemon-internal.h"
+#include "daemon/match.h"
 #include "host/sched.h"
 
 /* ---- observe ---- */
@@ -93,21 +93,6 @@ static void discover(Daemon *d) {
         }
         domain_list_done(&l);
         domain_list_done(&full);
-}
-
-static bool task_matches(const TaskRule *t, const GuestTask *g) {
-        switch (t->match) {
-        case TASK_MATCH_COMM:
-                return streq(g->comm, t->pattern);
-        case TASK_MATCH_CMDLINE:
-                return fnmatch(t->pattern, g->cmdline, 0) == 0;
-        case TASK_MATCH_PID: {
-                char buf[16];
-                snprintf(buf, sizeof buf, "%d", (int) g->pid);
-                return streq(buf, t->pattern);
-        }
-        }
-        return false;
 }
 
 static void observe_domain(Daemon *d, size_t di) {
@@ -221,27 +206,7 @@ static void observe_domain(Daemon *d, size_t di) {
                 const TaskRule *tr = &d->rules.tasks[t];
                 if (tr->domain != di)
                         continue;
-                TaskObs *to = &d->snap.tasks[t];
-                *to = (TaskObs) {};
-                /* Thread-group leaders that match... */
-                for (size_t k = 0; k < n && to->n_pids < POLICY_MAX_PIDS; k++)
-                        if (!tasks[k].is_agent && !tasks[k].is_kthread && tasks[k].tid == tasks[k].pid &&
-                            task_matches(tr, &tasks[k])) {
-                                d->tasks[t].pid_start[to->n_pids] = tasks[k].start_time_ns;
-                                to->pids[to->n_pids++] = tasks[k].pid;
-                                to->stopped = tasks[k].state == 'T';
-                                to->nice = tasks[k].nice;
-                        }
-                /* ...and every thread of them. */
-                for (size_t k = 0; k < n; k++)
-                        for (size_t p = 0; p < to->n_pids; p++)
-                                if (tasks[k].pid == to->pids[p]) {
-                                        to->cpu_ns += tasks[k].cpu_ns;
-                                        to->runnable |= tasks[k].state == 'R';
-                                }
-                to->present = to->n_pids > 0;
-                memcpy(d->tasks[t].pids, to->pids, sizeof to->pids);
-                d->tasks[t].n_pids = to->n_pids;
+                match_task(tr, tasks, n, &d->snap.tasks[t], &d->tasks[t]);
         }
         if (!d->opt->dry_run)
                 daemon_settle_guest_stops(d, di, tasks, n);
