@@ -136,11 +136,8 @@ uint64_t policy_rt_budget_ns(const Rules *r) {
         return (uint64_t) MIN(budget, win) * 1000000u;
 }
 
-void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
-        double dt = s->started && snap->t_ns > s->last_t_ns ? (double) (snap->t_ns - s->last_t_ns) / 1e9 : 0;
-        p->elapsed_s = dt;
-
-        /* 0. Steal correction per domain (see DomainObs). */
+/* 0. Steal correction per domain (see DomainObs). */
+static void correct_steal(const Rules *r, PolicyState *s, const Snapshot *snap) {
         for (size_t d = 0; d < r->n_domains; d++) {
                 const DomainObs *o = &snap->domains[d];
                 DomainState *ds = &s->domains[d];
@@ -167,9 +164,11 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 ds->last_guest_cpu_ns = o->guest_cpu_ns;
                 ds->last_vcpu_ns = o->vcpu_ns;
         }
+}
 
-        /* 1. Who is busy: CPU used this tick, or runnable and not stopped.
-         * Busy at once, idle only after idle_hysteresis quiet ticks. */
+/* 1. Who is busy: CPU used this tick, or runnable and not stopped.
+ * Busy at once, idle only after idle_hysteresis quiet ticks. */
+static void update_busy(const Rules *r, PolicyState *s, const Snapshot *snap) {
         for (size_t i = 0; i < r->n_tasks; i++) {
                 TaskState *ts = &s->tasks[i];
                 const TaskObs *o = &snap->tasks[i];
@@ -210,14 +209,19 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 if (ts->throttled > 0)
                         ts->throttled--;
         }
+}
 
-        bool any_normal_busy = false;
+static bool any_normal_busy(const Rules *r, const PolicyState *s) {
+        bool any = false;
         for (size_t i = 0; i < r->n_tasks; i++)
                 if (r->tasks[i].class != TASK_CLASS_IDLE && s->tasks[i].busy)
-                        any_normal_busy = true;
+                        any = true;
+        return any;
+}
 
-        /* 2. Priority throttle: a higher-priority task runnable but starved
-         * for two ticks stops every lower one that keeps taking CPU. */
+/* 2. Priority throttle: a higher-priority task runnable but starved
+ * for two ticks stops every lower one that keeps taking CPU. */
+static void throttle_below_starved(const Rules *r, PolicyState *s) {
         for (size_t h = 0; h < r->n_tasks; h++) {
                 if (s->tasks[h].starved_ticks < 2 || r->tasks[h].class == TASK_CLASS_IDLE)
                         continue;
@@ -226,8 +230,10 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                             s->tasks[l].cpu_frac >= r->busy_threshold && s->tasks[l].throttled == 0)
                                 s->tasks[l].throttled = r->throttle_ticks;
         }
+}
 
-        /* 3. Each task: run or stop, and its in-guest nice. */
+/* 3. Each task: run or stop, and its in-guest nice. */
+static void plan_tasks(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p, bool normal_busy) {
         for (size_t i = 0; i < r->n_tasks; i++) {
                 const TaskRule *tr = &r->tasks[i];
                 const TaskObs *o = &snap->tasks[i];
@@ -237,7 +243,7 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 *tp = (TaskPlan) { .why = "runs" };
 
                 tp->control = o->present && dobs->present && dobs->view_ok && dobs->can_stop;
-                if (tr->class == TASK_CLASS_IDLE && any_normal_busy) {
+                if (tr->class == TASK_CLASS_IDLE && normal_busy) {
                         tp->stop = true;
                         tp->why = "idle class: other watched work is busy";
                 } else if (ts->throttled > 0) {
@@ -266,12 +272,15 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                 tp->set_nice = o->present && dobs->present && dobs->view_ok;
                 ts->stopped = tp->stop;
         }
+}
 
-        /* 4. Share feedback: achieved shares among the share tasks.  What a
-         * domain gets is measured on the host (its vCPUs' CPU) and split
-         * among its share tasks by the guest's own figures, so the guest's
-         * overhead (its agent, its kernel) counts against its share as the
-         * host sees it. */
+/* 4. Share feedback: achieved shares among the share tasks.  What a
+ * domain gets is measured on the host (its vCPUs' CPU) and split
+ * among its share tasks by the guest's own figures, so the guest's
+ * overhead (its agent, its kernel) counts against its share as the
+ * host sees it.  True when there were new figures and contention (the
+ * domains' share gains follow then). */
+static bool update_shares(const Rules *r, PolicyState *s, const Snapshot *snap, double dt) {
         double total = 0;
         bool share_mode = false, share_fresh = false;
         for (size_t i = 0; i < r->n_tasks; i++)
@@ -302,78 +311,105 @@ void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
                                                                                achieved * SHARE_EWMA_ALPHA;
                         }
         free(basis);
+        return share_fresh;
+}
 
-        /* 5. Each domain: weight and rt. */
-        for (size_t d = 0; d < r->n_domains; d++) {
-                const DomainRule *dr = &r->domains[d];
-                DomainState *ds = &s->domains[d];
-                DomainPlan *dp = &p->domains[d];
-                int busy_prio = -1, top_prio = -1;
-                bool idle_running = false, has_burst = false;
-                double target = 0, achieved = 0;
-                for (size_t i = 0; i < r->n_tasks; i++) {
-                        const TaskRule *tr = &r->tasks[i];
-                        if (tr->domain != d)
-                                continue;
-                        has_burst |= tr->burst;
-                        if (tr->share_pct > 0) {
-                                target += tr->share_pct / 100.0;
-                                achieved += s->tasks[i].share_ewma;
-                        }
-                        if (tr->class == TASK_CLASS_IDLE) {
-                                if (snap->tasks[i].present && !p->tasks[i].stop)
-                                        idle_running = true;
-                                continue;
-                        }
-                        top_prio = MAX(top_prio, tr->priority);
-                        if (s->tasks[i].busy && !p->tasks[i].stop)
-                                busy_prio = MAX(busy_prio, tr->priority);
+/* 5a. A domain's weight: its highest busy priority, 1 while only idle-class
+ * work runs, burst boost, or the share target with its feedback gain. */
+static unsigned plan_weight(const Rules *r, PolicyState *s, const Snapshot *snap, const Plan *p, size_t d,
+                            bool share_fresh) {
+        DomainState *ds = &s->domains[d];
+        int busy_prio = -1, top_prio = -1;
+        bool idle_running = false, has_burst = false;
+        double target = 0, achieved = 0;
+        for (size_t i = 0; i < r->n_tasks; i++) {
+                const TaskRule *tr = &r->tasks[i];
+                if (tr->domain != d)
+                        continue;
+                has_burst |= tr->burst;
+                if (tr->share_pct > 0) {
+                        target += tr->share_pct / 100.0;
+                        achieved += s->tasks[i].share_ewma;
                 }
-                /* Only idle-class work runs here: weight 1, the cgroup analog
-                 * of SCHED_IDLE, so that any other work preempts it before the
-                 * next tick can stop it. */
-                unsigned w;
-                if (busy_prio >= 0)
-                        w = policy_priority_to_weight(busy_prio);
-                else if (idle_running)
-                        w = 1;
-                else if (top_prio >= 0)
-                        w = policy_priority_to_weight(top_prio); /* ready for its top task to wake */
-                else
-                        w = 100;
-                if (has_burst)
-                        w = MIN(10000u, w * BURST_WEIGHT_FACTOR);
-                if (target > 0) {
-                        if (share_fresh && achieved > 0) {
-                                double step = pow(target / achieved, 0.1);
-                                ds->share_gain *= step < 0.95 ? 0.95 : step > 1.05 ? 1.05 : step;
-                                ds->share_gain = ds->share_gain < SHARE_GAIN_MIN   ? SHARE_GAIN_MIN
-                                                 : ds->share_gain > SHARE_GAIN_MAX ? SHARE_GAIN_MAX
-                                                                                   : ds->share_gain;
-                        }
-                        double ws = target * 1000.0 * ds->share_gain;
-                        w = ws < 1 ? 1 : ws > 10000 ? 10000 : (unsigned) lround(ws);
+                if (tr->class == TASK_CLASS_IDLE) {
+                        if (snap->tasks[i].present && !p->tasks[i].stop)
+                                idle_running = true;
+                        continue;
                 }
-                dp->weight = w;
-                ds->weight = w;
-
-                /* RT on demand: a guest decides when its task looks busy, so
-                 * it gets at most rt_budget of RT per window, then normal
-                 * scheduling until the window ends. */
-                bool on_demand = dr->rt_on_demand >= 0;
-                bool want = dr->rt_policy != 0 &&
-                            (!on_demand || (snap->tasks[dr->rt_on_demand].present && s->tasks[dr->rt_on_demand].busy));
-                dp->rt_budget_spent = false;
-                if (on_demand) {
-                        rt_budget_charge(r, ds, s->started, s->last_t_ns, snap->t_ns);
-                        if (want && ds->rt_used_ns >= policy_rt_budget_ns(r)) {
-                                want = false;
-                                dp->rt_budget_spent = true;
-                        }
-                }
-                dp->rt = want;
-                ds->rt_on = dp->rt;
+                top_prio = MAX(top_prio, tr->priority);
+                if (s->tasks[i].busy && !p->tasks[i].stop)
+                        busy_prio = MAX(busy_prio, tr->priority);
         }
+        /* Only idle-class work runs here: weight 1, the cgroup analog
+         * of SCHED_IDLE, so that any other work preempts it before the
+         * next tick can stop it. */
+        unsigned w;
+        if (busy_prio >= 0)
+                w = policy_priority_to_weight(busy_prio);
+        else if (idle_running)
+                w = 1;
+        else if (top_prio >= 0)
+                w = policy_priority_to_weight(top_prio); /* ready for its top task to wake */
+        else
+                w = 100;
+        if (has_burst)
+                w = MIN(10000u, w * BURST_WEIGHT_FACTOR);
+        if (target > 0) {
+                if (share_fresh && achieved > 0) {
+                        double step = pow(target / achieved, 0.1);
+                        ds->share_gain *= step < 0.95 ? 0.95 : step > 1.05 ? 1.05 : step;
+                        ds->share_gain = ds->share_gain < SHARE_GAIN_MIN   ? SHARE_GAIN_MIN
+                                         : ds->share_gain > SHARE_GAIN_MAX ? SHARE_GAIN_MAX
+                                                                           : ds->share_gain;
+                }
+                double ws = target * 1000.0 * ds->share_gain;
+                w = ws < 1 ? 1 : ws > 10000 ? 10000 : (unsigned) lround(ws);
+        }
+        return w;
+}
+
+/* 5b. RT on demand: a guest decides when its task looks busy, so
+ * it gets at most rt_budget of RT per window, then normal
+ * scheduling until the window ends. */
+static void plan_rt(const Rules *r, PolicyState *s, const Snapshot *snap, size_t d, DomainPlan *dp) {
+        const DomainRule *dr = &r->domains[d];
+        DomainState *ds = &s->domains[d];
+        bool on_demand = dr->rt_on_demand >= 0;
+        bool want = dr->rt_policy != 0 &&
+                    (!on_demand || (snap->tasks[dr->rt_on_demand].present && s->tasks[dr->rt_on_demand].busy));
+        dp->rt_budget_spent = false;
+        if (on_demand) {
+                rt_budget_charge(r, ds, s->started, s->last_t_ns, snap->t_ns);
+                if (want && ds->rt_used_ns >= policy_rt_budget_ns(r)) {
+                        want = false;
+                        dp->rt_budget_spent = true;
+                }
+        }
+        dp->rt = want;
+        ds->rt_on = dp->rt;
+}
+
+/* 5. Each domain: weight and rt. */
+static void plan_domains(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p, bool share_fresh) {
+        for (size_t d = 0; d < r->n_domains; d++) {
+                DomainPlan *dp = &p->domains[d];
+                unsigned w = plan_weight(r, s, snap, p, d, share_fresh);
+                dp->weight = w;
+                s->domains[d].weight = w;
+                plan_rt(r, s, snap, d, dp);
+        }
+}
+
+void decide(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p) {
+        double dt = s->started && snap->t_ns > s->last_t_ns ? (double) (snap->t_ns - s->last_t_ns) / 1e9 : 0;
+        p->elapsed_s = dt;
+
+        correct_steal(r, s, snap);
+        update_busy(r, s, snap);
+        throttle_below_starved(r, s);
+        plan_tasks(r, s, snap, p, any_normal_busy(r, s));
+        bool share_fresh = update_shares(r, s, snap, dt);
+        plan_domains(r, s, snap, p, share_fresh);
 
         s->started = true;
         s->last_t_ns = snap->t_ns;
