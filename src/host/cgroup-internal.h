@@ -61,7 +61,72 @@ struct CgroupHost {
         /* v1: true when ctrl_dir[c] is the same hierarchy as an earlier
          * controller's ("cpu,cpuacct"): skip it in mkdir/rmdir/attach. */
         bool ctrl_dup[_CGROUP_CTRL_MAX];
+        /* v2 on the real cgroup2 mount of a host whose tree systemd owns
+         * (systemd_owns_tree() and the system bus answered at open): the
+         * bus; NULL otherwise.  cgroup-systemd.c routes the levers. */
+        struct SystemdBus *sd_bus;
 };
+
+/* ---- cgroup v2: which way a lever goes (cgroup-systemd.c) ---- */
+
+typedef enum CgroupRoute {
+        CGROUP_ROUTE_FILE,   /* write the group's file; controllers missing on the way
+                              * are enabled from enable_from down (NULL: none may be) */
+        CGROUP_ROUTE_UNIT,   /* a unit's own group on a systemd-owned tree: runtime
+                              * unit properties over D-Bus */
+} CgroupRoute;
+
+typedef struct CgroupPlan {
+        CgroupRoute route;
+        char *unit;          /* UNIT: the unit; FILE: the delegated unit cg lies in, or NULL */
+        char *enable_from;   /* FILE: the highest group whose cgroup.subtree_control
+                              * xvsched may change; NULL: none */
+} CgroupPlan;
+
+void cgroup_plan_done(CgroupPlan *p);
+/* Pure.  systemd: the tree is systemd's; unit/unit_cg: the unit cg is or lies
+ * in (NULL: none); delegated: that unit has Delegate=yes.
+ *   not systemd                     FILE, enable from "/"
+ *   systemd, no unit                FILE, enable nothing (systemd would undo it)
+ *   systemd, delegated unit         FILE, enable from the unit's group down
+ *   systemd, cg is the unit's group UNIT
+ *   systemd, below a plain unit     FILE, enable nothing */
+int cgroup_plan_decide(bool systemd, const char *cg, const char *unit, const char *unit_cg, bool delegated,
+                       CgroupPlan *ret);
+/* Pure.  The groups whose cgroup.subtree_control must hold a controller for
+ * cg to have its files, from the top: every proper prefix of cg from
+ * `from` down ("/" included when from is "/").  ret NULL-terminated. */
+int cgroup_enable_levels(const char *cg, const char *from, char ***ret);
+/* The v2 controller a knob needs: "cpu", "cpuset", "memory", "io". */
+const char *cgroup_v2_knob_controller(CgroupKnob k);
+
+/* A value for cgroup_route_set(). */
+typedef struct CgroupValue {
+        uint64_t u;          /* weight, io weight, bytes */
+        double cap;
+        const CpuSet *set;
+} CgroupValue;
+
+/* Hooks of the front end on v2 (no-ops on v1: 0).
+ * open: at cgroup_host_open, set h->sd_bus where systemd owns the tree.
+ * set: 1 when the value was set as a unit property; 0 when the caller writes
+ *   the file (missing controllers enabled on the allowed path first).
+ * save: 1 with *ret set ("unit:..." or "subtree:CTRL;GROUP;..." when the
+ *   file appears only once controllers are enabled); 0: the caller saves
+ *   the file.
+ * restore: for saved forms that save produced ("unit:", "subtree:"):
+ *   1 after restoring (or <0), 0 when saved is a plain file value. */
+int cgroup_sd_open(CgroupHost *h);
+int cgroup_route_set(const CgroupHost *h, const char *cg, CgroupKnob k, const CgroupValue *v);
+int cgroup_route_save(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret);
+int cgroup_route_restore(const CgroupHost *h, const char *cg, CgroupKnob k, const char *saved);
+/* Own groups on a systemd-owned tree: transient scopes in xvsched.slice.
+ * create: 1 when cg is such a scope (nothing to do until a pid joins);
+ * attach: 1 after starting the scope or adding pid to it; remove: 1 after
+ * stopping it; 0: not such a host or group, the caller goes on. */
+int cgroup_scope_create(const CgroupHost *h, const char *cg);
+int cgroup_scope_attach(const CgroupHost *h, const char *cg, pid_t pid);
+int cgroup_scope_remove(const CgroupHost *h, const char *cg);
 
 extern const CgroupBackend cgroup_v1_backend;
 extern const CgroupBackend cgroup_v2_backend;

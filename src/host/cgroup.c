@@ -17,6 +17,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "host/cgroup-internal.h"
+#include "host/systemd-unit.h"
 
 static const char *const knob_table[_CGROUP_KNOB_MAX] = {
         [CGROUP_KNOB_WEIGHT] = "weight",
@@ -376,7 +377,8 @@ int cgroup_host_open(const char *root, CgroupHost **ret) {
                 h->backend = backends[i];
                 int r = backends[i]->open(h);
                 if (r >= 0) {
-                        log_debug("cgroup: %s is %s", root, h->backend->name);
+                        (void) cgroup_sd_open(h);
+                        log_debug("cgroup: %s is %s%s", root, h->backend->name, h->sd_bus ? " (systemd's)" : "");
                         *ret = h;
                         return 0;
                 }
@@ -392,6 +394,7 @@ void cgroup_host_free(CgroupHost *h) {
                 return;
         for (size_t i = 0; i < _CGROUP_CTRL_MAX; i++)
                 free(h->ctrl_dir[i]);
+        systemd_bus_free(h->sd_bus);
         free(h->root);
         free(h);
 }
@@ -442,6 +445,9 @@ int cgroup_get_weight(const CgroupHost *h, const char *cg, unsigned *ret) {
 int cgroup_set_weight(const CgroupHost *h, const char *cg, unsigned weight) {
         if (weight < CGROUP_WEIGHT_MIN || weight > CGROUP_WEIGHT_MAX)
                 return -ERANGE;
+        int r = h ? cgroup_route_set(h, cg, CGROUP_KNOB_WEIGHT, &(CgroupValue) { .u = weight }) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, set_weight, cg, weight);
 }
 
@@ -454,6 +460,9 @@ int cgroup_set_cap(const CgroupHost *h, const char *cg, double percent) {
                 return -EINVAL;
         if (percent > CGROUP_CAP_MAX)
                 return -ERANGE;
+        int r = h ? cgroup_route_set(h, cg, CGROUP_KNOB_CAP, &(CgroupValue) { .cap = percent }) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, set_cap, cg, percent);
 }
 
@@ -470,6 +479,10 @@ static int get_cpuset(const CgroupHost *h, const char *cg, const char *file, Cpu
 static int set_cpuset(const CgroupHost *h, const char *cg, const char *file, const CpuSet *set) {
         if (!h || !set)
                 return -EINVAL;
+        int r = cgroup_route_set(h, cg, streq(file, "cpuset.cpus") ? CGROUP_KNOB_CPUS : CGROUP_KNOB_MEMS,
+                                 &(CgroupValue) { .set = set });
+        if (r != 0)
+                return r < 0 ? r : 0;
         _cleanup_free_ char *s = cpuset_format(set);
         if (!s)
                 return -ENOMEM;
@@ -497,6 +510,9 @@ int cgroup_get_memory_max(const CgroupHost *h, const char *cg, uint64_t *ret) {
 }
 
 int cgroup_set_memory_max(const CgroupHost *h, const char *cg, uint64_t bytes) {
+        int r = h ? cgroup_route_set(h, cg, CGROUP_KNOB_MEMORY_MAX, &(CgroupValue) { .u = bytes }) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, set_memory_max, cg, bytes);
 }
 
@@ -507,6 +523,9 @@ int cgroup_get_io_weight(const CgroupHost *h, const char *cg, unsigned *ret) {
 int cgroup_set_io_weight(const CgroupHost *h, const char *cg, unsigned weight) {
         if (weight < CGROUP_WEIGHT_MIN || weight > CGROUP_WEIGHT_MAX)
                 return -ERANGE;
+        int r = h ? cgroup_route_set(h, cg, CGROUP_KNOB_IO_WEIGHT, &(CgroupValue) { .u = weight }) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, set_io_weight, cg, weight);
 }
 
@@ -541,6 +560,9 @@ static int knob_file_name(const CgroupHost *h, const char *cg, CgroupKnob k, cha
 int cgroup_knob_save(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret) {
         if (!h || !ret || k < 0 || k >= _CGROUP_KNOB_MAX)
                 return -EINVAL;
+        int q = cgroup_route_save(h, cg, k, ret);
+        if (q != 0)
+                return q < 0 ? q : 0;
         if (h->backend->knob_save) {
                 int r = h->backend->knob_save(h, cg, k, ret);
                 if (r != -EOPNOTSUPP)
@@ -556,6 +578,9 @@ int cgroup_knob_save(const CgroupHost *h, const char *cg, CgroupKnob k, char **r
 int cgroup_knob_restore(const CgroupHost *h, const char *cg, CgroupKnob k, const char *saved) {
         if (!h || !saved || k < 0 || k >= _CGROUP_KNOB_MAX)
                 return -EINVAL;
+        int q = cgroup_route_restore(h, cg, k, saved);
+        if (q != 0)
+                return q < 0 ? q : 0;
         if (h->backend->knob_restore) {
                 int r = h->backend->knob_restore(h, cg, k, saved);
                 if (r != -EOPNOTSUPP)
@@ -573,16 +598,25 @@ int cgroup_get_cpu_usage_ns(const CgroupHost *h, const char *cg, uint64_t *ret) 
 }
 
 int cgroup_create(const CgroupHost *h, const char *cg) {
+        int r = h ? cgroup_scope_create(h, cg) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, create, cg);
 }
 
 int cgroup_attach_pid(const CgroupHost *h, const char *cg, pid_t pid) {
         if (pid <= 0)
                 return -EINVAL;
+        int r = h ? cgroup_scope_attach(h, cg, pid) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, attach_pid, cg, pid);
 }
 
 int cgroup_remove(const CgroupHost *h, const char *cg) {
+        int r = h ? cgroup_scope_remove(h, cg) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         return DISPATCH(h, remove, cg);
 }
 

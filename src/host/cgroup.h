@@ -85,6 +85,26 @@ const char *cgroup_host_root(const CgroupHost *h);
  * -ENODATA when no line names the hierarchy. */
 int cgroup_pid_path(const CgroupHost *h, const char *proc_root, pid_t pid, char **ret);
 
+/* v2 where systemd owns the tree (the kernel's cgroup2 mount, PID 1 is
+ * systemd, /run/systemd/system exists, the system bus answered at open).
+ * Then the levers on a unit's own group are runtime unit properties over
+ * D-Bus (CPUWeight, CPUQuotaPerSecUSec, AllowedCPUs, AllowedMemoryNodes,
+ * MemoryMax, IOWeight; src/host/systemd-unit.h), a delegated unit's subtree
+ * (Delegate=yes: libvirt's machine.slice scopes) is written directly with
+ * the controllers it needs enabled from the unit's group down, and
+ * cgroup_knob_save()'s string says which ("unit:..."; "subtree:..." when
+ * controllers had to be enabled: restore disables them again).  On v2
+ * without systemd a missing controller is enabled from the root down the
+ * same way.  docs/levers.md has the table per kind of host. */
+bool cgroup_host_systemd(const CgroupHost *h);
+
+/* The group xvsched makes for a domain without one of its own; NAME is
+ * already sanitized (no '/'): "/xvsched-NAME", or where systemd owns the
+ * tree "/xvsched.slice/xvsched-NAME.scope", a transient scope that
+ * cgroup_attach_pid() starts (StartTransientUnit with the pid) or joins and
+ * cgroup_remove() stops. */
+int cgroup_own_group_path(const CgroupHost *h, const char *name, char **ret);
+
 /* Absolute path of cgroup `cg`'s cgroup.procs in the hierarchy of the cpu
  * controller (v1: the cpu controller's real mount, e.g. a co-mounted
  * ".../cpu,cpuacct"; v2: the unified root).  -ENOENT when v1 has no cpu

@@ -823,7 +823,11 @@ static int ensure_own_cgroup(LeverContext *c, Txn *t, Domain *d, const CgroupHos
         sanitize_name(d->name, name, sizeof name);
         /* At the top level, beside the host's own tasks: a parent group of
          * ours would cap all domains together at one parent's weight. */
-        snprintf(cg, sizeof cg, "/xvsched-%s", name);
+        /* (Where systemd owns the tree: a transient scope in xvsched.slice.) */
+        _cleanup_free_ char *own = NULL;
+        if (cgroup_own_group_path(h, name, &own) < 0)
+                return -ENOMEM;
+        snprintf(cg, sizeof cg, "%s", own);
         if (c->dry_run) {
                 note(c, "would create cgroup %s and move domain '%s' into it", cg, d->name);
                 return 0;

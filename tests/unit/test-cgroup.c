@@ -21,7 +21,9 @@
 #include "basic/fileio.h"
 #include "basic/macros.h"
 #include "basic/parse.h"
+#include "host/cgroup-internal.h"
 #include "host/cgroup.h"
+#include "host/systemd-unit.h"
 
 #define FIXTURES "fixtures"   /* the tests run in tests/unit/ */
 
@@ -625,7 +627,29 @@ static void test_v2_save_restore(void **state) {
         assert_int_equal(cgroup_knob_save(f->h, "/machine.slice", CGROUP_KNOB_CPUS, &cpus), 0);
         assert_string_equal(cpus, "");
         free(cpus);
+        /* io is offered at the root but not enabled for /bad.slice: save
+         * says which level gets it (v2 without systemd: from the root
+         * down), set enables it, restore takes it away again. */
         char *x = NULL;
+        assert_int_equal(cgroup_knob_save(f->h, "/bad.slice", CGROUP_KNOB_IO_WEIGHT, &x), 0);
+        assert_string_equal(x, "subtree:io;/");
+        assert_int_equal(cgroup_set_io_weight(f->h, "/bad.slice", 50), -EOPNOTSUPP);   /* a fixture grows no files */
+        assert_string_equal(slurp(f, "cgroup.subtree_control"), "+io");
+        assert_int_equal(cgroup_knob_restore(f->h, "/bad.slice", CGROUP_KNOB_IO_WEIGHT, x), 0);
+        assert_string_equal(slurp(f, "cgroup.subtree_control"), "-io");
+        free(x);
+        x = NULL;
+        /* io enabled, and still neither io.weight nor io.bfq.weight (no
+         * iocost, no BFQ): not supported here */
+        char p[256];
+        snprintf(p, sizeof p, "%s/cgroup.subtree_control", f->root);
+        assert_int_equal(write_string_file(p, "cpu memory io"), 0);
+        assert_int_equal(cgroup_knob_save(f->h, "/bad.slice", CGROUP_KNOB_IO_WEIGHT, &x), -EOPNOTSUPP);
+        /* a controller the parent does not offer is not enabled */
+        snprintf(p, sizeof p, "%s/cgroup.controllers", f->root);
+        assert_int_equal(write_string_file(p, "cpuset cpu memory"), 0);
+        snprintf(p, sizeof p, "%s/cgroup.subtree_control", f->root);
+        assert_int_equal(write_string_file(p, "cpu memory"), 0);
         assert_int_equal(cgroup_knob_save(f->h, "/bad.slice", CGROUP_KNOB_IO_WEIGHT, &x), -EOPNOTSUPP);
         assert_int_equal(cgroup_knob_save(f->h, "/missing", CGROUP_KNOB_CAP, &x), -ENOENT);
         assert_null(x);
@@ -934,6 +958,266 @@ static void test_real_v2_unified(void **state) {
         cgroup_host_free(h);
 }
 
+/* ---- cgroup v2 under systemd: the pure parts ---- */
+
+static void test_sd_unit_of_cgroup(void **state) {
+        (void) state;
+        char *u = NULL, *ucg = NULL;
+        assert_int_equal(systemd_unit_of_cgroup("/system.slice/x.service", &u, &ucg), 0);
+        assert_string_equal(u, "x.service");
+        assert_string_equal(ucg, "/system.slice/x.service");
+        free(u), free(ucg);
+        assert_int_equal(systemd_unit_of_cgroup("/system.slice/x.service/sub/deeper", &u, &ucg), 0);
+        assert_string_equal(u, "x.service");
+        assert_string_equal(ucg, "/system.slice/x.service");
+        free(u), free(ucg);
+        assert_int_equal(systemd_unit_of_cgroup("/machine.slice/machine-qemu\\x2d1\\x2da.scope/libvirt/vcpu0", &u, &ucg), 0);
+        assert_string_equal(u, "machine-qemu\\x2d1\\x2da.scope");
+        assert_string_equal(ucg, "/machine.slice/machine-qemu\\x2d1\\x2da.scope");
+        free(u), free(ucg);
+        assert_int_equal(systemd_unit_of_cgroup("/qemu.slice/100.scope", &u, NULL), 0);
+        assert_string_equal(u, "100.scope");
+        free(u);
+        assert_int_equal(systemd_unit_of_cgroup("/system.slice", &u, NULL), 0);
+        assert_string_equal(u, "system.slice");
+        free(u);
+        /* systemd's cg_escape(): "_cpu.service" is the unit cpu.service */
+        assert_int_equal(systemd_unit_of_cgroup("/a.slice/_cpu.service", &u, NULL), 0);
+        assert_string_equal(u, "cpu.service");
+        free(u);
+        u = NULL;
+        assert_int_equal(systemd_unit_of_cgroup("/xvsched-a", &u, NULL), -ENOENT);
+        assert_int_equal(systemd_unit_of_cgroup("/", &u, NULL), -ENOENT);
+        assert_int_equal(systemd_unit_of_cgroup("/a/.service", &u, NULL), -ENOENT);   /* no name */
+        assert_int_equal(systemd_unit_of_cgroup("/a/../x.service", &u, NULL), -EINVAL);
+        assert_int_equal(systemd_unit_of_cgroup("x.service", &u, NULL), -EINVAL);
+        assert_null(u);
+}
+
+static void test_sd_plan(void **state) {
+        (void) state;
+        CgroupPlan p;
+        /* v2 without systemd: the file, controllers from the root down */
+        assert_int_equal(cgroup_plan_decide(false, "/system.slice/x.service", "x.service", "/system.slice/x.service", false, &p), 0);
+        assert_int_equal(p.route, CGROUP_ROUTE_FILE);
+        assert_string_equal(p.enable_from, "/");
+        assert_null(p.unit);
+        cgroup_plan_done(&p);
+        /* systemd's unit: its properties */
+        assert_int_equal(cgroup_plan_decide(true, "/system.slice/x.service", "x.service", "/system.slice/x.service", false, &p), 0);
+        assert_int_equal(p.route, CGROUP_ROUTE_UNIT);
+        assert_string_equal(p.unit, "x.service");
+        assert_null(p.enable_from);
+        cgroup_plan_done(&p);
+        /* a delegated scope and its subtree: the files, enabling from the scope's group down */
+        const char *scope = "/machine.slice/machine-qemu\\x2d1\\x2da.scope";
+        assert_int_equal(cgroup_plan_decide(true, "/machine.slice/machine-qemu\\x2d1\\x2da.scope/libvirt/vcpu0",
+                                            "machine-qemu\\x2d1\\x2da.scope", scope, true, &p), 0);
+        assert_int_equal(p.route, CGROUP_ROUTE_FILE);
+        assert_string_equal(p.enable_from, scope);
+        assert_string_equal(p.unit, "machine-qemu\\x2d1\\x2da.scope");
+        cgroup_plan_done(&p);
+        assert_int_equal(cgroup_plan_decide(true, scope, "machine-qemu\\x2d1\\x2da.scope", scope, true, &p), 0);
+        assert_int_equal(p.route, CGROUP_ROUTE_FILE);
+        cgroup_plan_done(&p);
+        /* below a unit that is not delegated, or no unit at all: the file, nothing enabled */
+        assert_int_equal(cgroup_plan_decide(true, "/system.slice/x.service/sub", "x.service", "/system.slice/x.service", false, &p), 0);
+        assert_int_equal(p.route, CGROUP_ROUTE_FILE);
+        assert_null(p.enable_from);
+        cgroup_plan_done(&p);
+        assert_int_equal(cgroup_plan_decide(true, "/xvsched-a", NULL, NULL, false, &p), 0);
+        assert_int_equal(p.route, CGROUP_ROUTE_FILE);
+        assert_null(p.enable_from);
+        cgroup_plan_done(&p);
+        assert_int_equal(cgroup_plan_decide(true, "../x", NULL, NULL, false, &p), -EINVAL);
+}
+
+static void check_levels(const char *cg, const char *from, const char *want) {
+        char **v = NULL;
+        assert_int_equal(cgroup_enable_levels(cg, from, &v), 0);
+        char got[512] = "";
+        for (size_t i = 0; v[i]; i++) {
+                strcat(got, i ? " " : "");
+                strcat(got, v[i]);
+                free(v[i]);
+        }
+        free(v);
+        assert_string_equal(got, want);
+}
+
+static void test_sd_enable_levels(void **state) {
+        (void) state;
+        check_levels("/a/b/c", "/", "/ /a /a/b");
+        check_levels("/a/b/c", "/a", "/a /a/b");
+        check_levels("/a/b/c", "/a/b", "/a/b");
+        check_levels("/a/b/c", "/a/b/c", "");
+        check_levels("/a/b/c", "/x", "");
+        check_levels("/ab/c", "/a", "");   /* "/a" is not a prefix of "/ab" */
+        check_levels("/a//b/", "/", "/ /a");
+        check_levels("/", "/", "");
+        char **v = NULL;
+        assert_int_equal(cgroup_enable_levels("a/b", "/", &v), -EINVAL);
+        assert_int_equal(cgroup_enable_levels("/a/b", NULL, &v), -EINVAL);
+        assert_null(v);
+        assert_string_equal(cgroup_v2_knob_controller(CGROUP_KNOB_WEIGHT), "cpu");
+        assert_string_equal(cgroup_v2_knob_controller(CGROUP_KNOB_CAP), "cpu");
+        assert_string_equal(cgroup_v2_knob_controller(CGROUP_KNOB_CPUS), "cpuset");
+        assert_string_equal(cgroup_v2_knob_controller(CGROUP_KNOB_MEMS), "cpuset");
+        assert_string_equal(cgroup_v2_knob_controller(CGROUP_KNOB_MEMORY_MAX), "memory");
+        assert_string_equal(cgroup_v2_knob_controller(CGROUP_KNOB_IO_WEIGHT), "io");
+}
+
+static void test_sd_properties(void **state) {
+        (void) state;
+        assert_string_equal(systemd_knob_property(CGROUP_KNOB_WEIGHT), "CPUWeight");
+        assert_string_equal(systemd_knob_property(CGROUP_KNOB_CAP), "CPUQuotaPerSecUSec");
+        assert_string_equal(systemd_knob_property(CGROUP_KNOB_CPUS), "AllowedCPUs");
+        assert_string_equal(systemd_knob_property(CGROUP_KNOB_MEMS), "AllowedMemoryNodes");
+        assert_string_equal(systemd_knob_property(CGROUP_KNOB_MEMORY_MAX), "MemoryMax");
+        assert_string_equal(systemd_knob_property(CGROUP_KNOB_IO_WEIGHT), "IOWeight");
+        assert_null(systemd_knob_property(_CGROUP_KNOB_MAX));
+
+        /* cap % → CPUQuotaPerSecUSec: 25 % = 250 ms per second = cpu.max "25000 100000" */
+        uint64_t q = 0;
+        assert_int_equal(systemd_cap_to_quota(25, SYSTEMD_UNSET, &q), 0);
+        assert_int_equal(q, 250000);
+        assert_int_equal(systemd_cap_to_quota(250, 100000, &q), 0);
+        assert_int_equal(q, 2500000);
+        assert_int_equal(systemd_cap_to_quota(0, SYSTEMD_UNSET, &q), 0);
+        assert_true(q == SYSTEMD_UNSET);
+        assert_int_equal(systemd_cap_to_quota(1, SYSTEMD_UNSET, &q), 0);   /* 1 ms per 100 ms: the minimum */
+        assert_int_equal(q, 10000);
+        assert_int_equal(systemd_cap_to_quota(0.5, SYSTEMD_UNSET, &q), -ERANGE);
+        assert_int_equal(systemd_cap_to_quota(5, 10000, &q), -ERANGE);       /* 0.5 ms per 10 ms period */
+        assert_int_equal(systemd_cap_to_quota(-1, SYSTEMD_UNSET, &q), -EINVAL);
+        assert_int_equal(systemd_cap_to_quota(NAN, SYSTEMD_UNSET, &q), -EINVAL);
+        assert_int_equal(systemd_cap_to_quota(CGROUP_CAP_MAX + 1, SYSTEMD_UNSET, &q), -ERANGE);
+        assert_true(fabs(systemd_quota_to_cap(250000) - 25) < 1e-9);
+        assert_true(systemd_quota_to_cap(SYSTEMD_UNSET) == 0);
+
+        /* AllowedCPUs as systemd's byte mask */
+        CpuSet s = {}, back;
+        uint8_t mask[CPUSET_WORDS * 8];
+        assert_int_equal(systemd_cpuset_to_mask(&s, mask, sizeof mask), 0);
+        cpuset_set(&s, 0);
+        cpuset_set(&s, 1);
+        cpuset_set(&s, 9);
+        assert_int_equal(systemd_cpuset_to_mask(&s, mask, sizeof mask), 2);
+        assert_int_equal(mask[0], 0x03);
+        assert_int_equal(mask[1], 0x02);
+        assert_int_equal(systemd_mask_to_cpuset(mask, 2, &back), 0);
+        assert_true(cpuset_equal(&s, &back));
+        cpuset_set(&s, 1023);
+        assert_int_equal(systemd_cpuset_to_mask(&s, mask, sizeof mask), 128);
+        assert_int_equal(mask[127], 0x80);
+        assert_int_equal(systemd_mask_to_cpuset(mask, 128, &back), 0);
+        assert_true(cpuset_equal(&s, &back));
+        uint8_t big[129] = { [128] = 1 };
+        assert_int_equal(systemd_mask_to_cpuset(big, sizeof big, &back), -ERANGE);   /* CPU 1024 */
+}
+
+static void test_sd_saved_form(void **state) {
+        (void) state;
+        UnitProp p[2] = {};
+        snprintf(p[0].name, sizeof p[0].name, "CPUQuotaPerSecUSec");
+        p[0].u = SYSTEMD_UNSET;
+        snprintf(p[1].name, sizeof p[1].name, "CPUQuotaPeriodUSec");
+        p[1].u = 50000;
+        char *s = NULL;
+        assert_int_equal(systemd_props_format("x.service", p, 2, &s), 0);
+        assert_string_equal(s, "unit:CPUQuotaPerSecUSec=t:18446744073709551615,CPUQuotaPeriodUSec=t:50000 x.service");
+        assert_true(systemd_props_is_saved(s));
+        char *unit = NULL;
+        UnitProp q[SYSTEMD_PROPS_MAX];
+        size_t n = 0;
+        assert_int_equal(systemd_props_parse(s, &unit, q, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(unit, "x.service");
+        assert_string_equal(q[0].name, "CPUQuotaPerSecUSec");
+        assert_true(q[0].u == SYSTEMD_UNSET && !q[0].is_set);
+        assert_int_equal(q[1].u, 50000);
+        free(unit), free(s);
+
+        UnitProp c = { .is_set = true };
+        snprintf(c.name, sizeof c.name, "AllowedCPUs");
+        cpuset_set(&c.set, 0);
+        cpuset_set(&c.set, 9);
+        assert_int_equal(systemd_props_format("getty@tty1.service", &c, 1, &s), 0);
+        assert_string_equal(s, "unit:AllowedCPUs=ay:0102 getty@tty1.service");
+        assert_int_equal(systemd_props_parse(s, &unit, q, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(q[0].is_set && cpuset_equal(&q[0].set, &c.set));
+        assert_string_equal(unit, "getty@tty1.service");
+        free(unit), free(s);
+        c.set = (CpuSet) {};
+        assert_int_equal(systemd_props_format("a.scope", &c, 1, &s), 0);
+        assert_string_equal(s, "unit:AllowedCPUs=ay: a.scope");   /* unset: the empty mask */
+        assert_int_equal(systemd_props_parse(s, NULL, q, &n), 0);
+        assert_true(q[0].is_set && cpuset_count(&q[0].set) == 0);
+        free(s);
+
+        /* one clear refusal for anything else */
+        static const char *const bad[] = {
+                "unit:", "unit:CPUWeight=t:1", "unit: x.service", "unit:CPUWeight=t: x.service",
+                "unit:CPUWeight=q:1 x.service", "unit:AllowedCPUs=ay:0 x.service", "unit:AllowedCPUs=ay:zz x.service",
+                "unit:A=t:1,B=t:2,C=t:3 x.service", "unit:CPUWeight=t:1 x.txt", "unit:CPUWeight=t:1 ",
+                "unit:CPUWeight=t:99999999999999999999999 x.service", "unit:CPUWeight=t:1, x.service",
+                "unit:CPU-Weight=t:1 x.service", "unit:CPUWeight=t:-1 x.service", "unit:CPUWeight=t:1 a/b.service",
+                "unit:=t:1 x.service", "400", "subtree:cpu;/",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                unit = NULL;
+                if (systemd_props_parse(bad[i], &unit, q, &n) != -EINVAL)
+                        fail_msg("accepted: '%s'", bad[i]);
+                assert_null(unit);
+        }
+        assert_int_equal(systemd_props_format("x.service", p, 0, &s), -EINVAL);
+        assert_int_equal(systemd_props_format("no spaces.service", p, 1, &s), -EINVAL);
+        assert_int_equal(systemd_props_format("x.txt", p, 1, &s), -EINVAL);
+}
+
+static void test_sd_owns_tree(void **state) {
+        (void) state;
+        char dir[] = "/tmp/xvsched-test-sd-XXXXXX", p[512], proc[64], run[64];
+        assert_non_null(mkdtemp(dir));
+        snprintf(proc, sizeof proc, "%s/proc", dir);
+        snprintf(run, sizeof run, "%s/run", dir);
+        snprintf(p, sizeof p, "mkdir -p %s/1 %s/systemd", proc, run);
+        assert_int_equal(system(p), 0);
+        snprintf(p, sizeof p, "printf 'systemd\\n' > %s/1/comm", proc);
+        assert_int_equal(system(p), 0);
+        assert_false(systemd_owns_tree(proc, run));   /* no /run/systemd/system */
+        snprintf(p, sizeof p, "%s/systemd/system", run);
+        assert_int_equal(mkdir(p, 0755), 0);
+        assert_true(systemd_owns_tree(proc, run));
+        snprintf(p, sizeof p, "%s/1/comm", proc);
+        assert_int_equal(write_string_file(p, "init\n"), 0);
+        assert_false(systemd_owns_tree(proc, run));   /* sysvinit, runit, a container's shell */
+        snprintf(p, sizeof p, "rm -rf '%s'", dir);
+        assert_int_equal(system(p), 0);
+}
+
+static void test_sd_own_group_fixture(void **state) {
+        Fixture *f = *state;
+        /* a fixture tree is never systemd's: groups and levers as on plain v2 */
+        assert_false(cgroup_host_systemd(f->h));
+        char *cg = NULL;
+        assert_int_equal(cgroup_own_group_path(f->h, "web", &cg), 0);
+        assert_string_equal(cg, "/xvsched-web");
+        free(cg);
+        cg = NULL;
+        assert_int_equal(cgroup_own_group_path(f->h, "a/b", &cg), -EINVAL);
+        assert_int_equal(cgroup_own_group_path(f->h, "", &cg), -EINVAL);
+        assert_null(cg);
+        /* a unit-looking save on a host without the bus: refused, nothing written */
+        assert_int_equal(cgroup_knob_restore(f->h, VMA, CGROUP_KNOB_WEIGHT, "unit:CPUWeight=t:100 vm-a.scope"), -ENOTCONN);
+        assert_string_equal(slurp(f, "machine.slice/vm-a.scope/cpu.weight"), "400");
+        assert_int_equal(cgroup_knob_restore(f->h, VMA, CGROUP_KNOB_WEIGHT, "unit:CPUWeight=t:x vm-a.scope"), -ENOTCONN);
+        assert_int_equal(cgroup_knob_restore(f->h, VMA, CGROUP_KNOB_WEIGHT, "subtree:nope;/"), -EINVAL);
+        assert_int_equal(cgroup_knob_restore(f->h, VMA, CGROUP_KNOB_WEIGHT, "subtree:cpu;../x"), -EINVAL);
+        assert_string_equal(slurp(f, "cgroup.subtree_control"), "cpu memory");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_open),
@@ -951,6 +1235,13 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_v2_save_restore, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(test_v2_pid, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(test_v2_create, setup_v2, teardown),
+                cmocka_unit_test(test_sd_unit_of_cgroup),
+                cmocka_unit_test(test_sd_plan),
+                cmocka_unit_test(test_sd_enable_levels),
+                cmocka_unit_test(test_sd_properties),
+                cmocka_unit_test(test_sd_saved_form),
+                cmocka_unit_test(test_sd_owns_tree),
+                cmocka_unit_test_setup_teardown(test_sd_own_group_fixture, setup_v2, teardown),
                 cmocka_unit_test_teardown(test_real, real_teardown),
                 cmocka_unit_test_teardown(test_real_v2_unified, real_teardown),
         };
