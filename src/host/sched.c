@@ -86,6 +86,12 @@ int proc_stat_parse(const char *line, ProcStat *ret) {
                                 return -EBADMSG;
                         st.state = tok[0];
                         break;
+                case 4:
+                        r = safe_atoi64(tok, &i64);
+                        if (r >= 0 && (i64 < 0 || i64 > INT32_MAX))
+                                r = -ERANGE;
+                        st.ppid = (pid_t) i64;
+                        break;
                 case 14:
                         r = safe_atou64(tok, &st.utime_ticks);
                         break;

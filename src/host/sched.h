@@ -43,6 +43,7 @@ bool rt_throttling_enabled(void);
 typedef struct ProcStat {
         char comm[64];
         char state;              /* field 3 */
+        pid_t ppid;              /* field 4 */
         uint64_t utime_ticks;    /* field 14, clock ticks */
         uint64_t stime_ticks;    /* field 15 */
         int nice;                /* field 19 */

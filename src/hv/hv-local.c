@@ -4,7 +4,6 @@
  * processes get the same levers as VMs (and tests can run without VMs).
  * Its threads have no vCPU class: every thread is an "emulator" thread. */
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "basic/macros.h"
 #include "basic/parse.h"
 #include "host/cgroup.h"
+#include "host/proc.h"
 #include "hv/hv.h"
 
 int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg, char **ret_agent) {
@@ -75,54 +75,13 @@ static int add_pid(Domain *d, pid_t pid) {
         return 0;
 }
 
-/* Parent pid from /proc/PID/stat (field 4, after the last ')'). */
-static pid_t read_ppid(const char *proc_root, pid_t pid) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%d/stat", proc_root, (int) pid);
-        _cleanup_free_ char *line = NULL;
-        if (read_one_line(path, &line) < 0)
-                return -1;
-        char *p = strrchr(line, ')');
-        int ppid;
-        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-                return -1;
-        return ppid;
-}
-
 static int add_process_tree(const HvOptions *o, Domain *d, pid_t root) {
-        int r = add_pid(d, root);
-        if (r < 0)
-                return r;
-        /* Breadth-first over /proc: repeat until no new child appears.
-         * Bounded: each pass adds at least one pid or stops. */
-        for (bool grew = true; grew;) {
-                grew = false;
-                DIR *dir = opendir(o->proc_root);
-                if (!dir)
-                        return negative_errno();
-                struct dirent *de;
-                while ((de = readdir(dir))) {
-                        int pid;
-                        if (safe_atoi(de->d_name, &pid) < 0 || pid <= 0)
-                                continue;
-                        pid_t ppid = read_ppid(o->proc_root, pid);
-                        bool known = false, parent_known = false;
-                        for (size_t i = 0; i < d->n_pids; i++) {
-                                known |= d->pids[i] == pid;
-                                parent_known |= d->pids[i] == ppid;
-                        }
-                        if (!known && parent_known) {
-                                r = add_pid(d, pid);
-                                if (r < 0) {
-                                        closedir(dir);
-                                        return r;
-                                }
-                                grew = true;
-                        }
-                }
-                closedir(dir);
-        }
-        return 0;
+        _cleanup_free_ pid_t *tree = NULL;
+        size_t n = 0;
+        int r = proc_tree(o->proc_root, root, &tree, &n);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = add_pid(d, tree[i]);
+        return r;
 }
 
 static int add_cgroup_procs(const HvOptions *o, Domain *d, const char *cg) {
@@ -162,11 +121,7 @@ static int local_discover(const HvOptions *o, DomainList *l) {
                 if (streq(kind, "pid")) {
                         int pid;
                         (void) safe_atoi(arg, &pid);
-                        char p[64];
-                        snprintf(p, sizeof p, "%s/%d", o->proc_root, pid);
-                        if (access(p, F_OK) < 0)
-                                return -ESRCH;
-                        r = add_process_tree(o, d, pid);
+                        r = add_process_tree(o, d, pid);   /* -ESRCH: no such process */
                         if (r < 0)
                                 return r;
                         (void) hv_domain_cgroup(o, pid, &d->cgroup);

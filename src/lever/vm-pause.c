@@ -4,18 +4,11 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
-#include "host/sched.h"
+#include "host/proc.h"
 #include "lever/vm-pause.h"
 #include "qmp/qmp-resume.h"
 
 #define PAUSE_UNDO_DEADLINE_MS 3000
-
-bool host_process_alive(pid_t pid, uint64_t start_time) {
-        ProcStat st;
-        if (pid <= 0 || proc_stat_read(NULL, pid, 0, &st) < 0)
-                return false;
-        return st.state != 'Z' && st.state != 'X' && (start_time == 0 || st.start_time == start_time);
-}
 
 int vm_pause_undo(json_object *e) {
         json_object *v;

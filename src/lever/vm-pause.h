@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "host/proc.h"   /* host_process_alive(), which its callers use too */
+
 /* 0: the VM runs (continued now, or it was running).  -ESRCH: the QEMU
  * process is gone, or the pid is another process now (start time): nothing
  * to resume.  -ESTALE: the VM is stopped in another state than a QMP
@@ -19,7 +21,3 @@
  * Other -errno: QMP unreachable or the VM would not run
  * (keep the entry, try again). */
 int vm_pause_undo(json_object *e);
-
-/* Is host process pid alive (not a zombie) with this start time (clock
- * ticks after boot; 0 = any)? */
-bool host_process_alive(pid_t pid, uint64_t start_time);
