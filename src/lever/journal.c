@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,8 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "host/proc.h"
 #include "lever/journal.h"
-#include "lever/vm-pause.h"
 
 struct Journal {
         char *dir, *path;
@@ -293,6 +294,125 @@ size_t journal_size(const Journal *j) {
 
 json_object *journal_entry(const Journal *j, size_t i) {
         return json_object_array_get_idx(j->entries, i);
+}
+
+/* ---- typed entries for host levers ---- */
+
+static json_object *lever_entry_new(const char *type, const char *owner, const char *domain, const char *fmt, ...)
+        _printf_(4, 5);
+static json_object *lever_entry_new(const char *type, const char *owner, const char *domain, const char *fmt, ...) {
+        if (!domain)
+                return NULL;
+        owner = owner ?: "cli";
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *key = NULL;
+        int k = vasprintf(&key, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return NULL;
+        /* Each owner keeps its own original (journal.h). */
+        _cleanup_free_ char *owned = NULL;
+        if (!streq(owner, "cli") && asprintf(&owned, "%s:%s", owner, key) < 0)
+                return NULL;
+        json_object *e = json_object_new_object();
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "key", json_object_new_string(owned ?: key));
+        json_object_object_add(e, "type", json_object_new_string(type));
+        json_object_object_add(e, "domain", json_object_new_string(domain));
+        json_object_object_add(e, "owner", json_object_new_string(owner));
+        return e;
+}
+
+json_object *journal_entry_thread_new(const char *owner, const char *domain, pid_t tid, const ThreadSched *ts) {
+        const char *policy = ts ? sched_policy_to_string(ts->policy) : NULL;
+        if (tid <= 0 || !policy)
+                return NULL;
+        _cleanup_free_ char *aff = cpuset_format(&ts->affinity);
+        if (!aff)
+                return NULL;
+        json_object *e = lever_entry_new("thread", owner, domain, "thread:%d:%" PRIu64, (int) tid, ts->start_time);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "tid", json_object_new_int(tid));
+        json_object_object_add(e, "start_time", json_object_new_int64((int64_t) ts->start_time));
+        json_object_object_add(e, "nice", json_object_new_int(ts->nice));
+        json_object_object_add(e, "policy", json_object_new_string(policy));
+        json_object_object_add(e, "rt_priority", json_object_new_int(ts->rt_priority));
+        json_object_object_add(e, "affinity", json_object_new_string(aff));
+        return e;
+}
+
+json_object *journal_entry_cgroup_new(const char *owner, const char *domain, const char *root, const char *cgroup,
+                                      const char *knob, const char *saved) {
+        if (!root || !cgroup || !knob || !saved)
+                return NULL;
+        json_object *e = lever_entry_new("cgroup", owner, domain, "cgroup:%s:%s:%s", root, cgroup, knob);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "root", json_object_new_string(root));
+        json_object_object_add(e, "cgroup", json_object_new_string(cgroup));
+        json_object_object_add(e, "knob", json_object_new_string(knob));
+        json_object_object_add(e, "saved", json_object_new_string(saved));
+        return e;
+}
+
+json_object *journal_entry_move_new(const char *owner, const char *domain, const char *root, pid_t pid,
+                                    uint64_t start_time, const char *saved, const char *created) {
+        if (!root || pid <= 0 || !saved || !created)
+                return NULL;
+        json_object *e = lever_entry_new("move", owner, domain, "move:%d:%" PRIu64, (int) pid, start_time);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "root", json_object_new_string(root));
+        json_object_object_add(e, "pid", json_object_new_int(pid));
+        json_object_object_add(e, "start_time", json_object_new_int64((int64_t) start_time));
+        json_object_object_add(e, "saved", json_object_new_string(saved));
+        json_object_object_add(e, "created", json_object_new_string(created));
+        return e;
+}
+
+json_object *journal_entry_rtbudget_new(const char *owner, const char *domain, const char *root, const char *cgroup,
+                                        const char *saved) {
+        if (!root || !cgroup || !saved)
+                return NULL;
+        json_object *e = lever_entry_new("rtbudget", owner, domain, "rtbudget:%s:%s", root, cgroup);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "root", json_object_new_string(root));
+        json_object_object_add(e, "cgroup", json_object_new_string(cgroup));
+        json_object_object_add(e, "saved", json_object_new_string(saved));
+        return e;
+}
+
+json_object *journal_entry_autogroup_new(const char *owner, const char *domain, pid_t pid, uint64_t start_time, int nice) {
+        if (pid <= 0)
+                return NULL;
+        json_object *e = lever_entry_new("autogroup", owner, domain, "autogroup:%d:%" PRIu64, (int) pid, start_time);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "pid", json_object_new_int(pid));
+        json_object_object_add(e, "start_time", json_object_new_int64((int64_t) start_time));
+        json_object_object_add(e, "nice", json_object_new_int(nice));
+        return e;
+}
+
+json_object *journal_entry_hv_new(const char *owner, const char *domain, const char *backend, const char *uri,
+                                  const char *uuid, const char *lever, const char *saved) {
+        if (!domain || !backend || !lever || !saved)
+                return NULL;
+        json_object *e = lever_entry_new("hv", owner, domain, "hv:%s:%s:%s", backend, uuid ?: domain, lever);
+        if (!e)
+                return NULL;
+        json_object_object_add(e, "backend", json_object_new_string(backend));
+        if (uri)
+                json_object_object_add(e, "uri", json_object_new_string(uri));
+        if (uuid)
+                json_object_object_add(e, "uuid", json_object_new_string(uuid));
+        json_object_object_add(e, "lever", json_object_new_string(lever));
+        json_object_object_add(e, "saved", json_object_new_string(saved));
+        return e;
 }
 
 /* ---- typed entries for run-state changes in guests ---- */

@@ -12,7 +12,8 @@
  * two xvsched processes never interleave their changes.
  *
  * Entries are json-c objects with at least "key" (unique), "type" and
- * "domain"; see lever.c for the types. */
+ * "domain", made only by the typed constructors below (journal_entry_*_new)
+ * and read with journal_field_str()/journal_field_int(). */
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -20,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "host/sched.h"
 
 #define XVSCHED_STATE_DIR_DEFAULT "/run/xvsched"
 
@@ -62,6 +65,41 @@ json_object *journal_entry(const Journal *j, size_t i);   /* borrowed */
  * when it is missing or of another type. */
 const char *journal_field_str(json_object *e, const char *k);
 int64_t journal_field_int(json_object *e, const char *k, int64_t def);
+
+/* ---- typed entries for host levers (lever_apply() records, lever_reset()
+ * restores) ----
+ *
+ * Each carries "key", "type", "domain" and "owner": owner is who records
+ * ("cli" for `xvsched set`, "daemon" for `xvsched run`; NULL = "cli").  Each
+ * owner keeps its own original: the key of an owner other than "cli" is
+ * prefixed "OWNER:", so a value the operator set by hand and the daemon then
+ * changed goes back to the operator's value when the daemon exits, and to
+ * the first original on reset.  Keys are built whole, never truncated.
+ * Start times are clock ticks after boot (/proc/PID/stat field 22).  NULL on
+ * bad input (a missing name, pid <= 0) or out of memory. */
+
+/* "thread:TID:START" type "thread": nice, policy ("other", "fifo", ...),
+ * rt_priority and affinity (a CPU list) of thread tid as ts holds them. */
+json_object *journal_entry_thread_new(const char *owner, const char *domain, pid_t tid, const ThreadSched *ts);
+/* "cgroup:ROOT:CGROUP:KNOB" type "cgroup": the saved text of a knob
+ * (cgroup_knob_save()) of cgroup `cgroup` in the hierarchy at root. */
+json_object *journal_entry_cgroup_new(const char *owner, const char *domain, const char *root, const char *cgroup,
+                                      const char *knob, const char *saved);
+/* "move:PID:START" type "move": process pid was moved out of the groups
+ * `saved` (cgroup_pid_save_paths()) into `created`, a group xvsched made. */
+json_object *journal_entry_move_new(const char *owner, const char *domain, const char *root, pid_t pid,
+                                    uint64_t start_time, const char *saved, const char *created);
+/* "rtbudget:ROOT:CGROUP" type "rtbudget": the RT budgets saved by
+ * cgroup_rt_runtime_save() for cgroup `cgroup`. */
+json_object *journal_entry_rtbudget_new(const char *owner, const char *domain, const char *root, const char *cgroup,
+                                        const char *saved);
+/* "autogroup:PID:START" type "autogroup": the nice of pid's autogroup. */
+json_object *journal_entry_autogroup_new(const char *owner, const char *domain, pid_t pid, uint64_t start_time, int nice);
+/* "hv:BACKEND:UUID:LEVER" type "hv" (the domain's name when it has no
+ * uuid): a lever set through the hypervisor's API; uri (may be NULL) is the
+ * connection it went through, saved what the backend's lever_save() gave. */
+json_object *journal_entry_hv_new(const char *owner, const char *domain, const char *backend, const char *uri,
+                                  const char *uuid, const char *lever, const char *saved);
 
 /* ---- typed entries for run-state changes in guests (not host levers) ----
  *
