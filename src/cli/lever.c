@@ -68,7 +68,7 @@ int cmd_set(int argc, char **argv) {
                 return r;
         }
         LeverContext c = { .hv = &arg.hv, .journal = j, .thread_mask = arg.thread_mask, .dry_run = arg.dry_run,
-                           .rt_force = arg.rt_force };
+                           .owner = "cli", .rt_force = arg.rt_force };
         r = lever_apply(&c, d, settings, n);
         if (r < 0) {
                 log_error("%s: %s%s", d->name, c.error, arg.dry_run ? "" : " (nothing changed)");

@@ -74,8 +74,10 @@ typedef struct LeverContext {
         Journal *journal;
         unsigned thread_mask;
         bool dry_run;
-        /* Who records (entries carry it): "cli" for `xvsched set`, "daemon"
-         * for `xvsched run`.  lever_reset() with an owner restores only that
+        /* Who records (entries carry it, journal.h): "cli" for `xvsched
+         * set`, "daemon" for `xvsched run`; lever_apply() records as "cli"
+         * when NULL.  There is no other, hidden owner: each call says whose
+         * changes it makes.  lever_reset() with an owner restores only that
          * owner's entries (NULL: all), so the daemon never undoes a value the
          * operator set by hand. */
         const char *owner;
