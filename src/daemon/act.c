@@ -57,10 +57,13 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
         return r;
 }
 
+/* An op for the domain's worker's next round (dropped past WORKER_MAX_OPS). */
+static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice) {
+        if (dr->n_pending < WORKER_MAX_OPS)
+                dr->pending[dr->n_pending++] = (WorkerOp) { .kind = kind, .pid = pid, .nice = nice };
+}
+
 /* ---- guest stops in the journal (for views without a lease) ---- */
-
-
-static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice);
 
 /* Record the stop of guest pid (started start_ns after the guest's boot)
  * before it is made: the guard, the next start or this daemon's exit
@@ -121,11 +124,6 @@ void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, siz
 }
 
 /* ---- act ---- */
-
-static void queue_op(DomainRt *dr, WorkerOpKind kind, pid_t pid, int nice) {
-        if (dr->n_pending < WORKER_MAX_OPS)
-                dr->pending[dr->n_pending++] = (WorkerOp) { .kind = kind, .pid = pid, .nice = nice };
-}
 
 /* Guest-side actions go to the domain's worker with its next round, and
  * only for domains whose worker just delivered (we know their state). */

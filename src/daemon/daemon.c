@@ -74,6 +74,7 @@ static void tick(Daemon *d) {
         daemon_write_timeline(d);
 }
 
+/* ---- the rule set: checked at start, swapped at reload ---- */
 
 /* Every configured domain must exist at start (and at reload). */
 static int check_domains(const DaemonOptions *o, const Rules *rules, const char *path, char *err, size_t size) {
@@ -131,11 +132,6 @@ int daemon_reload(Daemon *d, char *err, size_t size) {
         return 0;
 }
 
-static const char *state_dir_of(const DaemonOptions *o) {
-        const char *s = o->state_dir ? o->state_dir : getenv("XVSCHED_STATE_DIR");
-        return s && *s ? s : XVSCHED_STATE_DIR_DEFAULT;
-}
-
 int daemon_run(const DaemonOptions *o) {
         Daemon d = { .opt = o, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1, .control_fd = -1,
                      .journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
@@ -163,13 +159,13 @@ int daemon_run(const DaemonOptions *o) {
                 r = log_error_errno(r, "another xvsched holds the state file (is a daemon running already?)");
         else if (r == JOURNAL_UNSAFE_DIR)
                 r = log_error_errno(r, "state directory %s must be a directory (not a symlink) owned by root and not "
-                                       "writable by group or others; refusing to use it", state_dir_of(o));
+                                       "writable by group or others; refusing to use it", journal_state_dir(o->state_dir));
         else if (r < 0)
                 r = log_error_errno(r, "cannot open the state file: %m");
         if (r >= 0 && !o->dry_run)
                 r = daemon_recover(&d);
         if (r >= 0)
-                r = control_open(&d, state_dir_of(o));
+                r = control_open(&d, journal_state_dir(o->state_dir));
         if (r < 0) {
                 if (r != -EBUSY)
                         log_error_errno(r, "cannot open the control socket: %m");
