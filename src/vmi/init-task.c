@@ -51,7 +51,9 @@ int vmi_derive_from_init(Vmi *v, uint64_t pa, const uint8_t *span, uint8_t *span
         return -ENOENT;
 }
 
-static int init_hit(void *u, uint64_t gpa) {
+static int init_hit(void *u, uint64_t gpa, const uint8_t *p, size_t avail) {
+        (void) p;
+        (void) avail;
         InitScan *s = u;
         Vmi *v = s->v;
         const VmiLayout *L = &v->L;

@@ -237,7 +237,7 @@ int vmi_mem_scan(VmiMem *mem, uint64_t start, const void *pat, size_t plen, VmiS
                                 const uint8_t first = ((const uint8_t *) pat)[0];
                                 while (q < e && (q = memchr(q, first, (size_t) (e - q)))) {
                                         if (memcmp(q, pat, plen) == 0) {
-                                                int r = fn(u, off + (uint64_t) (q - p));
+                                                int r = fn(u, off + (uint64_t) (q - p), q, (size_t) (p + len - q));
                                                 if (r != 0)
                                                         return r;
                                         }

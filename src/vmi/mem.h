@@ -105,12 +105,14 @@ int vmi_mem_write(VmiMem *m, uint64_t gpa, const void *buf, size_t len);
  * range that is entirely a hole is skipped.  Returns 1 and *ret (buf or a
  * direct pointer), 0 when the range is all zeros (a hole), or -errno. */
 int vmi_mem_scan_window(VmiMem *m, uint64_t gpa, size_t len, uint8_t *buf, const uint8_t **ret);
-/* Call fn(u, gpa) for each occurrence of pat (plen bytes) in RAM, from gpa
- * `start` to the end and then from 0 up to `start`, reading
- * VMI_MEM_SCAN_CHUNK bytes at a time through vmi_mem_scan_window().  fn
- * returns > 0 to stop (returned), < 0 to fail (returned), 0 to go on. */
+/* Call fn(u, gpa, p, avail) for each occurrence of pat (plen bytes) in RAM,
+ * from gpa `start` to the end and then from 0 up to `start`, reading
+ * VMI_MEM_SCAN_CHUNK bytes at a time through vmi_mem_scan_window().  p
+ * points at the match in the window read, avail (>= plen) bytes of which
+ * follow it (valid during the call only).  fn returns > 0 to stop
+ * (returned), < 0 to fail (returned), 0 to go on. */
 #define VMI_MEM_SCAN_CHUNK (4u << 20)
-typedef int (*VmiScanFn)(void *u, uint64_t gpa);
+typedef int (*VmiScanFn)(void *u, uint64_t gpa, const uint8_t *p, size_t avail);
 int vmi_mem_scan(VmiMem *m, uint64_t start, const void *pat, size_t plen, VmiScanFn fn, void *u);
 
 /* Parsers, exposed for unit tests. */

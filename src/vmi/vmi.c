@@ -70,10 +70,15 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
                 if (r < 0)
                         return vmi_set_error(v, r, "the profile lacks members the walk needs");
         } else {
-                r = vmi_btf_locate(mem, &v->btf, &v->btf_gpa, &v->btf_size, &v->stats.btf_candidates);
-                if (r < 0)
-                        return vmi_set_error(v, r, "no parsable kernel BTF in guest RAM (%" PRIu64 " candidates)",
-                                             v->stats.btf_candidates);
+                r = vmi_btf_locate(mem, &v->btf, &v->btf_gpa, &v->btf_size, &v->stats.btf);
+                if (r < 0) {
+                        const VmiBtfStats *b = &v->stats.btf;
+                        return vmi_set_error(v, r, "no parsable kernel BTF in guest RAM (%" PRIu64 " BTF headers: %"
+                                             PRIu64 " split (modules'), %" PRIu64 " not BTF, %" PRIu64
+                                             " not the kernel's; %" PRIu64 " of %" PRIu64 " candidates looked at%s)",
+                                             b->headers, b->split, b->bad, b->no_task_struct, b->looked, b->candidates,
+                                             b->over_budget ? "; read/parse bound reached" : "");
+                }
                 r = vmi_layout_from_btf(v->btf, &v->L);
                 if (r < 0)
                         return vmi_set_error(v, r, "the guest's BTF lacks members the walk needs");

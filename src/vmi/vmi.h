@@ -5,8 +5,10 @@
  *
  * Attach (vmi_attach):
  *   1. find the kernel's BTF blob in guest RAM (header 0xeB9F, version 1,
- *      hdr_len 24); every candidate is parsed with libbpf and the first that
- *      parses and describes task_struct and rq wins;
+ *      hdr_len 24) among the other BTF there (modules' split BTF, copies):
+ *      the largest plausible headers first, split BTF and BTF not naming
+ *      task_struct are told apart cheaply, and the first that libbpf parses
+ *      and that describes task_struct and rq wins (btf-search.c);
  *   2. member offsets by name from that BTF (VmiLayout), per-CPU variable
  *      offsets from its DATASEC ".data..percpu";
  *   3. init_task: the "swapper/0" task with pid 0 (searched from the BTF
@@ -45,6 +47,15 @@ struct btf;
 /* Bounds on what a guest can make one attach do (vmi_attach). */
 #define VMI_INIT_MAX_HITS 65536        /* "swapper/0" strings looked at */
 #define VMI_INIT_MAX_CANDIDATES 256    /* of them with pid 0 (each costs a pid-1 check per GiB of RAM) */
+/* The BTF search (vmi_btf_locate): RAM is scanned once for BTF headers (no
+ * cap on how many; each is checked in the window the scan read); of the
+ * candidates left the VMI_BTF_MAX_LOOK largest are looked at again (three
+ * small reads each), at most VMI_BTF_MAX_READ_BYTES of them read in full, at
+ * most VMI_BTF_MAX_PARSES parsed by libbpf. */
+#define VMI_BTF_MAX_SIZE (64u << 20)
+#define VMI_BTF_MAX_LOOK 32
+#define VMI_BTF_MAX_READ_BYTES (256u << 20)
+#define VMI_BTF_MAX_PARSES 4
 /* Prefetch (copied task windows, vmi_scan) at most this many bytes. */
 #define VMI_PREFETCH_MAX_BYTES (16u << 20)
 /* Re-attach after init_task moved: at most once per interval, doubling
@@ -151,9 +162,21 @@ typedef struct VmiOptions {
         const VmiProfile *system_map; /* checked against the guest, may be NULL */
 } VmiOptions;
 
+typedef struct VmiBtfStats {
+        uint64_t headers;          /* BTF header prefixes in RAM */
+        uint64_t split;            /* of them split BTF (a module's) */
+        uint64_t bad;              /* not BTF: sections, size, first type, string end (or changed meanwhile) */
+        uint64_t candidates;       /* passed the cheap checks in the scan */
+        uint64_t looked;           /* the largest candidates looked at again, largest first (<= VMI_BTF_MAX_LOOK) */
+        uint64_t no_task_struct;   /* of those: BTF, but not the kernel's */
+        uint64_t read_bytes;       /* read in full (<= VMI_BTF_MAX_READ_BYTES) */
+        uint64_t parsed;           /* parsed by libbpf (<= VMI_BTF_MAX_PARSES) */
+        bool over_budget;          /* the search stopped at the read or parse bound */
+} VmiBtfStats;
+
 typedef struct VmiStats {
         uint64_t attach_us, btf_us, init_task_us, cpus_us;
-        uint64_t btf_candidates;
+        VmiBtfStats btf;
         uint64_t scans, scan_retries;
         uint64_t prefetch_hits, prefetch_misses, direct_windows;
         uint64_t prefetch_bytes;   /* the last prefetch (at most VMI_PREFETCH_MAX_BYTES) */
@@ -200,8 +223,10 @@ const char *vmi_last_error(const Vmi *v);
  * member is missing. */
 int vmi_layout_from_profile(const VmiProfile *p, VmiLayout *ret);
 int vmi_layout_from_btf(const struct btf *btf, VmiLayout *ret);
-/* Find and parse the BTF blob in guest RAM.  *ret_btf is btf__free()d by the caller. */
-int vmi_btf_locate(VmiMem *mem, struct btf **ret_btf, uint64_t *ret_gpa, size_t *ret_size, uint64_t *ret_candidates);
+/* Find and parse the kernel's BTF blob in guest RAM.  *ret_btf is
+ * btf__free()d by the caller.  -ENOENT when none is found (ret_stats, which
+ * may be NULL, says what was seen). */
+int vmi_btf_locate(VmiMem *mem, struct btf **ret_btf, uint64_t *ret_gpa, size_t *ret_size, VmiBtfStats *ret_stats);
 
 /* Guest-virtual (kernel) to guest-physical; -EFAULT when unmapped or not RAM. */
 int vmi_kva_to_pa(Vmi *v, uint64_t va, uint64_t *ret_pa);

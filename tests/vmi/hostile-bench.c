@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+
 #include "fake-kernel.h"
 #include "view/agent-client.h"
 #include "vmi/mem.h"
@@ -336,6 +338,87 @@ static int case_vmi_candidates(size_t size) {
         return 0;
 }
 
+/* RAM past the kernel full of BTF headers that pass the cheap checks (a
+ * first type of a known kind, strings from "" to a NUL): every `stride`
+ * bytes, declaring blobs of `blob` bytes; with task_struct among the strings
+ * when `named` (then libbpf is asked, and fails: the int is cut short). */
+static void fill_btf_headers(uint8_t *img, size_t size, size_t stride, uint32_t blob, bool named) {
+        static const uint8_t magic[8] = { 0x9f, 0xeb, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00 };
+        for (size_t at = FK_IMAGE_SIZE; at + (stride > blob ? stride : blob) <= size; at += stride) {
+                uint32_t w[4] = { 0, 12, 12, blob - 24 - 12 };
+                uint32_t first[3] = { 0, 1u << 24, 4 };
+                memcpy(img + at, magic, 8);
+                memcpy(img + at + 8, w, sizeof w);
+                memcpy(img + at + 24, first, sizeof first);
+                if (named)
+                        memcpy(img + at + 24 + 12 + 1, "task_struct", 12);
+        }
+}
+
+/* A stock guest's RAM below the kernel's blob: `n` modules' split BTF
+ * (on the kernel's own BTF), 2 KiB apart. */
+static int fill_modules(const FakeKernel *fk, uint8_t *img, int n) {
+        struct btf *base = btf__new(fk->image + FK_PA_BTF, (uint32_t) fk->btf_size);
+        if (!base)
+                return -EBADMSG;
+        int r = 0;
+        for (int k = 0; k < n && r == 0; k++) {
+                size_t at = (size_t) k * 2048;
+                struct btf *b = btf__new_empty_split(base);
+                char name[32];
+                snprintf(name, sizeof name, "mod%d_priv", k);
+                uint32_t sz = 0;
+                const void *raw = NULL;
+                if (!b || btf__add_struct(b, name, 4) < 0 || btf__add_field(b, "x", 1, 0, 0) < 0 ||
+                    !(raw = btf__raw_data(b, &sz)) || sz > 2048 || at + 2048 > FK_PA_BTF - 0x10000)
+                        r = -E2BIG;
+                else
+                        memcpy(img + at, raw, sz);
+                btf__free(b);
+        }
+        btf__free(base);
+        return r;
+}
+
+static int case_vmi_btf(size_t size, size_t stride, uint32_t blob, bool named, int modules) {
+        uint8_t *img = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (img == MAP_FAILED)
+                return -errno;
+        FakeKernel fk = {};
+        int r = place_kernel(&fk, &spec_small, img);
+        if (r < 0)
+                return r;
+        if (stride > 0)
+                fill_btf_headers(img, size, stride, blob, named);
+        if (modules > 0 && (r = fill_modules(&fk, img, modules)) < 0)
+                return r;
+        VmiMem *m = NULL;
+        r = vmi_mem_open_buffer(img, size, false, &m);
+        if (r < 0)
+                return r;
+        measure_begin();
+        Vmi *v = NULL;
+        VmiOptions o = { .max_cpus = 2 };
+        r = vmi_attach(m, &o, &v);
+        measure_end();
+#ifdef HOSTILE_BASE
+        snprintf(outcome, sizeof outcome, "attach %s: %s", r < 0 ? strerrorname_np(-r) : "ok",
+                 r < 0 ? vmi_last_error(NULL) : "");
+#else
+        if (r < 0)
+                snprintf(outcome, sizeof outcome, "attach %s: %s", strerrorname_np(-r), vmi_last_error(NULL));
+        else
+                snprintf(outcome, sizeof outcome, "attach ok: %" PRIu64 " BTF headers, %" PRIu64 " looked at, %" PRIu64
+                         " bytes read, %" PRIu64 " parsed", v->stats.btf.headers, v->stats.btf.looked,
+                         v->stats.btf.read_bytes, v->stats.btf.parsed);
+#endif
+        vmi_free(v);
+        vmi_mem_free(m);
+        fake_kernel_done(&fk);
+        munmap(img, size);
+        return 0;
+}
+
 /* A sparse RAM file (a memfd, as memory-backend-memfd,share=on) with the
  * kernel at its start, init_task renamed: the search reads all of RAM. */
 static int case_vmi_shared(uint64_t size, bool full) {
@@ -509,6 +592,10 @@ static const Case cases[] = {
         { "vmi-prefetch-64k", "3,000 tasks, task window widened to 64 KiB", 3, {} },
         { "vmi-renamed-init-100", "100 polls, init_task comm rewritten, 256 MiB RAM", 4, {} },
         { "vmi-moved-init-100", "100 polls, init_task renamed and unlinked from pid 1, 256 MiB RAM", 5, {} },
+        { "vmi-btf-modules-400", "256 MiB: 400 modules' split BTF below the kernel's", 10, {} },
+        { "vmi-btf-headers-1g", "1 GiB: a small plausible BTF header every 64 bytes (16 M)", 7, {} },
+        { "vmi-btf-large-1g", "1 GiB: a 1 MiB plausible BTF without task_struct every 64 KiB", 8, {} },
+        { "vmi-btf-named-1g", "1 GiB: a 1 MiB BTF naming task_struct (libbpf fails) every 64 KiB", 9, {} },
 };
 
 static int run_case(const Case *c) {
@@ -527,6 +614,14 @@ static int run_case(const Case *c) {
                 return case_vmi_reattach(256u << 20, false, 100);
         case 5:
                 return case_vmi_reattach(256u << 20, true, 100);
+        case 7:
+                return case_vmi_btf(UINT64_C(1) << 30, 64, 64, false, 0);
+        case 8:
+                return case_vmi_btf(UINT64_C(1) << 30, 64u << 10, 1u << 20, false, 0);
+        case 9:
+                return case_vmi_btf(UINT64_C(1) << 30, 64u << 10, 1u << 20, true, 0);
+        case 10:
+                return case_vmi_btf(256u << 20, 0, 0, false, 400);
         }
         return -EINVAL;
 }

@@ -81,7 +81,7 @@ static void test_attach(void **state) {
         Fixture *f = fixture_new(&s, true);
         Vmi *v = f->vmi;
         assert_int_equal(v->btf_gpa, FK_PA_BTF);
-        assert_true(v->stats.btf_candidates >= 2);
+        assert_true(v->stats.btf.headers >= 2);
         assert_int_equal(v->init_task_pa, FK_PA_INIT_TASK);
         assert_int_equal(v->page_offset_base, f->fk.page_offset_base);
         assert_int_equal(v->kimage_voffset, f->fk.kimage_voffset);

@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
                ",\"rq_read_us_median\":%.1f,\"pause_resume_us_median\":%.1f,\"xp_word_read_us\":%" PRIu64
                ",\"xp_scan_us\":%" PRIu64 ",\"xp_scan_tasks\":%zu,\"sink\":%" PRIu64 "}\n",
                label, last_n, v->ncpus, m->how, attach_us, ram_us, v->stats.btf_us, v->stats.init_task_us,
-               v->stats.cpus_us, v->stats.btf_candidates, word_ns, batched_ns, xlate_ns, walk_ns, cold_us,
+               v->stats.cpus_us, v->stats.btf.headers, word_ns, batched_ns, xlate_ns, walk_ns, cold_us,
                pct(scan_ns, ok, 50) / 1e3, pct(scan_ns, ok, 90) / 1e3, pct(scan_ns, ok, 0) / 1e3, ok, torn,
                rq_ok ? pct(rq_ns, rq_ok, 50) / 1e3 : 0.0, pr_ok ? pct(pr, pr_ok, 50) / 1e3 : 0.0, xp_word_us,
                xp_scan_us, xp_n, sink & 1);

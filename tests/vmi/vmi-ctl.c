@@ -92,7 +92,11 @@ static int cmd_info(void) {
         for (size_t i = 0; i < m->n_regions; i++)
                 printf("ram_region gpa=%#" PRIx64 " size=%#" PRIx64 " hva=%#" PRIx64 " mapped=%d\n", m->regions[i].gpa,
                        m->regions[i].size, m->regions[i].hva, m->regions[i].local != NULL);
-        printf("btf gpa=%#" PRIx64 " size=%zu candidates=%" PRIu64 "\n", v->btf_gpa, v->btf_size, v->stats.btf_candidates);
+        const VmiBtfStats *bs = &v->stats.btf;
+        printf("btf gpa=%#" PRIx64 " size=%zu headers=%" PRIu64 " split=%" PRIu64 " not_btf=%" PRIu64
+               " candidates=%" PRIu64 " looked=%" PRIu64 " not_kernel=%" PRIu64 " read=%" PRIu64 " parsed=%" PRIu64 "\n",
+               v->btf_gpa, v->btf_size, bs->headers, bs->split, bs->bad, bs->candidates, bs->looked, bs->no_task_struct,
+               bs->read_bytes, bs->parsed);
         printf("init_task pa=%#" PRIx64 " va=%#" PRIx64 "\n", v->init_task_pa, v->init_task_va);
         printf("page_offset_base %#" PRIx64 "\n", v->page_offset_base);
         printf("kimage_voffset %#" PRIx64 "\n", v->kimage_voffset);
