@@ -9,8 +9,10 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "cli/cli.h"
+#include "daemon/vm-control.h"
 #include "host/sched.h"
 #include "lever/lever.h"
+#include "view-registry/view-registry.h"
 
 static json_object *json_cpuset(const CpuSet *s) {
         _cleanup_free_ char *t = cpuset_format(s);
@@ -58,6 +60,103 @@ static json_object *levers_json(const DomainLevers *l) {
         return o;
 }
 
+/* Which guest view and control paths a domain has, and why not: one
+ * phrase each (`xvsched list`, docs/vmi.md "Paths"). */
+typedef struct DomainPaths {
+        char agent[160];   /* the xvagent channel */
+        char qga[160];     /* qemu-guest-agent's channel */
+        char vmi[200];     /* introspection: attaches, or why not */
+        char pause[64];    /* how the VM is paused (for vmi's stop) */
+        char stop[200];    /* what can stop a guest process */
+} DomainPaths;
+
+static void channel_phrase(const Domain *d, const DomainChannel *c, const char *sock, bool libvirt_owned, char *buf,
+                           size_t size) {
+        const char *st = c->state && streq(c->state, "disconnected") ? ", guest side closed" : "";
+        if (!c->present && !sock)
+                snprintf(buf, size, "no channel");
+        else if (!c->present)
+                snprintf(buf, size, "channel (%s)", sock);
+        else if (libvirt_owned)
+                snprintf(buf, size, "channel (libvirt%s)", st);
+        else if (d->remote)
+                snprintf(buf, size, "channel on the remote host (not reachable here)");
+        else if (!c->path)
+                snprintf(buf, size, "channel of type %s (not a unix socket)", c->type ? c->type : "?");
+        else
+                snprintf(buf, size, "channel (%s%s)", c->path, st);
+}
+
+static void domain_paths(const Domain *d, DomainPaths *p) {
+        bool libvirt = streq(d->backend, "libvirt");
+        if (libvirt)
+                channel_phrase(d, &d->xvagent_channel, d->agent_socket, false, p->agent, sizeof p->agent);
+        else
+                snprintf(p->agent, sizeof p->agent, d->agent_socket ? "channel (%s)" : "no channel",
+                         d->agent_socket);
+        if (libvirt)
+                channel_phrase(d, &d->qga_channel, NULL, true, p->qga, sizeof p->qga);
+        else
+                snprintf(p->qga, sizeof p->qga, "-");
+
+        if (d->qmp_socket)
+                snprintf(p->pause, sizeof p->pause, "qmp");
+        else if (libvirt && d->uuid)
+                snprintf(p->pause, sizeof p->pause, "libvirt");
+        else
+                snprintf(p->pause, sizeof p->pause, "none (no monitor)");
+
+        unsigned caps = 0;
+        if (d->remote)
+                snprintf(p->vmi, sizeof p->vmi, "no (remote host: its guest memory is not here)");
+        else if (streq(d->backend, "local"))
+                snprintf(p->vmi, sizeof p->vmi, "no (not a VM)");
+        else if (d->pid <= 0)
+                snprintf(p->vmi, sizeof p->vmi, "no (no QEMU process)");
+        else {
+                GuestView *v = NULL;
+                char err[192] = "";
+                /* the libvirt pause path, so that the view sees it */
+                vm_control_install(&arg.hv);
+                int r = guest_view_open_by_name("vmi", d, &v, err, sizeof err);
+                vm_control_install(NULL);
+                if (r >= 0) {
+                        caps = guest_view_caps(v);
+                        snprintf(p->vmi, sizeof p->vmi, "ok");
+                        guest_view_free(v);
+                } else
+                        snprintf(p->vmi, sizeof p->vmi, "no (%s)", err[0] ? err : strerror(-r));
+        }
+
+        bool agent = d->agent_socket != NULL;
+        if (agent && (caps & GUEST_VIEW_CAP_STOP))
+                snprintf(p->stop, sizeof p->stop, "agent, vmi");
+        else if (agent)
+                snprintf(p->stop, sizeof p->stop, "agent");
+        else
+                snprintf(p->stop, sizeof p->stop, "none (no xvagent to resume a stopped process)");
+}
+
+static json_object *paths_json(const DomainPaths *p) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "agent", json_object_new_string(p->agent));
+        json_object_object_add(o, "qga", json_object_new_string(p->qga));
+        json_object_object_add(o, "vmi", json_object_new_string(p->vmi));
+        json_object_object_add(o, "pause", json_object_new_string(p->pause));
+        json_object_object_add(o, "stop", json_object_new_string(p->stop));
+        return o;
+}
+
+static json_object *channel_json(const DomainChannel *c) {
+        if (!c->present)
+                return NULL;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "type", c->type ? json_object_new_string(c->type) : NULL);
+        json_object_object_add(o, "path", c->path ? json_object_new_string(c->path) : NULL);
+        json_object_object_add(o, "state", c->state ? json_object_new_string(c->state) : NULL);
+        return o;
+}
+
 static json_object *domain_json(const Domain *d, const double *pct, double total, bool threads) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->name));
@@ -69,6 +168,15 @@ static json_object *domain_json(const Domain *d, const double *pct, double total
         json_object_object_add(o, "qmp_socket", d->qmp_socket ? json_object_new_string(d->qmp_socket) : NULL);
         json_object_object_add(o, "agent_socket", d->agent_socket ? json_object_new_string(d->agent_socket) : NULL);
         json_object_object_add(o, "vcpu_source", d->vcpu_source ? json_object_new_string(d->vcpu_source) : NULL);
+        if (d->libvirt_uri) {
+                json_object_object_add(o, "libvirt_uri", json_object_new_string(d->libvirt_uri));
+                json_object_object_add(o, "remote", json_object_new_boolean(d->remote));
+                json_object_object_add(o, "xvagent_channel", channel_json(&d->xvagent_channel));
+                json_object_object_add(o, "qga_channel", channel_json(&d->qga_channel));
+        }
+        DomainPaths paths;
+        domain_paths(d, &paths);
+        json_object_object_add(o, "paths", paths_json(&paths));
         json_object_object_add(o, "cpu_pct", json_object_new_double(total));
 
         json_object *vcpus = json_object_new_array();
@@ -164,6 +272,10 @@ int cmd_list(int argc, char **argv _unused_) {
                         printf("%-16s %-8s %8d %5zu %7zu %6.1f  %s %s\n", d->name, d->backend, (int) d->pid,
                                domain_count_class(d, THREAD_VCPU), d->n_threads, total[i], levers,
                                d->cgroup ? d->cgroup : "-");
+                        DomainPaths p;
+                        domain_paths(d, &p);
+                        printf("  paths: agent: %s; qga: %s; vmi: %s; pause: %s; stop: %s\n", p.agent, p.qga, p.vmi,
+                               p.pause, p.stop);
                 }
         }
         cli_free_cpu(&l, pct, total);
@@ -199,6 +311,13 @@ int cmd_show(int argc, char **argv) {
                 printf("Cgroup:    %s\n", d->cgroup ? d->cgroup : "-");
                 printf("QMP:       %s\n", d->qmp_socket ? d->qmp_socket : "-");
                 printf("Agent:     %s\n", d->agent_socket ? d->agent_socket : "-");
+                if (d->libvirt_uri)
+                        printf("libvirt:   %s%s\n", d->libvirt_uri, d->remote ? " (remote)" : "");
+                DomainPaths p;
+                domain_paths(d, &p);
+                printf("Paths:     agent: %s\n           qga: %s\n           vmi: %s\n           pause: %s\n"
+                       "           stop: %s\n",
+                       p.agent, p.qga, p.vmi, p.pause, p.stop);
                 printf("vCPUs by:  %s\n", d->vcpu_source ? d->vcpu_source : "-");
                 printf("CPU:       %.1f %% of one CPU\n", total[0]);
                 char levers[64];

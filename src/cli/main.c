@@ -377,8 +377,12 @@ int main(int argc, char **argv) {
         arg.hv.local_specs = local_specs;
         arg.hv.n_local_specs = n_local_specs;
         if (r == 0) {
+                /* The libvirt connection: this command's, closed at its end. */
+                arg.hv.ctx = hv_context_new();
                 r = current->run(cargc, cargv);
                 r = r < 0 ? CLI_EXIT_FAILURE : r;
+                hv_context_free(arg.hv.ctx);
+                arg.hv.ctx = NULL;
         } else
                 r = r == 1 ? 0 : r < 0 ? CLI_EXIT_FAILURE : r;
         free_local_specs();

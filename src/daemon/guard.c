@@ -20,6 +20,7 @@
 #include "view/pause-hook.h"
 #include "host/sched.h"
 #include "lever/vm-pause.h"
+#include "daemon/vm-control.h"
 
 #define GUARD_FD 3
 #define GUARD_LOCK_TRIES 6          /* journal_open waits 5 s each */
@@ -422,7 +423,10 @@ static json_object *pause_entry(const GuestPause *p) {
         JournalOwner o = guard_owner(hook_cfg.owner_name);
         JournalVm vm = { .domain = p->domain, .qemu_pid = p->qemu_pid, .qemu_start = process_start_time(p->qemu_pid),
                          .qmp_socket = p->qmp_socket };
-        return journal_entry_pause_new(&o, &vm);
+        json_object *e = journal_entry_pause_new(&o, &vm);
+        if (e && p->uuid)   /* paused through libvirt: how to resume it (vm_pause_undo()) */
+                vm_pause_entry_set_libvirt(e, p->libvirt_uri, p->uuid);
+        return e;
 }
 
 /* What hold() knows a pause by: its QMP socket and QEMU pid (not the
@@ -592,6 +596,7 @@ void guard_pause_hook_install(Journal *j, pthread_mutex_t *lock, const char *own
         hook_cfg.refuse = false;
         GuestPauseHook h = { .before = hook_before, .after = hook_after, .adopt = hook_adopt, .release = hook_release };
         guest_pause_hook_set(&h);
+        vm_control_install(hv);   /* libvirt domains: pause, resume, registers through libvirt */
 }
 
 void guard_pause_hook_install_refusing(void) {

@@ -170,6 +170,8 @@ int worker_start(const Domain *d, const char *view, Worker **ret) {
         w->domain->pid = d->pid;
         w->domain->qmp_socket = d->qmp_socket ? strdup(d->qmp_socket) : NULL;
         w->domain->agent_socket = d->agent_socket ? strdup(d->agent_socket) : NULL;
+        w->domain->uuid = d->uuid ? strdup(d->uuid) : NULL;               /* libvirt: pause through libvirt */
+        w->domain->libvirt_uri = d->libvirt_uri ? strdup(d->libvirt_uri) : NULL;
         for (size_t i = 0; i < d->n_threads; i++)
                 (void) domain_add_thread(w->domain, d->threads[i].tid, d->threads[i].class, d->threads[i].vcpu,
                                          d->threads[i].comm);

@@ -11,9 +11,12 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "basic/fileio.h"
 #include "basic/log.h"
@@ -34,34 +37,108 @@ static const char *last_libvirt_error(void) {
         return e && e->message ? e->message : "unknown libvirt error";
 }
 
-/* One cached connection per process: the CLI and the daemon talk to a single URI. */
-static virConnectPtr cached_conn;
-static char *cached_uri;
+/* The caller's connections (HvOptions.ctx): no process-wide cache.  One
+ * libvirt connection per context, for the URI it was first opened with;
+ * a call for another URI, or without a context, gets a connection of its
+ * own that is closed when the call ends (libvirt_release()). */
+struct HvContext {
+        pthread_mutex_t lock;
+        virConnectPtr conn;
+        char *uri;          /* "" for libvirt's default */
+        char *canon;        /* what the connection says its URI is (virConnectGetURI) */
+        pid_t pid;          /* the process that opened conn */
+};
 
+HvContext *hv_context_new(void) {
+        HvContext *c = calloc(1, sizeof *c);
+        if (!c)
+                return NULL;
+        pthread_mutex_init(&c->lock, NULL);
+        return c;
+}
+
+void hv_context_free(HvContext *c) {
+        if (!c)
+                return;
+        /* A forked child (the guard) shares the owner's socket: closing would
+         * speak on it.  Only the process that opened it closes it. */
+        if (c->conn && c->pid == getpid())
+                virConnectClose(c->conn);
+        free(c->uri);
+        free(c->canon);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+static virConnectPtr libvirt_open(const char *uri) {
+        virSetErrorFunc(NULL, silent_error_handler);
+        virConnectPtr c = virConnectOpen(uri && *uri ? uri : NULL);
+        if (!c)
+                log_debug("cannot connect to libvirt%s%s: %s", uri && *uri ? " at " : "", uri && *uri ? uri : "",
+                          last_libvirt_error());
+        return c;
+}
+
+/* A connection for o's URI: the context's (a reference of its own, so that
+ * virConnectClose() in libvirt_release() is right either way), or a new one. */
 static int libvirt_connect(const HvOptions *o, virConnectPtr *ret) {
         const char *uri = o->libvirt_uri ? o->libvirt_uri : "";
-        if (cached_conn && cached_uri && streq(cached_uri, uri) && virConnectIsAlive(cached_conn) == 1) {
-                *ret = cached_conn;
+        HvContext *ctx = o->ctx;
+        if (!ctx) {
+                virConnectPtr c = libvirt_open(uri);
+                if (!c)
+                        return -ENOTCONN;
+                *ret = c;
                 return 0;
         }
-        if (cached_conn) {
-                virConnectClose(cached_conn);
-                cached_conn = NULL;
+        pthread_mutex_lock(&ctx->lock);
+        if (ctx->conn && ctx->pid != getpid()) {
+                /* inherited over fork: not ours to use, nor to close */
+                ctx->conn = NULL;
         }
-        free(cached_uri);
-        cached_uri = NULL;
-
-        virSetErrorFunc(NULL, silent_error_handler);
-        virConnectPtr c = virConnectOpen(o->libvirt_uri);
-        if (!c) {
-                log_debug("cannot connect to libvirt%s%s: %s", o->libvirt_uri ? " at " : "",
-                          o->libvirt_uri ? o->libvirt_uri : "", last_libvirt_error());
+        bool same = ctx->conn && (streq(ctx->uri, uri) || (ctx->canon && streq(ctx->canon, uri)));
+        if (same && virConnectIsAlive(ctx->conn) != 1) {
+                virConnectClose(ctx->conn);
+                ctx->conn = NULL;
+        }
+        if (!ctx->conn) {
+                free(ctx->uri);
+                free(ctx->canon);
+                ctx->uri = ctx->canon = NULL;
+        }
+        virConnectPtr c = NULL;
+        if (!ctx->conn) {
+                ctx->conn = libvirt_open(uri);
+                if (ctx->conn) {
+                        ctx->uri = strdup(uri);
+                        ctx->canon = virConnectGetURI(ctx->conn);
+                        ctx->pid = getpid();
+                        if (!ctx->uri) {
+                                virConnectClose(ctx->conn);
+                                ctx->conn = NULL;
+                        }
+                }
+        }
+        bool other = ctx->conn && !streq(ctx->uri, uri) && !(ctx->canon && streq(ctx->canon, uri));
+        if (ctx->conn && !other && virConnectRef(ctx->conn) == 0)
+                c = ctx->conn;
+        pthread_mutex_unlock(&ctx->lock);
+        if (other)
+                c = libvirt_open(uri);     /* another URI than the context's: one of its own */
+        if (!c)
                 return -ENOTCONN;
-        }
-        cached_conn = c;
-        cached_uri = strdup(uri);
         *ret = c;
         return 0;
+}
+
+static void libvirt_release(virConnectPtr c) {
+        if (c)
+                virConnectClose(c);
+}
+
+static inline void libvirt_releasep(virConnectPtr *c) {
+        libvirt_release(*c);
+        *c = NULL;
 }
 
 /* Is this connection's hypervisor on this machine (so /proc and cgroupfs are its)? */
@@ -124,24 +201,67 @@ static int libvirt_qmp_tids(virDomainPtr dom, const char *command, const char *k
         return 0;
 }
 
-/* The host path of the xvagent channel, from the live domain XML. */
-static char *libvirt_agent_socket(virDomainPtr dom) {
-        _cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
-        if (!xml)
-                return NULL;
-        xmlDocPtr doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-        if (!doc)
-                return NULL;
-        char *path = NULL;
-        xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-        xmlXPathObjectPtr res = ctx ? xmlXPathEvalExpression(
-                (const xmlChar *) "string(/domain/devices/channel[@type='unix'][target/@name='" XVSCHED_AGENT_PORT_NAME "']/source/@path)", ctx) : NULL;
+/* The string value of an XPath expression evaluated at node n, malloc'd;
+ * NULL when empty. */
+static char *xpath_string(xmlXPathContextPtr ctx, xmlNodePtr n, const char *expr) {
+        ctx->node = n;
+        xmlXPathObjectPtr res = xmlXPathEvalExpression((const xmlChar *) expr, ctx);
+        char *v = NULL;
         if (res && res->type == XPATH_STRING && res->stringval && res->stringval[0])
-                path = strdup((const char *) res->stringval);
+                v = strdup((const char *) res->stringval);
         xmlXPathFreeObject(res);
+        return v;
+}
+
+static int channel_fill(xmlXPathContextPtr ctx, const char *port, DomainChannel *ret) {
+        char expr[160];
+        snprintf(expr, sizeof expr, "/domain/devices/channel[target/@type='virtio'][target/@name='%s']", port);
+        xmlXPathObjectPtr res = xmlXPathEvalExpression((const xmlChar *) expr, ctx);
+        if (!res)
+                return -ENOMEM;
+        domain_channel_done(ret);
+        if (res->type == XPATH_NODESET && res->nodesetval && res->nodesetval->nodeNr > 0) {
+                /* the first such port: QEMU refuses two ports of one name */
+                xmlNodePtr n = res->nodesetval->nodeTab[0];
+                ret->present = true;
+                ret->type = xpath_string(ctx, n, "string(@type)");
+                if (ret->type && streq(ret->type, "unix"))
+                        ret->path = xpath_string(ctx, n, "string(source/@path)");
+                ret->state = xpath_string(ctx, n, "string(target/@state)");
+        }
+        xmlXPathFreeObject(res);
+        return 0;
+}
+
+int hv_libvirt_parse_channels(const char *xml, size_t len, Domain *d) {
+        if (!xml || len == 0 || len > INT32_MAX)
+                return -EBADMSG;
+        xmlDocPtr doc = xmlReadMemory(xml, (int) len, "domain.xml", NULL,
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        if (!doc)
+                return -EBADMSG;
+        xmlNodePtr root = xmlDocGetRootElement(doc);
+        if (!root || !xmlStrEqual(root->name, (const xmlChar *) "domain")) {
+                xmlFreeDoc(doc);
+                return -EBADMSG;
+        }
+        xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+        int r = ctx ? channel_fill(ctx, XVSCHED_AGENT_PORT_NAME, &d->xvagent_channel) : -ENOMEM;
+        if (r >= 0)
+                r = channel_fill(ctx, "org.qemu.guest_agent.0", &d->qga_channel);
         xmlXPathFreeContext(ctx);
         xmlFreeDoc(doc);
-        return path;
+        return r;
+}
+
+/* The agent channels, from the live domain XML. */
+static int libvirt_channels(virDomainPtr dom, Domain *d) {
+        _cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
+        if (!xml) {
+                log_debug("'%s': no domain XML: %s", d->name, last_libvirt_error());
+                return -EIO;
+        }
+        return hv_libvirt_parse_channels(xml, strlen(xml), d);
 }
 
 static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr dom, Domain **ret) {
@@ -153,9 +273,14 @@ static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr
                 d->uuid = strdup(uuid);
         unsigned id = virDomainGetID(dom);
         d->id = id == (unsigned) -1 ? -1 : (int) id;
-        d->agent_socket = libvirt_agent_socket(dom);
+        d->libvirt_uri = virConnectGetURI(c);
+        d->remote = !connection_is_local(c);
+        (void) libvirt_channels(dom, d);
+        /* The xvagent's socket is ours to use when it is a unix socket on this host. */
+        if (!d->remote && d->xvagent_channel.path && !(d->agent_socket = strdup(d->xvagent_channel.path)))
+                return -ENOMEM;
 
-        if (!connection_is_local(c)) {
+        if (d->remote) {
                 /* Remote: no /proc or cgroupfs of that host here.  The levers
                  * that libvirt offers still work. */
                 d->vcpu_source = strdup("remote");
@@ -191,7 +316,7 @@ static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr
 }
 
 static int libvirt_discover(const HvOptions *o, DomainList *l) {
-        virConnectPtr c;
+        _cleanup_(libvirt_releasep) virConnectPtr c = NULL;
         int r = libvirt_connect(o, &c);
         if (r < 0)
                 return r;
@@ -217,15 +342,158 @@ static int libvirt_discover(const HvOptions *o, DomainList *l) {
 
 /* ---- levers through libvirt ---- */
 
-static int lookup(const HvOptions *o, const Domain *d, virDomainPtr *ret) {
-        virConnectPtr c;
+/* The domain (a virDomainPtr holds its own reference on the connection). */
+static int lookup_uuid(const HvOptions *o, const char *uuid, const char *name, virDomainPtr *ret) {
+        _cleanup_(libvirt_releasep) virConnectPtr c = NULL;
         int r = libvirt_connect(o, &c);
         if (r < 0)
                 return r;
-        virDomainPtr dom = d->uuid ? virDomainLookupByUUIDString(c, d->uuid) : virDomainLookupByName(c, d->name);
-        if (!dom)
+        virDomainPtr dom = uuid ? virDomainLookupByUUIDString(c, uuid) : virDomainLookupByName(c, name);
+        if (!dom) {
+                log_debug("libvirt domain %s: %s", uuid ? uuid : name, last_libvirt_error());
                 return -ENOENT;
+        }
         *ret = dom;
+        return 0;
+}
+
+static int lookup(const HvOptions *o, const Domain *d, virDomainPtr *ret) {
+        return lookup_uuid(o, d->uuid, d->name, ret);
+}
+
+static inline void domain_unrefp(virDomainPtr *d) {
+        if (*d)
+                virDomainFree(*d);
+        *d = NULL;
+}
+
+/* -ENOENT when the domain went away under the call, else -EIO. */
+static int libvirt_call_error(const char *what, const char *uuid) {
+        virErrorPtr e = virGetLastError();
+        log_debug("libvirt %s of %s: %s", what, uuid, e && e->message ? e->message : "unknown libvirt error");
+        if (e && (e->code == VIR_ERR_NO_DOMAIN || e->code == VIR_ERR_OPERATION_INVALID))
+                return -ENOENT;   /* gone, or not running any more */
+        if (e && (e->code == VIR_ERR_NO_CONNECT || e->code == VIR_ERR_SYSTEM_ERROR || e->code == VIR_ERR_RPC))
+                return -ENOTCONN;
+        return -EIO;
+}
+
+/* ---- run state: pause and resume through libvirt ---- */
+
+static const char *paused_reason(int reason) {
+        switch (reason) {
+        case VIR_DOMAIN_PAUSED_USER: return "paused";
+        case VIR_DOMAIN_PAUSED_MIGRATION: return "paused (migration)";
+        case VIR_DOMAIN_PAUSED_SAVE: return "paused (save)";
+        case VIR_DOMAIN_PAUSED_DUMP: return "paused (dump)";
+        case VIR_DOMAIN_PAUSED_IOERROR: return "paused (I/O error)";
+        case VIR_DOMAIN_PAUSED_WATCHDOG: return "paused (watchdog)";
+        case VIR_DOMAIN_PAUSED_SHUTTING_DOWN: return "paused (shutting down)";
+        case VIR_DOMAIN_PAUSED_CRASHED: return "paused (crashed)";
+        case VIR_DOMAIN_PAUSED_POSTCOPY: return "paused (post-copy)";
+        case VIR_DOMAIN_PAUSED_STARTING_UP: return "paused (starting up)";
+        default: return "paused (other)";
+        }
+}
+
+static int dom_run_state(virDomainPtr dom, const char *uuid, char **ret_state) {
+        int state = 0, reason = 0;
+        if (virDomainGetState(dom, &state, &reason, 0) < 0)
+                return libvirt_call_error("state", uuid);
+        const char *name;
+        int r;
+        switch (state) {
+        case VIR_DOMAIN_RUNNING: name = "running"; r = 1; break;
+        case VIR_DOMAIN_PAUSED:
+                name = paused_reason(reason);
+                /* QEMU's `stop` through the passthrough reads as paused for an unknown reason */
+                r = reason == VIR_DOMAIN_PAUSED_USER || reason == VIR_DOMAIN_PAUSED_UNKNOWN ? 0 : -ESTALE;
+                break;
+        case VIR_DOMAIN_SHUTOFF: name = "shut off"; r = -ESTALE; break;
+        case VIR_DOMAIN_SHUTDOWN: name = "shutting down"; r = -ESTALE; break;
+        case VIR_DOMAIN_CRASHED: name = "crashed"; r = -ESTALE; break;
+        case VIR_DOMAIN_PMSUSPENDED: name = "suspended by the guest"; r = -ESTALE; break;
+        case VIR_DOMAIN_BLOCKED: name = "blocked"; r = 1; break;
+        default: name = "unknown"; r = -ESTALE; break;
+        }
+        if (ret_state && !(*ret_state = strdup(name)))
+                return -ENOMEM;
+        return r;
+}
+
+int hv_libvirt_run_state(const HvOptions *o, const char *uuid, char **ret_state) {
+        if (!uuid)
+                return -EINVAL;
+        _cleanup_(domain_unrefp) virDomainPtr dom = NULL;
+        int r = lookup_uuid(o, uuid, NULL, &dom);
+        if (r < 0)
+                return r;
+        return dom_run_state(dom, uuid, ret_state);
+}
+
+int hv_libvirt_suspend(const HvOptions *o, const char *uuid) {
+        if (!uuid)
+                return -EINVAL;
+        _cleanup_(domain_unrefp) virDomainPtr dom = NULL;
+        int r = lookup_uuid(o, uuid, NULL, &dom);
+        if (r < 0)
+                return r;
+        if (virDomainSuspend(dom) < 0)
+                return libvirt_call_error("suspend", uuid);
+        return 0;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+int hv_libvirt_resume_confirmed(const HvOptions *o, const char *uuid, int deadline_ms, char **ret_state) {
+        if (!uuid)
+                return -EINVAL;
+        uint64_t end = now_ms() + (uint64_t) (deadline_ms > 0 ? deadline_ms : 0);
+        int r;
+        for (;;) {
+                _cleanup_(domain_unrefp) virDomainPtr dom = NULL;
+                _cleanup_free_ char *state = NULL;
+                r = lookup_uuid(o, uuid, NULL, &dom);
+                if (r == -ENOENT)
+                        return r;   /* gone: nothing paused any more */
+                if (r >= 0) {
+                        r = dom_run_state(dom, uuid, &state);
+                        if (r == 1)
+                                return 0;
+                        if (r == -ESTALE || r == -ENOENT) {
+                                if (ret_state)
+                                        *ret_state = TAKE_PTR(state);
+                                return r;
+                        }
+                        if (r == 0 && virDomainResume(dom) < 0)
+                                r = libvirt_call_error("resume", uuid);
+                        else if (r == 0 && dom_run_state(dom, uuid, NULL) == 1)
+                                return 0;
+                        else if (r == 0)
+                                r = -EAGAIN;
+                }
+                if (now_ms() >= end)
+                        return r < 0 ? r : -ETIMEDOUT;
+                struct timespec ts = { 0, 50 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
+int hv_libvirt_hmp(const HvOptions *o, const char *uuid, const char *command, char **ret) {
+        if (!uuid || !command)
+                return -EINVAL;
+        _cleanup_(domain_unrefp) virDomainPtr dom = NULL;
+        int r = lookup_uuid(o, uuid, NULL, &dom);
+        if (r < 0)
+                return r;
+        char *out = NULL;
+        if (virDomainQemuMonitorCommand(dom, command, &out, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0)
+                return libvirt_call_error("monitor command", uuid);
+        *ret = out;
         return 0;
 }
 

@@ -15,6 +15,20 @@
 
 #include "model/domain.h"
 
+/* The connections discovery and the levers use (today: the libvirt
+ * connection), owned by the caller: hv_context_new() at start,
+ * hv_context_free() (closes them) at exit.  Shared by threads (it has its
+ * own lock).  A process forked from the owner (the guard) never uses the
+ * owner's connection: it opens its own.  HvOptions.ctx NULL: each call
+ * opens and closes its own connection. */
+typedef struct HvContext HvContext;
+HvContext *hv_context_new(void);
+void hv_context_free(HvContext *c);
+static inline void hv_context_freep(HvContext **c) {
+        hv_context_free(*c);
+        *c = NULL;
+}
+
 typedef struct HvOptions {
         const char *backend;        /* "libvirt", "qmp", "local", or NULL for all */
         const char *libvirt_uri;    /* NULL: libvirt's default (qemu:///system as root) */
@@ -24,6 +38,7 @@ typedef struct HvOptions {
         const char *cgroup_root;    /* "/sys/fs/cgroup" */
         int qmp_timeout_ms;
         bool quick;                 /* names and pids only: no monitor queries (threads classed by name) */
+        HvContext *ctx;             /* connections, the caller's (NULL: one per call) */
 } HvOptions;
 
 #define HV_OPTIONS_DEFAULT { .proc_root = "/proc", .cgroup_root = "/sys/fs/cgroup", .qmp_timeout_ms = 3000 }
@@ -77,6 +92,33 @@ int hv_qemu_trusted(uid_t ruid, uid_t euid, const uid_t *trusted_uids, size_t n_
 /* Uids besides root whose QEMU processes are trusted: those of the users
  * "libvirt-qemu" and "qemu" where they exist.  Returns how many (<= max). */
 size_t hv_qemu_trusted_uids(uid_t *ret, size_t max);
+
+/* ---- a libvirt domain's run state, through libvirt (any URI, remote too) ----
+ * The domain is named by its UUID on the connection o names (o->libvirt_uri,
+ * o->ctx).  -ENOENT: no such domain (any more); -ENOTCONN: libvirt not
+ * reachable; -EIO: libvirt refused (its message at debug level). */
+
+/* 1: running; 0: paused by a user (virDomainSuspend, a monitor `stop`);
+ * -ESTALE: in another state (shut off, paused for an I/O error or a
+ * migration...: not a pause of ours to end), named in *ret_state (may be
+ * NULL, malloc'd). */
+int hv_libvirt_run_state(const HvOptions *o, const char *uuid, char **ret_state);
+/* virDomainSuspend. */
+int hv_libvirt_suspend(const HvOptions *o, const char *uuid);
+/* virDomainResume, confirmed by the run state, repeated until the domain
+ * runs or deadline_ms passed; only a user pause is resumed (-ESTALE, as
+ * hv_libvirt_run_state(), for any other state; 0 when it runs already). */
+int hv_libvirt_resume_confirmed(const HvOptions *o, const char *uuid, int deadline_ms, char **ret_state);
+/* An HMP command through libvirt's monitor passthrough
+ * (virDomainQemuMonitorCommand), e.g. "info registers -a"; *ret malloc'd. */
+int hv_libvirt_hmp(const HvOptions *o, const char *uuid, const char *command, char **ret);
+
+/* The guest agent channels of a libvirt domain's XML (pure): the
+ * <channel> elements whose target is the xvagent port
+ * (org.xvsched.agent.0) and QEMU's guest agent (org.qemu.guest_agent.0).
+ * Fills d->xvagent_channel and d->qga_channel (replacing what they held).
+ * -EBADMSG: not a domain XML. */
+int hv_libvirt_parse_channels(const char *xml, size_t len, Domain *d);
 
 /* Helpers shared by backends. */
 int hv_read_cmdline(const char *proc_root, pid_t pid, char ***ret_argv, size_t *ret_argc);

@@ -40,9 +40,19 @@ Domain *domain_new(const char *name, const char *backend) {
         return d;
 }
 
+void domain_channel_done(DomainChannel *c) {
+        free(c->type);
+        free(c->path);
+        free(c->state);
+        *c = (DomainChannel) {};
+}
+
 void domain_free(Domain *d) {
         if (!d)
                 return;
+        free(d->libvirt_uri);
+        domain_channel_done(&d->xvagent_channel);
+        domain_channel_done(&d->qga_channel);
         free(d->name);
         free(d->uuid);
         free(d->pids);

@@ -29,6 +29,17 @@ typedef struct DomainThread {
         char comm[16];
 } DomainThread;
 
+/* A guest agent channel as the domain's definition names it (libvirt's
+ * <channel>; a raw QEMU's virtserialport). */
+typedef struct DomainChannel {
+        bool present;
+        char *type;             /* host side: "unix", "pty", ...; NULL when unknown */
+        char *path;             /* the host's unix socket, NULL when not a unix channel */
+        char *state;            /* "connected" / "disconnected" (the guest side is open), NULL: unknown */
+} DomainChannel;
+
+void domain_channel_done(DomainChannel *c);
+
 typedef struct Domain {
         char *name;
         const char *backend;    /* "libvirt", "qmp", "local": static string */
@@ -44,6 +55,12 @@ typedef struct Domain {
         char *qmp_socket;       /* QMP monitor socket, NULL if unknown */
         char *agent_socket;     /* host end of the xvagent channel, NULL if none */
         char *vcpu_source;      /* how vCPU threads were found: "qmp", "libvirt", "comm" */
+        /* libvirt: the connection's URI (virConnectGetURI: what to reconnect
+         * to, remote ones too; the domain is d->uuid on it), NULL elsewhere. */
+        char *libvirt_uri;
+        bool remote;            /* its host is not this one (no /proc, no sockets of it here) */
+        DomainChannel xvagent_channel;   /* org.xvsched.agent.0 */
+        DomainChannel qga_channel;       /* org.qemu.guest_agent.0 (libvirt owns its socket) */
 } Domain;
 
 Domain *domain_new(const char *name, const char *backend);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 
@@ -40,4 +41,44 @@ void guest_pause_release(const GuestPause *p) {
         GuestPauseHook h = hook_get();
         if (h.release)
                 h.release(p, h.userdata);
+}
+
+static GuestVmOps vm_ops;
+
+void guest_vm_ops_set(const GuestVmOps *ops) {
+        pthread_mutex_lock(&hook_lock);
+        vm_ops = ops ? *ops : (GuestVmOps) {};
+        pthread_mutex_unlock(&hook_lock);
+}
+
+static GuestVmOps vm_ops_get(void) {
+        pthread_mutex_lock(&hook_lock);
+        GuestVmOps o = vm_ops;
+        pthread_mutex_unlock(&hook_lock);
+        return o;
+}
+
+bool guest_vm_can_pause(const GuestPause *p) {
+        GuestVmOps o = vm_ops_get();
+        return p && p->uuid && o.pause && o.resume && o.run_state;
+}
+
+int guest_vm_run_state(const GuestPause *p, char **ret_state) {
+        GuestVmOps o = vm_ops_get();
+        return o.run_state ? o.run_state(p, ret_state, o.userdata) : -EOPNOTSUPP;
+}
+
+int guest_vm_pause(const GuestPause *p) {
+        GuestVmOps o = vm_ops_get();
+        return o.pause ? o.pause(p, o.userdata) : -EOPNOTSUPP;
+}
+
+int guest_vm_resume(const GuestPause *p, int deadline_ms, char **ret_state) {
+        GuestVmOps o = vm_ops_get();
+        return o.resume ? o.resume(p, deadline_ms, ret_state, o.userdata) : -EOPNOTSUPP;
+}
+
+int guest_vm_hmp(const GuestPause *p, const char *command, char **ret) {
+        GuestVmOps o = vm_ops_get();
+        return o.hmp ? o.hmp(p, command, ret, o.userdata) : -EOPNOTSUPP;
 }

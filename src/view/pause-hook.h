@@ -11,13 +11,19 @@
  * unrecorded; xvsched's CLI and daemon always install one, and when it
  * fails the view does not pause. */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 typedef struct GuestPause {
         const char *domain;        /* the domain's name */
-        const char *qmp_socket;    /* where `stop` and `cont` go */
+        /* Where `stop` and `cont` go: a QMP socket's path, or, for a VM
+         * paused through libvirt (libvirt_uri and uuid set), "libvirt:UUID"
+         * (what the pause is known by: its journal key, the holder's id). */
+        const char *qmp_socket;
         pid_t qemu_pid;            /* the QEMU process (its start time is the hook's to read) */
+        const char *libvirt_uri;   /* through libvirt: the connection's URI (NULL: QMP) */
+        const char *uuid;          /* through libvirt: the domain's UUID */
 } GuestPause;
 
 typedef struct GuestPauseHook {
@@ -47,3 +53,34 @@ void guest_pause_after(const GuestPause *p);
 /* 0 when there is no hook (then any pause found is someone else's). */
 int guest_pause_adopt(const GuestPause *p);
 void guest_pause_release(const GuestPause *p);
+
+/* ---- pausing a VM whose monitor is not ours ----
+ *
+ * libvirt owns a libvirt domain's QMP socket: its VM is paused, resumed
+ * and asked for its registers through libvirt (src/hv/), which the view
+ * layer may not call.  The program installs these operations (the daemon
+ * and the CLI, with guard_pause_hook_install()); a view uses them for a
+ * pause p whose libvirt_uri and uuid are set.  The hook above journals such
+ * a pause exactly like a QMP one, before the pause. */
+typedef struct GuestVmOps {
+        /* 1: running; 0: paused by a user; -ESTALE: another stopped state
+         * (named in *ret_state, may be NULL); other -errno: cannot tell. */
+        int (*run_state)(const GuestPause *p, char **ret_state, void *userdata);
+        int (*pause)(const GuestPause *p, void *userdata);
+        /* Resume and confirm it runs (retrying until deadline_ms); results
+         * as qmp_resume_confirmed(). */
+        int (*resume)(const GuestPause *p, int deadline_ms, char **ret_state, void *userdata);
+        /* HMP "info registers -a" (or any HMP command), *ret malloc'd. */
+        int (*hmp)(const GuestPause *p, const char *command, char **ret, void *userdata);
+        void *userdata;
+} GuestVmOps;
+
+/* Process-wide; ops is copied.  NULL: none (then such VMs are not paused). */
+void guest_vm_ops_set(const GuestVmOps *ops);
+/* Can p be paused through the installed operations? */
+bool guest_vm_can_pause(const GuestPause *p);
+/* -EOPNOTSUPP without operations. */
+int guest_vm_run_state(const GuestPause *p, char **ret_state);
+int guest_vm_pause(const GuestPause *p);
+int guest_vm_resume(const GuestPause *p, int deadline_ms, char **ret_state);
+int guest_vm_hmp(const GuestPause *p, const char *command, char **ret);

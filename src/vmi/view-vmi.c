@@ -2,8 +2,11 @@
 /* The introspection guest view: tasks and run queues read from the guest
  * kernel's memory; stop by SIGSTOP injection while the VM is paused; resume
  * through the domain's agent.  Without an agent this view cannot resume, so
- * it offers no stop either (caps()); nor without a QMP socket to pause the
- * VM while it writes (a libvirt-managed QEMU's monitor belongs to libvirtd).
+ * it offers no stop either (caps()); nor without a way to pause the VM
+ * while it writes: its QMP socket, or, for a libvirt domain (whose monitor
+ * belongs to libvirtd), libvirt itself through the operations the program
+ * installed (guest_vm_ops_set(): virDomainSuspend/Resume, registers through
+ * the monitor passthrough).
  *
  * QMP is used only briefly (attach: RAM layout, GS bases; stop: pause and
  * continue) and never held: QEMU's monitor socket takes one client. */
@@ -37,6 +40,9 @@ typedef struct VmiView {
         char *name;
         char *qmp_socket;
         char *agent_socket;
+        char *uuid;              /* paused through libvirt (GuestVmOps): the domain's UUID */
+        char *libvirt_uri;       /* ... on this connection */
+        char *pause_id;          /* ... and the pause known as "libvirt:UUID" */
         int n_vcpus;
         VmiMem *mem;
         Vmi *vmi;
@@ -81,8 +87,19 @@ static void vv_close(void *p) {
         free(s->name);
         free(s->qmp_socket);
         free(s->agent_socket);
+        free(s->uuid);
+        free(s->libvirt_uri);
+        free(s->pause_id);
         free(s->held);
         free(s);
+}
+
+/* What the pause hook and the VM operations know this VM's pause by. */
+static GuestPause vv_pause_of(const VmiView *s) {
+        if (s->uuid)
+                return (GuestPause) { .domain = s->name, .qmp_socket = s->pause_id, .qemu_pid = s->pid,
+                                      .libvirt_uri = s->libvirt_uri, .uuid = s->uuid };
+        return (GuestPause) { .domain = s->name, .qmp_socket = s->qmp_socket, .qemu_pid = s->pid };
 }
 
 static int vv_qmp(VmiView *s, QmpClient **ret) {
@@ -105,6 +122,15 @@ static int vv_open(const Domain *d, void **ret) {
                 vv_close(s);
                 return -ENOMEM;
         }
+        if (!d->qmp_socket && d->uuid && d->libvirt_uri && streq(d->backend, "libvirt")) {
+                /* libvirt owns the monitor: pause and registers through libvirt */
+                if (!(s->uuid = strdup(d->uuid)) || !(s->libvirt_uri = strdup(d->libvirt_uri)) ||
+                    asprintf(&s->pause_id, "libvirt:%s", d->uuid) < 0) {
+                        s->pause_id = NULL;
+                        vv_close(s);
+                        return -ENOMEM;
+                }
+        }
 
         _cleanup_(qmp_freep) QmpClient *q = NULL;
         _cleanup_free_ VmiVcpuRegs *regs = NULL;
@@ -120,8 +146,16 @@ static int vv_open(const Domain *d, void **ret) {
                         if (qmp_query_cpus_fast(q, &cpus, &n) >= 0)
                                 s->n_vcpus = (int) n;
                 }
-        } else
+        } else {
                 q = NULL;
+                GuestPause p = vv_pause_of(s);
+                if (s->uuid && guest_vm_can_pause(&p)) {
+                        _cleanup_free_ char *out = NULL;
+                        s->can_pause = true;
+                        if (guest_vm_hmp(&p, "info registers -a", &out) >= 0)
+                                (void) vmi_parse_info_registers(out, &regs, &n_regs);
+                }
+        }
 
         int r = vmi_mem_open_process(d->pid, q, true, &s->mem);
         if (r < 0) {
@@ -181,7 +215,16 @@ static uint64_t mono_us(void) {
  * the journal. */
 static int vv_resume(VmiView *s, QmpClient **q) {
         _cleanup_free_ char *status = NULL;
-        int r = qmp_resume_confirmed(q, s->qmp_socket, VV_RESUME_DEADLINE_MS, &status);
+        GuestPause p = vv_pause_of(s);
+        int r;
+        if (s->uuid) {
+                r = guest_vm_resume(&p, VV_RESUME_DEADLINE_MS, &status);
+                if (r == -ENOENT) {
+                        log_debug("vmi view: the domain is gone: no pause to end");
+                        r = 0;
+                }
+        } else
+                r = qmp_resume_confirmed(q, s->qmp_socket, VV_RESUME_DEADLINE_MS, &status);
         if (r == -ESTALE) {
                 /* stopped in another state (shutdown, error): not a pause of ours any more */
                 log_debug("vmi view: the VM is in state '%s' now: leaving it", status ? status : "?");
@@ -189,11 +232,13 @@ static int vv_resume(VmiView *s, QmpClient **q) {
         }
         if (r < 0) {
                 s->resume_pending = true;
+                if (s->uuid)
+                        return vv_error(s, r, "the VM did not run again after a pause (libvirt: %s): retrying",
+                                        strerror(-r));
                 return vv_error(s, r, "the VM did not run again after a pause (QMP %s): retrying",
                                 *q ? qmp_last_error(*q) : "unreachable");
         }
         s->resume_pending = false;
-        GuestPause p = { .domain = s->name, .qmp_socket = s->qmp_socket, .qemu_pid = s->pid };
         guest_pause_after(&p);
         return 0;
 }
@@ -214,14 +259,22 @@ static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
         if (r < 0)
                 return r;
         _cleanup_(qmp_freep) QmpClient *q = NULL;
-        r = vv_qmp(s, &q);
-        if (r < 0)
-                return vv_error(s, r, "no QMP connection to pause the VM");
         bool running = false;
-        r = qmp_query_status(q, &running, NULL);
-        if (r < 0)
-                return vv_error(s, r, "QMP query-status failed: %s", qmp_last_error(q));
-        GuestPause p = { .domain = s->name, .qmp_socket = s->qmp_socket, .qemu_pid = s->pid };
+        GuestPause p = vv_pause_of(s);
+        if (s->uuid) {
+                r = guest_vm_run_state(&p, NULL);
+                if (r < 0 && r != -ESTALE)
+                        return vv_error(s, r, "cannot read the VM's run state through libvirt: %s",
+                                        r == -ENOENT ? "the domain is gone" : strerror(-r));
+                running = r == 1;
+        } else {
+                r = vv_qmp(s, &q);
+                if (r < 0)
+                        return vv_error(s, r, "no QMP connection to pause the VM");
+                r = qmp_query_status(q, &running, NULL);
+                if (r < 0)
+                        return vv_error(s, r, "QMP query-status failed: %s", qmp_last_error(q));
+        }
         uint64_t t0 = mono_us();
         int k;
         if (!running) {
@@ -240,8 +293,11 @@ static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
                 if (r < 0)
                         return vv_error(s, r, "cannot record the pause in the state file (%s), so no pause",
                                         strerror(-r));
-                r = qmp_stop(q);
-                if (r < 0)
+                r = s->uuid ? guest_vm_pause(&p) : qmp_stop(q);
+                if (r < 0 && s->uuid)
+                        k = vv_error(s, r, "pausing the VM through libvirt failed: %s",
+                                     r == -ENOENT ? "the domain is gone" : strerror(-r));
+                else if (r < 0)
                         k = vv_error(s, r, "QMP stop failed: %s", qmp_last_error(q));
                 else {
                         /* Test hook (documented in docs/policy.md): die with
@@ -390,7 +446,7 @@ static int vv_stop(void *p, pid_t pid) {
         if (!s->can_resume)
                 return vv_error(s, -EOPNOTSUPP, "no way to resume in this domain (no agent), so no stop");
         if (!s->can_pause)
-                return vv_error(s, -EOPNOTSUPP, "no QMP socket to pause the VM while injecting, so no stop");
+                return vv_error(s, -EOPNOTSUPP, "no way to pause the VM while injecting (no QMP socket, no libvirt), so no stop");
         if (pid <= 1)
                 return vv_error(s, -EPERM, "refusing to stop pid %d", (int) pid);
         _cleanup_free_ VmiTask *t = NULL;
@@ -500,7 +556,7 @@ static unsigned vv_caps(void *p) {
 static const char *vv_control_path(void *p) {
         VmiView *s = p;
         if (s->can_resume && s->can_pause)
-                return "vmi-sigstop+agent-cont";
+                return s->uuid ? "vmi-sigstop(libvirt pause)+agent-cont" : "vmi-sigstop+agent-cont";
         return s->can_resume ? "agent-cont only (no QMP to pause the VM)" : "none";
 }
 

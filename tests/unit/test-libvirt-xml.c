@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The agent channels of a libvirt domain's XML (hv_libvirt_parse_channels). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+
+#include "hv/hv.h"
+#include "model/domain.h"
+
+static Domain *parse(const char *xml, int expect) {
+        Domain *d = domain_new("t", "libvirt");
+        assert_non_null(d);
+        assert_int_equal(hv_libvirt_parse_channels(xml, strlen(xml), d), expect);
+        return d;
+}
+
+/* A live XML as libvirt writes it: a unix xvagent channel and the QGA
+ * channel libvirt made a path for, a spice channel besides. */
+static const char live_xml[] =
+        "<domain type='kvm' id='3'>\n"
+        "  <name>lb</name>\n"
+        "  <devices>\n"
+        "    <channel type='spicevmc'>\n"
+        "      <target type='virtio' name='com.redhat.spice.0' state='disconnected'/>\n"
+        "    </channel>\n"
+        "    <channel type='unix'>\n"
+        "      <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-3-lb/org.qemu.guest_agent.0'/>\n"
+        "      <target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>\n"
+        "      <alias name='channel0'/>\n"
+        "    </channel>\n"
+        "    <channel type='unix'>\n"
+        "      <source mode='bind' path='/tmp/xv/lb.agent'/>\n"
+        "      <target type='virtio' name='org.xvsched.agent.0' state='disconnected'/>\n"
+        "    </channel>\n"
+        "  </devices>\n"
+        "</domain>\n";
+
+static void test_both_channels(void **state) {
+        (void) state;
+        Domain *d = parse(live_xml, 0);
+        assert_true(d->xvagent_channel.present);
+        assert_string_equal(d->xvagent_channel.type, "unix");
+        assert_string_equal(d->xvagent_channel.path, "/tmp/xv/lb.agent");
+        assert_string_equal(d->xvagent_channel.state, "disconnected");
+        assert_true(d->qga_channel.present);
+        assert_string_equal(d->qga_channel.type, "unix");
+        assert_string_equal(d->qga_channel.path,
+                            "/var/lib/libvirt/qemu/channel/target/domain-3-lb/org.qemu.guest_agent.0");
+        assert_string_equal(d->qga_channel.state, "connected");
+        domain_free(d);
+}
+
+static void test_no_channels(void **state) {
+        (void) state;
+        Domain *d = parse("<domain type='kvm'><name>x</name><devices><disk type='file'/></devices></domain>", 0);
+        assert_false(d->xvagent_channel.present);
+        assert_null(d->xvagent_channel.path);
+        assert_false(d->qga_channel.present);
+        domain_free(d);
+        /* no <devices> at all */
+        d = parse("<domain type='qemu'><name>x</name></domain>", 0);
+        assert_false(d->xvagent_channel.present);
+        assert_false(d->qga_channel.present);
+        domain_free(d);
+}
+
+/* A channel that is not a unix socket on the host (pty, a guest-side
+ * name on another target type) has no path we could use. */
+static void test_not_unix(void **state) {
+        (void) state;
+        Domain *d = parse("<domain><devices>"
+                          "<channel type='pty'><source path='/dev/pts/7'/>"
+                          "<target type='virtio' name='org.xvsched.agent.0'/></channel>"
+                          "<channel type='unix'><source mode='bind' path='/x/guestfwd'/>"
+                          "<target type='guestfwd' name='org.qemu.guest_agent.0'/></channel>"
+                          "</devices></domain>",
+                          0);
+        assert_true(d->xvagent_channel.present);
+        assert_string_equal(d->xvagent_channel.type, "pty");
+        assert_null(d->xvagent_channel.path);
+        assert_null(d->xvagent_channel.state);
+        assert_false(d->qga_channel.present);   /* not a virtio port */
+        domain_free(d);
+}
+
+/* A port name that merely contains ours, quotes in paths, parsing again
+ * replaces what was there. */
+static void test_exact_name_and_reparse(void **state) {
+        (void) state;
+        Domain *d = parse("<domain><devices>"
+                          "<channel type='unix'><source path='/a'/>"
+                          "<target type='virtio' name='org.xvsched.agent.0.evil'/></channel>"
+                          "<channel type='unix'><source path=\"/b'c\"/>"
+                          "<target type='virtio' name='org.xvsched.agent.0'/></channel>"
+                          "</devices></domain>",
+                          0);
+        assert_string_equal(d->xvagent_channel.path, "/b'c");
+        const char *none = "<domain><devices/></domain>";
+        assert_int_equal(hv_libvirt_parse_channels(none, strlen(none), d), 0);
+        assert_false(d->xvagent_channel.present);
+        assert_null(d->xvagent_channel.path);
+        domain_free(d);
+}
+
+/* Not a domain's XML: -EBADMSG, the channels left as they were. */
+static void test_bad_input(void **state) {
+        (void) state;
+        Domain *d = parse(live_xml, 0);
+        const char *bad[] = { "", "<domain>", "not xml at all", "<network><devices/></network>",
+                              "<!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><d>&x;</d>" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                assert_int_equal(hv_libvirt_parse_channels(bad[i], strlen(bad[i]), d), -EBADMSG);
+        assert_int_equal(hv_libvirt_parse_channels(NULL, 0, d), -EBADMSG);
+        assert_string_equal(d->xvagent_channel.path, "/tmp/xv/lb.agent");
+        domain_free(d);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_both_channels),
+                cmocka_unit_test(test_no_channels),
+                cmocka_unit_test(test_not_unix),
+                cmocka_unit_test(test_exact_name_and_reparse),
+                cmocka_unit_test(test_bad_input),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
