@@ -101,4 +101,5 @@ int cli_completion_bash(const Command *commands, size_t n, const struct option *
 extern const CliOption run_options[];
 extern const CliOption ps_options[];
 extern const CliOption hold_options[];
+extern const CliOption cont_options[];
 extern const CliOption timeline_options[];

@@ -24,8 +24,10 @@
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "daemon/guard.h"
+#include "hv/hv-libvirt-agent.h"
 #include "view/agent-client.h"
 #include "view/pause-hook.h"
+#include "view/qga-client.h"
 #include "view/view.h"
 #include "view-registry/view-registry.h"
 
@@ -49,6 +51,14 @@ static int connect_domain_agent(const char *name, AgentClient **ret) {
         return r;
 }
 
+/* qemu-guest-agent of libvirt domains goes through libvirt (libvirtd owns
+ * the socket): the qga view uses this hook. */
+static void qga_hook_install(void) {
+        QgaCommandHook h = { .open = hv_libvirt_agent_open, .command = hv_libvirt_agent_command,
+                             .close = hv_libvirt_agent_close, .userdata = (void *) arg.hv.libvirt_uri };
+        qga_command_hook_set(&h);
+}
+
 static const char *state_name(char s) {
         switch (s) {
         case 'R': return "running";
@@ -65,23 +75,39 @@ static const char *state_name(char s) {
 static int ps_print(const char *name, const char *via);
 
 const CliOption ps_options[] = {
-        { "via", "agent|vmi|auto", "through the in-guest agent, by introspecting guest memory, or whichever works (default)", true },
+        { "via", "agent|qga|vmi|auto", "through xvagent, qemu-guest-agent, by introspecting guest memory, or whichever works (default)", true },
         {},
 };
 
 const CliOption hold_options[] = {
         { "for", "DURATION", "hold the change this long (5, 5s, 500ms; a bare number is seconds), then undo it", true },
+        { "via", "agent|qga|vmi|auto", "the control path (default: xvagent)", true },
         {},
 };
+
+const CliOption cont_options[] = {
+        { "via", "agent|qga|vmi|auto", "the control path (default: xvagent)", true },
+        {},
+};
+
+/* --via VIEW of stop/cont/nice: NULL when absent (xvagent, as before). */
+static int via_option(const char **ret) {
+        const char *via = cli_option("via");
+        if (via && !streq(via, "auto") && !guest_view_ops_by_name(via))
+                return cli_usage_error("--via %s: expected agent, qga, vmi or auto", via);
+        *ret = via;
+        return 0;
+}
 
 int cmd_ps(int argc, char **argv) {
         const char *via = cli_option("via") ?: "auto";
         if (argc != 2)
-                return cli_usage_error("usage: xvsched ps DOMAIN [--via agent|vmi|auto]");
+                return cli_usage_error("usage: xvsched ps DOMAIN [--via agent|qga|vmi|auto]");
         const char *name = argv[1];
         if (!streq(via, "auto") && !guest_view_ops_by_name(via))
-                return cli_usage_error("--via %s: expected agent, vmi or auto", via);
+                return cli_usage_error("--via %s: expected agent, qga, vmi or auto", via);
 
+        qga_hook_install();
         /* The vmi view may pause the VM for a consistent task list: journaled
          * first, and resumed by the guard should this command die. */
         guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
@@ -172,7 +198,8 @@ static int ps_print(const char *name, const char *via) {
                         continue;
                 printf("%6d %6d %-16s %-10s %3d %4d %6s %10llu  %s%s\n", (int) t->pid, (int) t->tid, t->comm,
                        state_name(t->state), t->cpu, t->nice, agent_client_policy_to_string(t->policy),
-                       (unsigned long long) (t->cpu_ns / 1000000), t->cmdline, t->is_agent ? " (xvagent)" : "");
+                       (unsigned long long) (t->cpu_ns / 1000000), t->cmdline,
+                       !t->is_agent ? "" : streq(guest_view_name(v), "qga") ? " (qemu-guest-agent)" : " (xvagent)");
         }
         return 0;
 }
@@ -273,6 +300,149 @@ static int held_change(const char *domain, const char *what, bool stop, int nice
         return r;
 }
 
+/* ---- stop/cont/nice through a guest view (--via) ---- */
+
+static int open_view(const char *domain, const char *via, GuestView **ret) {
+        DomainList l;
+        Domain *d;
+        int r = cli_discover_one(domain, &l, &d);
+        if (r < 0)
+                return r;
+        char err[512];
+        r = guest_view_open_by_name(via, d, ret, err, sizeof err);
+        domain_list_done(&l);
+        if (r < 0)
+                log_error("%s: %s", domain, err);
+        return r;
+}
+
+/* PIDs of the thread groups a PID|COMM argument names, from the view. */
+static int view_resolve(GuestView *v, const char *domain, const char *what, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ GuestTask *tasks = NULL;
+        size_t n = 0;
+        int r = guest_view_tasks(v, &tasks, &n);
+        if (r < 0)
+                return log_error_errno(r, "%s: listing tasks through %s failed: %s", domain, guest_view_name(v),
+                                       guest_view_last_error(v));
+        int want_pid = -1;
+        (void) safe_atoi(what, &want_pid);
+        pid_t *pids = calloc(n ? n : 1, sizeof *pids);
+        if (!pids)
+                return log_error_errno(-ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                const GuestTask *t = &tasks[i];
+                if (t->is_agent || t->is_kthread || t->tid != t->pid)
+                        continue;
+                if ((want_pid > 0 && t->pid == want_pid) || (want_pid <= 0 && streq(t->comm, what)))
+                        pids[k++] = t->pid;
+        }
+        if (k == 0) {
+                free(pids);
+                return log_error_errno(-ESRCH, "%s: no guest process '%s'", domain, what);
+        }
+        *ret = pids;
+        *ret_n = k;
+        return 0;
+}
+
+/* Keep the view's hold alive until `seconds` pass (<= 0: until a signal). */
+static int view_hold(GuestView *v, double seconds) {
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        while (!got_signal) {
+                int r = guest_view_keepalive(v);
+                if (r < 0)
+                        return log_error_errno(r, "renewing the %s view's hold failed: %s (the guest undoes the change "
+                                               "when its lease runs out)", guest_view_name(v), guest_view_last_error(v));
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                double elapsed = (double) (now.tv_sec - start.tv_sec) + (double) (now.tv_nsec - start.tv_nsec) / 1e9;
+                if (seconds > 0 && elapsed >= seconds)
+                        break;
+                double nap = HOLD_LEASE_S / 5;
+                if (seconds > 0 && seconds - elapsed < nap)
+                        nap = seconds - elapsed;
+                struct timespec ts = { .tv_sec = (time_t) nap, .tv_nsec = (long) ((nap - (double) (time_t) nap) * 1e9) };
+                nanosleep(&ts, NULL);
+        }
+        return 0;
+}
+
+static int view_held_change(const char *domain, const char *via, const char *what, bool stop, int nice, double seconds) {
+        _cleanup_(guest_view_freep) GuestView *v = NULL;
+        int r = open_view(domain, via, &v);
+        if (r < 0)
+                return r;
+        if (stop ? !guest_view_can_stop(v) : !(guest_view_caps(v) & GUEST_VIEW_CAP_NICE))
+                return log_error_errno(-EOPNOTSUPP, "%s: the %s view cannot %s guest processes", domain,
+                                       guest_view_name(v), stop ? "stop and resume" : "renice");
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+        r = view_resolve(v, domain, what, &pids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = stop ? guest_view_stop(v, pids[i]) : guest_view_nice(v, pids[i], nice);
+        if (r < 0) {
+                log_error("%s: %s '%s' through %s failed: %s", domain, stop ? "stopping" : "renicing", what,
+                          guest_view_name(v), guest_view_last_error(v));
+                (void) guest_view_release(v);
+                return r;
+        }
+        if (stop)
+                printf("stopped %zu process%s '%s' in %s through %s", n, n == 1 ? "" : "es", what, domain,
+                       guest_view_control_path(v));
+        else
+                printf("reniced %zu process%s '%s' in %s to %d through %s", n, n == 1 ? "" : "es", what, domain, nice,
+                       guest_view_control_path(v));
+        printf("; holding %s (Ctrl-C %s)\n", seconds > 0 ? "for the given time" : "until interrupted",
+               stop ? "resumes" : "restores");
+        fflush(stdout);
+        r = view_hold(v, seconds);
+        int k = guest_view_release(v);
+        if (k < 0)
+                return log_error_errno(k, "%s: undoing failed: %s (the guest undoes it when its lease runs out)", domain,
+                                       guest_view_last_error(v));
+        printf("%s\n", stop ? "resumed" : "restored");
+        return r;
+}
+
+static int view_change(const char *domain, const char *via, const char *what, bool stop, int nice, double seconds) {
+        /* A held change outlives sockets (libvirt's, a guest agent's): one
+         * closed by its peer must be an error, not SIGPIPE. */
+        (void) signal(SIGPIPE, SIG_IGN);
+        qga_hook_install();
+        guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
+        int r = view_held_change(domain, via, what, stop, nice, seconds);
+        guest_pause_hook_set(NULL);
+        guard_finish(true);
+        return r;
+}
+
+static int view_cont(const char *domain, const char *via, const char *what) {
+        _cleanup_(guest_view_freep) GuestView *v = NULL;
+        int r = open_view(domain, via, &v);
+        if (r < 0)
+                return r;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+        r = view_resolve(v, domain, what, &pids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = guest_view_cont(v, pids[i]);
+                if (r < 0)
+                        return log_error_errno(r, "%s: resuming pid %d through %s failed: %s", domain, (int) pids[i],
+                                               guest_view_name(v), guest_view_last_error(v));
+        }
+        printf("resumed %zu process%s '%s' in %s\n", n, n == 1 ? "" : "es", what, domain);
+        return 0;
+}
+
 int cmd_stop(int argc, char **argv) {
         /* Once "xvsched stop" alone stopped the daemon: a mistyped command
          * was destructive.  Now it stops nothing. */
@@ -282,16 +452,33 @@ int cmd_stop(int argc, char **argv) {
         int r = cli_duration_option("for", 1, 0.001, 86400, &seconds);
         if (r != 0)
                 return r;
+        const char *via;
+        if ((r = via_option(&via)) != 0)
+                return r;
         if (argc != 3)
-                return cli_usage_error("usage: xvsched stop DOMAIN PID|COMM [--for DURATION]");
+                return cli_usage_error("usage: xvsched stop DOMAIN PID|COMM [--for DURATION] [--via VIEW]");
+        if (via)
+                return view_change(argv[1], via, argv[2], true, 0, seconds);
         return held_change(argv[1], argv[2], true, 0, seconds);
 }
 
 int cmd_cont(int argc, char **argv) {
+        const char *via;
+        int r = via_option(&via);
+        if (r != 0)
+                return r;
         if (argc != 3)
-                return cli_usage_error("usage: xvsched cont DOMAIN PID|COMM");
+                return cli_usage_error("usage: xvsched cont DOMAIN PID|COMM [--via VIEW]");
+        if (via) {
+                qga_hook_install();
+                guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
+                r = view_cont(argv[1], via, argv[2]);
+                guest_pause_hook_set(NULL);
+                guard_finish(true);
+                return r;
+        }
         _cleanup_agent_client_ AgentClient *c = NULL;
-        int r = connect_domain_agent(argv[1], &c);
+        r = connect_domain_agent(argv[1], &c);
         if (r < 0)
                 return r;
         _cleanup_free_ pid_t *pids = NULL;
@@ -314,9 +501,14 @@ int cmd_nice(int argc, char **argv) {
         if (r != 0)
                 return r;
         int nice;
+        const char *via;
+        if ((r = via_option(&via)) != 0)
+                return r;
         if (argc != 4)
-                return cli_usage_error("usage: xvsched nice DOMAIN PID|COMM N [--for DURATION] (-- before a negative N)");
+                return cli_usage_error("usage: xvsched nice DOMAIN PID|COMM N [--for DURATION] [--via VIEW] (-- before a negative N)");
         if (safe_atoi(argv[3], &nice) < 0 || nice < -20 || nice > 19)
                 return cli_usage_error("nice %s: must be an integer from -20 to 19", argv[3]);
+        if (via)
+                return view_change(argv[1], via, argv[2], false, nice, seconds);
         return held_change(argv[1], argv[2], false, nice, seconds);
 }

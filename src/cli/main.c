@@ -46,7 +46,7 @@ static const Command commands[] = {
         { "check", "CONFIG", "parse a config file and report the first problem", cmd_check, no_options, true },
         { "ps", "DOMAIN", "guest processes, through the agent or by introspection", cmd_ps, ps_options, true },
         { "stop", "DOMAIN PID|COMM", "stop a guest process, held while this runs", cmd_stop, hold_options, false },
-        { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont, no_options, false },
+        { "cont", "DOMAIN PID|COMM", "resume a stopped guest process", cmd_cont, cont_options, false },
         { "nice", "DOMAIN PID|COMM N", "renice a guest process, held while this runs", cmd_nice, hold_options, false },
         { "completion", "bash", "print a bash completion script", cmd_completion, no_options, false },
         { "version", "", "print the version", cmd_version, no_options, false },

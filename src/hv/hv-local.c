@@ -18,7 +18,17 @@
 int hv_local_spec_parse(const char *spec, char **ret_name, char **ret_kind, char **ret_arg, char **ret_agent) {
         /* An optional ",agent=PATH" names the xvagent socket of the domain
          * (xvagent --listen unix:PATH inside a container, say). */
-        _cleanup_free_ char *main_part = NULL, *agent = NULL;
+        _cleanup_free_ char *main_part = NULL, *agent = NULL, *no_qga = NULL;
+        /* And an optional last ",qga=PATH" the socket of its qemu-guest-agent
+         * (qemu-ga -m unix-listen -p PATH), read by local_spec_qga(). */
+        const char *q = strstr(spec, ",qga=");
+        if (q) {
+                if (q[5] != '/')
+                        return -EINVAL;
+                if (!(no_qga = strndup(spec, (size_t) (q - spec))))
+                        return -ENOMEM;
+                spec = no_qga;
+        }
         const char *comma = strstr(spec, ",agent=");
         if (comma) {
                 if (comma[7] != '/')
@@ -109,6 +119,14 @@ static int add_cgroup_procs(const HvOptions *o, Domain *d, const char *cg) {
         return 0;
 }
 
+static int local_spec_qga(const char *spec, DomainChannel *ret) {
+        const char *q = strstr(spec, ",qga=");
+        if (!q)
+                return 0;
+        *ret = (DomainChannel) { .present = true, .type = strdup("unix"), .path = strdup(q + 5) };
+        return ret->type && ret->path ? 0 : -ENOMEM;
+}
+
 static int local_discover(const HvOptions *o, DomainList *l) {
         for (size_t i = 0; i < o->n_local_specs; i++) {
                 _cleanup_free_ char *name = NULL, *kind = NULL, *arg = NULL, *agent = NULL;
@@ -135,6 +153,9 @@ static int local_discover(const HvOptions *o, DomainList *l) {
                 }
                 d->pid = d->n_pids > 0 ? d->pids[0] : 0;
                 d->agent_socket = TAKE_PTR(agent);
+                r = local_spec_qga(o->local_specs[i], &d->qga_channel);
+                if (r < 0)
+                        return r;
                 if (d->n_pids > 0) {
                         r = domain_scan_threads(d, o->proc_root);
                         if (r < 0 && r != -ESRCH)

@@ -119,6 +119,10 @@ static int domain_from_process(const HvOptions *o, pid_t pid, const uid_t *uids,
         d->pid = pid;
         d->qmp_socket = TAKE_PTR(a.qmp_socket);
         d->agent_socket = TAKE_PTR(a.agent_socket);
+        if (a.qga_socket) {
+                d->qga_channel = (DomainChannel) { .present = true, .type = strdup("unix"),
+                                                   .path = TAKE_PTR(a.qga_socket) };
+        }
         qemu_args_done(&a);
 
         r = hv_classify_threads_qmp(o, d);

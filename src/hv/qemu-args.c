@@ -64,6 +64,7 @@ void qemu_args_done(QemuArgs *a) {
         free(a->name);
         free(a->qmp_socket);
         free(a->agent_socket);
+        free(a->qga_socket);
         *a = (QemuArgs) {};
 }
 
@@ -105,7 +106,7 @@ int qemu_args_parse(char *const *argv, size_t argc, QemuArgs *ret) {
         /* chardev ids seen with their socket paths, and which id is the QMP
          * monitor / the agent port; resolved after the scan since the order
          * of options is free. */
-        char *mon_chardev = NULL, *agent_chardev = NULL;
+        char *mon_chardev = NULL, *agent_chardev = NULL, *qga_chardev = NULL;
         struct { char *id, *path; } chardevs[64];
         size_t n_chardevs = 0;
         int r = 0;
@@ -150,6 +151,9 @@ int qemu_args_parse(char *const *argv, size_t argc, QemuArgs *ret) {
                         if (driver && streq(driver, "virtserialport") && name &&
                             streq(name, XVSCHED_AGENT_PORT_NAME) && !agent_chardev)
                                 agent_chardev = qemu_opt_get(v, "chardev");
+                        else if (driver && streq(driver, "virtserialport") && name &&
+                                 streq(name, QEMU_GUEST_AGENT_PORT_NAME) && !qga_chardev)
+                                qga_chardev = qemu_opt_get(v, "chardev");
                 }
         }
 
@@ -158,11 +162,14 @@ int qemu_args_parse(char *const *argv, size_t argc, QemuArgs *ret) {
                         a.qmp_socket = strdup(chardevs[k].path);
                 if (agent_chardev && !a.agent_socket && streq(chardevs[k].id, agent_chardev))
                         a.agent_socket = strdup(chardevs[k].path);
+                if (qga_chardev && !a.qga_socket && streq(chardevs[k].id, qga_chardev))
+                        a.qga_socket = strdup(chardevs[k].path);
                 free(chardevs[k].id);
                 free(chardevs[k].path);
         }
         free(mon_chardev);
         free(agent_chardev);
+        free(qga_chardev);
         *ret = a;
         return r;
 }

@@ -9,9 +9,11 @@ typedef struct QemuArgs {
         char *name;          /* -name NAME[,...] or -name guest=NAME,... */
         char *qmp_socket;    /* -qmp unix:PATH,... or -chardev socket,id=X,path=P + -mon chardev=X,mode=control */
         char *agent_socket;  /* -chardev socket,id=X,path=P + -device virtserialport,chardev=X,name=org.xvsched.agent.0 */
+        char *qga_socket;    /* the same for qemu-guest-agent's port, name=org.qemu.guest_agent.0 */
 } QemuArgs;
 
 #define XVSCHED_AGENT_PORT_NAME "org.xvsched.agent.0"
+#define QEMU_GUEST_AGENT_PORT_NAME "org.qemu.guest_agent.0"
 
 int qemu_args_parse(char *const *argv, size_t argc, QemuArgs *ret);
 void qemu_args_done(QemuArgs *a);

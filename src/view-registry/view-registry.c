@@ -6,7 +6,7 @@
 #include "basic/macros.h"
 #include "view-registry/view-registry.h"
 
-static const GuestViewOps *const views[] = { &guest_view_agent, &guest_view_vmi };
+static const GuestViewOps *const views[] = { &guest_view_agent, &guest_view_qga, &guest_view_vmi };
 
 const GuestViewOps *guest_view_ops_by_name(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(views); i++)
@@ -16,21 +16,37 @@ const GuestViewOps *guest_view_ops_by_name(const char *name) {
 }
 
 int guest_view_open_by_name(const char *want, const Domain *d, GuestView **ret, char *ret_error, size_t error_size) {
-        bool is_auto = streq(want, "auto");
-        const GuestViewOps *ops = is_auto ? (d->agent_socket ? &guest_view_agent : &guest_view_vmi)
-                                          : guest_view_ops_by_name(want);
-        if (!ops) {
+        /* auto: our agent where the domain has its channel, then
+         * qemu-guest-agent where it has that one, then introspection; each
+         * failure is named and the next is tried. */
+        const GuestViewOps *try[ELEMENTSOF(views)];
+        size_t n = 0;
+        if (streq(want, "auto")) {
+                if (d->agent_socket)
+                        try[n++] = &guest_view_agent;
+                if (d->qga_channel.present)
+                        try[n++] = &guest_view_qga;
+                try[n++] = &guest_view_vmi;
+        } else if ((try[0] = guest_view_ops_by_name(want)))
+                n = 1;
+        if (n == 0) {
                 if (ret_error)
-                        snprintf(ret_error, error_size, "unknown view '%s' (agent, vmi, auto)", want);
+                        snprintf(ret_error, error_size, "unknown view '%s' (agent, qga, vmi, auto)", want);
                 return -EINVAL;
         }
-        char first[128] = "";
-        int r = guest_view_open(ops, d, ret);
-        if (r < 0 && is_auto && ops == &guest_view_agent) {
-                snprintf(first, sizeof first, "no agent view: %s; ", guest_view_open_error(ops, r));
-                r = guest_view_open(ops = &guest_view_vmi, d, ret);
+        char why[512] = "";
+        size_t len = 0;
+        int r = -ENOENT;
+        for (size_t i = 0; i < n; i++) {
+                r = guest_view_open(try[i], d, ret);
+                if (r >= 0)
+                        return r;
+                int k = snprintf(why + len, sizeof why - len, "%sno %s view: %s", i ? "; " : "", try[i]->name,
+                                 guest_view_open_error(try[i], r));
+                if (k > 0)
+                        len = MIN(len + (size_t) k, sizeof why - 1);
         }
-        if (r < 0 && ret_error)
-                snprintf(ret_error, error_size, "%sno %s view: %s", first, ops->name, guest_view_open_error(ops, r));
+        if (ret_error)
+                snprintf(ret_error, error_size, "%s", why);
         return r;
 }

@@ -14,11 +14,12 @@
  * without introspection. */
 extern const GuestViewOps guest_view_vmi;
 
-/* The view called name ("agent", "vmi"), or NULL. */
+/* The view called name ("agent", "qga", "vmi"), or NULL. */
 const GuestViewOps *guest_view_ops_by_name(const char *name);
 
-/* want: "agent", "vmi" or "auto" (the agent where the domain has a channel,
- * introspection otherwise, and introspection when the agent cannot be
- * opened).  On failure, ret_error (may be NULL) gets one line saying which
+/* want: "agent", "qga", "vmi" or "auto" (xvagent where the domain has its
+ * channel, then qemu-guest-agent where it has that channel, then
+ * introspection: each one that cannot be opened is named and the next is
+ * tried).  On failure, ret_error (may be NULL) gets one line saying which
  * views were tried and why they failed. */
 int guest_view_open_by_name(const char *want, const Domain *d, GuestView **ret, char *ret_error, size_t error_size);

@@ -68,8 +68,10 @@ typedef struct GuestViewOps {
 } GuestViewOps;
 
 extern const GuestViewOps guest_view_agent;
+/* qemu-guest-agent through guest-exec (src/view/view-qga.c, docs/qga.md). */
+extern const GuestViewOps guest_view_qga;
 
-/* Choosing a view by name (agent, vmi, auto) is the registry's job
+/* Choosing a view by name (agent, qga, vmi, auto) is the registry's job
  * (src/view-registry/), above this layer and src/vmi/. */
 
 int guest_view_open(const GuestViewOps *ops, const Domain *d, GuestView **ret);

@@ -1,0 +1,154 @@
+#!/bin/bash
+# The qemu-guest-agent view against the real qemu-ga (Debian's
+# qemu-guest-agent), run on this host as `qemu-ga -m unix-listen`: this
+# host stands in for the guest, a local domain names the agent's socket
+# (,qga=PATH).  ps lists what /proc lists; stop/cont/nice act on a sleeper
+# this test started; killing xvsched mid-stop leaves the sleeper stopped only
+# until the guest-side watchdog's lease runs out; an agent that forbids
+# guest-exec, or one that never answers, gives one line and a bounded wait.
+# A booted Debian guest is docs/qga.md's manual check.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+require_root
+require_cmd qemu-ga python3
+
+X="$XV_BUILD/src/cli/xvsched"
+export XVSCHED_STATE_DIR=$XV_TEST_DIR/state
+mkdir -m 700 "$XVSCHED_STATE_DIR"
+# The watchdog's files: here, not in this host's /run/xvsched-qga.
+export XVSCHED_QGA_DIR=$XV_TEST_DIR/guest-state
+
+# start_qga NAME [qemu-ga options...]: the socket is $XV_TEST_DIR/NAME.sock
+start_qga() {
+        local name=$1
+        shift
+        mkdir -p "$XV_TEST_DIR/$name.d"
+        qemu-ga -m unix-listen -p "$XV_TEST_DIR/$name.sock" -t "$XV_TEST_DIR/$name.d" \
+                -f "$XV_TEST_DIR/$name.pid" "$@" >"$XV_TEST_DIR/$name.log" 2>&1 &
+        local pid=$!
+        xv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+        local i
+        for i in $(seq 50); do
+                [ -S "$XV_TEST_DIR/$name.sock" ] && return 0
+                sleep 0.1
+        done
+        fail "qemu-ga $name did not start: $(cat "$XV_TEST_DIR/$name.log")"
+}
+
+state_of() { sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status"; }
+nice_of() { awk '{ sub(/.*\) /, ""); print $17 }' "/proc/$1/stat"; }
+
+start_qga ga
+sleep 100000 &
+S=$!
+xv_on_exit "kill -CONT $S 2>/dev/null; kill $S 2>/dev/null"
+D=(-b local --local "qg=pid:$S,qga=$XV_TEST_DIR/ga.sock")
+
+# --- ps: one guest-exec, every thread /proc has before and after -----------
+tids() { for t in /proc/[0-9]*/task/[0-9]*; do echo "${t##*/}"; done; }
+tids >"$XV_TEST_DIR/before"
+"$X" "${D[@]}" ps qg --via qga --json >"$XV_TEST_DIR/ps.json" || fail "ps --via qga failed"
+tids >"$XV_TEST_DIR/after"
+python3 - "$XV_TEST_DIR" "$S" <<'EOF' || fail "ps --via qga does not match /proc"
+import json, sys
+d, sleeper = sys.argv[1], int(sys.argv[2])
+ps = json.load(open(d + "/ps.json"))
+assert ps["view"] == "qga", ps["view"]
+tids = {t["tid"] for t in ps["tasks"]}
+both = set(map(int, open(d + "/before").read().split())) & set(map(int, open(d + "/after").read().split()))
+missing = both - tids
+assert not missing, f"{len(missing)} of {len(both)} threads missing: {sorted(missing)[:10]}"
+s = [t for t in ps["tasks"] if t["pid"] == sleeper]
+assert len(s) == 1 and s[0]["comm"] == "sleep" and s[0]["state"] == "S" and s[0]["cmdline"] == "sleep 100000", s
+ga = [t for t in ps["tasks"] if t["comm"] == "qemu-ga"]
+assert ga and all(t["is_agent"] for t in ga), ga
+k = [t for t in ps["tasks"] if t["is_kthread"]]
+assert k and all(t["pid"] != 1 for t in k), "kernel threads are flagged"
+print(f"ps --via qga: {len(tids)} threads, all {len(both)} stable ones of /proc")
+EOF
+out=$("$X" "${D[@]}" ps qg --via qga)
+assert_match "^view: qga" "$out" "ps names its view"
+assert_match "\(qemu-guest-agent\)" "$out" "qemu-ga is marked as the agent"
+
+# --- stop, held 3 s, then resumed ------------------------------------------
+"$X" "${D[@]}" stop qg "$S" --via qga --for 3 >"$XV_TEST_DIR/stop.out" 2>&1 &
+h=$!
+for i in $(seq 100); do [ "$(state_of "$S")" = T ] && break; sleep 0.1; done
+assert_eq T "$(state_of "$S")" "the sleeper's state while stopped"
+wait "$h" || fail "stop --via qga failed: $(cat "$XV_TEST_DIR/stop.out")"
+assert_match "through qga socket .*resumes" "$(cat "$XV_TEST_DIR/stop.out")" "stop names its path"
+assert_match "^resumed" "$(tail -1 "$XV_TEST_DIR/stop.out")" "stop resumes at the end"
+assert_eq S "$(state_of "$S")" "the sleeper's state after the hold"
+
+# --- nice, held 3 s, then restored -----------------------------------------
+"$X" "${D[@]}" nice qg "$S" 7 --via qga --for 3 >"$XV_TEST_DIR/nice.out" 2>&1 &
+h=$!
+for i in $(seq 100); do [ "$(nice_of "$S")" = 7 ] && break; sleep 0.1; done
+assert_eq 7 "$(nice_of "$S")" "the sleeper's nice while held"
+wait "$h" || fail "nice --via qga failed: $(cat "$XV_TEST_DIR/nice.out")"
+assert_eq 0 "$(nice_of "$S")" "the sleeper's nice after the hold"
+
+# --- cont --via qga of a process stopped by hand -----------------------------
+kill -STOP "$S"
+"$X" "${D[@]}" cont qg "$S" --via qga >/dev/null || fail "cont --via qga failed"
+assert_eq S "$(state_of "$S")" "the sleeper's state after cont"
+
+# --- kill -9 of xvsched mid-stop: the guest-side watchdog resumes ---------
+"$X" "${D[@]}" stop qg "$S" --via qga >"$XV_TEST_DIR/stop2.out" 2>&1 &
+h=$!
+for i in $(seq 100); do [ "$(state_of "$S")" = T ] && break; sleep 0.1; done
+assert_eq T "$(state_of "$S")" "the sleeper's state before the kill"
+kill -9 "$h"
+wait "$h" 2>/dev/null || true
+t0=$(date +%s)
+# The lease is 10 s of silence (in 1 s steps); allow a loaded machine 40 s.
+for i in $(seq 400); do [ "$(state_of "$S")" = T ] || break; sleep 0.1; done
+t1=$(date +%s)
+assert_eq S "$(state_of "$S")" "the sleeper's state after xvsched died and the lease ran out"
+log "the watchdog resumed the sleeper $((t1 - t0)) s after xvsched was killed"
+for i in $(seq 50); do [ -e "$XVSCHED_QGA_DIR/wd.pid" ] || break; sleep 0.1; done
+[ ! -e "$XVSCHED_QGA_DIR/wd.pid" ] || fail "the watchdog did not exit after undoing"
+[ ! -s "$XVSCHED_QGA_DIR/stop" ] || fail "the watchdog left its stop list"
+
+# --- an agent that forbids guest-exec: one line, the next path -------------
+start_qga blocked --block-rpcs=guest-exec
+B=(-b local --local "qb=pid:$S,qga=$XV_TEST_DIR/blocked.sock")
+set +e
+"$X" "${B[@]}" ps qb --via qga >"$XV_TEST_DIR/b.out" 2>"$XV_TEST_DIR/b.err"
+rc=$?
+set -e
+assert_eq 1 "$rc" "ps --via qga against a qemu-ga without guest-exec"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/b.err")" "lines of error"
+assert_match "forbids guest-exec" "$(cat "$XV_TEST_DIR/b.err")" "the reason"
+set +e
+"$X" "${B[@]}" ps qb 2>"$XV_TEST_DIR/b2.err" >/dev/null
+set -e
+assert_match "no qga view: .*forbids guest-exec.*; no vmi view" "$(cat "$XV_TEST_DIR/b2.err")" "auto goes on to vmi"
+set +e
+"$X" "${B[@]}" stop qb "$S" --via qga --for 1 2>"$XV_TEST_DIR/b3.err" >/dev/null
+set -e
+assert_eq S "$(state_of "$S")" "nothing stopped through an agent without guest-exec"
+
+# --- an agent that accepts and never answers: bounded, one line -----------
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+c = []
+while True:
+    c.append(s.accept()[0])
+' "$XV_TEST_DIR/silent.sock" &
+sp=$!
+xv_on_exit "kill $sp 2>/dev/null"
+for i in $(seq 50); do [ -S "$XV_TEST_DIR/silent.sock" ] && break; sleep 0.1; done
+t0=$(date +%s)
+set +e
+"$X" -b local --local "qs=pid:$S,qga=$XV_TEST_DIR/silent.sock" ps qs --via qga 2>"$XV_TEST_DIR/s.err" >/dev/null
+rc=$?
+set -e
+t1=$(date +%s)
+assert_eq 1 "$rc" "ps against a silent agent"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/s.err")" "lines of error"
+assert_match "timed out" "$(cat "$XV_TEST_DIR/s.err")" "the reason"
+assert_le $((t1 - t0)) 30 "seconds against a silent agent"
+
+pass "ps, stop, nice, cont through qemu-ga; watchdog resume after kill -9; no-exec and silent agents refused in one line"
