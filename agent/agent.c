@@ -225,7 +225,7 @@ size_t agent_tick(Agent *a, uint64_t now_usec) {
         a->stats.lease_expiries++;
         log_notice("Host silent for %" PRIu64 " ms, past the lease: restoring.",
                    (now_usec - a->last_renew_usec) / 1000);
-        a->need_sync = true;
+        a->lease_epoch++;   /* every session must sync before it changes anything again */
         return agent_restore_all(a, "lease expired");
 }
 
@@ -417,7 +417,7 @@ static int cmd_sync(Request *q) {
                 return -EINVAL;
         /* Like guest-sync-delimited: the host discards everything up to the
          * 0xFF, then lines until it sees its id. */
-        q->a->need_sync = false;   /* a live host starts over */
+        q->s->synced_epoch = q->a->lease_epoch;   /* a live host starts over, on this session */
         jw_raw(q->out, "\xff", 1);
         req_begin(q);
         jw_int(q->out, id);
@@ -997,7 +997,7 @@ bool agent_handle_line(Agent *a, AgentSession *s, const char *line, size_t len, 
                 req_error(&q, "CommandNotFound", "unknown command '%.64s'", exec->str);
                 return true;
         }
-        if (a->need_sync && (cmd->fn == cmd_stop || cmd->fn == cmd_nice || cmd->fn == cmd_sched)) {
+        if (s->synced_epoch != a->lease_epoch && (cmd->fn == cmd_stop || cmd->fn == cmd_nice || cmd->fn == cmd_sched)) {
                 req_error(&q, "LeaseExpired", "the lease expired and every change was undone: sync first");
                 return true;
         }

@@ -66,12 +66,15 @@ typedef struct Agent {
         uint64_t start_usec;      /* CLOCK_MONOTONIC */
         uint64_t lease_usec;
         uint64_t last_renew_usec;
-        /* The lease expired and everything was restored: the host that held
-         * those changes is gone.  Requests it sent before it died may still
-         * sit in the port and be read later; until a host syncs again,
-         * requests that change something (stop, nice, sched) are refused
-         * ("LeaseExpired"), so a dead host's late stop never takes hold. */
-        bool need_sync;
+        /* How many times the lease ran out and everything was restored: the
+         * host that held those changes is gone.  Requests it sent before it
+         * died may still be read later, on its own connection or (the port)
+         * in the byte stream before the next host's; a change (stop, nice,
+         * sched) is taken only on a session that synced after the last such
+         * restore (AgentSession.synced_epoch), else it is refused
+         * ("LeaseExpired"): another host's sync does not make a dead host's
+         * late stop good. */
+        uint64_t lease_epoch;
         Held *held;
         size_t n_held, cap_held;
         uint32_t epoch;           /* makes delta tokens unique per agent run */
@@ -86,6 +89,7 @@ typedef struct Agent {
 typedef struct AgentSession {
         uint64_t id;
         uint64_t generation;
+        uint64_t synced_epoch;    /* Agent.lease_epoch at this session's last sync */
         ProcSnapshot last;
         bool have_last;
 } AgentSession;

@@ -140,10 +140,10 @@ static void stop_agent(void) {
         jw_free(&out);
 }
 
-/* Send one line; returns the parsed reply's root. */
-static const JsonNode *req(const char *line) {
+/* Send one line on session sess; returns the parsed reply's root. */
+static const JsonNode *req_on(AgentSession *sess, const char *line) {
         jw_reset(&out);
-        agent_handle_line(&agent, &session, line, strlen(line), now, &out);
+        agent_handle_line(&agent, sess, line, strlen(line), now, &out);
         assert_int_equal(jw_error(&out), 0);
         assert_true(out.len > 0);
         assert_int_equal(out.buf[out.len - 1], '\n');
@@ -155,6 +155,10 @@ static const JsonNode *req(const char *line) {
         if (json_parse(&reply, s, n) < 0)
                 fail_msg("reply is not JSON: %s", out.buf);
         return json_root(&reply);
+}
+
+static const JsonNode *req(const char *line) {
+        return req_on(&session, line);
 }
 
 static const char *error_class(const JsonNode *r) {
@@ -385,6 +389,59 @@ static void test_lease(void **state) {
         assert_false(stopped[100]);
 }
 
+/* After a lease restore, a change counts only on a session that synced
+ * since: another host's sync does not make a dead host's request good.  A
+ * host that died with a stop still unread on its connection (--listen: one
+ * connection per host, read in any order) must not stop the process again
+ * once a live host has synced on its own connection. */
+static void test_lease_sessions(void **state) {
+        (void) state;
+        start();
+        AgentSession dead, live, fresh;
+        agent_session_init(&agent, &dead);
+        agent_session_init(&agent, &live);
+        ret(req_on(&dead, "{\"execute\":\"sync\",\"arguments\":{\"id\":1}}"));
+        ret(req_on(&dead, "{\"execute\":\"stop\",\"arguments\":{\"pid\":100}}"));
+        assert_true(stopped[100]);
+        /* the lease runs out: restored */
+        assert_int_equal(agent_tick(&agent, now + AGENT_DEFAULT_LEASE_USEC), 1);
+        assert_false(stopped[100]);
+        now += AGENT_DEFAULT_LEASE_USEC;
+
+        /* a live host syncs on its own session ... */
+        ret(req_on(&live, "{\"execute\":\"sync\",\"arguments\":{\"id\":2}}"));
+        /* ... the dead host's stop, read now, still changes nothing */
+        const JsonNode *r = req_on(&dead, "{\"execute\":\"stop\",\"arguments\":{\"pid\":100}}");
+        assert_non_null(error_class(r));
+        assert_string_equal(error_class(r), "LeaseExpired");
+        r = req_on(&dead, "{\"execute\":\"nice\",\"arguments\":{\"pid\":200,\"nice\":19}}");
+        assert_string_equal(error_class(r), "LeaseExpired");
+        assert_false(stopped[100]);
+        assert_int_equal(nice_of[200], 0);
+        assert_int_equal(agent_deadline(&agent), UINT64_MAX);
+
+        /* a session that began after the restore syncs first too */
+        agent_session_init(&agent, &fresh);
+        r = req_on(&fresh, "{\"execute\":\"stop\",\"arguments\":{\"pid\":100}}");
+        assert_string_equal(error_class(r), "LeaseExpired");
+
+        /* the live host's own changes take */
+        ret(req_on(&live, "{\"execute\":\"stop\",\"arguments\":{\"pid\":100}}"));
+        assert_true(stopped[100]);
+        /* a second expiry: the live host must sync again as well */
+        assert_int_equal(agent_tick(&agent, now + AGENT_DEFAULT_LEASE_USEC), 1);
+        now += AGENT_DEFAULT_LEASE_USEC;
+        r = req_on(&live, "{\"execute\":\"sched\",\"arguments\":{\"pid\":200,\"policy\":\"idle\"}}");
+        assert_string_equal(error_class(r), "LeaseExpired");
+        ret(req_on(&live, "{\"execute\":\"sync\",\"arguments\":{\"id\":3}}"));
+        ret(req_on(&live, "{\"execute\":\"sched\",\"arguments\":{\"pid\":200,\"policy\":\"idle\"}}"));
+
+        agent_session_done(&dead);
+        agent_session_done(&live);
+        agent_session_done(&fresh);
+        stop_agent();
+}
+
 static const JsonNode *find_task(const JsonNode *tasks, int tid) {
         for (const JsonNode *t = json_first(&reply, tasks); t; t = json_next(&reply, t))
                 if (json_get(&reply, t, "tid")->integer == tid)
@@ -460,6 +517,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stop_cont, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_nice_sched, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lease_sessions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tasks_delta, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
