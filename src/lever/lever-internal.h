@@ -12,8 +12,10 @@
  *   lever.c            lever_apply(): thread and group levers
  */
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "basic/macros.h"
 #include "basic/parse.h"
