@@ -28,49 +28,54 @@ require_vm
 # Each guest reports its idle-class task's state (field 3 of its stat) on
 # the console twice a second: "MON NAME STATE".
 mon='mon(){ while :; do for n in "$@"; do p=$(pidof $n | cut -d" " -f1); [ -n "$p" ] && echo "MON $n $(cut -d" " -f3 /proc/$p/stat)"; done; sleep 0.5; done; };'
-vm start --name ska --agent --stay --cmd "$GUEST_LIB $mon b fga; b bga; mon bga" >/dev/null
-vm start --name skb --agent --stay --cmd "$GUEST_LIB $mon b fgb; b bgb; mon bgb" >/dev/null
-vm wait ska
-vm wait skb
+# Names no other run shares (this shell's pid): a daemon that outlived an
+# earlier, interrupted run (its config names that run's VMs) adopts a new
+# QEMU of the same name as its own domain "restarted", and would stop this
+# run's processes (docs/policy.md, "Fault injection").
+ska=ska$$ skb=skb$$
+vm start --name $ska --agent --stay --cmd "$GUEST_LIB $mon b fga; b bga; mon bga" >/dev/null
+vm start --name $skb --agent --stay --cmd "$GUEST_LIB $mon b fgb; b bgb; mon bgb" >/dev/null
+vm wait $ska
+vm wait $skb
 
 conf=$XV_TEST_DIR/soak.conf
 cat >"$conf" <<CONF
 [daemon]
 interval = 100ms
-[domain a]
-match = ska
+[domain $ska]
+match = $ska
 view = agent
 cpus = 0
 weight = 300
-[domain b]
-match = skb
+[domain $skb]
+match = $skb
 view = vmi
 cpus = 0
 nice = 5
 [task fga]
-domain = a
+domain = $ska
 comm = fga
 priority = 50
 [task bga]
-domain = a
+domain = $ska
 comm = bga
 class = idle
 [task fgb]
-domain = b
+domain = $skb
 comm = fgb
 priority = 40
 [task bgb]
-domain = b
+domain = $skb
 comm = bgb
 class = idle
 CONF
 
 # snapshot: the host state xvsched may change, as one JSON line.
 snapshot() {
-        python3 - "$(vm pid ska)" "$(vm pid skb)" <<'PY'
+        python3 - "$(vm pid $ska)" "$(vm pid $skb)" "$ska" "$skb" <<'PY'
 import json, os, sys, glob
 out = {}
-for pid in sys.argv[1:]:
+for pid in sys.argv[1:3]:
     th = {}
     for t in sorted(os.listdir(f"/proc/{pid}/task")):
         try:
@@ -92,7 +97,7 @@ for pid in sys.argv[1:]:
     out[pid] = {"threads": th, "cgroup": cg, "knobs": knobs}
 # xvsched's own groups for these domains (other tests' groups are not ours to judge)
 out["xvsched_groups"] = sorted(g for g in glob.glob("/sys/fs/cgroup/*/xvsched-*") + glob.glob("/sys/fs/cgroup/xvsched-*")
-                               if g.rsplit("xvsched-", 1)[1] in ("a", "b", "ska", "skb"))
+                               if g.rsplit("xvsched-", 1)[1] in sys.argv[3:])
 print(json.dumps(out, sort_keys=True))
 PY
 }
@@ -100,6 +105,11 @@ PY
 # stopped_now NAME TASK: the last MON line of TASK on NAME's console says T.
 last_state() { tr -d '\r' <"$(vm console "$1")" | grep "^MON $2 " | tail -1 | cut -d' ' -f3; }
 paused() { vm qmp "$1" '{"execute":"query-status"}' | grep -q '"running": *false'; }
+
+# An interrupted run leaves no daemon behind (it would outlive the VMs and
+# keep looking for domains of these names).
+dpid=""
+xv_on_exit '[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null; true'
 
 # Logs of the trials that fail outlive the test directory.
 keep=$(mktemp -d /tmp/xvsoak-logs.XXXXXX)
@@ -119,9 +129,12 @@ for ((i = 1; i <= trials; i++)); do
         # a random moment: 0.3 .. 4 s after the start
         sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 4.0), 2))')"
         held=no
-        [ "$(last_state ska bga)" = T ] || [ "$(last_state skb bgb)" = T ] && held=yes
+        [ "$(last_state $ska bga)" = T ] || [ "$(last_state $skb bgb)" = T ] && held=yes
         kill -KILL "$dpid" 2>/dev/null || true
+        # where each console stood at the kill: a failing trial's log marks it
+        la=$(wc -l <"$(vm console $ska)") lb=$(wc -l <"$(vm console $skb)")
         wait "$dpid" 2>/dev/null || true
+        dpid=""
         n_kill=$((n_kill + 1))
         [ $held = yes ] && n_held=$((n_held + 1))
         t0=$(date +%s%N)
@@ -129,9 +142,9 @@ for ((i = 1; i <= trials; i++)); do
         for ((k = 0; k < grace * 10; k++)); do
                 sleep 0.1
                 # the MON lines come twice a second: a figure is up to 0.5 s late
-                [ $ta = 0 ] && [ "$(last_state ska bga)" != T ] && ta=$((($(date +%s%N) - t0) / 1000000))
-                [ $tb = 0 ] && [ "$(last_state skb bgb)" != T ] && tb=$((($(date +%s%N) - t0) / 1000000))
-                if [ $ta != 0 ] && [ $tb != 0 ] && ! paused skb && ! paused ska; then
+                [ $ta = 0 ] && [ "$(last_state $ska bga)" != T ] && ta=$((($(date +%s%N) - t0) / 1000000))
+                [ $tb = 0 ] && [ "$(last_state $skb bgb)" != T ] && tb=$((($(date +%s%N) - t0) / 1000000))
+                if [ $ta != 0 ] && [ $tb != 0 ] && ! paused $skb && ! paused $ska; then
                         ok=yes
                         break
                 fi
@@ -140,18 +153,19 @@ for ((i = 1; i <= trials; i++)); do
         [ $tb -gt $max_vmi_ms ] && max_vmi_ms=$tb
         # the MON lines lag by up to 0.5 s: confirm once more after they refresh
         sleep 0.6
-        if [ $ok = yes ] && { [ "$(last_state ska bga)" = T ] || [ "$(last_state skb bgb)" = T ]; }; then ok=no; fi
+        if [ $ok = yes ] && { [ "$(last_state $ska bga)" = T ] || [ "$(last_state $skb bgb)" = T ]; }; then ok=no; fi
         ms=$((($(date +%s%N) - t0) / 1000000))
         [ $ms -gt $max_undo_ms ] && max_undo_ms=$ms
         if [ $ok = no ]; then
-                if paused ska || paused skb; then n_paused_left=$((n_paused_left + 1)); fi
-                if [ "$(last_state ska bga)" = T ] || [ "$(last_state skb bgb)" = T ]; then
+                if paused $ska || paused $skb; then n_paused_left=$((n_paused_left + 1)); fi
+                if [ "$(last_state $ska bga)" = T ] || [ "$(last_state $skb bgb)" = T ]; then
                         n_stopped_left=$((n_stopped_left + 1))
                 fi
-                echo "trial $i: still stopped or paused ${grace} s after the kill (bga $(last_state ska bga), bgb $(last_state skb bgb)); logs in $keep" >&2
+                echo "trial $i: still stopped or paused ${grace} s after the kill (bga $(last_state $ska bga), bgb $(last_state $skb bgb)); logs in $keep" >&2
                 cp "$XV_TEST_DIR/daemon.$i.log" "$keep/" 2>/dev/null || true
-                tr -d '\r' <"$(vm console ska)" | tail -40 >"$keep/ska.console.$i"
-                tr -d '\r' <"$(vm console skb)" | tail -40 >"$keep/skb.console.$i"
+                # the console from 40 lines before the kill, the kill marked
+                tr -d '\r' <"$(vm console $ska)" | awk -v k="$la" 'NR > k - 40 { print } NR == k { print "---- SIGKILL (soak) ----" }' >"$keep/ska.console.$i"
+                tr -d '\r' <"$(vm console $skb)" | awk -v k="$lb" 'NR > k - 40 { print } NR == k { print "---- SIGKILL (soak) ----" }' >"$keep/skb.console.$i"
         fi
         case $((i % 3)) in
         0)
