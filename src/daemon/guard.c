@@ -426,11 +426,10 @@ static void unhold(const char *key) {
 static json_object *pause_entry(const GuestPause *p) {
         JournalOwner o = guard_owner(hook_cfg.owner_name);
         JournalVm vm = { .domain = p->domain, .qemu_pid = p->qemu_pid, .qemu_start = process_start_time(p->qemu_pid),
-                         .qmp_socket = p->qmp_socket };
-        json_object *e = journal_entry_pause_new(&o, &vm);
-        if (e && p->uuid)   /* paused through libvirt: how to resume it (vm_pause_undo()) */
-                vm_pause_entry_set_libvirt(e, p->libvirt_uri, p->uuid);
-        return e;
+                         .qmp_socket = p->qmp_socket,
+                         /* paused through libvirt: how to resume it (vm_pause_undo()) */
+                         .uuid = p->uuid, .libvirt_uri = p->libvirt_uri };
+        return journal_entry_pause_new(&o, &vm);
 }
 
 /* What hold() knows a pause by: its QMP socket and QEMU pid (not the

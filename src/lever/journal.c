@@ -457,7 +457,14 @@ json_object *journal_entry_pause_new(const JournalOwner *o, const JournalVm *vm)
         _cleanup_free_ char *key = NULL;
         if (asprintf(&key, "pause:%s:%d:%" PRIu64, vm->qmp_socket, (int) vm->qemu_pid, vm->qemu_start) < 0)
                 return NULL;
-        return vm_entry_new(key, "pause", o, vm);
+        json_object *e = vm_entry_new(key, "pause", o, vm);
+        if (e && vm->uuid) {
+                json_object_object_add(e, "via", json_object_new_string("libvirt"));
+                if (vm->libvirt_uri)
+                        json_object_object_add(e, "libvirt_uri", json_object_new_string(vm->libvirt_uri));
+                json_object_object_add(e, "uuid", json_object_new_string(vm->uuid));
+        }
+        return e;
 }
 
 bool journal_guest_start_same(uint64_t a_ns, uint64_t b_ns) {

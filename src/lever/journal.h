@@ -123,6 +123,8 @@ typedef struct JournalVm {
         uint64_t qemu_start;
         const char *qmp_socket;    /* may be NULL */
         const char *agent_socket;  /* may be NULL */
+        const char *uuid;          /* pause: paused through libvirt (NULL: over QMP) */
+        const char *libvirt_uri;   /* pause through libvirt: its connection (may be NULL) */
 } JournalVm;
 
 /* "gstop:DOMAIN:PID:START" type "guest-stop": guest thread group pid
@@ -130,7 +132,11 @@ typedef struct JournalVm {
  * without a lease.  NULL on bad input or out of memory. */
 json_object *journal_entry_guest_stop_new(const JournalOwner *o, const JournalVm *vm, pid_t pid, uint64_t start_ns);
 /* "pause:QMPSOCKET:QEMUPID:QEMUSTART" type "pause": the VM paused over
- * QMP (needs qmp_socket and the QEMU's pid and start time). */
+ * QMP (needs qmp_socket and the QEMU's pid and start time).  With vm->uuid,
+ * paused through libvirt (virDomainSuspend: libvirt owns the QEMU's
+ * monitor), and the entry says so: "via": "libvirt", the connection's URI
+ * ("libvirt_uri", remote ones too) and the domain's "uuid", so that
+ * vm_pause_undo() resumes it through libvirt. */
 json_object *journal_entry_pause_new(const JournalOwner *o, const JournalVm *vm);
 /* Record a typed guest entry (guest-stop, pause: it names its owner).  When
  * an entry of that key is there already: kept as it is (0) while its owner

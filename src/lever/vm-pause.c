@@ -12,13 +12,6 @@
 
 #define PAUSE_UNDO_DEADLINE_MS 3000
 
-void vm_pause_entry_set_libvirt(json_object *e, const char *uri, const char *uuid) {
-        json_object_object_add(e, "via", json_object_new_string("libvirt"));
-        if (uri)
-                json_object_object_add(e, "libvirt_uri", json_object_new_string(uri));
-        json_object_object_add(e, "uuid", json_object_new_string(uuid));
-}
-
 /* A pause made through libvirt: resumed through libvirt, over the URI it
  * was made on (remote ones too), the domain named by its UUID, on a
  * connection of this call's own (the guard is a forked process). */

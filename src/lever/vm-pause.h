@@ -22,11 +22,9 @@
  * (keep the entry, try again). */
 int vm_pause_undo(json_object *e);
 
-/* A pause made through libvirt (virDomainSuspend: libvirt owns the QEMU's
- * monitor) says so in its entry: "via": "libvirt", the connection's URI
- * ("libvirt_uri", remote ones too) and the domain's "uuid".  Such an entry
- * is resumed through libvirt (virDomainResume, confirmed by the domain's
- * state; only a user pause is resumed, -ESTALE for any other state), and
- * -ESRCH when the domain is gone or its QEMU (qemu_pid, qemu_start, when
- * recorded) is not the one that runs now. */
-void vm_pause_entry_set_libvirt(json_object *e, const char *uri, const char *uuid);
+/* A pause made through libvirt (journal_entry_pause_new() with a uuid:
+ * "via": "libvirt", "libvirt_uri", "uuid") is resumed through libvirt
+ * (virDomainResume, confirmed by the domain's state; only a user pause is
+ * resumed, -ESTALE for any other state), and -ESRCH when the domain is gone
+ * or its QEMU (qemu_pid, qemu_start, when recorded) is not the one that
+ * runs now. */

@@ -136,6 +136,38 @@ static void test_hv(void **state) {
         assert_null(journal_entry_hv_new(NULL, "web", "libvirt", NULL, NULL, "weight", NULL));
 }
 
+/* A pause through libvirt says how to resume it; one over QMP says nothing
+ * of libvirt. */
+static void test_pause(void **state) {
+        (void) state;
+        JournalOwner o = { .name = "daemon", .pid = 100, .start_time = 7 };
+        JournalVm vm = { .domain = "lv", .qemu_pid = 200, .qemu_start = 9, .qmp_socket = "/run/q.sock" };
+        json_object *e = journal_entry_pause_new(&o, &vm);
+        assert_non_null(e);
+        assert_string_equal(journal_field_str(e, "key"), "pause:/run/q.sock:200:9");
+        assert_string_equal(journal_field_str(e, "type"), "pause");
+        assert_int_equal(journal_field_int(e, "owner_pid", 0), 100);
+        assert_int_equal(journal_field_int(e, "qemu_start", 0), 9);
+        assert_null(journal_field_str(e, "via"));
+        assert_null(journal_field_str(e, "uuid"));
+        json_object_put(e);
+        vm.uuid = "u-1";
+        vm.libvirt_uri = "qemu+ssh://h/system";
+        e = journal_entry_pause_new(&o, &vm);
+        assert_non_null(e);
+        assert_string_equal(journal_field_str(e, "via"), "libvirt");
+        assert_string_equal(journal_field_str(e, "uuid"), "u-1");
+        assert_string_equal(journal_field_str(e, "libvirt_uri"), "qemu+ssh://h/system");
+        json_object_put(e);
+        vm.libvirt_uri = NULL;
+        e = journal_entry_pause_new(&o, &vm);
+        assert_string_equal(journal_field_str(e, "via"), "libvirt");
+        assert_null(journal_field_str(e, "libvirt_uri"));
+        json_object_put(e);
+        vm.qmp_socket = NULL;
+        assert_null(journal_entry_pause_new(&o, &vm));
+}
+
 /* Typed entries go through the state file unchanged. */
 static void test_persisted(void **state) {
         (void) state;
@@ -175,6 +207,7 @@ int main(void) {
                 cmocka_unit_test(test_cgroup),
                 cmocka_unit_test(test_move_rtbudget_autogroup),
                 cmocka_unit_test(test_hv),
+                cmocka_unit_test(test_pause),
                 cmocka_unit_test(test_persisted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
