@@ -65,7 +65,7 @@ static int cmd_help(int argc _unused_, char **argv _unused_) {
                "  -c, --connect=URI        libvirt URI (default: libvirt's default, qemu:///system as root)\n"
                "  -b, --backend=NAME       only this discovery backend: libvirt, qmp, local\n"
                "  -l, --local=NAME=SPEC    treat a cgroup (cgroup:/path) or a process tree (pid:PID) as a domain;\n"
-               "                           ,agent=PATH names its xvagent socket\n"
+               "                           ,agent=PATH names its xvagent socket, a last ,qga=PATH its qemu-ga socket\n"
                "      --domains=FILE       read local domain specs from FILE (one NAME=SPEC per line, # comments)\n"
                "  -t, --threads=CLASSES    thread levers act on: vcpu, emulator, io, all (default all)\n"
                "  -j, --json               JSON output\n"

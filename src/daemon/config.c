@@ -180,8 +180,8 @@ static int domain_key(Parser *p, const char *k, const char *v) {
         if (streq(k, "match"))
                 return set_string(&d->match, v);
         if (streq(k, "view")) {
-                if (!streq(v, "agent") && !streq(v, "vmi") && !streq(v, "auto"))
-                        return perr(p, "view = %s: expected agent, vmi or auto", v);
+                if (!streq(v, "agent") && !streq(v, "qga") && !streq(v, "vmi") && !streq(v, "auto"))
+                        return perr(p, "view = %s: expected agent, qga, vmi or auto", v);
                 return set_string(&d->view, v);
         }
         if (streq(k, "rt")) {

@@ -3,7 +3,9 @@
 #include <stddef.h>
 
 #include "daemon/vm-control.h"
+#include "hv/hv-libvirt-agent.h"
 #include "view/pause-hook.h"
+#include "view/qga-client.h"
 
 static HvOptions with_uri(const GuestPause *p, void *userdata) {
         const HvOptions *hv = userdata;
@@ -43,8 +45,13 @@ static int vc_hmp(const GuestPause *p, const char *command, char **ret, void *us
 void vm_control_install(const HvOptions *hv) {
         if (!hv) {
                 guest_vm_ops_set(NULL);
+                qga_command_hook_set(NULL);
                 return;
         }
+        /* qemu-guest-agent of libvirt domains: through libvirt too (the qga view). */
+        QgaCommandHook qga = { .open = hv_libvirt_agent_open, .command = hv_libvirt_agent_command,
+                               .close = hv_libvirt_agent_close, .userdata = (void *) hv->libvirt_uri };
+        qga_command_hook_set(&qga);
         GuestVmOps ops = { .run_state = vc_run_state, .pause = vc_pause, .resume = vc_resume, .hmp = vc_hmp,
                            .userdata = (void *) hv };
         guest_vm_ops_set(&ops);

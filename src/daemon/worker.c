@@ -172,6 +172,10 @@ int worker_start(const Domain *d, const char *view, Worker **ret) {
         w->domain->agent_socket = d->agent_socket ? strdup(d->agent_socket) : NULL;
         w->domain->uuid = d->uuid ? strdup(d->uuid) : NULL;               /* libvirt: pause through libvirt */
         w->domain->libvirt_uri = d->libvirt_uri ? strdup(d->libvirt_uri) : NULL;
+        if (d->qga_channel.present)   /* the qga view: its socket, or libvirt's agent API */
+                w->domain->qga_channel = (DomainChannel) { .present = true,
+                                                           .type = d->qga_channel.type ? strdup(d->qga_channel.type) : NULL,
+                                                           .path = d->qga_channel.path ? strdup(d->qga_channel.path) : NULL };
         for (size_t i = 0; i < d->n_threads; i++)
                 (void) domain_add_thread(w->domain, d->threads[i].tid, d->threads[i].class, d->threads[i].vcpu,
                                          d->threads[i].comm);
