@@ -10,6 +10,7 @@ libsystemd-dev
 qemu-system-x86 qemu-utils
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 busybox-static cpio zstd xz-utils kmod
+qemu-guest-agent
 mmdebstrap e2fsprogs
 rt-tests stress-ng fio gnuplot-nox
 clang libclang-rt-14-dev
