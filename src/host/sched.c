@@ -329,9 +329,16 @@ int thread_sched_restore(pid_t tid, const ThreadSched *saved) {
         return ret;
 }
 
+int rt_runtime_read(const char *proc_root, int64_t *ret) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/sys/kernel/sched_rt_runtime_us", proc_root ?: "/proc") < 0)
+                return -ENOMEM;
+        return read_i64_file(path, ret);
+}
+
 bool rt_throttling_enabled(void) {
         int64_t v;
-        if (read_i64_file("/proc/sys/kernel/sched_rt_runtime_us", &v) < 0)
+        if (rt_runtime_read(NULL, &v) < 0)
                 return true;   /* the kernel's default */
         return v != -1;
 }

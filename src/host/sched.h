@@ -37,6 +37,9 @@ int process_cpu_time_ns(pid_t pid, uint64_t *ret);
 
 /* RT throttling: true when /proc/sys/kernel/sched_rt_runtime_us != -1. */
 bool rt_throttling_enabled(void);
+/* PROC_ROOT/sys/kernel/sched_rt_runtime_us (proc_root NULL: /proc): -1
+ * when RT throttling is off.  -errno when missing or unreadable. */
+int rt_runtime_read(const char *proc_root, int64_t *ret);
 
 /* The fields of /proc/PID[/task/TID]/stat xvsched uses.  comm may hold
  * spaces and parentheses: the parser takes it up to the LAST ')'. */

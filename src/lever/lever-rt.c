@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "basic/fileio.h"
 #include "host/cgroup.h"
 #include "host/cpus.h"
 #include "host/sched.h"
@@ -131,12 +130,9 @@ int lever_rt_check(int64_t rt_runtime_us, const CpuSet *online, const CpuSet *rt
 }
 
 int lever_rt_runtime_read(const char *proc_root, int64_t *ret) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/sys/kernel/sched_rt_runtime_us", proc_root ? proc_root : "/proc") < 0)
-                return -ENOMEM;
         /* Missing or unreadable: whether throttling is on cannot be told
          * (the caller refuses unless forced). */
-        return read_i64_file(path, ret);
+        return rt_runtime_read(proc_root, ret);
 }
 
 static bool policy_is_rt(int policy) {

@@ -168,6 +168,20 @@ static void test_autogroup(void **state) {
         assert_false(autogroup_enabled(missing));
 }
 
+static void test_rt_runtime(void **state) {
+        (void) state;
+        char proc[300];
+        int64_t v;
+        snprintf(proc, sizeof proc, "%s/proc", root);
+        assert_int_equal(rt_runtime_read(proc, &v), -ENOENT);   /* cannot be told */
+        put("proc/sys/kernel/sched_rt_runtime_us", "-1\n");
+        assert_int_equal(rt_runtime_read(proc, &v), 0);
+        assert_int_equal(v, -1);
+        put("proc/sys/kernel/sched_rt_runtime_us", "950000\n");
+        assert_int_equal(rt_runtime_read(proc, &v), 0);
+        assert_int_equal(v, 950000);
+}
+
 static void test_cpus(void **state) {
         (void) state;
         char sys[300];
@@ -209,6 +223,7 @@ int main(void) {
                 cmocka_unit_test(test_pids_and_tree),
                 cmocka_unit_test(test_tree_grow),
                 cmocka_unit_test(test_autogroup),
+                cmocka_unit_test(test_rt_runtime),
                 cmocka_unit_test(test_cpus),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
