@@ -164,13 +164,13 @@ int daemon_run(const DaemonOptions *o) {
                 r = log_error_errno(r, "cannot open the state file: %m");
         if (r >= 0 && !o->dry_run)
                 r = daemon_recover(&d);
-        if (r >= 0)
+        if (r >= 0) {
                 r = control_open(&d, journal_state_dir(o->state_dir));
-        if (r < 0) {
-                if (r != -EBUSY)
+                if (r < 0)
                         log_error_errno(r, "cannot open the control socket: %m");
-                goto out;
         }
+        if (r < 0)
+                goto out;   /* each failure above said why, in one line */
         if (!o->dry_run) {
                 /* Before any stop or pause, and before the view workers (it forks). */
                 r = guard_start(o->state_dir, &o->hv);

@@ -136,6 +136,7 @@ rc=0
 timeout 10 "$X" -b local -l "h=pid:$host_pid" run "$conf" >"$XV_TEST_DIR/unsafe-run.out" 2>&1 || rc=$?
 [ "$rc" != 0 ] || fail "the daemon ran in a world-writable state directory"
 assert_match "state directory" "$(cat "$XV_TEST_DIR/unsafe-run.out")"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/unsafe-run.out")" "error lines of run"
 [ ! -e "$XVSCHED_STATE_DIR/control.sock" ] || fail "control socket created in an unsafe state directory"
 chmod 0700 "$XVSCHED_STATE_DIR"
 
