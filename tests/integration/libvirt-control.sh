@@ -26,13 +26,13 @@ LV="virsh -c qemu:///system"
 libvirtd_up >/dev/null
 # no_timer_check: a loaded host makes TCG fail the kernel's IO-APIC timer check
 vm lv-start --name lc --append no_timer_check --cmd "sleep 100000" --stay >/dev/null
-# The busy loops at nice 19, so that the agent (nice 0) answers at once
+# The busy loops at nice 19 (busybox has renice, not nice), so that the agent (nice 0) answers at once
 # on this one TCG vCPU; the policy does not care about guest nice.
-NICE_LIB='mk(){ printf "#!/bin/sh\nwhile :; do :; done\n" >/tmp/$1; chmod +x /tmp/$1; }; b(){ mk $1; nice -n 19 /tmp/$1 & };'
+NICE_LIB='mk(){ printf "#!/bin/sh\nwhile :; do :; done\n" >/tmp/$1; chmod +x /tmp/$1; }; b(){ mk $1; /tmp/$1 & renice -n 19 -p $! >/dev/null; };'
 vm lv-start --name lca --append no_timer_check --agent --stay --cmd "$NICE_LIB b work; b backup; bp=\$!
 while :; do echo \"MON \$(cut -d' ' -f3 /proc/\$bp/stat)\"; sleep 0.5; done" >/dev/null
-vm wait lc
-vm wait lca
+vm wait lc --timeout "${XV_BOOT_TIMEOUT:-300}"
+vm wait lca --timeout "${XV_BOOT_TIMEOUT:-300}"
 console=$(vm console lca)
 
 new_lines_have() {   # REGEX SECONDS: a console line of lca printed from now on matches
