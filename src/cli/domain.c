@@ -124,8 +124,12 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
                         caps = guest_view_caps(v);
                         snprintf(p->vmi, sizeof p->vmi, "ok");
                         guest_view_free(v);
-                } else
-                        snprintf(p->vmi, sizeof p->vmi, "no (%s)", err[0] ? err : strerror(-r));
+                } else {
+                        const char *why = err[0] ? err : strerror(-r);
+                        if (strneq(why, "no vmi view: ", 13))
+                                why += 13;   /* the registry's prefix: said by "vmi: no" already */
+                        snprintf(p->vmi, sizeof p->vmi, "no (%s)", why);
+                }
         }
 
         bool agent = d->agent_socket != NULL;
