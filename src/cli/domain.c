@@ -9,7 +9,6 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "cli/cli.h"
-#include "daemon/vm-control.h"
 #include "host/sched.h"
 #include "lever/lever.h"
 #include "view-registry/view-registry.h"
@@ -106,7 +105,8 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
         else
                 snprintf(p->pause, sizeof p->pause, "none (no monitor)");
 
-        unsigned caps = 0;
+        bool vmi_ok = false;
+        bool can_pause = d->qmp_socket || (libvirt && d->uuid);
         if (d->remote)
                 snprintf(p->vmi, sizeof p->vmi, "no (remote host: its guest memory is not here)");
         else if (streq(d->backend, "local"))
@@ -116,12 +116,14 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
         else {
                 GuestView *v = NULL;
                 char err[192] = "";
-                /* the libvirt pause path, so that the view sees it */
-                vm_control_install(&arg.hv);
-                int r = guest_view_open_by_name("vmi", d, &v, err, sizeof err);
-                vm_control_install(NULL);
+                /* Whether introspection attaches; not whether the agent
+                 * answers (its port takes one client: a running daemon's
+                 * would make every list wait), so without the agent socket. */
+                Domain probe = *d;
+                probe.agent_socket = NULL;
+                int r = guest_view_open_by_name("vmi", &probe, &v, err, sizeof err);
                 if (r >= 0) {
-                        caps = guest_view_caps(v);
+                        vmi_ok = true;
                         snprintf(p->vmi, sizeof p->vmi, "ok");
                         guest_view_free(v);
                 } else {
@@ -133,7 +135,7 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
         }
 
         bool agent = d->agent_socket != NULL;
-        if (agent && (caps & GUEST_VIEW_CAP_STOP))
+        if (agent && vmi_ok && can_pause)
                 snprintf(p->stop, sizeof p->stop, "agent, vmi");
         else if (agent)
                 snprintf(p->stop, sizeof p->stop, "agent");
