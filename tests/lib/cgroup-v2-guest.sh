@@ -1,0 +1,197 @@
+#!/bin/bash
+# Runs INSIDE a stock Debian 12 guest (systemd, unified cgroup hierarchy) as
+# root, from the payload disk that tests/integration/cgroup-v2-systemd.sh
+# hot-plugs: xvsched and its libraries next to this script.  Real services
+# are the local domains.  Prints "FIGURE key value" lines for the host and
+# "FAIL: ..." (exit 1) on the first wrong answer; "DONE" at the end.
+#
+# usage: cgroup-v2-guest.sh [SECONDS_PER_MEASUREMENT]
+set -uo pipefail
+
+P=$(cd "$(dirname "$0")" && pwd)
+T=${1:-8}
+export LD_LIBRARY_PATH=$P/lib
+export XVSCHED_STATE_DIR=/run/xvtest-state
+CG=/sys/fs/cgroup
+UNITS="xv-a xv-b xv-m xv-d"
+
+# Each line also goes to the serial console, which the host can read while
+# the script runs (guest-exec returns its output only at the end).
+say() {
+        echo "$*"
+        echo "XVG: $*" > /dev/ttyS0 2>/dev/null || true
+}
+fail() { say "FAIL: $*"; exit 1; }
+figure() { say "FIGURE $*"; }
+step() { say "STEP $* ($(cut -d' ' -f1 /proc/uptime))"; }
+xv() { "$P/xvsched" -l a=cgroup:/system.slice/xv-a.service -l b=cgroup:/system.slice/xv-b.service \
+        -l m=cgroup:/system.slice/xv-m.service -l d=cgroup:/xvtest.slice/xv-d.service/w ${EXTRA_LOCAL:-} "$@"; }
+usage_us() { awk '$1 == "usage_usec" { print $2 }' "$CG$1/cpu.stat"; }
+now_us() { echo $(( $(date +%s%N) / 1000 )); }
+filev() { if [ -e "$1" ]; then tr '\n' ';' < "$1"; else echo absent; fi; }
+
+# --- the host as systemd runs it ------------------------------------------
+step facts
+[ "$(cat /proc/1/comm)" = systemd ] || fail "PID 1 is $(cat /proc/1/comm), not systemd"
+[ -f $CG/cgroup.controllers ] || fail "no unified hierarchy at $CG"
+[ -d /run/systemd/system ] || fail "no /run/systemd/system"
+figure root_subtree_control "$(cat $CG/cgroup.subtree_control)"
+"$P/xvsched" --version >/dev/null || fail "xvsched does not run here (libraries?)"
+
+# --- real services: unit files, started by systemd ---------------------------
+step services
+for u in xv-a xv-b; do
+        printf '[Service]\nExecStart=/bin/sh -c "while :; do :; done"\n' > /etc/systemd/system/$u.service
+done
+# OOMPolicy=continue: an OOM kill in it must not stop the unit (the default,
+# stop, would take its group and memory.events with it).
+printf '[Service]\nOOMPolicy=continue\nExecStart=/bin/sleep infinity\n' > /etc/systemd/system/xv-m.service
+# A delegated service (in a slice of its own, so that system.slice keeps
+# "memory pids") that runs its process in a subgroup of its own.
+cat > /etc/systemd/system/xv-d.service <<'EOF'
+[Service]
+Slice=xvtest.slice
+Delegate=yes
+ExecStart=/bin/sh -c 'd=/sys/fs/cgroup/xvtest.slice/xv-d.service; mkdir -p $d/w; echo $$ > $d/w/cgroup.procs; exec sleep infinity'
+EOF
+systemctl daemon-reload
+systemctl start xv-a xv-b xv-m xv-d || fail "cannot start the test services"
+for _ in $(seq 50); do [ -s $CG/xvtest.slice/xv-d.service/w/cgroup.procs ] && break; sleep 0.1; done
+
+# What reset must bring back: every file and every unit property.
+snapshot() {
+        local u f
+        for f in $CG $CG/system.slice $CG/xvtest.slice $CG/xvtest.slice/xv-d.service; do
+                echo "$f/cgroup.subtree_control=$(filev $f/cgroup.subtree_control)"
+        done
+        for u in $UNITS; do
+                for f in cpu.weight cpu.max cpuset.cpus cpuset.mems memory.max io.weight io.bfq.weight; do
+                        echo "$u/$f=$(filev $CG/system.slice/$u.service/$f)"
+                        echo "$u/$f=$(filev $CG/xvtest.slice/$u.service/$f)"
+                done
+                systemctl show -p CPUWeight,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec,AllowedCPUs,AllowedMemoryNodes,MemoryMax,IOWeight $u
+        done
+        for f in cpu.weight cpu.max; do
+                echo "d-w/$f=$(filev $CG/xvtest.slice/xv-d.service/w/$f)"
+        done
+}
+snapshot > /run/xv-before
+figure system_slice_subtree_control "$(cat $CG/system.slice/cgroup.subtree_control)"
+
+# --- cpus: thread affinity, both spinners on CPU 0 ---------------------------
+step cpus
+xv set a cpus=0 || fail "set a cpus=0"
+xv set b cpus=0 || fail "set b cpus=0"
+for u in xv-a xv-b; do
+        pid=$(systemctl show -p MainPID --value $u)
+        aff=$(taskset -pc "$pid" | awk '{print $NF}')
+        [ "$aff" = 0 ] || fail "$u (pid $pid) affinity is $aff, not 0"
+done
+
+# --- weight 4:1 → about 80/20 -------------------------------------------------
+step weight
+xv set a weight=400 || fail "set a weight=400"
+xv set b weight=100 || fail "set b weight=100"
+[ "$(cat $CG/system.slice/xv-a.service/cpu.weight)" = 400 ] || fail "xv-a cpu.weight is $(filev $CG/system.slice/xv-a.service/cpu.weight)"
+[ "$(cat $CG/system.slice/xv-b.service/cpu.weight)" = 100 ] || fail "xv-b cpu.weight is $(filev $CG/system.slice/xv-b.service/cpu.weight)"
+[ "$(systemctl show -p CPUWeight --value xv-a)" = 400 ] || fail "systemd says xv-a CPUWeight=$(systemctl show -p CPUWeight --value xv-a)"
+sleep 1
+a0=$(usage_us /system.slice/xv-a.service); b0=$(usage_us /system.slice/xv-b.service)
+sleep "$T"
+a1=$(usage_us /system.slice/xv-a.service); b1=$(usage_us /system.slice/xv-b.service)
+da=$((a1 - a0)); db=$((b1 - b0))
+[ $((da + db)) -gt 0 ] || fail "the spinners did not run"
+share=$((100 * da / (da + db)))
+figure weight_share_a "$share"
+# 4:1 is 80 %; the bound only says the weights act and point the right way.
+[ "$share" -ge 65 ] && [ "$share" -le 92 ] || fail "weight 4:1 gave xv-a $share % of CPU 0 (expected about 80)"
+
+# --- cap 25 → at most about 25 % of a CPU --------------------------------------
+step cap
+xv set a cap=25 || fail "set a cap=25"
+[ "$(cat $CG/system.slice/xv-a.service/cpu.max)" = "25000 100000" ] || fail "xv-a cpu.max is $(filev $CG/system.slice/xv-a.service/cpu.max)"
+[ "$(systemctl show -p CPUQuotaPerSecUSec --value xv-a)" = 250ms ] || fail "systemd says xv-a CPUQuotaPerSecUSec=$(systemctl show -p CPUQuotaPerSecUSec --value xv-a)"
+sleep 1
+a0=$(usage_us /system.slice/xv-a.service); t0=$(now_us)
+sleep "$T"
+a1=$(usage_us /system.slice/xv-a.service); t1=$(now_us)
+cap_pct=$((100 * (a1 - a0) / (t1 - t0)))
+figure cap25_pct_a "$cap_pct"
+# Never above the cap (+5 for the period edges); above 10 unless starved.
+[ "$cap_pct" -le 30 ] || fail "cap=25 let xv-a use $cap_pct % of a CPU"
+[ "$cap_pct" -ge 10 ] || fail "cap=25 left xv-a only $cap_pct % of a CPU"
+
+# --- memory: MemoryMax, and a hog in the group is killed ----------------------
+step memory
+xv set m memory=16M || fail "set m memory=16M"
+[ "$(cat $CG/system.slice/xv-m.service/memory.max)" = 16777216 ] || fail "xv-m memory.max is $(filev $CG/system.slice/xv-m.service/memory.max)"
+[ "$(systemctl show -p MemoryMax --value xv-m)" = 16777216 ] || fail "systemd says xv-m MemoryMax=$(systemctl show -p MemoryMax --value xv-m)"
+oom0=$(awk '$1 == "oom_kill" { print $2 }' $CG/system.slice/xv-m.service/memory.events)
+sh -c "echo \$\$ > $CG/system.slice/xv-m.service/cgroup.procs; exec sh -c 'x=\$(head -c 50000000 /dev/zero | tr \"\\\\0\" a); echo \${#x}'" > /run/xv-hog 2>&1
+oom1=$(awk '$1 == "oom_kill" { print $2 }' $CG/system.slice/xv-m.service/memory.events)
+[ "$oom1" -gt "$oom0" ] || fail "a 50 MB hog under memory=16M was not OOM-killed (memory.events oom_kill $oom0 → $oom1; $(cat /run/xv-hog))"
+figure memory_oom_kills "$((oom1 - oom0))"
+
+# --- mems: AllowedMemoryNodes ----------------------------------------------------
+step mems
+xv set m mems=0 || fail "set m mems=0"
+[ "$(cat $CG/system.slice/xv-m.service/cpuset.mems)" = 0 ] || fail "xv-m cpuset.mems is $(filev $CG/system.slice/xv-m.service/cpuset.mems)"
+[ "$(cat $CG/system.slice/xv-m.service/cpuset.mems.effective)" = 0 ] || fail "xv-m cpuset.mems.effective is $(filev $CG/system.slice/xv-m.service/cpuset.mems.effective)"
+[ "$(systemctl show -p AllowedMemoryNodes --value xv-m)" = 0 ] || fail "systemd says xv-m AllowedMemoryNodes=$(systemctl show -p AllowedMemoryNodes --value xv-m)"
+
+# --- io weight: IOWeight ---------------------------------------------------------
+step ioweight
+if xv set b ioweight=500 2> /run/xv-io-err; then
+        w=$(filev $CG/system.slice/xv-b.service/io.weight)
+        bfq=$(filev $CG/system.slice/xv-b.service/io.bfq.weight)
+        figure ioweight_files "io.weight=$w io.bfq.weight=$bfq"
+        [ "$(systemctl show -p IOWeight --value xv-b)" = 500 ] || fail "systemd says xv-b IOWeight=$(systemctl show -p IOWeight --value xv-b)"
+        case "$w;$bfq" in
+        "default 500;"*|*";default 500;") ;;
+        *) fail "ioweight=500: io.weight '$w', io.bfq.weight '$bfq'" ;;
+        esac
+else
+        figure ioweight_refused "$(cat /run/xv-io-err)"
+fi
+
+# --- a delegated subtree: the file, cpu enabled in the service's own group -------
+step delegated
+xv set d weight=300 || fail "set d weight=300 (delegated)"
+[ "$(cat $CG/xvtest.slice/xv-d.service/w/cpu.weight)" = 300 ] || fail "xv-d.service/w cpu.weight is $(filev $CG/xvtest.slice/xv-d.service/w/cpu.weight)"
+figure delegated_subtree_control "$(cat $CG/xvtest.slice/xv-d.service/cgroup.subtree_control)"
+
+# --- a process in a shared group: moved into a transient scope -------------------
+step scope
+setsid sh -c 'while :; do :; done' < /dev/null > /dev/null 2>&1 &
+cpid=$!
+home=$(awk -F: '$1 == 0 { print $3 }' /proc/$cpid/cgroup)
+EXTRA_LOCAL="-l c=pid:$cpid" xv set c weight=200 || fail "set c weight=200 (pid in $home)"
+now=$(awk -F: '$1 == 0 { print $3 }' /proc/$cpid/cgroup)
+[ "$now" = /xvsched.slice/xvsched-c.scope ] || fail "pid $cpid is in $now, not in /xvsched.slice/xvsched-c.scope"
+[ "$(systemctl show -p CPUWeight --value xvsched-c.scope)" = 200 ] || fail "xvsched-c.scope CPUWeight=$(systemctl show -p CPUWeight --value xvsched-c.scope)"
+[ "$(cat $CG/xvsched.slice/xvsched-c.scope/cpu.weight)" = 200 ] || fail "xvsched-c.scope cpu.weight is $(filev $CG/xvsched.slice/xvsched-c.scope/cpu.weight)"
+figure scope_from "$home"
+
+# --- reset: every file and every unit property as before ---------------------------
+step reset
+snapshot > /run/xv-during
+"$P/xvsched" reset --all || fail "reset --all"
+snapshot > /run/xv-after
+if ! diff /run/xv-before /run/xv-after > /run/xv-diff; then
+        fail "reset --all left differences: $(tr '\n' ' ' < /run/xv-diff)"
+fi
+figure changed_then_restored "$(diff /run/xv-before /run/xv-during | grep -c '^>')"
+now=$(awk -F: '$1 == 0 { print $3 }' /proc/$cpid/cgroup)
+[ "$now" = "$home" ] || fail "pid $cpid is in $now after reset, not back in $home"
+state=$(systemctl show -p LoadState --value xvsched-c.scope)
+active=$(systemctl show -p ActiveState --value xvsched-c.scope)
+[ "$active" != active ] || fail "xvsched-c.scope still active after reset ($state)"
+for u in xv-a xv-b; do
+        pid=$(systemctl show -p MainPID --value $u)
+        aff=$(taskset -pc "$pid" | awk '{print $NF}')
+        [ "$aff" != 0 ] || fail "$u affinity still 0 after reset"
+done
+figure dropins "$(ls /run/systemd/system.control 2>/dev/null | tr '\n' ' ')"
+kill "$cpid" 2>/dev/null
+systemctl stop xv-a xv-b xv-m xv-d
+say DONE
