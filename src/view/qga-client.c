@@ -48,6 +48,9 @@ struct QgaClient {
         bool exec_ok;            /* guest-info said guest-exec is enabled */
         bool held;               /* a stop or nice may be held in the guest */
         usec_t last_beat;
+        /* Command lines known from earlier polls: the reader skips them. */
+        GuestTask *known;        /* thread-group leaders: pid, start time, comm, cmdline */
+        size_t n_known;
         char transport[320];
         char error[512];
 };
@@ -124,6 +127,15 @@ static void drop(QgaClient *c) {
         c->rlen = 0;
 }
 
+/* A raw QGA socket takes one client at a time (QEMU's chardev, qemu-ga's
+ * unix-listen): let go of it after each operation, so that other clients
+ * (Proxmox's qm, vm exec, an operator's socat) are not shut out while
+ * xvsched holds a stop.  The next call reconnects and resyncs. */
+static void let_go(QgaClient *c) {
+        if (c->path)
+                drop(c);
+}
+
 void qga_client_free(QgaClient *c) {
         if (!c)
                 return;
@@ -133,6 +145,7 @@ void qga_client_free(QgaClient *c) {
                 c->hook.close(c->handle);
         free(c->path);
         free(c->rbuf);
+        free(c->known);
         free(c);
 }
 
@@ -495,6 +508,7 @@ static int finish_connect(QgaClient *c, QgaClient **ret) {
         json_object_put(v);
         if (r >= 0)
                 r = qga_client_check_exec(c);
+        let_go(c);
         if (r < 0) {
                 snprintf(connect_error, sizeof connect_error, "%s", c->error);
                 qga_client_free(c);
@@ -822,6 +836,16 @@ static int parse_stat_line(char *line, GuestTask *t, char *err, size_t size) {
         return 0;
 }
 
+typedef struct Cmdline {
+        pid_t pid;
+        char cmdline[GUEST_CMDLINE_MAX];
+} Cmdline;
+
+static int cmp_cmdline(const void *a, const void *b) {
+        const Cmdline *x = a, *y = b;
+        return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
 int qga_parse_tasks(const char *text, size_t len, pid_t skip_pid, size_t max_tasks, GuestTask **ret, size_t *ret_n,
                     char *err, size_t err_size) {
         if (memchr(text, 0, len))
@@ -830,7 +854,8 @@ int qga_parse_tasks(const char *text, size_t len, pid_t skip_pid, size_t max_tas
         if (!buf)
                 return -ENOMEM;
         _cleanup_free_ GuestTask *tasks = NULL;
-        size_t n = 0, cap = 0;
+        _cleanup_free_ Cmdline *cmds = NULL;
+        size_t n = 0, cap = 0, n_cmds = 0, cap_cmds = 0;
         bool header = false, end = false;
         char *save = NULL;
         int r;
@@ -876,21 +901,40 @@ int qga_parse_tasks(const char *text, size_t len, pid_t skip_pid, size_t max_tas
                         while (o > 0 && clean[o - 1] == ' ')
                                 o--;
                         clean[o] = 0;
-                        /* the threads of pid were printed just before */
-                        for (size_t i = n; i > 0 && tasks[i - 1].pid == (pid_t) pid; i--)
-                                memcpy(tasks[i - 1].cmdline, clean, o + 1);
+                        if (n_cmds >= max_tasks)
+                                return perr(err, err_size, -E2BIG, "reader: more than %zu command lines", max_tasks);
+                        if (n_cmds == cap_cmds) {
+                                size_t nc = cap_cmds ? cap_cmds * 2 : 64;
+                                Cmdline *g = realloc(cmds, nc * sizeof *g);
+                                if (!g)
+                                        return -ENOMEM;
+                                cmds = g;
+                                cap_cmds = nc;
+                        }
+                        cmds[n_cmds].pid = (pid_t) pid;
+                        memcpy(cmds[n_cmds++].cmdline, clean, o + 1);
                 } else
                         return perr(err, err_size, -EBADMSG, "reader: unexpected line");
         }
         if (!end)
                 return perr(err, err_size, -EBADMSG, "reader: output %s", header ? "cut short (no end marker)" : "empty");
+        /* command lines to every thread of their process */
+        if (n_cmds > 0)
+                qsort(cmds, n_cmds, sizeof *cmds, cmp_cmdline);
+        for (size_t i = 0; i < n; i++) {
+                Cmdline key = { .pid = tasks[i].pid };
+                const Cmdline *m = n_cmds ? bsearch(&key, cmds, n_cmds, sizeof *cmds, cmp_cmdline) : NULL;
+                if (m)
+                        memcpy(tasks[i].cmdline, m->cmdline, sizeof tasks[i].cmdline);
+        }
         /* qemu-ga's threads are the agent */
         for (size_t i = 0; i < n; i++)
                 if (streq(tasks[i].comm, "qemu-ga"))
                         for (size_t k = 0; k < n; k++)
                                 if (tasks[k].pid == tasks[i].pid)
                                         tasks[k].is_agent = true;
-        qsort(tasks, n, sizeof *tasks, cmp_task);
+        if (n > 0)
+                qsort(tasks, n, sizeof *tasks, cmp_task);
         for (size_t i = 1; i < n; i++)
                 if (tasks[i].tid == tasks[i - 1].tid)
                         return perr(err, err_size, -EBADMSG, "reader: thread %d listed twice", tasks[i].tid);
@@ -917,6 +961,7 @@ static int run_script(QgaClient *c, const char *what, const char *script, const 
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
         int r = qga_client_exec(c, argv, max_out, &out, &len, &status);
+        let_go(c);
         if (r < 0)
                 return r;
         c->last_beat = now_usec();
@@ -953,11 +998,66 @@ static int run_script(QgaClient *c, const char *what, const char *script, const 
         return (int) v;
 }
 
+/* Up to this many known pids go to the reader (its argument stays far
+ * below the kernel's 128 KiB per argument). */
+#define KNOWN_ARG_MAX 8000u
+
+static const GuestTask *find_known(const QgaClient *c, pid_t pid) {
+        size_t lo = 0, hi = c->n_known;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (c->known[mid].pid == pid)
+                        return &c->known[mid];
+                if (c->known[mid].pid < pid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* Fill the command lines the reader left out from the cache (same pid,
+ * start time and comm: not a reused pid, not an exec since), then keep
+ * every leader's non-empty command line for the next poll. */
+static int apply_known(QgaClient *c, GuestTask *t, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (t[i].cmdline[0] || t[i].is_kthread)
+                        continue;
+                /* the leader of t[i]'s group (sorted by tid; the leader's tid is its pid) */
+                const GuestTask *k = find_known(c, t[i].pid);
+                GuestTask key = { .tid = t[i].pid };
+                const GuestTask *leader = bsearch(&key, t, n, sizeof *t, cmp_task);
+                if (k && leader && k->start_time_ns == leader->start_time_ns && streq(k->comm, leader->comm))
+                        memcpy(t[i].cmdline, k->cmdline, sizeof t[i].cmdline);
+        }
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+                m += t[i].tid == t[i].pid && t[i].cmdline[0] && !t[i].is_kthread;
+        GuestTask *known = calloc(m ? m : 1, sizeof *known);
+        if (!known)
+                return -ENOMEM;
+        m = 0;
+        for (size_t i = 0; i < n; i++)
+                if (t[i].tid == t[i].pid && t[i].cmdline[0] && !t[i].is_kthread)
+                        known[m++] = t[i];   /* sorted by tid == pid */
+        free(c->known);
+        c->known = known;
+        c->n_known = m;
+        return 0;
+}
+
 int qga_client_tasks(QgaClient *c, GuestTask **ret, size_t *ret_n) {
         char tok[64] = "";
         if (c->held)
                 token(c, tok, sizeof tok);
-        const char *args[] = { tok, NULL };
+        _cleanup_free_ char *known = malloc((size_t) MIN(c->n_known, KNOWN_ARG_MAX) * 12 + 1);
+        if (!known)
+                return -ENOMEM;
+        size_t o = 0;
+        for (size_t i = 0; i < c->n_known && i < KNOWN_ARG_MAX; i++)
+                o += (size_t) sprintf(known + o, "%s%d", o ? " " : "", (int) c->known[i].pid);
+        known[o] = 0;
+        const char *args[] = { tok, known, NULL };
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
         /* base64 of the output must fit in one reply */
@@ -965,9 +1065,18 @@ int qga_client_tasks(QgaClient *c, GuestTask **ret, size_t *ret_n) {
         if (r < 0)
                 return r;
         char err[200] = "";
-        r = qga_parse_tasks(out, len, 0, QGA_MAX_TASKS, ret, ret_n, err, sizeof err);
+        GuestTask *t = NULL;
+        size_t n = 0;
+        r = qga_parse_tasks(out, len, 0, QGA_MAX_TASKS, &t, &n, err, sizeof err);
         if (r < 0)
                 return set_error(c, r, "%s", err);
+        r = apply_known(c, t, n);
+        if (r < 0) {
+                free(t);
+                return r;
+        }
+        *ret = t;
+        *ret_n = n;
         return 0;
 }
 

@@ -22,7 +22,7 @@
 #define QGA_SH_PRELUDE                                                                                 \
         "exec 2>/dev/null\n"                                                                           \
         "D=/run/xvsched-qga; [ -d /run ] || D=/tmp/xvsched-qga; D=${XVSCHED_QGA_DIR:-$D}\n"              \
-        "nf() { r=${1##*) }; set -- $r; N=${17}; S=${20}; F=${7}; }\n"                                 \
+        "nf() { r=${1##*) }; set -- $r; N=${17}; S=${20}; F=${7}; T=${18}; }\n"                        \
         "safe() { [ -d $D ] && [ ! -L $D ] && [ -O $D ]; }\n"                                          \
         "mk() { umask 077; mkdir -p $D; safe || exit 91; }\n"                                          \
         "sn() { renice -n \"$2\" -p \"$1\" >/dev/null 2>&1; read -r l < /proc/$1/stat || return 1; nf \"$l\";\n" \
@@ -54,26 +54,38 @@
         "  sleep 1\n"                                                                                  \
         "done\n"
 
-/* The reader: $1 = heartbeat token (renewed only where D exists).  Prints
+/* The reader: $1 = heartbeat token (renewed only where D exists), $2 = the
+ * pids whose command line the host has already (space-separated; their
+ * C lines are left out, so a steady poll forks nothing).  Prints
  *   XVQGA1
  *   S TGID <the thread's /proc/TGID/task/TID/stat line>   per thread
- *   C TGID <cmdline, NULs and newlines as spaces>          per user process
+ *     (a single-threaded process's /proc/TGID/stat: no walk of its task/)
+ *   C TGID <cmdline, NULs and newlines as spaces>          per user process not in $2
  *   E
- * and leaves itself out. */
+ * and leaves itself out.  The C lines come last, from one awk over every
+ * command line (mawk, gawk; busybox awk keeps only argv[0]), or from one tr
+ * per process where there is no awk. */
 #define QGA_SH_READER                                                                                  \
         QGA_SH_PRELUDE                                                                                 \
         "if [ -n \"$1\" ] && safe; then echo \"$1\" > $D/beat; fi\n"                                   \
-        "echo XVQGA1\n"                                                                                \
+        "k=\" $2 \"; u=; echo XVQGA1\n"                                                                     \
         "for p in /proc/[0-9]*; do\n"                                                                  \
         "  q=${p#/proc/}; [ \"$q\" = \"$$\" ] && continue; F=0\n"                                      \
-        "  for t in $p/task/[0-9]*; do\n"                                                              \
-        "    read -r l < $t/stat || continue\n"                                                        \
-        "    printf 'S %s %s\\n' \"$q\" \"$l\"\n"                                                      \
-        "    [ \"$t\" = \"$p/task/$q\" ] && nf \"$l\"\n"                                               \
-        "  done\n"                                                                                     \
+        "  read -r l < $p/stat || continue; nf \"$l\"\n"                                                \
+        "  if [ \"$T\" = 1 ]; then printf 'S %s %s\\n' \"$q\" \"$l\"\n"                                     \
+        "  else for t in $p/task/[0-9]*; do\n"                                                         \
+        "    read -r l < $t/stat && printf 'S %s %s\\n' \"$q\" \"$l\"\n"                                  \
+        "  done; fi\n"                                                                                 \
         "  [ $(( ${F:-0} & 2097152 )) = 0 ] || continue\n"                                             \
-        "  printf 'C %s ' \"$q\"; tr '\\000\\n' '  ' < $p/cmdline; echo\n"                             \
+        "  case $k in *\" $q \"*) continue;; esac\n"                                                     \
+        "  u=\"$u $p/cmdline\"\n"                                                                       \
         "done\n"                                                                                       \
+        "if [ -z \"$u\" ]; then :; elif command -v awk >/dev/null; then\n"                              \
+        "  awk 'BEGIN { RS = \"\\000\" } FNR == 1 { if (f != \"\") printf \"\\n\"; f = FILENAME;\n"          \
+        "    sub(/^\\/proc\\//, \"\", f); sub(/\\/cmdline$/, \"\", f); printf \"C %s \", f }\n"               \
+        "    { gsub(/\\n/, \" \"); printf \"%s \", $0 } END { if (f != \"\") printf \"\\n\" }' $u; echo\n"  \
+        "else for f in $u; do q=${f#/proc/}; printf 'C %s ' \"${q%/cmdline}\"; tr '\\000\\n' '  ' < $f; echo; done\n" \
+        "fi\n"                                                                                         \
         "echo E\n"
 
 /* Checks shared by stop and nice: $p exists, is not init, a kernel thread

@@ -93,6 +93,19 @@ static void test_parse_good(void **state) {
         assert_false(t[2].is_agent);
         free(t);
 
+        /* the reader prints the C lines last (one awk over every command line);
+         * a command line of a pid with no thread listed is ignored */
+        char *late = join("XVQGA1", init, web, webt, "C 999 ghost", "C 300 web --late", "C 1 init", "E", NULL);
+        GuestTask *lt = NULL;
+        size_t ln = 0;
+        assert_int_equal(qga_parse_tasks(late, strlen(late), 0, 100, &lt, &ln, err, sizeof err), 0);
+        assert_int_equal(ln, 3);
+        assert_string_equal(lt[0].cmdline, "init");
+        assert_string_equal(lt[1].cmdline, "web --late");
+        assert_string_equal(lt[2].cmdline, "web --late");
+        free(lt);
+        free(late);
+
         /* skip_pid leaves a thread group out */
         assert_int_equal(qga_parse_tasks(text, strlen(text), 300, 100, &t, &n, err, sizeof err), 0);
         assert_int_equal(n, 4);
