@@ -28,7 +28,7 @@ rc "$X" --version || fail "--version exited $?"
 assert_match '^xvsched [0-9]' "$out" "--version"
 rc "$X" ps --help || fail "ps --help exited $?"
 assert_match 'Usage: xvsched .*ps DOMAIN' "$out" "ps --help usage line"
-assert_match '--via agent\|vmi\|auto' "$out" "ps --help lists --via"
+assert_match '--via agent\|qga\|vmi\|auto' "$out" "ps --help lists --via"
 r=0; rc "$X" ps dom --no-such-option || r=$?
 assert_eq 2 "$r" "exit status of an unknown option"
 assert_eq 1 "$(printf '%s\n' "$err" | wc -l)" "lines for an unknown option ($err)"
@@ -51,7 +51,7 @@ bash -n "$XV_TEST_DIR/completion.bash" || fail "the completion script is not val
 got=$(bash -c '. "$1"; COMP_WORDS=(xvsched da); COMP_CWORD=1; _xvsched; echo "${COMPREPLY[*]}"' _ "$XV_TEST_DIR/completion.bash")
 assert_eq daemon "$got" "completion of 'xvsched da'"
 got=$(bash -c '. "$1"; COMP_WORDS=(xvsched ps dom --via ""); COMP_CWORD=4; _xvsched; echo "${COMPREPLY[*]}"' _ "$XV_TEST_DIR/completion.bash")
-assert_eq "agent vmi auto" "$got" "completion of 'xvsched ps dom --via '"
+assert_eq "agent qga vmi auto" "$got" "completion of 'xvsched ps dom --via '"
 
 # A daemon on a local domain.
 sleep 100000 &
