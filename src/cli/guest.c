@@ -412,10 +412,7 @@ static int view_held_change(const char *domain, const char *via, const char *wha
 }
 
 static int view_change(const char *domain, const char *via, const char *what, bool stop, int nice, double seconds) {
-        /* A held change outlives sockets (libvirt's, a guest agent's): one
-         * closed by its peer must be an error, not SIGPIPE. */
-        (void) signal(SIGPIPE, SIG_IGN);
-        qga_hook_install();
+        qga_hook_install();   /* SIGPIPE is ignored for the whole program (main.c) */
         guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
         int r = view_held_change(domain, via, what, stop, nice, seconds);
         guest_pause_hook_set(NULL);

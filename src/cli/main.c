@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,11 @@ int main(int argc, char **argv) {
         if (fd_ensure_std() < 0)
                 return 1;
         log_set_program("xvsched");
+        /* Every socket we write to (QMP, agents, QGA, libvirt's connection,
+         * control clients) may be closed by its peer at any moment: that
+         * must be an error from write(), never a silent death by SIGPIPE
+         * (exit status 141 after a libvirtd restart was seen). */
+        (void) signal(SIGPIPE, SIG_IGN);
 
         int r = parse_argv(argc, argv);
         arg.hv.local_specs = local_specs;
