@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon-internal.h"
 #include "daemon/guard.h"
+#include "daemon/notify.h"
 #include "lever/journal.h"
 #include "policy/policy.h"
 #include "view/pause-hook.h"
@@ -107,7 +108,7 @@ static int check_domains(const DaemonOptions *o, const Rules *rules, const char 
         return r;
 }
 
-int daemon_reload(Daemon *d, char *err, size_t size) {
+static int reload_rules(Daemon *d, char *err, size_t size) {
         Rules rules = {};
         int r = config_parse_file(d->config_path, &rules, err, size);
         if (r >= 0)
@@ -130,6 +131,14 @@ int daemon_reload(Daemon *d, char *err, size_t size) {
         d->last_discovery_ns = 0;
         log_notice("reloaded %s: %zu domains, %zu tasks", d->config_path, d->rules.n_domains, d->rules.n_tasks);
         return 0;
+}
+
+/* The service manager sees the reload from start to end (sd_notify(3)). */
+int daemon_reload(Daemon *d, char *err, size_t size) {
+        (void) daemon_notify_reloading();
+        int r = reload_rules(d, err, size);
+        (void) daemon_notify_ready(NULL);
+        return r;
 }
 
 int daemon_run(const DaemonOptions *o) {
@@ -227,6 +236,12 @@ int daemon_run(const DaemonOptions *o) {
                    d.rules.n_tasks, d.rules.interval_ms, o->dry_run ? " (dry run: nothing changes)" : "");
         d.t0_ns = now_ns();
         tick(&d);
+        {
+                char status[128];
+                snprintf(status, sizeof status, "%zu domains, %zu tasks, every %u ms", d.rules.n_domains,
+                         d.rules.n_tasks, d.rules.interval_ms);
+                (void) daemon_notify_ready(status);   /* recovery done, the loop runs */
+        }
         while (!d.quit) {
                 struct epoll_event ev[4];
                 int n = epoll_wait(d.epoll_fd, ev, ELEMENTSOF(ev), control_expire(&d));
@@ -260,6 +275,7 @@ int daemon_run(const DaemonOptions *o) {
                                 control_handle_client(&d, ev[i].data.fd);
                 }
         }
+        (void) daemon_notify_stopping();
         {
                 int k = daemon_release_all(&d);
                 if (r >= 0)
