@@ -3,15 +3,17 @@
  * (each loaded module's split BTF, page-cache copies of .ko files, BPF
  * programs' BTF): by header and content, largest first, within bounds.
  *
- *   1. one scan of RAM for the header prefix; each match whose sections are
- *      laid out as libbpf and the kernel write them (types at 0, strings
- *      right after, <= VMI_BTF_MAX_SIZE, all in RAM) is "plausible"; the
- *      VMI_BTF_MAX_LOOK largest of them are kept (no cap on how many are
- *      seen: a guest with hundreds of modules only has more small ones);
- *   2. those, largest first, are looked at with three small reads: a split
- *      BTF (a module's) has no "" at the start of its own strings and names
- *      beyond them; a base BTF's first type has a known kind and its strings
- *      end in NUL;
+ *   1. one scan of RAM for the header prefix; each match is checked in the
+ *      window the scan read (a read of its own only at a window's end): sections laid out as
+ *      libbpf and the kernel write them (types at 0, strings right after,
+ *      <= VMI_BTF_MAX_SIZE, all in RAM), a first type of a known kind,
+ *      strings ending in NUL, and not split: a split BTF (a module's) has
+ *      no "" at the start of its own strings and names beyond them.  What
+ *      passes is a candidate; the VMI_BTF_MAX_LOOK largest are kept (no cap
+ *      on how many are seen: a guest with hundreds of modules only has more
+ *      small blobs);
+ *   2. those, largest first, are checked again with three small reads (the
+ *      guest runs on; and what lay beyond the scan's window);
  *   3. the survivors are read in full (at most VMI_BTF_MAX_READ_BYTES in
  *      all) and must name "task_struct" among their own strings (memmem);
  *   4. only then libbpf parses (at most VMI_BTF_MAX_PARSES), and the first
