@@ -17,6 +17,15 @@ clang libclang-rt-14-dev
 python3
 "
 
+# `make deb` and scripts/check-deb.sh only (`install-deps.sh deb`): the
+# Debian tools, and systemd for systemd-analyze verify.
+DEB_PACKAGES="
+dpkg-dev debhelper lintian systemd
+"
+if [ "${1:-}" = deb ]; then
+        PACKAGES="$PACKAGES $DEB_PACKAGES"
+fi
+
 missing=""
 for p in $PACKAGES; do
         status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
