@@ -7,7 +7,7 @@
  * the program (the guard, the next start, `xvsched reset`).  The view layer
  * knows nothing of the journal: the program installs a hook.
  *
- * Without a hook (library users such as tests/vmi/vmi-ctl) a view pauses
+ * Without a hook (library users such as tools/ctl/vmi-ctl) a view pauses
  * unrecorded; xvsched's CLI and daemon always install one, and when it
  * fails the view does not pause. */
 

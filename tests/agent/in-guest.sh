@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # xvagent in a real TCG guest, driven from the host through the agent client
-# (tests/agent/agent-ctl) over QEMU's chardev socket for the virtio-serial
+# (tools/ctl/agent-ctl) over QEMU's chardev socket for the virtio-serial
 # port: the guest's init starts the agent; the guest command starts a
 # CPU-bound loop and a sleeper.  Checks quick reconnects, states, stop/cont
 # by CPU time, nice, malformed input, and the lease-based resume after the
@@ -12,7 +12,7 @@
 require_root
 require_cmd "${XV_QEMU:-qemu-system-x86_64}" python3 base64
 xvagent=$XV_BUILD/agent/xvagent
-ctl_bin=$XV_BUILD/tests/agent/agent-ctl
+ctl_bin=$XV_BUILD/tools/ctl/agent-ctl
 [ -x "$xvagent" ] || fail "$xvagent not built"
 [ -x "$ctl_bin" ] || fail "$ctl_bin not built"
 if ldd "$xvagent" >/dev/null 2>&1; then

@@ -8,7 +8,7 @@
 #    directly and gives the same answers.
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
-CTL=$XV_BUILD/tests/vmi/vmi-ctl
+CTL=$XV_BUILD/tools/ctl/vmi-ctl
 [ -x "$CTL" ] || fail "$CTL is not built"
 
 # 100 sleepers, two CPU-bound loops pinned to the two CPUs, a pipeline.

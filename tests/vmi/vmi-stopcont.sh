@@ -7,7 +7,7 @@
 # an agent the view refuses to stop (it could not resume).
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
-CTL=$XV_BUILD/tests/vmi/vmi-ctl
+CTL=$XV_BUILD/tools/ctl/vmi-ctl
 [ -x "$CTL" ] || fail "$CTL is not built"
 CYCLES=${XV_VMI_CYCLES:-100}
 

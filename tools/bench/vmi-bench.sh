@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of introspection on real TCG guests (KASLR on), recorded in
-# docs/vmi.md:  XV_BUILD=$PWD/build bash tests/vmi/vmi-bench.sh [OUT.jsonl]
+# docs/vmi.md:  XV_BUILD=$PWD/build bash tools/bench/vmi-bench.sh [OUT.jsonl]
 # For each thread count (about 50, 500 and 2,000 threads in the guest) boots
 # a 2-vCPU guest whose command starts vmi-threads (a static helper in a
 # bench image, build/guest-vmi), then runs vmi-bench (with QMP `xp` for
@@ -9,12 +9,12 @@
 # loop in the 50-thread guest.  XV_VMI_MEMFD=1 gives the guests their RAM as a
 # shared memfd (read through a mapping instead of process_vm_readv);
 # XV_VMI_SPECS="50:0 500:445" picks the thread counts (LABEL:EXTRA_THREADS).
-. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../../tests/lib/common.sh"
 require_vm
 OUT=${1:-$XV_TEST_DIR/vmi-bench.jsonl}
-BENCH=$XV_BUILD/tests/vmi/vmi-bench
-CTL=$XV_BUILD/tests/vmi/vmi-ctl
-THREADS=$XV_BUILD/tests/vmi/vmi-threads
+BENCH=$XV_BUILD/tools/bench/vmi-bench
+CTL=$XV_BUILD/tools/ctl/vmi-ctl
+THREADS=$XV_BUILD/tools/bench/vmi-threads
 for b in "$BENCH" "$CTL" "$THREADS"; do [ -x "$b" ] || fail "$b is not built"; done
 IMG=$XV_BUILD/guest-vmi
 mkdir -p "$IMG"
