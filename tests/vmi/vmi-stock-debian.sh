@@ -23,7 +23,7 @@ for f in rootfs.img vmlinuz initrd.img; do
         [ -f "$XV_DEBIAN/$f" ] || skip "no Debian image in $XV_DEBIAN ($f missing; build it: make debian-image)"
 done
 X=$XV_BUILD/src/cli/xvsched
-CTL=$XV_BUILD/tests/vmi/vmi-ctl
+CTL=$XV_BUILD/tools/ctl/vmi-ctl
 [ -x "$X" ] || fail "no $X (build first)"
 [ -x "$CTL" ] || fail "no $CTL (build first)"
 ROUNDS=${XV_STOCK_ROUNDS:-10}
