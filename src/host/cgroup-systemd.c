@@ -501,8 +501,16 @@ int cgroup_scope_remove(const CgroupHost *h, const char *cg) {
         const char *scope = own_scope(h, cg);
         if (!scope)
                 return 0;
-        /* An empty scope is gone already (systemd collects it). */
-        int r = systemd_unit_stop(h->sd_bus, scope);
+        /* StopUnit kills what is still in the scope (KillMode=control-group):
+         * a process not moved back yet (a domain's other processes, whose
+         * entries come later) must not die for it.  So only an empty scope
+         * is stopped; a busy one is -EBUSY, as rmdir of a busy group.  (An
+         * empty scope is mostly gone already: systemd collects it.) */
+        _cleanup_free_ char *procs = NULL;
+        int r = cgroup_read_raw(h, CGROUP_CTRL_CPU, cg, "cgroup.procs", &procs);
+        if (r >= 0 && procs[strspn(procs, "; \t\n")])
+                return -EBUSY;
+        r = systemd_unit_stop(h->sd_bus, scope);
         return r < 0 ? r : 1;
 }
 

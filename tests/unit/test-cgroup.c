@@ -1197,6 +1197,27 @@ static void test_sd_owns_tree(void **state) {
         assert_int_equal(system(p), 0);
 }
 
+/* Removing our own transient scope while processes are still in it (a
+ * domain's second process not moved back yet, or one whose old group is
+ * gone): StopUnit would have systemd kill them (a scope's KillMode is
+ * control-group).  So a scope that still holds a process is left alone:
+ * -EBUSY, as rmdir of a busy group, and no call on the bus.  The bus here
+ * is a stand-in that fails every call: reaching it is the defect. */
+static void test_sd_scope_remove_busy(void **state) {
+        Fixture *f = *state;
+        static void *fake_bus[8];   /* a SystemdBus whose sd_bus is NULL */
+        char p[512];
+        snprintf(p, sizeof p, "mkdir -p '%s/xvsched.slice/xvsched-a.scope' && printf '555\\n556\\n' > "
+                              "'%s/xvsched.slice/xvsched-a.scope/cgroup.procs'", f->root, f->root);
+        assert_int_equal(system(p), 0);
+        f->h->sd_bus = (struct SystemdBus *) fake_bus;
+        int r = cgroup_remove(f->h, "/xvsched.slice/xvsched-a.scope");
+        f->h->sd_bus = NULL;
+        assert_int_equal(r, -EBUSY);
+        assert_true(exists(f, "xvsched.slice/xvsched-a.scope"));
+        assert_string_equal(slurp(f, "xvsched.slice/xvsched-a.scope/cgroup.procs"), "555\n556");
+}
+
 static void test_sd_own_group_fixture(void **state) {
         Fixture *f = *state;
         /* a fixture tree is never systemd's: groups and levers as on plain v2 */
@@ -1242,6 +1263,7 @@ int main(void) {
                 cmocka_unit_test(test_sd_saved_form),
                 cmocka_unit_test(test_sd_owns_tree),
                 cmocka_unit_test_setup_teardown(test_sd_own_group_fixture, setup_v2, teardown),
+                cmocka_unit_test_setup_teardown(test_sd_scope_remove_busy, setup_v2, teardown),
                 cmocka_unit_test_teardown(test_real, real_teardown),
                 cmocka_unit_test_teardown(test_real_v2_unified, real_teardown),
         };
