@@ -225,8 +225,17 @@ static int channel_fill(xmlXPathContextPtr ctx, const char *port, DomainChannel 
                 xmlNodePtr n = res->nodesetval->nodeTab[0];
                 ret->present = true;
                 ret->type = xpath_string(ctx, n, "string(@type)");
-                if (ret->type && streq(ret->type, "unix"))
+                /* Only QEMU's own listening socket (mode='bind', libvirt's
+                 * default being connect) at an absolute path: in connect
+                 * mode another process listens there, not the guest's port. */
+                _cleanup_free_ char *mode = xpath_string(ctx, n, "string(source/@mode)");
+                if (ret->type && streq(ret->type, "unix") && mode && streq(mode, "bind"))
                         ret->path = xpath_string(ctx, n, "string(source/@path)");
+                if (ret->path && ret->path[0] != '/') {
+                        log_debug("channel %s: path '%s' is not absolute: not used", port, ret->path);
+                        free(ret->path);
+                        ret->path = NULL;
+                }
                 ret->state = xpath_string(ctx, n, "string(target/@state)");
         }
         xmlXPathFreeObject(res);

@@ -95,7 +95,7 @@ static void test_exact_name_and_reparse(void **state) {
         Domain *d = parse("<domain><devices>"
                           "<channel type='unix'><source path='/a'/>"
                           "<target type='virtio' name='org.xvsched.agent.0.evil'/></channel>"
-                          "<channel type='unix'><source path=\"/b'c\"/>"
+                          "<channel type='unix'><source mode='bind' path=\"/b'c\"/>"
                           "<target type='virtio' name='org.xvsched.agent.0'/></channel>"
                           "</devices></domain>",
                           0);
@@ -104,6 +104,34 @@ static void test_exact_name_and_reparse(void **state) {
         assert_int_equal(hv_libvirt_parse_channels(none, strlen(none), d), 0);
         assert_false(d->xvagent_channel.present);
         assert_null(d->xvagent_channel.path);
+        domain_free(d);
+}
+
+/* A path we would connect to must be QEMU's own listening socket: a
+ * channel in mode='connect' makes QEMU the client of whatever listens
+ * there (another process's socket, not the guest's port), and a relative
+ * path would be taken from xvsched's working directory.  Neither is used:
+ * the channel is present, without a path. */
+static void test_connect_mode_and_relative_path(void **state) {
+        (void) state;
+        Domain *d = parse("<domain><devices>"
+                          "<channel type='unix'><source mode='connect' path='/run/someone-else.sock'/>"
+                          "<target type='virtio' name='org.xvsched.agent.0'/></channel>"
+                          "<channel type='unix'><source mode='bind' path='relative/qga.sock'/>"
+                          "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+                          "</devices></domain>",
+                          0);
+        assert_true(d->xvagent_channel.present);
+        assert_null(d->xvagent_channel.path);
+        assert_true(d->qga_channel.present);
+        assert_null(d->qga_channel.path);
+        domain_free(d);
+        d = parse("<domain><devices>"
+                  "<channel type='unix'><source path='/no/mode.sock'/>"
+                  "<target type='virtio' name='org.xvsched.agent.0'/></channel>"
+                  "</devices></domain>",
+                  0);
+        assert_null(d->xvagent_channel.path);   /* libvirt's default mode is connect */
         domain_free(d);
 }
 
@@ -127,6 +155,7 @@ int main(void) {
                 cmocka_unit_test(test_not_unix),
                 cmocka_unit_test(test_exact_name_and_reparse),
                 cmocka_unit_test(test_bad_input),
+                cmocka_unit_test(test_connect_mode_and_relative_path),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
