@@ -8,8 +8,16 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "hv/hv.h"
+#include "lever/vm-pause.h"
 #include "model/domain.h"
 
 static Domain *parse(const char *xml, int expect) {
@@ -148,6 +156,58 @@ static void test_bad_input(void **state) {
         domain_free(d);
 }
 
+/* The guard resumes a VM paused through libvirt (vm_pause_undo()) over a
+ * URI that may hang: a libvirtd that accepts and never answers (stuck,
+ * stopped with SIGSTOP, a remote host gone quiet).  libvirt's client has
+ * no timeout of its own; the undo must still come back in bounded time
+ * with an error (the entry kept, tried again), not hold the guard, whose
+ * other VMs and stopped threads wait behind it.  Run in a child so that a
+ * hang fails the test rather than the run. */
+static void test_pause_undo_hanging_uri(void **state) {
+        (void) state;
+        char dir[] = "/tmp/xvsched-test-lvhang-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof a.sun_path, "%s/sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(listen(fd, 16), 0);   /* connects succeed, nothing answers */
+        char uri[256];
+        snprintf(uri, sizeof uri, "qemu+unix:///system?socket=%s", a.sun_path);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "type", json_object_new_string("pause"));
+                json_object_object_add(e, "via", json_object_new_string("libvirt"));
+                json_object_object_add(e, "libvirt_uri", json_object_new_string(uri));
+                json_object_object_add(e, "uuid", json_object_new_string("6c1d0c5e-3f6b-4b8e-9d59-0f3a3c2b1a00"));
+                int r = vm_pause_undo(e);
+                json_object_put(e);
+                _exit(r < 0 && r != -ESRCH && r != -ESTALE ? 0 : 1);   /* an error to retry: kept */
+        }
+        int status = 0;
+        pid_t w = 0;
+        for (int i = 0; i < 300 && (w = waitpid(child, &status, WNOHANG)) == 0; i++)
+                usleep(100 * 1000);   /* 30 s: far above the undo's own bound */
+        if (w == 0) {
+                kill(child, SIGKILL);
+                waitpid(child, &status, 0);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        close(fd);
+        unlink(a.sun_path);
+        rmdir(dir);
+        print_message("undo over a hanging URI: %s after %.1f s\n", w == 0 ? "killed" : "returned",
+                      (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        assert_true(w == child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_both_channels),
@@ -156,6 +216,7 @@ int main(void) {
                 cmocka_unit_test(test_exact_name_and_reparse),
                 cmocka_unit_test(test_bad_input),
                 cmocka_unit_test(test_connect_mode_and_relative_path),
+                cmocka_unit_test(test_pause_undo_hanging_uri),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
