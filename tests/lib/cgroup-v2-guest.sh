@@ -1,11 +1,17 @@
 #!/bin/bash
 # Runs INSIDE a stock Debian 12 guest (systemd, unified cgroup hierarchy) as
-# root, from the payload disk that tests/integration/cgroup-v2-systemd.sh
-# hot-plugs: xvsched and its libraries next to this script.  Real services
+# root, from the payload disk that tests/integration/stock-debian.sh (phase
+# cgroup) hot-plugs: xvsched and its libraries next to this script.  Real services
 # are the local domains.  Prints "FIGURE key value" lines for the host and
 # "FAIL: ..." (exit 1) on the first wrong answer; "DONE" at the end.
 #
 # usage: cgroup-v2-guest.sh [SECONDS_PER_MEASUREMENT]
+#
+# Under TCG every process start costs about a second of guest CPU on a loaded
+# host, so the helpers below read files with bash builtins and ask systemd
+# about all units in one call: the script's time is mostly its measurement
+# windows.  The shares are loose bounds (the weights and the cap act and point
+# the right way); what reset --all restores is compared exactly.
 set -uo pipefail
 
 P=$(cd "$(dirname "$0")" && pwd)
@@ -26,9 +32,23 @@ figure() { say "FIGURE $*"; }
 step() { say "STEP $* ($(cut -d' ' -f1 /proc/uptime))"; }
 xv() { "$P/xvsched" -l a=cgroup:/system.slice/xv-a.service -l b=cgroup:/system.slice/xv-b.service \
         -l m=cgroup:/system.slice/xv-m.service -l d=cgroup:/xvtest.slice/xv-d.service/w ${EXTRA_LOCAL:-} "$@"; }
-usage_us() { awk '$1 == "usage_usec" { print $2 }' "$CG$1/cpu.stat"; }
+usage_us() {
+        local k v
+        while read -r k v; do
+                [ "$k" = usage_usec ] && { echo "$v"; return; }
+        done < "$CG$1/cpu.stat"
+}
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
-filev() { if [ -e "$1" ]; then tr '\n' ';' < "$1"; else echo absent; fi; }
+# A file's lines joined by ';' (as `tr '\n' ';'`), without a fork.
+filev() {
+        local -a l
+        if [ -e "$1" ] && mapfile -t l < "$1" 2>/dev/null; then
+                local IFS=';'
+                echo "${l[*]};"
+        else
+                echo absent
+        fi
+}
 
 # --- the host as systemd runs it ------------------------------------------
 step facts
@@ -69,8 +89,10 @@ snapshot() {
                         echo "$u/$f=$(filev $CG/system.slice/$u.service/$f)"
                         echo "$u/$f=$(filev $CG/xvtest.slice/$u.service/$f)"
                 done
-                systemctl show -p CPUWeight,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec,AllowedCPUs,AllowedMemoryNodes,MemoryMax,IOWeight $u
         done
+        # One call for all units: their blocks in this order.
+        # shellcheck disable=SC2086
+        systemctl show -p Id,CPUWeight,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec,AllowedCPUs,AllowedMemoryNodes,MemoryMax,IOWeight ${UNITS// /.service }.service
         for f in cpu.weight cpu.max; do
                 echo "d-w/$f=$(filev $CG/xvtest.slice/xv-d.service/w/$f)"
         done
@@ -96,15 +118,19 @@ xv set b weight=100 || fail "set b weight=100"
 [ "$(cat $CG/system.slice/xv-b.service/cpu.weight)" = 100 ] || fail "xv-b cpu.weight is $(filev $CG/system.slice/xv-b.service/cpu.weight)"
 [ "$(systemctl show -p CPUWeight --value xv-a)" = 400 ] || fail "systemd says xv-a CPUWeight=$(systemctl show -p CPUWeight --value xv-a)"
 sleep 1
-a0=$(usage_us /system.slice/xv-a.service); b0=$(usage_us /system.slice/xv-b.service)
+a0=$(usage_us /system.slice/xv-a.service); b0=$(usage_us /system.slice/xv-b.service); t0=$(now_us)
 sleep "$T"
-a1=$(usage_us /system.slice/xv-a.service); b1=$(usage_us /system.slice/xv-b.service)
+a1=$(usage_us /system.slice/xv-a.service); b1=$(usage_us /system.slice/xv-b.service); t1=$(now_us)
 da=$((a1 - a0)); db=$((b1 - b0))
 [ $((da + db)) -gt 0 ] || fail "the spinners did not run"
 share=$((100 * da / (da + db)))
 figure weight_share_a "$share"
-# 4:1 is 80 %; the bound only says the weights act and point the right way.
-[ "$share" -ge 65 ] && [ "$share" -le 92 ] || fail "weight 4:1 gave xv-a $share % of CPU 0 (expected about 80)"
+# xv-a's use of a CPU while uncapped, for the cap's comparison below.
+uncap_pct=$((100 * da / (t1 - t0)))
+figure uncapped_pct_a "$uncap_pct"
+# 4:1 is 80 %; the bound only says the weights act and point the right way
+# (the heavier one gets clearly more than half).
+[ "$share" -ge 58 ] && [ "$share" -le 97 ] || fail "weight 4:1 gave xv-a $share % of CPU 0 (expected about 80)"
 
 # --- cap 25 → at most about 25 % of a CPU --------------------------------------
 step cap
@@ -117,9 +143,13 @@ sleep "$T"
 a1=$(usage_us /system.slice/xv-a.service); t1=$(now_us)
 cap_pct=$((100 * (a1 - a0) / (t1 - t0)))
 figure cap25_pct_a "$cap_pct"
-# Never above the cap (+5 for the period edges); above 10 unless starved.
+# Never above the cap (+5 for the period edges), and well below xv-a's
+# uncapped use (unless a starved vCPU gave even that little).
 [ "$cap_pct" -le 30 ] || fail "cap=25 let xv-a use $cap_pct % of a CPU"
-[ "$cap_pct" -ge 10 ] || fail "cap=25 left xv-a only $cap_pct % of a CPU"
+[ "$cap_pct" -ge 1 ] || fail "cap=25 left xv-a no CPU at all"
+if [ "$uncap_pct" -ge 45 ]; then
+        [ "$cap_pct" -le $((uncap_pct * 3 / 4)) ] || fail "cap=25 gave xv-a $cap_pct %, not well below its uncapped $uncap_pct %"
+fi
 
 # --- memory: MemoryMax, and a hog in the group is killed ----------------------
 step memory
@@ -127,9 +157,10 @@ xv set m memory=16M || fail "set m memory=16M"
 [ "$(cat $CG/system.slice/xv-m.service/memory.max)" = 16777216 ] || fail "xv-m memory.max is $(filev $CG/system.slice/xv-m.service/memory.max)"
 [ "$(systemctl show -p MemoryMax --value xv-m)" = 16777216 ] || fail "systemd says xv-m MemoryMax=$(systemctl show -p MemoryMax --value xv-m)"
 oom0=$(awk '$1 == "oom_kill" { print $2 }' $CG/system.slice/xv-m.service/memory.events)
-sh -c "echo \$\$ > $CG/system.slice/xv-m.service/cgroup.procs; exec sh -c 'x=\$(head -c 50000000 /dev/zero | tr \"\\\\0\" a); echo \${#x}'" > /run/xv-hog 2>&1
+# dd's 48 MB buffer, filled from /dev/zero, is charged to the group at once.
+sh -c "echo \$\$ > $CG/system.slice/xv-m.service/cgroup.procs; exec dd if=/dev/zero of=/dev/null bs=48M count=1" > /run/xv-hog 2>&1
 oom1=$(awk '$1 == "oom_kill" { print $2 }' $CG/system.slice/xv-m.service/memory.events)
-[ "$oom1" -gt "$oom0" ] || fail "a 50 MB hog under memory=16M was not OOM-killed (memory.events oom_kill $oom0 → $oom1; $(cat /run/xv-hog))"
+[ "$oom1" -gt "$oom0" ] || fail "a 48 MB hog under memory=16M was not OOM-killed (memory.events oom_kill $oom0 → $oom1; $(cat /run/xv-hog))"
 figure memory_oom_kills "$((oom1 - oom0))"
 
 # --- mems: AllowedMemoryNodes ----------------------------------------------------
