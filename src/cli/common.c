@@ -8,6 +8,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "basic/parse.h"
+#include "basic/time-util.h"
 #include "cli/cli.h"
 #include "host/sched.h"
 
@@ -100,12 +101,6 @@ static unsigned long long sample_thread(const Domain *d, pid_t tid) {
         return ns;
 }
 
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, double **ret_total) {
         double **pct = calloc(l->n ? l->n : 1, sizeof *pct);
         double *total = calloc(l->n ? l->n : 1, sizeof *total);
@@ -123,9 +118,9 @@ int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, 
                 for (size_t t = 0; before[i] && t < d->n_threads; t++)
                         before[i][t] = sample_thread(d, d->threads[t].tid);
         }
-        double t0 = now_s();
+        double t0 = ((double) now_nsec() / 1e9);
         nanosleep(&(struct timespec) { .tv_sec = window_ms / 1000, .tv_nsec = (long) (window_ms % 1000) * 1000000L }, NULL);
-        double elapsed = now_s() - t0;
+        double elapsed = ((double) now_nsec() / 1e9) - t0;
         for (size_t i = 0; i < l->n; i++) {
                 const Domain *d = l->domains[i];
                 for (size_t t = 0; pct[i] && before[i] && t < d->n_threads; t++) {

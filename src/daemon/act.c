@@ -234,7 +234,7 @@ void daemon_act(Daemon *d) {
          * ask its guest: actions to deliver, no view yet, a change in the
          * domain's vCPU use seen from the host, or GUEST_POLL_MAX_MS gone
          * by.  A domain without vCPU threads (local) is asked every tick. */
-        uint64_t now = now_ns();
+        uint64_t now = now_nsec();
         for (size_t i = 0; i < d->rules.n_domains; i++) {
                 DomainRt *dr = &d->doms[i];
                 if (!dr->worker || !dr->collected)

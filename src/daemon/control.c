@@ -65,7 +65,7 @@ static void control_reply(Daemon *d, ControlClient *cl, json_object *o) {
         cl->out[n] = '\n';
         cl->n_out = n + 1;
         json_object_put(o);
-        cl->deadline_ns = now_ns() + CONTROL_REPLY_MS * 1000000ull;
+        cl->deadline_ns = now_nsec() + CONTROL_REPLY_MS * 1000000ull;
         struct epoll_event ev = { .events = EPOLLOUT, .data.fd = cl->fd };
         (void) epoll_ctl(d->epoll_fd, EPOLL_CTL_MOD, cl->fd, &ev);
         client_flush(d, cl);
@@ -121,7 +121,7 @@ void control_accept(Daemon *d) {
                 struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
                 if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
                         continue;
-                uint64_t now = now_ns();
+                uint64_t now = now_nsec();
                 *cl = (ControlClient) { .used = true, .fd = TAKE_FD(fd), .since_ns = now,
                                         .deadline_ns = now + CONTROL_REQUEST_MS * 1000000ull };
         }
@@ -168,7 +168,7 @@ void control_handle_client(Daemon *d, int fd) {
 
 /* Drop clients past their deadline; the ms until the next one (-1: none). */
 int control_expire(Daemon *d) {
-        uint64_t now = now_ns(), next = UINT64_MAX;
+        uint64_t now = now_nsec(), next = UINT64_MAX;
         for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
                 ControlClient *cl = &d->clients[i];
                 if (!cl->used)

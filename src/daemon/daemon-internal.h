@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "basic/time-util.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/match.h"
@@ -97,12 +98,6 @@ typedef struct Daemon {
         bool quit;
         double cost_observe_us, cost_decide_us, cost_act_us;
 } Daemon;
-
-static inline uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 static inline json_object *get_member(json_object *e, const char *k) {
         json_object *v;

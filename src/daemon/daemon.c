@@ -62,13 +62,13 @@ static int rules_runtime_init(Daemon *d, Rules *rules) {
 
 static void tick(Daemon *d) {
         guard_tick();
-        uint64_t a = now_ns();
+        uint64_t a = now_nsec();
         daemon_observe(d);
-        uint64_t b = now_ns();
+        uint64_t b = now_nsec();
         decide(&d->rules, &d->state, &d->snap, &d->plan);
-        uint64_t c = now_ns();
+        uint64_t c = now_nsec();
         daemon_act(d);
-        uint64_t e = now_ns();
+        uint64_t e = now_nsec();
         d->cost_observe_us = (double) (b - a) / 1000;
         d->cost_decide_us = (double) (c - b) / 1000;
         d->cost_act_us = (double) (e - c) / 1000;
@@ -234,7 +234,7 @@ int daemon_run(const DaemonOptions *o) {
 
         log_notice("running %s: %zu domains, %zu tasks, every %u ms%s", o->config_path, d.rules.n_domains,
                    d.rules.n_tasks, d.rules.interval_ms, o->dry_run ? " (dry run: nothing changes)" : "");
-        d.t0_ns = now_ns();
+        d.t0_ns = now_nsec();
         tick(&d);
         {
                 char status[128];

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "basic/log.h"
+#include "basic/time-util.h"
 #include "daemon/notify.h"
 
 static int notify(const char *state) {
@@ -28,11 +29,8 @@ int daemon_notify_ready(const char *status) {
 }
 
 int daemon_notify_reloading(void) {
-        struct timespec ts;
         char buf[96];
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                 (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
+        snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) now_usec());
         return notify(buf);
 }
 

@@ -112,7 +112,7 @@ static void observe_domain(Daemon *d, size_t di) {
                 uint64_t ns;
                 if (process_cpu_time_ns(dr->domain->pid, &ns) >= 0)
                         o->cpu_ns = ns;
-                uint64_t v = 0, now = now_ns();
+                uint64_t v = 0, now = now_nsec();
                 for (size_t k = 0; k < dr->domain->n_threads; k++)
                         if (dr->domain->threads[k].class == THREAD_VCPU &&
                             thread_cpu_time_ns(dr->domain->pid, dr->domain->threads[k].tid, &ns) >= 0)
@@ -177,7 +177,7 @@ static void observe_domain(Daemon *d, size_t di) {
         if (res.error[0] && !streq(res.error, dr->view_error))
                 log_notice("%s: %s", d->rules.domains[di].name, res.error);
         snprintf(dr->view_error, sizeof dr->view_error, "%s", res.error);
-        dr->view_retry_at_ns = res.view_ok ? 0 : now_ns() + res.retry_in_ms * 1000000ull;
+        dr->view_retry_at_ns = res.view_ok ? 0 : now_nsec() + res.retry_in_ms * 1000000ull;
         if (dr->view_ok && !was_ok)
                 log_info("%s: guest view %s", d->rules.domains[di].name, dr->view_name);
         o->view_ok = dr->view_ok;
@@ -213,7 +213,7 @@ static void observe_domain(Daemon *d, size_t di) {
 }
 
 void daemon_observe(Daemon *d) {
-        uint64_t now = now_ns();
+        uint64_t now = now_nsec();
         bool gone = false;
         for (size_t i = 0; i < d->rules.n_domains; i++)
                 if (d->doms[i].domain && d->doms[i].domain->pid > 0 && kill(d->doms[i].domain->pid, 0) < 0 &&
@@ -225,5 +225,5 @@ void daemon_observe(Daemon *d) {
         }
         for (size_t i = 0; i < d->rules.n_domains; i++)
                 observe_domain(d, i);
-        d->snap.t_ns = now_ns();
+        d->snap.t_ns = now_nsec();
 }

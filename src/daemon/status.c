@@ -66,7 +66,7 @@ json_object *daemon_status_json(const Daemon *d) {
                 if (dr->view_error[0])
                         json_object_object_add(dobj, "view_error", json_object_new_string(dr->view_error));
                 if (!dr->view_ok && dr->view_retry_at_ns) {
-                        uint64_t now = now_ns();
+                        uint64_t now = now_nsec();
                         json_object_object_add(dobj, "view_retry_in_ms",
                                                json_object_new_int64(dr->view_retry_at_ns > now
                                                                              ? (int64_t) ((dr->view_retry_at_ns - now) / 1000000)

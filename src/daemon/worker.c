@@ -7,6 +7,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "daemon/worker.h"
 #include "host/sched.h"
 #include "view-registry/view-registry.h"
@@ -29,12 +30,6 @@ struct Worker {
         WorkerResult result;
 };
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
 uint64_t worker_retry_delay_ns(uint64_t prev_ns) {
         if (prev_ns < WORKER_RETRY_MIN_NS)
                 return WORKER_RETRY_MIN_NS;
@@ -46,11 +41,11 @@ uint64_t worker_retry_delay_ns(uint64_t prev_ns) {
  * the vmi view cannot read) costs a bounded share of host CPU. */
 static void retry_later(Worker *w) {
         w->retry_delay_ns = worker_retry_delay_ns(w->retry_delay_ns);
-        w->retry_ns = now_ns() + w->retry_delay_ns;
+        w->retry_ns = now_nsec() + w->retry_delay_ns;
 }
 
 static void open_view(Worker *w, WorkerResult *res) {
-        if (w->view || now_ns() < w->retry_ns)
+        if (w->view || now_nsec() < w->retry_ns)
                 return;
         if (guest_view_open_by_name(w->view_want, w->domain, &w->view, res->error, sizeof res->error) < 0) {
                 w->view = NULL;
@@ -76,7 +71,7 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                         snprintf(w->last_error, sizeof w->last_error, "%s", res->error);
                 else   /* not tried this round: still the last reason */
                         snprintf(res->error, sizeof res->error, "%s", w->last_error);
-                uint64_t now = now_ns();
+                uint64_t now = now_nsec();
                 res->retry_in_ms = w->retry_ns > now ? (w->retry_ns - now) / 1000000 : 0;
                 return;
         }
@@ -94,7 +89,7 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                 free(res->tasks);
                 res->tasks_result = -EIO;
         }
-        res->t_ns = now_ns();
+        res->t_ns = now_nsec();
         for (size_t i = 0; res->tasks_result >= 0 && i < res->n_tasks; i++)
                 res->guest_cpu_ns += res->tasks[i].cpu_ns;
         for (size_t i = 0; i < w->domain->n_threads; i++) {

@@ -6,23 +6,18 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "qmp/qmp-resume.h"
 
 #define RESUME_QMP_TIMEOUT_MS 2000
 #define RESUME_NAP_MS 100
 
-static long long mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int qmp_resume_confirmed(QmpClient **q, const char *path, int deadline_ms, char **ret_status) {
-        long long end = mono_ms() + MAX(deadline_ms, 1);
+        long long end = now_msec() + MAX(deadline_ms, 1);
         int r = -ETIMEDOUT;
         bool first = true, nap = false;
         for (;; first = false) {
-                if (!first && mono_ms() >= end)
+                if (!first && now_msec() >= end)
                         break;
                 if (nap)
                         nanosleep(&(struct timespec) { .tv_nsec = RESUME_NAP_MS * 1000000L }, NULL);

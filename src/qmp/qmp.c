@@ -10,6 +10,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "qmp/qmp.h"
 
 struct QmpClient {
@@ -21,12 +22,6 @@ struct QmpClient {
         char version[64];
         char error[256];
 };
-
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void qmp_free(QmpClient *q) {
         if (!q)
@@ -80,7 +75,7 @@ static int read_line(QmpClient *q, long long deadline, char **ret) {
                         q->buf = n;
                         q->cap = ncap;
                 }
-                long long left = deadline - now_ms();
+                long long left = deadline - now_msec();
                 if (left <= 0)
                         return set_error(q, -ETIMEDOUT, "no reply from QEMU within %d ms", q->timeout_ms);
                 struct pollfd p = { .fd = q->fd, .events = POLLIN };
@@ -113,7 +108,7 @@ static int send_all(QmpClient *q, const char *s, size_t n, long long deadline) {
                                 continue;
                         if (errno != EAGAIN)
                                 return negative_errno();
-                        long long left = deadline - now_ms();
+                        long long left = deadline - now_msec();
                         if (left <= 0)
                                 return -ETIMEDOUT;
                         struct pollfd p = { .fd = q->fd, .events = POLLOUT };
@@ -212,7 +207,7 @@ static int execute_until(QmpClient *q, const char *command, json_object *args, j
 }
 
 int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret_return) {
-        return execute_until(q, command, args, ret_return, now_ms() + q->timeout_ms);
+        return execute_until(q, command, args, ret_return, now_msec() + q->timeout_ms);
 }
 
 static int timeout_or_default(int timeout_ms) {
@@ -258,7 +253,7 @@ static int handshake(int fd, int timeout_ms, long long deadline, QmpClient **ret
 
 int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret) {
         timeout_ms = timeout_or_default(timeout_ms);
-        return handshake(fd, timeout_ms, now_ms() + timeout_ms, ret);
+        return handshake(fd, timeout_ms, now_msec() + timeout_ms, ret);
 }
 
 /* connect() within the deadline.  A UNIX listener whose backlog is full
@@ -272,11 +267,11 @@ static int connect_until(int fd, const struct sockaddr_un *sa, long long deadlin
                 if (errno == EINTR)
                         continue;
                 int e = errno;
-                long long left = deadline - now_ms();
+                long long left = deadline - now_msec();
                 if (e == EINPROGRESS) {
                         struct pollfd p = { .fd = fd, .events = POLLOUT };
                         for (;;) {
-                                left = deadline - now_ms();
+                                left = deadline - now_msec();
                                 if (left <= 0)
                                         return -ETIMEDOUT;
                                 int k = poll(&p, 1, (int) left);
@@ -305,7 +300,7 @@ int qmp_connect(const char *path, int timeout_ms, QmpClient **ret) {
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
         timeout_ms = timeout_or_default(timeout_ms);
-        long long deadline = now_ms() + timeout_ms;
+        long long deadline = now_msec() + timeout_ms;
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();

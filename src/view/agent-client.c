@@ -16,6 +16,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "view/agent-client.h"
 
 #define DEFAULT_MAX_FOREIGN 32
@@ -61,12 +62,6 @@ struct AgentClient {
         char token[80];
         bool have_token;
 };
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
 
 _printf_(3, 4) static int set_error(AgentClient *c, int r, const char *fmt, ...) {
         va_list ap;

@@ -47,15 +47,9 @@
 #include <sys/types.h>
 
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "model/guest-task.h"
 
-typedef uint64_t usec_t;
-#ifndef USEC_PER_SEC
-#define USEC_PER_SEC ((usec_t) 1000000ULL)
-#endif
-#ifndef USEC_PER_MSEC
-#define USEC_PER_MSEC ((usec_t) 1000ULL)
-#endif
 
 #define AGENT_CLIENT_PROTOCOL 1
 #define AGENT_CLIENT_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)

@@ -21,6 +21,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "view/pause-hook.h"
 #include "view/view.h"
 #include "qmp/qmp-resume.h"
@@ -201,12 +202,6 @@ static int vv_open(const Domain *d, void **ret) {
         return 0;
 }
 
-static uint64_t mono_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* Resume the VM this view paused and confirm it runs (query-status, `cont`
  * again after any error, until VV_RESUME_DEADLINE_MS); only then does the
  * hook hear of it (and the journal entry go).  A VM that would not run
@@ -275,7 +270,7 @@ static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
                 if (r < 0)
                         return vv_error(s, r, "QMP query-status failed: %s", qmp_last_error(q));
         }
-        uint64_t t0 = mono_us();
+        uint64_t t0 = now_usec();
         int k;
         if (!running) {
                 /* Our own pause still owed a resume (a view before this one
@@ -313,7 +308,7 @@ static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
         }
         r = vv_resume(s, &q);
         guest_pause_release(&p);
-        s->last_pause_us = mono_us() - t0;
+        s->last_pause_us = now_usec() - t0;
         return r < 0 ? r : k;
 }
 
@@ -334,9 +329,7 @@ static int scan_paused(VmiView *s, void *u) {
  * than the rate limit allows (a guest rewriting its init_task must not make
  * every round search all of its RAM). */
 static int vv_revalidate(VmiView *s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        uint64_t now = now_usec();
         VmiOptions o = { .cmdline = true, .max_cpus = s->n_vcpus, .profile = s->profile, .system_map = s->system_map };
         int r = vmi_revalidate(&s->vmi, s->mem, &o, &s->reattach, now);
         if (r == -EAGAIN)

@@ -32,7 +32,6 @@ static inline bool kptr_ok(uint64_t p) {
 #define KIMAGE_START UINT64_C(0xffffffff80000000)
 #define KIMAGE_END UINT64_C(0xffffffffff000000)
 
-uint64_t vmi_now_us(void);
 int vmi_set_error(Vmi *v, int r, const char *fmt, ...) _printf_(3, 4);
 
 /* Attach steps (vmi.c calls them in order). */

@@ -11,13 +11,8 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "vmi/vmi-internal.h"
-
-uint64_t vmi_now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* The last error of this thread, so that a failed vmi_attach() (which
  * frees its Vmi) can still be described: vmi_last_error(NULL). */
@@ -61,7 +56,7 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
         for (int i = 0; i < VMI_MAX_CPUS; i++)
                 v->cpu_vcpu[i] = -1;
 
-        uint64_t t0 = vmi_now_us();
+        uint64_t t0 = now_usec();
         int r;
         if (v->opt.profile) {
                 /* The user's profile instead of the guest's BTF: a kernel
@@ -83,7 +78,7 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
                 if (r < 0)
                         return vmi_set_error(v, r, "the guest's BTF lacks members the walk needs");
         }
-        uint64_t t1 = vmi_now_us();
+        uint64_t t1 = now_usec();
         v->stats.btf_us = t1 - t0;
 
         r = vmi_find_init_task(v);
@@ -108,7 +103,7 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
                 if (v->L.pcpu_current_task < 0 && vmi_profile_symbol(v->opt.system_map, "current_task", &off) >= 0)
                         v->L.pcpu_current_task = (int64_t) off;
         }
-        uint64_t t2 = vmi_now_us();
+        uint64_t t2 = now_usec();
         v->stats.init_task_us = t2 - t1;
 
         r = vmi_find_cpus_task_group(v);
@@ -131,8 +126,8 @@ int vmi_attach(VmiMem *mem, const VmiOptions *opt, Vmi **ret) {
         if (identity && v->opt.max_cpus > 0)
                 for (int i = 0; i < v->ncpus && i < v->opt.max_cpus; i++)
                         v->cpu_vcpu[i] = i;
-        v->stats.cpus_us = vmi_now_us() - t2;
-        v->stats.attach_us = vmi_now_us() - t0;
+        v->stats.cpus_us = now_usec() - t2;
+        v->stats.attach_us = now_usec() - t0;
         log_debug("vmi: attached: BTF at %#" PRIx64 " (%zu bytes), init_task pa %#" PRIx64 " va %#" PRIx64
                   ", page_offset_base %#" PRIx64 ", %d CPUs via %s",
                   v->btf_gpa, v->btf_size, v->init_task_pa, v->init_task_va, v->page_offset_base, v->ncpus,

@@ -48,12 +48,6 @@ static int get_pid(const char *s, pid_t *ret) {
         return 0;
 }
 
-static uint64_t now_msec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 /* Quick connect/request/disconnect cycles: the guest sees the host go and
  * come back at once, again and again.  A cycle over 1.5 s needed the
  * client's sync resend. */
