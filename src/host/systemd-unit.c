@@ -62,16 +62,26 @@ int systemd_unit_of_cgroup(const char *cg, char **ret_unit, char **ret_unit_cg) 
         int r = cgroup_path_check(cg);
         if (r < 0)
                 return r;
+        /* Only slices hold units (from the root down, without a gap): the
+         * first unit that is not a slice is the one, and anything below it
+         * is its own subtree (a user manager's units under user@UID.service,
+         * a delegate's groups), never the system manager's units, which
+         * may have the same names.  Below a group that is no unit, no unit. */
         const char *best = NULL;
         size_t best_n = 0;
         for (const char *p = cg; *p;) {
                 while (*p == '/')
                         p++;
                 size_t n = strcspn(p, "/");
-                if (n > 0 && unit_interface(p, n)) {
-                        best = p;
-                        best_n = n;
-                }
+                if (n == 0)
+                        break;
+                const char *iface = unit_interface(p, n);
+                if (!iface)
+                        break;
+                best = p;
+                best_n = n;
+                if (!streq(iface, "org.freedesktop.systemd1.Slice"))
+                        break;
                 p += n;
         }
         if (!best)

@@ -58,9 +58,12 @@ typedef struct UnitProp {
  * proc_root/run_root: "/proc", "/run" on a real host (NULL = those). */
 bool systemd_owns_tree(const char *proc_root, const char *run_root);
 
-/* The unit whose cgroup cg is or lies in: the last component of cg that
- * names a unit (.service, .scope, .slice, .socket, .mount, .swap; a leading
- * '_' that systemd adds to escape a name is dropped).  ret_unit_cg gets the
+/* The unit whose cgroup cg is or lies in: from the root down, slices, then
+ * the first component that names a unit that is not a slice (.service,
+ * .scope, .socket, .mount, .swap), else the last slice (a leading '_' that
+ * systemd adds to escape a name is dropped).  Only slices hold units, so
+ * unit-named groups below a service or scope (a user manager's units, a
+ * delegate's groups) or below a group that is no unit are not units.  ret_unit_cg gets the
  * path of that unit's own group (either may be NULL).  -ENOENT when no
  * component is a unit (the root, a group made by hand); -EINVAL for a bad
  * path. */

@@ -986,6 +986,27 @@ static void test_sd_unit_of_cgroup(void **state) {
         assert_string_equal(u, "cpu.service");
         free(u);
         u = NULL;
+        /* Only slices hold units: a unit-named group below a service or a
+         * scope is in that unit's own subtree (a user manager's units under
+         * user@UID.service, a delegate's groups), never a unit of the system
+         * manager, which may well have a unit of that name (dbus.service). */
+        assert_int_equal(systemd_unit_of_cgroup("/user.slice/user-1000.slice/user@1000.service/app.slice/dbus.service",
+                                                &u, &ucg), 0);
+        assert_string_equal(u, "user@1000.service");
+        assert_string_equal(ucg, "/user.slice/user-1000.slice/user@1000.service");
+        free(u), free(ucg);
+        assert_int_equal(systemd_unit_of_cgroup("/machine.slice/m.scope/libvirt/x.service", &u, &ucg), 0);
+        assert_string_equal(u, "m.scope");
+        assert_string_equal(ucg, "/machine.slice/m.scope");
+        free(u), free(ucg);
+        /* ... and a unit-named group below a group made by hand is no unit */
+        u = NULL;
+        assert_int_equal(systemd_unit_of_cgroup("/mine/x.service", &u, NULL), -ENOENT);
+        assert_int_equal(systemd_unit_of_cgroup("/system.slice/mine/x.service", &u, &ucg), 0);
+        assert_string_equal(u, "system.slice");
+        assert_string_equal(ucg, "/system.slice");
+        free(u), free(ucg);
+        u = NULL;
         assert_int_equal(systemd_unit_of_cgroup("/xvsched-a", &u, NULL), -ENOENT);
         assert_int_equal(systemd_unit_of_cgroup("/", &u, NULL), -ENOENT);
         assert_int_equal(systemd_unit_of_cgroup("/a/.service", &u, NULL), -ENOENT);   /* no name */
