@@ -10,6 +10,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/socket-util.h"
 #include "basic/time-util.h"
 #include "qmp/qmp.h"
 
@@ -256,58 +257,15 @@ int qmp_connect_fd(int fd, int timeout_ms, QmpClient **ret) {
         return handshake(fd, timeout_ms, now_msec() + timeout_ms, ret);
 }
 
-/* connect() within the deadline.  A UNIX listener whose backlog is full
- * answers a non-blocking connect with EAGAIN (not EINPROGRESS): try again
- * until the deadline.  One that never accepts still completes the connect;
- * the greeting's deadline bounds that case. */
-static int connect_until(int fd, const struct sockaddr_un *sa, long long deadline) {
-        for (;;) {
-                if (connect(fd, (const struct sockaddr *) sa, sizeof *sa) >= 0)
-                        return 0;
-                if (errno == EINTR)
-                        continue;
-                int e = errno;
-                long long left = deadline - now_msec();
-                if (e == EINPROGRESS) {
-                        struct pollfd p = { .fd = fd, .events = POLLOUT };
-                        for (;;) {
-                                left = deadline - now_msec();
-                                if (left <= 0)
-                                        return -ETIMEDOUT;
-                                int k = poll(&p, 1, (int) left);
-                                if (k > 0)
-                                        break;
-                                if (k < 0 && errno != EINTR)
-                                        return negative_errno();
-                        }
-                        int err = 0;
-                        socklen_t len = sizeof err;
-                        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                                return negative_errno();
-                        return err ? -err : 0;
-                }
-                if (e != EAGAIN)
-                        return -e;
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                (void) poll(NULL, 0, left < 20 ? (int) left : 20);
-        }
-}
-
 int qmp_connect(const char *path, int timeout_ms, QmpClient **ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
         timeout_ms = timeout_or_default(timeout_ms);
         long long deadline = now_msec() + timeout_ms;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return negative_errno();
-        int r = connect_until(fd, &sa, deadline);
+        /* The connect, the greeting and qmp_capabilities share one deadline:
+         * a listener that never accepts or never greets cannot hang us. */
+        int fd;
+        int r = unix_connect_until(path, (usec_t) deadline * USEC_PER_MSEC, &fd);
         if (r < 0) {
                 log_debug("cannot connect to QMP socket %s: %s", path, strerror(-r));
-                close(fd);
                 return r;
         }
         return handshake(fd, timeout_ms, deadline, ret);

@@ -16,6 +16,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/socket-util.h"
 #include "basic/time-util.h"
 #include "view/agent-client.h"
 
@@ -190,51 +191,11 @@ bool agent_client_is_connected(const AgentClient *c) {
 
 /* ---- transport ---- */
 
-static int poll_fd(int fd, short events, usec_t deadline) {
-        for (;;) {
-                usec_t n = now_usec();
-                if (n >= deadline)
-                        return -ETIMEDOUT;
-                struct pollfd p = { .fd = fd, .events = events };
-                int k = poll(&p, 1, (int) MIN((deadline - n + 999) / 1000, (usec_t) 60000));
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        continue;
-                if (p.revents & POLLNVAL)
-                        return -EBADF;
-                return p.revents;
-        }
-}
-
 static int connect_unix(AgentClient *c, usec_t deadline) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(c->path) >= sizeof sa.sun_path)
-                return set_error(c, -ENAMETOOLONG, "socket path too long: %s", c->path);
-        strcpy(sa.sun_path, c->path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return set_error(c, negative_errno(), "socket(): %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                if (errno != EINPROGRESS && errno != EAGAIN) {
-                        int r = negative_errno();
-                        close(fd);
-                        return set_error(c, r, "cannot connect to %s: %s", c->path, strerror(-r));
-                }
-                int k = poll_fd(fd, POLLOUT, deadline);
-                int err = 0;
-                socklen_t len = sizeof err;
-                if (k >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                        err = errno;
-                if (k < 0 || err) {
-                        int r = k < 0 ? k : -err;
-                        close(fd);
-                        return set_error(c, r, "cannot connect to %s: %s", c->path, strerror(-r));
-                }
-        }
+        int fd;
+        int r = unix_connect_until(c->path, deadline, &fd);
+        if (r < 0)
+                return set_error(c, r, "cannot connect to %s: %s", c->path, strerror(-r));
         c->fd = fd;
         c->synced = false;
         c->rlen = c->consumed = 0;
@@ -260,7 +221,7 @@ static int write_all(AgentClient *c, const char *buf, size_t len, usec_t deadlin
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN) {
-                                int p = poll_fd(c->fd, POLLOUT, deadline);
+                                int p = fd_poll_until(c->fd, POLLOUT, deadline);
                                 if (p < 0)
                                         return drop(c, p, p == -ETIMEDOUT ? "timed out writing to the agent (not reading)"
                                                                           : "poll failed");
@@ -355,7 +316,7 @@ static int read_line(AgentClient *c, usec_t deadline, bool want_delim, char **re
                                 continue;
                         if (errno != EAGAIN)
                                 return drop(c, negative_errno(), "read from the agent failed: %s", strerror(errno));
-                        int p = poll_fd(c->fd, POLLIN, deadline);
+                        int p = fd_poll_until(c->fd, POLLIN, deadline);
                         if (p == -ETIMEDOUT)
                                 return set_error(c, p, "timed out waiting for the agent");   /* the caller decides */
                         if (p < 0)
