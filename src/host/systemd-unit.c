@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,17 +525,29 @@ static int append_pids(sd_bus_message *m, const pid_t *pids, size_t n) {
         return r;
 }
 
-/* Wait (bounded) until pid is in the unit's group: the start job runs
- * after the call returns. */
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Wait until pid is in the unit's group (the start job runs after the call
+ * returns): SYSTEMD_CALL_TIMEOUT_USEC in all, whatever each bus call takes
+ * (a manager that stops answering costs one call's timeout more, not one
+ * per try); -ESRCH when the process is gone. */
 static int wait_in_unit(SystemdBus *b, const char *unit, pid_t pid) {
-        for (int i = 0; i < 500; i++) {
+        uint64_t end = mono_usec() + SYSTEMD_CALL_TIMEOUT_USEC;
+        for (;;) {
                 _cleanup_free_ char *cg = NULL, *now = NULL;
-                if (systemd_unit_cgroup(b, unit, &cg) >= 0 && *cg && cgroup_pid_line_path(NULL, pid, NULL, &now) >= 0 &&
-                    streq(cg, now))
+                int r = systemd_unit_cgroup(b, unit, &cg);
+                if (r >= 0 && *cg && cgroup_pid_line_path(NULL, pid, NULL, &now) >= 0 && streq(cg, now))
                         return 0;
+                if (kill(pid, 0) < 0 && errno == ESRCH)
+                        return -ESRCH;
+                if (mono_usec() >= end)
+                        return r == -ETIMEDOUT ? r : -ETIMEDOUT;
                 (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
         }
-        return -ETIMEDOUT;
 }
 
 int systemd_scope_start(SystemdBus *b, const char *scope, const char *slice, const pid_t *pids, size_t n) {

@@ -108,8 +108,9 @@ int systemd_unit_set(SystemdBus *b, const char *unit, const UnitProp *p, size_t 
 /* Whether the unit has Delegate=yes (its subtree is its own to write). */
 int systemd_unit_delegated(SystemdBus *b, const char *unit, bool *ret);
 /* StartTransientUnit(scope, "fail", Slice=slice, PIDs=[pids],
- * Description=...), then wait (bounded) until the first pid is in the
- * scope's group.  -EEXIST when the unit is already active: then
+ * Description=...), then wait until the first pid is in the scope's group
+ * (SYSTEMD_CALL_TIMEOUT_USEC in all, -ETIMEDOUT; -ESRCH when that process
+ * is gone).  -EEXIST when the unit is already active: then
  * AttachProcessesToUnit moves the pids instead. */
 int systemd_scope_start(SystemdBus *b, const char *scope, const char *slice, const pid_t *pids, size_t n);
 int systemd_scope_attach(SystemdBus *b, const char *scope, const pid_t *pids, size_t n);

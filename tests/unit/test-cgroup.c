@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
 
 #include "basic/fileio.h"
 #include "basic/macros.h"
@@ -1239,6 +1241,97 @@ static void test_sd_scope_remove_busy(void **state) {
         assert_string_equal(slurp(f, "xvsched.slice/xvsched-a.scope/cgroup.procs"), "555\n556");
 }
 
+/* ---- a systemd manager that answers StartTransientUnit and then never
+ * answers again (hung, or swamped), on a private bus ---- */
+
+static int fake_start(sd_bus_message *m, void *u _unused_, sd_bus_error *e _unused_) {
+        return sd_bus_reply_method_return(m, "o", "/org/freedesktop/systemd1/job/1");
+}
+
+static int fake_hang(sd_bus_message *m _unused_, void *u _unused_, sd_bus_error *e _unused_) {
+        return 1;   /* no reply: the caller's timeout is all it has */
+}
+
+static const sd_bus_vtable fake_manager[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("StartTransientUnit", "ssa(sv)a(sa(sv))", "o", fake_start, 0),
+        SD_BUS_METHOD("LoadUnit", "s", "o", fake_hang, 0),
+        SD_BUS_VTABLE_END,
+};
+
+static void fake_manager_run(const char *address) {
+        sd_bus *bus = NULL;
+        if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
+            sd_bus_start(bus) < 0 ||
+            sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                     fake_manager, NULL) < 0 ||
+            sd_bus_request_name(bus, "org.freedesktop.systemd1", 0) < 0)
+                _exit(1);
+        for (;;) {
+                int r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        _exit(1);
+                if (r == 0)
+                        (void) sd_bus_wait(bus, UINT64_MAX);
+        }
+}
+
+/* StartTransientUnit went through, then waiting for the pid to show up in
+ * the scope asked the bus 500 times, each call with its own 5 s timeout:
+ * over an hour against a hung manager, with the lever's caller (and its
+ * journal lock) waiting.  The wait must be bounded as a whole. */
+static void test_sd_scope_start_bus_hangs(void **state) {
+        (void) state;
+        if (access("/usr/bin/dbus-daemon", X_OK) < 0) {
+                print_message("skipped: no dbus-daemon\n");
+                return;
+        }
+        FILE *f = popen("dbus-daemon --session --fork --print-address=1 --print-pid=1", "r");
+        assert_non_null(f);
+        char address[512] = "", pidline[32] = "";
+        assert_non_null(fgets(address, sizeof address, f));
+        assert_non_null(fgets(pidline, sizeof pidline, f));
+        pclose(f);
+        address[strcspn(address, "\n")] = 0;
+        pid_t daemon_pid = atoi(pidline);
+        assert_true(daemon_pid > 0);
+        pid_t fake = fork();
+        assert_true(fake >= 0);
+        if (fake == 0)
+                fake_manager_run(address);
+        usleep(300 * 1000);   /* the fake takes its name */
+        pid_t tester = fork();
+        assert_true(tester >= 0);
+        if (tester == 0) {
+                setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1);
+                SystemdBus *b = NULL;
+                if (systemd_bus_open(&b) < 0)
+                        _exit(2);
+                pid_t me = getpid();
+                int r = systemd_scope_start(b, "xvsched-t.scope", "xvsched.slice", &me, 1);
+                _exit(r < 0 ? 0 : 3);
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int status = 0;
+        pid_t w = 0;
+        for (int i = 0; i < 400 && (w = waitpid(tester, &status, WNOHANG)) == 0; i++)
+                usleep(100 * 1000);   /* 40 s */
+        if (w == 0) {
+                kill(tester, SIGKILL);
+                waitpid(tester, &status, 0);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        kill(fake, SIGKILL);
+        waitpid(fake, NULL, 0);
+        kill(daemon_pid, SIGTERM);
+        print_message("scope start against a hung manager: %s after %.1f s\n", w == 0 ? "killed" : "returned",
+                      (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        assert_true(w == tester);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_sd_own_group_fixture(void **state) {
         Fixture *f = *state;
         /* a fixture tree is never systemd's: groups and levers as on plain v2 */
@@ -1285,6 +1378,7 @@ int main(void) {
                 cmocka_unit_test(test_sd_owns_tree),
                 cmocka_unit_test_setup_teardown(test_sd_own_group_fixture, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(test_sd_scope_remove_busy, setup_v2, teardown),
+                cmocka_unit_test(test_sd_scope_start_bus_hangs),
                 cmocka_unit_test_teardown(test_real, real_teardown),
                 cmocka_unit_test_teardown(test_real_v2_unified, real_teardown),
         };
