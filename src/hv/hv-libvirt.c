@@ -351,7 +351,12 @@ static int libvirt_discover(const HvOptions *o, DomainList *l) {
 
 /* ---- levers through libvirt ---- */
 
-/* The domain (a virDomainPtr holds its own reference on the connection). */
+static int libvirt_call_error(const char *what, const char *uuid);
+
+/* The domain (a virDomainPtr holds its own reference on the connection).
+ * -ENOENT only when libvirt says there is no such domain: any other failure
+ * (a dropped connection, an RPC error, a malformed uuid) is not "gone",
+ * since a pause entry is dropped for a gone domain. */
 static int lookup_uuid(const HvOptions *o, const char *uuid, const char *name, virDomainPtr *ret) {
         _cleanup_(libvirt_releasep) virConnectPtr c = NULL;
         int r = libvirt_connect(o, &c);
@@ -359,8 +364,13 @@ static int lookup_uuid(const HvOptions *o, const char *uuid, const char *name, v
                 return r;
         virDomainPtr dom = uuid ? virDomainLookupByUUIDString(c, uuid) : virDomainLookupByName(c, name);
         if (!dom) {
-                log_debug("libvirt domain %s: %s", uuid ? uuid : name, last_libvirt_error());
-                return -ENOENT;
+                virErrorPtr e = virGetLastError();
+                if (e && e->code == VIR_ERR_NO_DOMAIN) {
+                        log_debug("libvirt domain %s: %s", uuid ? uuid : name, last_libvirt_error());
+                        return -ENOENT;
+                }
+                r = libvirt_call_error("lookup", uuid ? uuid : name);
+                return r == -ENOENT ? -EIO : r;
         }
         *ret = dom;
         return 0;

@@ -208,6 +208,39 @@ static void test_pause_undo_hanging_uri(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Only "no such domain" means the domain is gone: the guard then drops the
+ * pause entry (nothing to resume).  Any other failure of the lookup (the
+ * connection dropped by a libvirtd that restarts, an RPC error, an entry
+ * with a bad uuid) must keep the entry, or the VM stays paused for good.
+ * libvirt's in-process test driver (test:///default) stands in: an
+ * unknown uuid is gone, a malformed one is an error. */
+static void test_lookup_errors_are_not_gone(void **state) {
+        (void) state;
+        HvOptions o = HV_OPTIONS_DEFAULT;
+        o.libvirt_uri = "test:///default";
+        char *st = NULL;
+        assert_int_equal(hv_libvirt_run_state(&o, "6695eb01-f6a4-8304-79aa-97f2502e193f", &st), 1);   /* "test" */
+        assert_string_equal(st, "running");
+        free(st);
+        st = NULL;
+        assert_int_equal(hv_libvirt_run_state(&o, "00000000-0000-0000-0000-00000000abcd", &st), -ENOENT);
+        int r = hv_libvirt_run_state(&o, "not-a-uuid", &st);
+        assert_true(r < 0 && r != -ENOENT);
+        assert_null(st);
+        r = hv_libvirt_resume_confirmed(&o, "not-a-uuid", 100, &st);
+        assert_true(r < 0 && r != -ENOENT);
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string("pause"));
+        json_object_object_add(e, "via", json_object_new_string("libvirt"));
+        json_object_object_add(e, "libvirt_uri", json_object_new_string("test:///default"));
+        json_object_object_add(e, "uuid", json_object_new_string("not-a-uuid"));
+        r = vm_pause_undo(e);
+        assert_true(r < 0 && r != -ESRCH && r != -ESTALE);   /* kept, not dropped as gone */
+        json_object_object_add(e, "uuid", json_object_new_string("00000000-0000-0000-0000-00000000abcd"));
+        assert_int_equal(vm_pause_undo(e), -ESRCH);          /* gone: dropped */
+        json_object_put(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_both_channels),
@@ -217,6 +250,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_input),
                 cmocka_unit_test(test_connect_mode_and_relative_path),
                 cmocka_unit_test(test_pause_undo_hanging_uri),
+                cmocka_unit_test(test_lookup_errors_are_not_gone),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
