@@ -27,4 +27,6 @@ int vm_pause_undo(json_object *e);
  * (virDomainResume, confirmed by the domain's state; only a user pause is
  * resumed, -ESTALE for any other state), and -ESRCH when the domain is gone
  * or its QEMU (qemu_pid, qemu_start, when recorded) is not the one that
- * runs now. */
+ * runs now.  libvirt's client has no timeout of its own, so that resume
+ * runs in a child process killed after a few seconds: -ETIMEDOUT (keep
+ * the entry, try again). */
