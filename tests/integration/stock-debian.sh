@@ -13,11 +13,12 @@
 #          than the old search's 64) and every CPU's run queue; `xvsched ps
 #          DOM --via vmi` between two of the guest's `ps -eL`: >= 99 % (all but
 #          4 in a short run) of the threads in both are in the scan with the
-#          same pid and comm (first 15 bytes), <= 1 % of the scan is in
+#          same pid and comm (first 15 bytes; a kworker's "-work" suffix,
+#          which changes between the reads, aside), <= 1 % of the scan is in
 #          neither, >= 95 % of the states
 #          agree (qemu-ga, the observer, left out).
 #  qga     `xvsched ps DOM --via qga` (qemu-guest-agent's view) the same way:
-#          >= 97 % the same; a few extra threads allowed (the reader's own
+#          >= 97 % (all but 4) the same; a few extra threads allowed (the reader's own
 #          processes are born between the two ps).
 #  cgroup  the guest as a cgroup v2 systemd *host*: xvsched and its libraries
 #          on a hot-plugged read-only virtio disk run tests/lib/cgroup-v2-guest.sh
@@ -186,7 +187,12 @@ def ps(k):
             t[int(f[1])] = (int(f[0]), f[3].rstrip("\n")[:15], f[2][0])
     return t
 
-total = ident = missing = extra = 0
+def ident_of(c):
+    # a kworker's comm carries the work it runs now ("kworker/0:0-events"):
+    # timing, not identity; the name before the '-' is the thread's
+    return c.split("-", 1)[0] if c.startswith("kworker/") else c
+
+total = ident = ident_kw = missing = extra = 0
 st_total = st_match = 0
 shown = 0
 for k in range(1, rounds + 1):
@@ -204,6 +210,11 @@ for k in range(1, rounds + 1):
             continue
         if x[0] == a[0] and x[1] in (a[1], b[1]):
             ident += 1
+            ident_kw += 1
+        elif x[0] == a[0] and ident_of(x[1]) in (ident_of(a[1]), ident_of(b[1])):
+            ident_kw += 1
+            print(f"kworker work differs tid={tid} ps={b[1]}/{a[1]} scan={x[1]}", file=sys.stderr)
+            continue
         else:
             if shown < 10:
                 shown += 1
@@ -222,7 +233,7 @@ for k in range(1, rounds + 1):
         if tid not in a0 and tid not in a1:
             extra += 1
             print(f"extra {tid} {v[tid]}", file=sys.stderr)
-print(f"rounds={rounds} tasks={total} same={ident} missing={missing} extra={extra} state={st_match}/{st_total} "
+print(f"rounds={rounds} tasks={total} same={ident} same_kw={ident_kw} missing={missing} extra={extra} state={st_match}/{st_total} "
       f"same_permille={ident * 1000 // max(total, 1)} extra_permille={extra * 1000 // max(total, 1)} "
       f"state_permille={st_match * 1000 // max(st_total, 1)}")
 EOF
@@ -249,9 +260,10 @@ phase_vmi() {
         log "vmi: $line"
         n=$(field tasks "$line")
         [ "$n" -ge $((VMI_ROUNDS * 40)) ] || fail "too few threads compared ($n)"
-        # >= 99 % the same, or all but 4 in a short run: the residue is
-        # timing (a kworker's description changing between ps and the scan).
-        [ "$(field same "$line")" -ge $(( n - (n / 100 > 4 ? n / 100 : 4) )) ] ||
+        # >= 99 % the same (a kworker's current work, which changes between
+        # ps and the scan, left out: same_kw), or all but 4 in a short run;
+        # same_permille, the strict figure, is what docs/vmi.md records.
+        [ "$(field same_kw "$line")" -ge $(( n - (n / 100 > 4 ? n / 100 : 4) )) ] ||
                 fail "only $(field same_permille "$line") per mille of the guest's threads are in the vmi view as ps -eL shows them"
         [ "$(field extra_permille "$line")" -le 10 ] ||
                 fail "$(field extra_permille "$line") per mille of the vmi view is in neither ps snapshot"
@@ -277,7 +289,7 @@ phase_qga() {
         log "qga: $line"
         n=$(field tasks "$line")
         [ "$n" -ge $((QGA_ROUNDS * 40)) ] || fail "too few threads compared ($n)"
-        [ "$(field same_permille "$line")" -ge 970 ] ||
+        [ "$(field same_kw "$line")" -ge $(( n - (n * 3 / 100 > 4 ? n * 3 / 100 : 4) )) ] ||
                 fail "only $(field same_permille "$line") per mille of the guest's threads are in the qga view as ps -eL shows them"
         # The reader (sh, awk) runs between the two ps: in neither.
         [ "$(field extra "$line")" -le $((QGA_ROUNDS * 8)) ] ||
