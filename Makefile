@@ -26,7 +26,7 @@ guest-image: all
 	./tools/vm/mkimage --out $(BUILD)/guest $(wildcard $(BUILD)/bench/xvbench $(BUILD)/agent/xvagent)
 
 # A stock Debian 12 guest (systemd, qemu-guest-agent; tools/vm/mkdebian, profile
-# min) for tests/integration/debian-boot.sh.  Cached; rebuilt when an input
+# min) for tests/integration/stock-debian.sh.  Cached; rebuilt when an input
 # changes.  Needs the network (deb.debian.org) the first time.
 debian-image: deps
 	./tools/vm/mkdebian --out $(BUILD)/debian/min
@@ -35,7 +35,7 @@ debian-image: deps
 # tests again under ASan/UBSan.
 check: deps all guest-image $(ASAN_BUILD)/build.ninja
 	meson compile -C $(ASAN_BUILD)
-	-./tools/vm/mkdebian --out $(BUILD)/debian/min  # else tests/integration/debian-boot.sh skips or builds it
+	-./tools/vm/mkdebian --out $(BUILD)/debian/min  # else tests/integration/stock-debian.sh skips or builds it
 	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS); a=$$?; \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C $(ASAN_BUILD) --suite unit --suite asan --print-errorlogs; b=$$?; \
