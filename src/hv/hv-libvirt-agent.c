@@ -36,6 +36,8 @@ static int last_error(char *err, size_t err_size, int fallback) {
                         r = -ETIMEDOUT;
                 else if (strstr(msg, "disabled"))
                         r = -EACCES;
+                else if (strstr(msg, "has not been found"))   /* the agent's CommandNotFound */
+                        r = -EOPNOTSUPP;
                 else if (e->code == VIR_ERR_AGENT_UNRESPONSIVE || strstr(msg, "not configured") ||
                          strstr(msg, "not connected") || e->code == VIR_ERR_OPERATION_INVALID)
                         r = -ENOTCONN;

@@ -30,6 +30,7 @@
 #define COMM_STAT_MAX 64         /* a kworker's name in stat, with its workqueue */
 /* Bytes of other lines (a stale reply, an error for the 0xFF) a sync skips. */
 #define SYNC_SKIP_MAX (64u * 1024)
+#define QGA_PENDING_MAX 8
 
 struct QgaClient {
         char *path;              /* socket transport; NULL for fd or hook */
@@ -51,6 +52,12 @@ struct QgaClient {
         /* Command lines known from earlier polls: the reader skips them. */
         GuestTask *known;        /* thread-group leaders: pid, start time, comm, cmdline */
         size_t n_known;
+        /* guest-exec'd pids whose exit was not seen (a deadline passed, the
+         * transport failed): their status is collected before the next
+         * reader starts, so that a slow guest never runs two readers at once
+         * and qemu-ga does not keep their records for ever. */
+        int64_t pending[QGA_PENDING_MAX];
+        size_t n_pending;
         char transport[320];
         char error[512];
 };
@@ -251,10 +258,14 @@ static int write_all(QgaClient *c, const char *buf, size_t len, usec_t deadline)
 
 /* The next '\n'-terminated line, NUL-terminated in *ret (malloc'd), 0xFF
  * bytes removed.  With want_delim, first discard everything up to and
- * including a 0xFF.  *skipped counts bytes discarded or consumed, so a
- * sync can bound what it skips. */
-static int read_line(QgaClient *c, usec_t deadline, bool want_delim, char **ret, size_t *ret_len) {
+ * including a 0xFF.  *discarded (when given) grows by the bytes thrown away
+ * and the bytes of the line with its newline, so that a sync can bound what
+ * it skips (a flood without a delimiter, or of empty lines). */
+static int read_line(QgaClient *c, usec_t deadline, bool want_delim, char **ret, size_t *ret_len, size_t *discarded) {
         bool have_delim = !want_delim;
+        size_t dummy = 0;
+        if (!discarded)
+                discarded = &dummy;
         for (;;) {
                 /* scan what we have */
                 size_t i = 0;
@@ -264,9 +275,16 @@ static int read_line(QgaClient *c, usec_t deadline, bool want_delim, char **ret,
                                 size_t cut = (size_t) (ff - c->rbuf) + 1;
                                 memmove(c->rbuf, c->rbuf + cut, c->rlen - cut);
                                 c->rlen -= cut;
+                                *discarded += cut;
                                 have_delim = true;
-                        } else
+                        } else {
+                                *discarded += c->rlen;
                                 c->rlen = 0;
+                                if (*discarded > SYNC_SKIP_MAX)
+                                        return set_error(c, -EPROTO,
+                                                         "qemu-guest-agent never answered our sync (%zu bytes without "
+                                                         "its delimiter)", *discarded);
+                        }
                 }
                 if (have_delim) {
                         char *nl = c->rlen ? memchr(c->rbuf, '\n', c->rlen) : NULL;
@@ -282,6 +300,7 @@ static int read_line(QgaClient *c, usec_t deadline, bool want_delim, char **ret,
                                 line[o] = 0;
                                 memmove(c->rbuf, nl + 1, c->rlen - n - 1);
                                 c->rlen -= n + 1;
+                                *discarded += n + 1;
                                 *ret = line;
                                 *ret_len = o;
                                 return 0;
@@ -390,10 +409,9 @@ static int do_sync(QgaClient *c, usec_t deadline) {
         for (;;) {
                 _cleanup_free_ char *line = NULL;
                 size_t len;
-                r = read_line(c, deadline, true, &line, &len);
+                r = read_line(c, deadline, true, &line, &len, &skipped);
                 if (r < 0)
                         return r;
-                skipped += len;
                 json_object *v = NULL;
                 r = interpret_reply(c, "guest-sync-delimited", line, len, &v);
                 if (r == 0 && json_object_is_type(v, json_type_int) && (uint64_t) json_object_get_int64(v) == id) {
@@ -410,11 +428,15 @@ static int do_sync(QgaClient *c, usec_t deadline) {
         }
 }
 
-/* One command: json is the whole request. */
-static int transact(QgaClient *c, const char *cmd, const char *json, json_object **ret) {
-        usec_t deadline = now_usec() + c->timeout;
+/* One command: json is the whole request; done by deadline (a caller that
+ * makes several calls passes one deadline for all of them). */
+static int transact(QgaClient *c, const char *cmd, const char *json, usec_t deadline, json_object **ret) {
+        usec_t n0 = now_usec();
+        if (n0 >= deadline)
+                return set_error(c, -ETIMEDOUT, "%s: timed out (%.1f s) before it was sent", cmd,
+                                 (double) c->timeout / 1e6);
         if (c->hook.command) {
-                usec_t left = c->timeout;
+                usec_t left = deadline - n0;
                 int secs = (int) MAX((left + USEC_PER_SEC - 1) / USEC_PER_SEC, (usec_t) 1);
                 char err[400] = "";
                 _cleanup_free_ char *reply = NULL;
@@ -445,7 +467,7 @@ static int transact(QgaClient *c, const char *cmd, const char *json, json_object
         _cleanup_free_ char *line = NULL;
         size_t len = 0;
         if (r >= 0)
-                r = read_line(c, deadline, false, &line, &len);
+                r = read_line(c, deadline, false, &line, &len, NULL);
         if (r >= 0)
                 r = interpret_reply(c, cmd, line, len, ret);
         if (r < 0 && (is_transport_error(r) || r == -EPROTO || r == -ENOMEM))
@@ -454,7 +476,7 @@ static int transact(QgaClient *c, const char *cmd, const char *json, json_object
 }
 
 /* Build {"execute":cmd,"arguments":args} (args may be NULL; consumed). */
-static int call(QgaClient *c, const char *cmd, json_object *args, json_object **ret) {
+static int call_until(QgaClient *c, const char *cmd, json_object *args, usec_t deadline, json_object **ret) {
         json_object *req = json_object_new_object();
         if (!req) {
                 json_object_put(args);
@@ -464,9 +486,13 @@ static int call(QgaClient *c, const char *cmd, json_object *args, json_object **
         if (args)
                 json_object_object_add(req, "arguments", args);
         const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-        int r = s ? transact(c, cmd, s, ret) : -ENOMEM;
+        int r = s ? transact(c, cmd, s, deadline, ret) : -ENOMEM;
         json_object_put(req);
         return r;
+}
+
+static int call(QgaClient *c, const char *cmd, json_object *args, json_object **ret) {
+        return call_until(c, cmd, args, now_usec() + c->timeout, ret);
 }
 
 int qga_client_check_exec(QgaClient *c) {
@@ -616,6 +642,51 @@ int qga_base64_decode(const char *in, size_t len, char **ret, size_t *ret_len) {
 
 /* ---- guest-exec ---- */
 
+static void pending_add(QgaClient *c, int64_t pid) {
+        for (size_t i = 0; i < c->n_pending; i++)
+                if (c->pending[i] == pid)
+                        return;
+        if (c->n_pending == QGA_PENDING_MAX) {   /* forget the oldest */
+                memmove(c->pending, c->pending + 1, (QGA_PENDING_MAX - 1) * sizeof c->pending[0]);
+                c->n_pending--;
+        }
+        c->pending[c->n_pending++] = pid;
+}
+
+/* Ask after every pending guest-exec'd pid once: forget those that exited
+ * (qemu-ga drops its record when it reports the exit) or that qemu-ga no
+ * longer knows.  Returns how many still run (the first in *ret_pid), or a
+ * transport error. */
+static int pending_reap(QgaClient *c, int64_t *ret_pid) {
+        usec_t deadline = now_usec() + c->timeout;
+        size_t k = 0;
+        int running = 0;
+        for (size_t i = 0; i < c->n_pending; i++) {
+                json_object *sa = json_object_new_object(), *st = NULL, *jx;
+                if (!sa)
+                        return -ENOMEM;
+                json_object_object_add(sa, "pid", json_object_new_int64(c->pending[i]));
+                int r = call_until(c, "guest-exec-status", sa, deadline, &st);
+                if (r < 0 && (is_transport_error(r) || r == -EPROTO || r == -ENOTCONN || r == -ENOMEM || r == -ETIMEDOUT)) {
+                        /* keep the rest for the next time */
+                        memmove(c->pending + k, c->pending + i, (c->n_pending - i) * sizeof c->pending[0]);
+                        c->n_pending = k + (c->n_pending - i);
+                        return r;
+                }
+                bool still = r >= 0 && json_object_is_type(st, json_type_object) &&
+                             json_object_object_get_ex(st, "exited", &jx) && json_object_is_type(jx, json_type_boolean) &&
+                             !json_object_get_boolean(jx);
+                json_object_put(st);
+                if (still) {
+                        if (running++ == 0 && ret_pid)
+                                *ret_pid = c->pending[i];
+                        c->pending[k++] = c->pending[i];
+                }
+        }
+        c->n_pending = k;
+        return running;
+}
+
 static int get_int(json_object *o, const char *key, bool required, int64_t min, int64_t max, int64_t *ret) {
         json_object *v;
         if (!json_object_object_get_ex(o, key, &v))
@@ -652,7 +723,7 @@ int qga_client_exec(QgaClient *c, const char *const *argv, size_t max_out, char 
         json_object_object_add(args, "arg", arr);
         json_object_object_add(args, "capture-output", json_object_new_boolean(true));
         json_object *v = NULL;
-        int r = call(c, "guest-exec", args, &v);
+        int r = call_until(c, "guest-exec", args, deadline, &v);
         if (r < 0)
                 return r;
         int64_t pid = 0;
@@ -671,9 +742,11 @@ int qga_client_exec(QgaClient *c, const char *const *argv, size_t max_out, char 
                         return -ENOMEM;
                 json_object_object_add(sa, "pid", json_object_new_int64(pid));
                 json_object *st = NULL;
-                r = call(c, "guest-exec-status", sa, &st);
-                if (r < 0)
+                r = call_until(c, "guest-exec-status", sa, deadline, &st);
+                if (r < 0) {
+                        pending_add(c, pid);   /* still running, or its status not yet collected */
                         return r;
+                }
                 json_object *jx, *jout, *jtr;
                 if (!json_object_is_type(st, json_type_object) || !json_object_object_get_ex(st, "exited", &jx) ||
                     !json_object_is_type(jx, json_type_boolean)) {
@@ -682,9 +755,11 @@ int qga_client_exec(QgaClient *c, const char *const *argv, size_t max_out, char 
                 }
                 if (!json_object_get_boolean(jx)) {
                         json_object_put(st);
-                        if (now_usec() >= deadline)
+                        if (now_usec() >= deadline) {
+                                pending_add(c, pid);
                                 return set_error(c, -ETIMEDOUT, "guest command (pid %" PRId64 ") still running after %.1f s",
                                                  pid, (double) c->timeout / 1e6);
+                        }
                         continue;
                 }
                 int64_t code = 0, sig = 0;
@@ -857,6 +932,8 @@ int qga_parse_tasks(const char *text, size_t len, pid_t skip_pid, size_t max_tas
         _cleanup_free_ Cmdline *cmds = NULL;
         size_t n = 0, cap = 0, n_cmds = 0, cap_cmds = 0;
         bool header = false, end = false;
+        pid_t agents[4];
+        size_t n_agents = 0;
         char *save = NULL;
         int r;
         for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -868,6 +945,16 @@ int qga_parse_tasks(const char *text, size_t len, pid_t skip_pid, size_t max_tas
                         header = true;
                 } else if (streq(line, "E"))
                         end = true;
+                else if (strneq(line, "A ", 2)) {
+                        /* qemu-ga (the reader's parent) and the watchdog: by
+                         * pid, not by a name that any process can take */
+                        uint64_t pid;
+                        if (parse_u64(line + 2, PID_LIMIT, &pid) < 0 || pid == 0)
+                                return perr(err, err_size, -EBADMSG, "reader: bad agent pid");
+                        if (n_agents >= ELEMENTSOF(agents))
+                                return perr(err, err_size, -EBADMSG, "reader: too many agent pids");
+                        agents[n_agents++] = (pid_t) pid;
+                }
                 else if (strneq(line, "S ", 2)) {
                         GuestTask t;
                         r = parse_stat_line(line + 2, &t, err, err_size);
@@ -927,12 +1014,11 @@ int qga_parse_tasks(const char *text, size_t len, pid_t skip_pid, size_t max_tas
                 if (m)
                         memcpy(tasks[i].cmdline, m->cmdline, sizeof tasks[i].cmdline);
         }
-        /* qemu-ga's threads are the agent */
+        /* qemu-ga's threads and the watchdog are the agent */
         for (size_t i = 0; i < n; i++)
-                if (streq(tasks[i].comm, "qemu-ga"))
-                        for (size_t k = 0; k < n; k++)
-                                if (tasks[k].pid == tasks[i].pid)
-                                        tasks[k].is_agent = true;
+                for (size_t k = 0; k < n_agents; k++)
+                        if (tasks[i].pid == agents[k])
+                                tasks[i].is_agent = true;
         if (n > 0)
                 qsort(tasks, n, sizeof *tasks, cmp_task);
         for (size_t i = 1; i < n; i++)
@@ -1047,6 +1133,17 @@ static int apply_known(QgaClient *c, GuestTask *t, size_t n) {
 }
 
 int qga_client_tasks(QgaClient *c, GuestTask **ret, size_t *ret_n) {
+        if (c->n_pending > 0) {
+                int64_t busy = 0;
+                int k = pending_reap(c, &busy);
+                let_go(c);
+                if (k < 0)
+                        return k;
+                if (k > 0)
+                        return set_error(c, -EBUSY,
+                                         "the previous guest command (pid %" PRId64 ") is still running in the guest; "
+                                         "not starting another reader", busy);
+        }
         char tok[64] = "";
         if (c->held)
                 token(c, tok, sizeof tok);
@@ -1061,7 +1158,9 @@ int qga_client_tasks(QgaClient *c, GuestTask **ret, size_t *ret_n) {
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
         /* base64 of the output must fit in one reply */
-        int r = run_script(c, "listing tasks", QGA_SH_READER, args, c->reply_max / 4 * 3 - 4096, &out, &len);
+        size_t max_out = c->reply_max / 4 * 3;
+        max_out = max_out > 8192 ? max_out - 4096 : max_out / 2;
+        int r = run_script(c, "listing tasks", QGA_SH_READER, args, max_out, &out, &len);
         if (r < 0)
                 return r;
         char err[200] = "";

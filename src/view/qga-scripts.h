@@ -17,40 +17,48 @@
  * Exit codes: 3 no such process, 4 not allowed (init, kernel thread,
  * qemu-ga itself), 5 the signal failed, 90/91 no safe state directory. */
 
-/* Shared by every script: D, and nf LINE setting N (nice), S (start time),
- * F (flags) from a /proc stat line (fields after the comm's last ") "). */
+/* Shared by every script: D; rd FILE reading a /proc stat file into l whole
+ * (a comm may hold a newline: its lines are joined with '?'); nf LINE
+ * setting St (state), N (nice), S (start time), F (flags), T (threads) from
+ * a stat line (fields after the comm's last ") "); wdalive: the watchdog
+ * named in D/wd.pid ("PID STARTTIME") runs, W its pid (a reused pid is not
+ * the watchdog). */
 #define QGA_SH_PRELUDE                                                                                 \
         "exec 2>/dev/null\n"                                                                           \
         "D=/run/xvsched-qga; [ -d /run ] || D=/tmp/xvsched-qga; D=${XVSCHED_QGA_DIR:-$D}\n"              \
-        "nf() { r=${1##*) }; set -- $r; N=${17}; S=${20}; F=${7}; T=${18}; }\n"                        \
+        "rd() { l=; m=; { read -r l; while read -r m; do l=\"$l?$m\"; done; } < $1; [ -n \"$l\" ]; }\n"   \
+        "nf() { r=${1##*) }; set -- $r; St=$1; N=${17}; S=${20}; F=${7}; T=${18}; }\n"                \
         "safe() { [ -d $D ] && [ ! -L $D ] && [ -O $D ]; }\n"                                          \
         "mk() { umask 077; mkdir -p $D; safe || exit 91; }\n"                                          \
-        "sn() { renice -n \"$2\" -p \"$1\" >/dev/null 2>&1; read -r l < /proc/$1/stat || return 1; nf \"$l\";\n" \
+        "sn() { renice -n \"$2\" -p \"$1\" >/dev/null 2>&1; rd /proc/$1/stat || return 1; nf \"$l\";\n" \
         "  [ \"$N\" = \"$2\" ] && return 0\n"                                                          \
-        "  renice -n $(( $2 - N )) -p \"$1\" >/dev/null 2>&1; read -r l < /proc/$1/stat || return 1; nf \"$l\";\n" \
+        "  renice -n $(( $2 - N )) -p \"$1\" >/dev/null 2>&1; rd /proc/$1/stat || return 1; nf \"$l\";\n" \
         "  [ \"$N\" = \"$2\" ]; }\n"                                                                   \
         "undo() { u=0\n"                                                                              \
         "  if [ -f $D/stop ]; then while read -r p st; do\n"                                           \
-        "    read -r l < /proc/$p/stat || continue; nf \"$l\"; [ \"$S\" = \"$st\" ] && kill -CONT \"$p\" && u=$((u+1))\n" \
+        "    rd /proc/$p/stat || continue; nf \"$l\"; [ \"$S\" = \"$st\" ] && kill -CONT \"$p\" && u=$((u+1))\n" \
         "  done < $D/stop; rm -f $D/stop; fi\n"                                                        \
         "  if [ -f $D/nice ]; then while read -r t st v; do\n"                                         \
-        "    read -r l < /proc/$t/stat || continue; nf \"$l\"; [ \"$S\" = \"$st\" ] && sn \"$t\" \"$v\" && u=$((u+1))\n" \
+        "    rd /proc/$t/stat || continue; nf \"$l\"; [ \"$S\" = \"$st\" ] && sn \"$t\" \"$v\" && u=$((u+1))\n" \
         "  done < $D/nice; rm -f $D/nice; fi; }\n"                                                     \
-        "wdstart() { w=; read -r w < $D/wd.pid; if [ -z \"$w\" ] || ! kill -0 \"$w\"; then\n"           \
-        "  sh -c \"$1\" xvsched-qga-wd \"$D\" \"$2\" </dev/null >/dev/null 2>&1 & echo $! > $D/wd.pid; fi; }\n"
+        "wdalive() { W=; ws=; read -r W ws < $D/wd.pid && [ -n \"$ws\" ] && rd /proc/$W/stat && nf \"$l\" &&\n" \
+        "  [ \"$S\" = \"$ws\" ]; }\n"                                                                  \
+        "wdstart() { if ! wdalive; then\n"                                                          \
+        "  sh -c \"$1\" xvsched-qga-wd \"$D\" \"$2\" </dev/null >/dev/null 2>&1 & W=$!\n"              \
+        "  rd /proc/$W/stat && nf \"$l\" && echo \"$W $S\" > $D/wd.pid; fi; }\n"
 
 /* The watchdog: $1 = D, $2 = lease in seconds.  Counts 1 s steps without a
  * new heartbeat token; at the lease it undoes everything and exits.  It
  * exits by itself once nothing is held. */
 #define QGA_SH_WATCHDOG                                                                                \
         QGA_SH_PRELUDE                                                                                 \
-        "D=$1; lease=$2; last=; n=0; echo $$ > $D/wd.pid\n"                                            \
+        "D=$1; lease=$2; last=; n=0; rd /proc/$$/stat; nf \"$l\"; me=\"$$ $S\"; echo \"$me\" > $D/wd.pid\n" \
         "while :; do\n"                                                                                \
         "  b=; read -r b < $D/beat\n"                                                                  \
         "  if [ \"$b\" = \"$last\" ]; then n=$((n+1)); else n=0; last=$b; fi\n"                        \
         "  if [ $n -ge $lease ]; then undo; rm -f $D/wd.pid; exit 0; fi\n"                             \
         "  if [ ! -s $D/stop ] && [ ! -s $D/nice ]; then rm -f $D/wd.pid\n"                            \
-        "    if [ ! -s $D/stop ] && [ ! -s $D/nice ]; then exit 0; fi; echo $$ > $D/wd.pid; fi\n"      \
+        "    if [ ! -s $D/stop ] && [ ! -s $D/nice ]; then exit 0; fi; echo \"$me\" > $D/wd.pid; fi\n"  \
         "  sleep 1\n"                                                                                  \
         "done\n"
 
@@ -68,13 +76,13 @@
 #define QGA_SH_READER                                                                                  \
         QGA_SH_PRELUDE                                                                                 \
         "if [ -n \"$1\" ] && safe; then echo \"$1\" > $D/beat; fi\n"                                   \
-        "k=\" $2 \"; u=; echo XVQGA1\n"                                                                     \
+        "k=\" $2 \"; u=; echo XVQGA1; echo \"A $PPID\"; if safe && wdalive; then echo \"A $W\"; fi\n"          \
         "for p in /proc/[0-9]*; do\n"                                                                  \
         "  q=${p#/proc/}; [ \"$q\" = \"$$\" ] && continue; F=0\n"                                      \
-        "  read -r l < $p/stat || continue; nf \"$l\"\n"                                                \
+        "  rd $p/stat || continue; nf \"$l\"\n"                                                          \
         "  if [ \"$T\" = 1 ]; then printf 'S %s %s\\n' \"$q\" \"$l\"\n"                                     \
         "  else for t in $p/task/[0-9]*; do\n"                                                         \
-        "    read -r l < $t/stat && printf 'S %s %s\\n' \"$q\" \"$l\"\n"                                  \
+        "    rd $t/stat && printf 'S %s %s\\n' \"$q\" \"$l\"\n"                                            \
         "  done; fi\n"                                                                                 \
         "  [ $(( ${F:-0} & 2097152 )) = 0 ] || continue\n"                                             \
         "  case $k in *\" $q \"*) continue;; esac\n"                                                     \
@@ -88,19 +96,27 @@
         "fi\n"                                                                                         \
         "echo E\n"
 
-/* Checks shared by stop and nice: $p exists, is not init, a kernel thread
- * or qemu-ga. */
+/* Checks shared by stop and nice: $p exists, is not init, a kernel thread,
+ * qemu-ga (the scripts' parent, by pid: not by a name any process can take)
+ * or one of its threads, or the watchdog. */
 #define QGA_SH_CHECK_TARGET                                                                            \
-        "read -r l < /proc/$p/stat || exit 3\n"                                                        \
-        "case $l in *'(qemu-ga)'*) exit 4;; esac\n"                                                    \
+        "rd /proc/$p/stat || exit 3\n"                                                                 \
+        "[ \"$p\" != \"$PPID\" ] && [ ! -e /proc/$PPID/task/$p ] || exit 4\n"                           \
+        "if wdalive && [ \"$p\" = \"$W\" ]; then exit 4; fi; rd /proc/$p/stat\n"                        \
         "nf \"$l\"; [ \"$p\" != 1 ] && [ $(( F & 2097152 )) = 0 ] || exit 4\n"
 
-/* stop: $1 pid, $2 lease, $3 token, $4 watchdog script. */
+/* stop: $1 pid, $2 lease, $3 token, $4 watchdog script.  A process already
+ * stopped by someone else (state T or t, not in D/stop) is left as it is and
+ * not recorded: neither release nor the watchdog resumes it.  Prints 1, or 0
+ * for such a process. */
 #define QGA_SH_STOP                                                                                    \
         QGA_SH_PRELUDE                                                                                 \
         "p=$1; lease=$2; tok=$3; wd=$4; mk\n"                                                          \
         QGA_SH_CHECK_TARGET                                                                            \
-        "echo \"$tok\" > $D/beat; echo \"$p $S\" >> $D/stop\n"                                         \
+        "echo \"$tok\" > $D/beat; o=\n"                                                               \
+        "if [ -f $D/stop ]; then while read -r a b; do [ \"$a $b\" = \"$p $S\" ] && o=1; done < $D/stop; fi\n" \
+        "case $St in [Tt]) [ -n \"$o\" ] || { echo 0; exit 0; };; esac\n"                                \
+        "[ -n \"$o\" ] || echo \"$p $S\" >> $D/stop\n"                                                   \
         "wdstart \"$wd\" \"$lease\"\n"                                                                 \
         "kill -STOP \"$p\" || exit 5\n"                                                                \
         "echo 1\n"

@@ -59,13 +59,16 @@ static void test_parse_good(void **state) {
         char *webt = stat_line(300, 301, "worker", 'S', 0x400040, 1, 0, -5, 510, 0, 10, 2);
         char *ga = stat_line(400, 400, "qemu-ga", 'S', 0x400100, 1, 1, 0, 30, 0, 0, 0);
         char *gat = stat_line(400, 401, "gmain", 'S', 0x400040, 0, 0, 0, 31, 0, 0, 0);
-        char *text = join("XVQGA1", init, "C 1 /sbin/init splash ", kw, web, webt, "C 300 web --port 80 \x01x ", ga, gat,
-                          "C 400 /usr/sbin/qemu-ga", "E", NULL);
+        /* a process that calls itself qemu-ga is not the agent: the reader
+         * names qemu-ga (its parent) by pid in an A line */
+        char *fake = stat_line(500, 500, "qemu-ga", 'R', 0x400000, 1, 1, 0, 40, 0, 0, 0);
+        char *text = join("XVQGA1", "A 400", init, "C 1 /sbin/init splash ", kw, web, webt, "C 300 web --port 80 \x01x ",
+                          ga, gat, "C 400 /usr/sbin/qemu-ga", fake, "E", NULL);
         GuestTask *t = NULL;
         size_t n = 0;
         char err[200] = "";
         assert_int_equal(qga_parse_tasks(text, strlen(text), 0, 100, &t, &n, err, sizeof err), 0);
-        assert_int_equal(n, 6);
+        assert_int_equal(n, 7);
         /* sorted by tid */
         assert_int_equal(t[0].tid, 1);
         assert_string_equal(t[0].comm, "systemd");
@@ -91,6 +94,9 @@ static void test_parse_good(void **state) {
         assert_string_equal(t[3].cmdline, "web --port 80 ?x");
         assert_true(t[4].is_agent && t[5].is_agent);
         assert_false(t[2].is_agent);
+        assert_int_equal(t[6].pid, 500);
+        assert_string_equal(t[6].comm, "qemu-ga");
+        assert_false(t[6].is_agent);
         free(t);
 
         /* the reader prints the C lines last (one awk over every command line);
@@ -108,9 +114,10 @@ static void test_parse_good(void **state) {
 
         /* skip_pid leaves a thread group out */
         assert_int_equal(qga_parse_tasks(text, strlen(text), 300, 100, &t, &n, err, sizeof err), 0);
-        assert_int_equal(n, 4);
+        assert_int_equal(n, 5);
         free(t);
         free(text);
+        free(fake);
         free(init);
         free(kw);
         free(web);
@@ -144,6 +151,15 @@ static void test_parse_bad(void **state) {
         free(t);
         t = join("XVQGA1", "X what", "E", NULL);
         expect_bad(t, -EBADMSG, "unexpected");
+        free(t);
+        t = join("XVQGA1", "A 0", "E", NULL);
+        expect_bad(t, -EBADMSG, "agent pid");
+        free(t);
+        t = join("XVQGA1", "A 12x", "E", NULL);
+        expect_bad(t, -EBADMSG, "agent pid");
+        free(t);
+        t = join("XVQGA1", "A 1", "A 2", "A 3", "A 4", "A 5", "E", NULL);
+        expect_bad(t, -EBADMSG, "too many agent");
         free(t);
         t = join("XVQGA1", ok, ok, "E", NULL);
         expect_bad(t, -EBADMSG, "twice");
@@ -235,13 +251,19 @@ typedef enum FakeMode {
         FAKE_FLOOD,           /* endless bytes without a newline to guest-exec */
         FAKE_SYNC_NOISE,      /* before the sync reply: lines without a delimiter, then our sync */
         FAKE_BAD_B64,
+        FAKE_SYNC_FLOOD,      /* to the sync: 1 MiB of lines without QGA's 0xFF delimiter, then silence */
+        FAKE_SYNC_EMPTY,      /* to the sync: 1 MiB of empty delimited lines, then silence */
+        FAKE_SLOW_STATUS,     /* every guest-exec-status answered late (delay_ms) with exited=false */
 } FakeMode;
 
 typedef struct Fake {
         int fd;
         FakeMode mode;
         const char *output;   /* the reader's output to return */
-        int status_polls;     /* guest-exec-status answers "not exited" this often first */
+        int status_polls;     /* guest-exec-status answers "not exited" this often first (read atomically) */
+        int delay_ms;         /* FAKE_SLOW_STATUS */
+        int execs;            /* guest-exec calls seen (read atomically) */
+        int statuses;         /* guest-exec-status calls seen */
 } Fake;
 
 static void fake_send(int fd, const char *s) {
@@ -299,6 +321,18 @@ static void *fake_main(void *p) {
                                 json_object_object_get_ex(ja, "id", &jid);
                                 if (f->mode == FAKE_SYNC_NOISE)
                                         fake_send(f->fd, "{\"return\": 1}\nnoise\n{\"return\": 17}\n");
+                                if (f->mode == FAKE_SYNC_FLOOD || f->mode == FAKE_SYNC_EMPTY) {
+                                        static char junk[8192];
+                                        for (size_t i = 0; i + 1 < sizeof junk; i += 2) {
+                                                junk[i] = f->mode == FAKE_SYNC_FLOOD ? 'x' : '\xff';
+                                                junk[i + 1] = '\n';
+                                        }
+                                        for (int i = 0; i < 128; i++)
+                                                fake_send(f->fd, junk);
+                                        json_object_put(req);
+                                        len = 0;
+                                        break;   /* and never the reply */
+                                }
                                 snprintf(out, sizeof out, "\xff{\"return\": %" PRId64 "}\n", json_object_get_int64(jid));
                         } else if (streq(cmd, "guest-ping"))
                                 snprintf(out, sizeof out, "{\"return\": {}}\n");
@@ -310,6 +344,7 @@ static void *fake_main(void *p) {
                                          "{\"enabled\": true, \"name\": \"guest-ping\", \"success-response\": true}]}}\n",
                                          f->mode == FAKE_NO_EXEC ? "false" : "true");
                         else if (streq(cmd, "guest-exec")) {
+                                __atomic_add_fetch(&f->execs, 1, __ATOMIC_SEQ_CST);
                                 if (f->mode == FAKE_EXEC_DISABLED)
                                         snprintf(out, sizeof out, "{\"error\": {\"class\": \"GenericError\", \"desc\": "
                                                                   "\"The command guest-exec has been disabled for this instance\"}}\n");
@@ -326,7 +361,13 @@ static void *fake_main(void *p) {
                                 } else
                                         snprintf(out, sizeof out, "{\"return\": {\"pid\": 4242}}\n");
                         } else if (streq(cmd, "guest-exec-status")) {
-                                if (polls++ < f->status_polls)
+                                __atomic_add_fetch(&f->statuses, 1, __ATOMIC_SEQ_CST);
+                                if (f->mode == FAKE_SLOW_STATUS) {
+                                        struct timespec d = { .tv_sec = f->delay_ms / 1000,
+                                                              .tv_nsec = (long) (f->delay_ms % 1000) * 1000000 };
+                                        nanosleep(&d, NULL);
+                                        snprintf(out, sizeof out, "{\"return\": {\"exited\": false}}\n");
+                                } else if (polls++ < __atomic_load_n(&f->status_polls, __ATOMIC_SEQ_CST))
                                         snprintf(out, sizeof out, "{\"return\": {\"exited\": false}}\n");
                                 else if (f->mode == FAKE_BAD_B64)
                                         snprintf(out, sizeof out, "{\"return\": {\"exited\": true, \"exitcode\": 0, "
@@ -465,11 +506,79 @@ static void test_protocol_hostile(void **state) {
         }
 }
 
+/* A sync answered by a flood without our reply: a bounded amount is skipped,
+ * then one line (not a spin until the deadline). */
+static void test_sync_flood(void **state) {
+        (void) state;
+        FakeMode modes[] = { FAKE_SYNC_FLOOD, FAKE_SYNC_EMPTY };
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                Fake f = { .mode = modes[i] };
+                pthread_t th;
+                int fd = start_fake(&f, &th);
+                QgaClient *c = NULL;
+                int r = qga_client_connect_fd(fd, 5 * USEC_PER_SEC, &c);
+                if (r != -EPROTO)
+                        fail_msg("mode %d: %d (%s), want -EPROTO", modes[i], r, qga_client_last_error(NULL));
+                assert_null(c);
+                assert_non_null(strstr(qga_client_last_error(NULL), "never answered our sync"));
+                pthread_join(th, NULL);
+        }
+}
+
+/* guest-exec-status answered slowly: the whole exec (guest-exec and every
+ * status poll) keeps one deadline; each call does not get a fresh one. */
+static void test_exec_deadline(void **state) {
+        (void) state;
+        Fake f = { .mode = FAKE_SLOW_STATUS, .delay_ms = 1500 };
+        pthread_t th;
+        int fd = start_fake(&f, &th);
+        QgaClient *c = NULL;
+        assert_int_equal(qga_client_connect_fd(fd, 2 * USEC_PER_SEC, &c), 0);
+        GuestTask *t = NULL;
+        size_t n = 0;
+        double t0 = now_s();
+        assert_int_equal(qga_client_tasks(c, &t, &n), -ETIMEDOUT);
+        double took = now_s() - t0;
+        /* one deadline: about 2 s; a fresh one per poll: 3 s or more */
+        if (took >= 2.9)
+                fail_msg("took %.2f s against a 2 s deadline", took);
+        qga_client_free(c);
+        pthread_join(th, NULL);
+}
+
+/* A reader that outlives its deadline: the next poll asks after it and
+ * starts no second reader while it runs; once it exited, polls go on. */
+static void test_exec_pending(void **state) {
+        (void) state;
+        Fake f = { .mode = FAKE_GOOD, .output = reader_output, .status_polls = 1 << 30 };
+        pthread_t th;
+        int fd = start_fake(&f, &th);
+        QgaClient *c = NULL;
+        assert_int_equal(qga_client_connect_fd(fd, 300 * USEC_PER_MSEC, &c), 0);
+        GuestTask *t = NULL;
+        size_t n = 0;
+        assert_int_equal(qga_client_tasks(c, &t, &n), -ETIMEDOUT);
+        assert_int_equal(__atomic_load_n(&f.execs, __ATOMIC_SEQ_CST), 1);
+        assert_int_equal(qga_client_tasks(c, &t, &n), -EBUSY);
+        assert_non_null(strstr(qga_client_last_error(c), "still running"));
+        assert_int_equal(__atomic_load_n(&f.execs, __ATOMIC_SEQ_CST), 1);   /* no second reader */
+        /* the reader exits: its status is collected, the next reader runs */
+        __atomic_store_n(&f.status_polls, 0, __ATOMIC_SEQ_CST);
+        assert_int_equal(qga_client_tasks(c, &t, &n), 0);
+        assert_int_equal(n, 1);
+        free(t);
+        assert_int_equal(__atomic_load_n(&f.execs, __ATOMIC_SEQ_CST), 2);
+        qga_client_free(c);
+        pthread_join(th, NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_bad),
                 cmocka_unit_test(test_base64),         cmocka_unit_test(test_protocol_good),
                 cmocka_unit_test(test_protocol_no_exec), cmocka_unit_test(test_protocol_hostile),
+                cmocka_unit_test(test_sync_flood),     cmocka_unit_test(test_exec_deadline),
+                cmocka_unit_test(test_exec_pending),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
