@@ -4,7 +4,10 @@
 # host stands in for the guest, a local domain names the agent's socket
 # (,qga=PATH).  ps lists what /proc lists; stop/cont/nice act on a sleeper
 # this test started; killing xvsched mid-stop leaves the sleeper stopped only
-# until the guest-side watchdog's lease runs out; an agent that forbids
+# until the guest-side watchdog's lease runs out (also when wd.pid names a
+# live process that is not the watchdog: a reused pid); a process stopped by
+# someone else stays stopped after a hold; a comm with a newline or the name
+# qemu-ga neither breaks the list nor shields a process; an agent that forbids
 # guest-exec, or one that never answers, gives one line and a bounded wait.
 # A booted Debian guest is docs/qga.md's manual check.
 set -euo pipefail
@@ -26,6 +29,7 @@ start_qga() {
         qemu-ga -m unix-listen -p "$XV_TEST_DIR/$name.sock" -t "$XV_TEST_DIR/$name.d" \
                 -f "$XV_TEST_DIR/$name.pid" "$@" >"$XV_TEST_DIR/$name.log" 2>&1 &
         local pid=$!
+        echo "$pid" >"$XV_TEST_DIR/$name.qpid"
         xv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
         local i
         for i in $(seq 50); do
@@ -43,15 +47,23 @@ sleep 100000 &
 S=$!
 xv_on_exit "kill -CONT $S 2>/dev/null; kill $S 2>/dev/null"
 D=(-b local --local "qg=pid:$S,qga=$XV_TEST_DIR/ga.sock")
+# Guest processes that try their names: a newline in the comm (stat then
+# spans two lines), and one that calls itself qemu-ga.
+python3 -c 'import ctypes, time; ctypes.CDLL(None).prctl(15, b"ev\nil) x", 0, 0, 0); time.sleep(100000)' &
+NL=$!
+python3 -c 'import ctypes, time; ctypes.CDLL(None).prctl(15, b"qemu-ga", 0, 0, 0); time.sleep(100000)' &
+SPOOF=$!
+xv_on_exit "kill -CONT $NL $SPOOF 2>/dev/null; kill $NL $SPOOF 2>/dev/null"
+for i in $(seq 50); do grep -q qemu-ga "/proc/$SPOOF/comm" && grep -q il "/proc/$NL/comm" && break; sleep 0.1; done
 
 # --- ps: one guest-exec, every thread /proc has before and after -----------
 tids() { for t in /proc/[0-9]*/task/[0-9]*; do echo "${t##*/}"; done; }
 tids >"$XV_TEST_DIR/before"
 "$X" "${D[@]}" ps qg --via qga --json >"$XV_TEST_DIR/ps.json" || fail "ps --via qga failed"
 tids >"$XV_TEST_DIR/after"
-python3 - "$XV_TEST_DIR" "$S" <<'EOF' || fail "ps --via qga does not match /proc"
+python3 - "$XV_TEST_DIR" "$S" "$(cat "$XV_TEST_DIR/ga.qpid")" "$NL" "$SPOOF" <<'EOF' || fail "ps --via qga does not match /proc"
 import json, sys
-d, sleeper = sys.argv[1], int(sys.argv[2])
+d, sleeper, gapid, nl, spoof = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 ps = json.load(open(d + "/ps.json"))
 assert ps["view"] == "qga", ps["view"]
 tids = {t["tid"] for t in ps["tasks"]}
@@ -60,8 +72,12 @@ missing = both - tids
 assert not missing, f"{len(missing)} of {len(both)} threads missing: {sorted(missing)[:10]}"
 s = [t for t in ps["tasks"] if t["pid"] == sleeper]
 assert len(s) == 1 and s[0]["comm"] == "sleep" and s[0]["state"] == "S" and s[0]["cmdline"] == "sleep 100000", s
-ga = [t for t in ps["tasks"] if t["comm"] == "qemu-ga"]
+ga = [t for t in ps["tasks"] if t["pid"] == gapid]
 assert ga and all(t["is_agent"] for t in ga), ga
+sp = [t for t in ps["tasks"] if t["pid"] == spoof]
+assert len(sp) == 1 and sp[0]["comm"] == "qemu-ga" and not sp[0]["is_agent"], sp
+n = [t for t in ps["tasks"] if t["pid"] == nl]
+assert len(n) == 1 and n[0]["comm"] == "ev?il) x", n
 k = [t for t in ps["tasks"] if t["is_kthread"]]
 assert k and all(t["pid"] != 1 for t in k), "kernel threads are flagged"
 print(f"ps --via qga: {len(tids)} threads, all {len(both)} stable ones of /proc")
@@ -81,19 +97,43 @@ assert_match "^resumed" "$(tail -1 "$XV_TEST_DIR/stop.out")" "stop resumes at th
 assert_eq S "$(state_of "$S")" "the sleeper's state after the hold"
 
 # --- nice, held 3 s, then restored -----------------------------------------
+n0=$(nice_of "$S")   # the test may run under nice(1)
 "$X" "${D[@]}" nice qg "$S" 7 --via qga --for 3 >"$XV_TEST_DIR/nice.out" 2>&1 &
 h=$!
 for i in $(seq 100); do [ "$(nice_of "$S")" = 7 ] && break; sleep 0.1; done
 assert_eq 7 "$(nice_of "$S")" "the sleeper's nice while held"
 wait "$h" || fail "nice --via qga failed: $(cat "$XV_TEST_DIR/nice.out")"
-assert_eq 0 "$(nice_of "$S")" "the sleeper's nice after the hold"
+assert_eq "$n0" "$(nice_of "$S")" "the sleeper's nice after the hold"
 
 # --- cont --via qga of a process stopped by hand -----------------------------
 kill -STOP "$S"
 "$X" "${D[@]}" cont qg "$S" --via qga >/dev/null || fail "cont --via qga failed"
 assert_eq S "$(state_of "$S")" "the sleeper's state after cont"
 
+# --- names are no shield: a comm with a newline, a comm "qemu-ga" ----------
+for p in "$NL" "$SPOOF"; do
+        "$X" "${D[@]}" stop qg "$p" --via qga --for 1 >"$XV_TEST_DIR/stopn.out" 2>&1 ||
+                fail "stop --via qga of $p ($(tr '\n' '?' <"/proc/$p/comm")) failed: $(cat "$XV_TEST_DIR/stopn.out")"
+        assert_eq S "$(state_of "$p")" "state of $p after its hold"
+done
+
+# --- a process stopped by someone else stays stopped after a hold ----------
+sleep 100000 &
+O=$!
+xv_on_exit "kill -CONT $O 2>/dev/null; kill $O 2>/dev/null"
+kill -STOP "$O"
+"$X" "${D[@]}" stop qg "$O" --via qga --for 1 >"$XV_TEST_DIR/stopo.out" 2>&1 ||
+        fail "stop --via qga of a stopped process failed: $(cat "$XV_TEST_DIR/stopo.out")"
+assert_eq T "$(state_of "$O")" "state of a process the operator stopped, after xvsched's hold"
+[ ! -s "$XVSCHED_QGA_DIR/stop" ] || fail "a process stopped by someone else was recorded"
+kill -CONT "$O"
+
 # --- kill -9 of xvsched mid-stop: the guest-side watchdog resumes ---------
+# ... even when wd.pid names a live process that is not the watchdog (the
+# watchdog died, its pid was reused): it must not pass for the watchdog.
+for i in $(seq 50); do [ -e "$XVSCHED_QGA_DIR/wd.pid" ] || break; sleep 0.1; done
+[ ! -e "$XVSCHED_QGA_DIR/wd.pid" ] || fail "the watchdog did not exit once nothing was held"
+echo "$O" >"$XVSCHED_QGA_DIR/wd.pid"
 "$X" "${D[@]}" stop qg "$S" --via qga >"$XV_TEST_DIR/stop2.out" 2>&1 &
 h=$!
 for i in $(seq 100); do [ "$(state_of "$S")" = T ] && break; sleep 0.1; done
