@@ -458,8 +458,14 @@ static int transact(QgaClient *c, const char *cmd, const char *json, usec_t dead
                         return r;
         }
         int r = 0;
-        if (!c->synced)
+        if (!c->synced) {
                 r = do_sync(c, deadline);
+                /* QEMU's chardev and qemu-ga -m unix-listen serve one client:
+                 * the others wait in the backlog, unanswered */
+                if (r == -ETIMEDOUT)
+                        set_error(c, r, "timed out waiting for qemu-guest-agent to answer our sync (a silent agent, "
+                                        "or another client holds its socket)");
+        }
         if (r >= 0)
                 r = write_all(c, json, strlen(json), deadline);
         if (r >= 0)

@@ -323,7 +323,7 @@ static void *fake_main(void *p) {
                                         fake_send(f->fd, "{\"return\": 1}\nnoise\n{\"return\": 17}\n");
                                 if (f->mode == FAKE_SYNC_FLOOD || f->mode == FAKE_SYNC_EMPTY) {
                                         static char junk[8192];
-                                        for (size_t i = 0; i + 1 < sizeof junk; i += 2) {
+                                        for (size_t i = 0; i + 2 < sizeof junk; i += 2) {   /* a NUL stays last */
                                                 junk[i] = f->mode == FAKE_SYNC_FLOOD ? 'x' : '\xff';
                                                 junk[i + 1] = '\n';
                                         }
