@@ -58,11 +58,57 @@ struct QgaClient {
          * and qemu-ga does not keep their records for ever. */
         int64_t pending[QGA_PENDING_MAX];
         size_t n_pending;
+        char key[300];           /* the agent's identity for the pending pids ("" for an fd) */
         char transport[320];
         char error[512];
 };
 
 static _Thread_local char connect_error[512];
+
+/* Pending guest-exec'd pids outlive their client: the daemon drops a view
+ * whose poll failed and opens a new one later, and a CLI run may follow
+ * another.  Kept per agent (socket path, libvirt domain), process-wide. */
+#define PENDING_AGENTS 32
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+        char key[300];
+        int64_t pids[QGA_PENDING_MAX];
+        size_t n;
+} pending_table[PENDING_AGENTS];
+static size_t pending_next;
+
+static void pending_save(const QgaClient *c) {
+        if (!c->key[0] || c->n_pending == 0)
+                return;
+        pthread_mutex_lock(&pending_lock);
+        size_t slot = PENDING_AGENTS;
+        for (size_t i = 0; i < PENDING_AGENTS && slot == PENDING_AGENTS; i++)
+                if (streq(pending_table[i].key, c->key))
+                        slot = i;
+        for (size_t i = 0; i < PENDING_AGENTS && slot == PENDING_AGENTS; i++)
+                if (!pending_table[i].key[0])
+                        slot = i;
+        if (slot == PENDING_AGENTS)
+                slot = pending_next++ % PENDING_AGENTS;   /* forget the oldest agent's */
+        snprintf(pending_table[slot].key, sizeof pending_table[slot].key, "%s", c->key);
+        memcpy(pending_table[slot].pids, c->pending, c->n_pending * sizeof c->pending[0]);
+        pending_table[slot].n = c->n_pending;
+        pthread_mutex_unlock(&pending_lock);
+}
+
+static void pending_adopt(QgaClient *c) {
+        if (!c->key[0])
+                return;
+        pthread_mutex_lock(&pending_lock);
+        for (size_t i = 0; i < PENDING_AGENTS; i++)
+                if (streq(pending_table[i].key, c->key)) {
+                        memcpy(c->pending, pending_table[i].pids, pending_table[i].n * sizeof c->pending[0]);
+                        c->n_pending = pending_table[i].n;
+                        pending_table[i].key[0] = 0;
+                        pending_table[i].n = 0;
+                }
+        pthread_mutex_unlock(&pending_lock);
+}
 
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static QgaCommandHook hook;
@@ -146,6 +192,7 @@ static void let_go(QgaClient *c) {
 void qga_client_free(QgaClient *c) {
         if (!c)
                 return;
+        pending_save(c);
         if (c->fd >= 0)
                 close(c->fd);
         if (c->hook.close && c->handle)
@@ -557,6 +604,8 @@ int qga_client_connect(const char *socket_path, usec_t timeout, QgaClient **ret)
                 return -ENOMEM;
         }
         snprintf(c->transport, sizeof c->transport, "qga socket %s", socket_path);
+        snprintf(c->key, sizeof c->key, "socket:%s", socket_path);
+        pending_adopt(c);
         return finish_connect(c, ret);
 }
 
@@ -584,6 +633,9 @@ int qga_client_connect_hook(const Domain *d, usec_t timeout, QgaClient **ret) {
                 return -ENOMEM;
         c->hook = h;
         snprintf(c->transport, sizeof c->transport, "qga libvirt");
+        snprintf(c->key, sizeof c->key, "libvirt:%s:%s", d->libvirt_uri ? d->libvirt_uri : "",
+                 d->uuid ? d->uuid : d->name ? d->name : "");
+        pending_adopt(c);
         if (h.open) {
                 char err[400] = "";
                 int r = h.open(d, h.userdata, &c->handle, err, sizeof err);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -572,13 +573,76 @@ static void test_exec_pending(void **state) {
         pthread_join(th, NULL);
 }
 
+/* A fake agent on a listening UNIX socket: one connection after another
+ * (the client lets go of the socket after each operation). */
+typedef struct Listener {
+        int lfd;
+        Fake *f;
+} Listener;
+
+static void *listener_main(void *p) {
+        Listener *l = p;
+        for (;;) {
+                int fd = accept(l->lfd, NULL, NULL);
+                if (fd < 0)
+                        break;
+                l->f->fd = fd;
+                fake_main(l->f);
+        }
+        return NULL;
+}
+
+/* The daemon drops a view whose poll failed and opens a new client later:
+ * the reader that outlived its deadline is still asked after first, and no
+ * second one starts while it runs. */
+static void test_exec_pending_across_clients(void **state) {
+        (void) state;
+        char path[] = "/tmp/test-qga-XXXXXX";
+        assert_non_null(mkdtemp(path));
+        char sock[sizeof path + 16];
+        snprintf(sock, sizeof sock, "%s/qga.sock", path);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(lfd >= 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *) &sa, sizeof sa), 0);
+        assert_int_equal(listen(lfd, 4), 0);
+        Fake f = { .mode = FAKE_GOOD, .output = reader_output, .status_polls = 1 << 30 };
+        Listener l = { .lfd = lfd, .f = &f };
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, listener_main, &l), 0);
+
+        QgaClient *c = NULL;
+        GuestTask *t = NULL;
+        size_t n = 0;
+        assert_int_equal(qga_client_connect(sock, 300 * USEC_PER_MSEC, &c), 0);
+        assert_int_equal(qga_client_tasks(c, &t, &n), -ETIMEDOUT);
+        qga_client_free(c);
+        assert_int_equal(qga_client_connect(sock, 300 * USEC_PER_MSEC, &c), 0);
+        assert_int_equal(qga_client_tasks(c, &t, &n), -EBUSY);
+        assert_int_equal(__atomic_load_n(&f.execs, __ATOMIC_SEQ_CST), 1);   /* no second reader */
+        qga_client_free(c);
+        __atomic_store_n(&f.status_polls, 0, __ATOMIC_SEQ_CST);
+        assert_int_equal(qga_client_connect(sock, 300 * USEC_PER_MSEC, &c), 0);
+        assert_int_equal(qga_client_tasks(c, &t, &n), 0);
+        free(t);
+        assert_int_equal(__atomic_load_n(&f.execs, __ATOMIC_SEQ_CST), 2);
+        qga_client_free(c);
+
+        shutdown(lfd, SHUT_RDWR);
+        pthread_join(th, NULL);
+        close(lfd);
+        unlink(sock);
+        rmdir(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_bad),
                 cmocka_unit_test(test_base64),         cmocka_unit_test(test_protocol_good),
                 cmocka_unit_test(test_protocol_no_exec), cmocka_unit_test(test_protocol_hostile),
                 cmocka_unit_test(test_sync_flood),     cmocka_unit_test(test_exec_deadline),
-                cmocka_unit_test(test_exec_pending),
+                cmocka_unit_test(test_exec_pending),   cmocka_unit_test(test_exec_pending_across_clients),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
