@@ -21,6 +21,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "basic/parse.h"
+#include "basic/time-util.h"
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "daemon/guard.h"
@@ -244,15 +245,13 @@ static int hold(AgentClient *c, double seconds) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
-        struct timespec start, now;
-        clock_gettime(CLOCK_MONOTONIC, &start);
+        nsec_t start = now_nsec();
         while (!got_signal) {
                 int r = agent_client_lease(c, HOLD_LEASE_S);
                 if (r < 0)
                         return log_error_errno(r, "renewing the agent's lease failed: %s (the agent will undo the change)",
                                                agent_client_last_error(c));
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                double elapsed = (double) (now.tv_sec - start.tv_sec) + (double) (now.tv_nsec - start.tv_nsec) / 1e9;
+                double elapsed = (double) (now_nsec() - start) / 1e9;
                 if (seconds > 0 && elapsed >= seconds)
                         break;
                 double nap = HOLD_LEASE_S / 5;
@@ -352,15 +351,13 @@ static int view_hold(GuestView *v, double seconds) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
-        struct timespec start, now;
-        clock_gettime(CLOCK_MONOTONIC, &start);
+        nsec_t start = now_nsec();
         while (!got_signal) {
                 int r = guest_view_keepalive(v);
                 if (r < 0)
                         return log_error_errno(r, "renewing the %s view's hold failed: %s (the guest undoes the change "
                                                "when its lease runs out)", guest_view_name(v), guest_view_last_error(v));
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                double elapsed = (double) (now.tv_sec - start.tv_sec) + (double) (now.tv_nsec - start.tv_nsec) / 1e9;
+                double elapsed = (double) (now_nsec() - start) / 1e9;
                 if (seconds > 0 && elapsed >= seconds)
                         break;
                 double nap = HOLD_LEASE_S / 5;

@@ -14,6 +14,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "daemon/guard.h"
 #include "daemon/recover.h"
 #include "view/agent-client.h"
@@ -77,12 +78,6 @@ static void close_all_but(int keep) {
 
 static void nap_ms(long ms) {
         nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L }, NULL);
-}
-
-static long long mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool is_type(json_object *e, const char *type) {
@@ -290,13 +285,13 @@ _Noreturn static void guard_main(const char *state_dir, const HvOptions *hv, pid
 
         /* Retry with backoff while the parent's entries are left (an agent
          * that is slow now may answer later), for GUARD_RETRY_FOR_MS. */
-        long long end = mono_ms() + GUARD_RETRY_FOR_MS;
+        long long end = now_msec() + GUARD_RETRY_FOR_MS;
         long wait = GUARD_RETRY_FIRST_MS;
         RecoverResult res = {};
         int r;
         for (;;) {
                 r = guard_pass(state_dir, hv, parent, parent_start, &res);
-                if (r <= 0 || mono_ms() + wait > end)
+                if (r <= 0 || now_msec() + wait > end)
                         break;
                 nap_ms(wait);
                 wait = MIN(wait * 2, (long) GUARD_RETRY_MAX_MS);
@@ -693,7 +688,7 @@ void guard_tick(void) {
         if (!hook_cfg.j || hook_cfg.refuse)
                 return;
         (void) guard_check();
-        long long now = mono_ms();
+        long long now = now_msec();
         if (now >= next_own) {
                 next_own = now + OWN_RETRY_MS;
                 (void) guard_retry_own_pauses();
@@ -724,5 +719,5 @@ void guard_tick(void) {
                 log_notice("undid %u guest change%s left by a dead xvsched (%u gone)", res.resumed + res.gone,
                            res.resumed + res.gone == 1 ? "" : "s", res.gone);
         dead_wait = k != 0 ? MIN(dead_wait * 2, (long) DEAD_RETRY_MAX_MS) : DEAD_RETRY_FIRST_MS;
-        next_dead = mono_ms() + dead_wait;
+        next_dead = now_msec() + dead_wait;
 }

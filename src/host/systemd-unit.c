@@ -18,6 +18,7 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "host/cgroup-internal.h"
 #include "host/systemd-unit.h"
 
@@ -525,18 +526,12 @@ static int append_pids(sd_bus_message *m, const pid_t *pids, size_t n) {
         return r;
 }
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* Wait until pid is in the unit's group (the start job runs after the call
  * returns): SYSTEMD_CALL_TIMEOUT_USEC in all, whatever each bus call takes
  * (a manager that stops answering costs one call's timeout more, not one
  * per try); -ESRCH when the process is gone. */
 static int wait_in_unit(SystemdBus *b, const char *unit, pid_t pid) {
-        uint64_t end = mono_usec() + SYSTEMD_CALL_TIMEOUT_USEC;
+        uint64_t end = now_usec() + SYSTEMD_CALL_TIMEOUT_USEC;
         for (;;) {
                 _cleanup_free_ char *cg = NULL, *now = NULL;
                 int r = systemd_unit_cgroup(b, unit, &cg);
@@ -544,7 +539,7 @@ static int wait_in_unit(SystemdBus *b, const char *unit, pid_t pid) {
                         return 0;
                 if (kill(pid, 0) < 0 && errno == ESRCH)
                         return -ESRCH;
-                if (mono_usec() >= end)
+                if (now_usec() >= end)
                         return r == -ETIMEDOUT ? r : -ETIMEDOUT;
                 (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
         }

@@ -22,6 +22,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "basic/parse.h"
+#include "basic/time-util.h"
 #include "host/cgroup.h"
 #include "hv/hv.h"
 #include "hv/qemu-args.h"
@@ -462,16 +463,10 @@ int hv_libvirt_suspend(const HvOptions *o, const char *uuid) {
         return 0;
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 int hv_libvirt_resume_confirmed(const HvOptions *o, const char *uuid, int deadline_ms, char **ret_state) {
         if (!uuid)
                 return -EINVAL;
-        uint64_t end = now_ms() + (uint64_t) (deadline_ms > 0 ? deadline_ms : 0);
+        uint64_t end = (uint64_t) now_msec() + (uint64_t) (deadline_ms > 0 ? deadline_ms : 0);
         int r;
         for (;;) {
                 _cleanup_(domain_unrefp) virDomainPtr dom = NULL;
@@ -495,7 +490,7 @@ int hv_libvirt_resume_confirmed(const HvOptions *o, const char *uuid, int deadli
                         else if (r == 0)
                                 r = -EAGAIN;
                 }
-                if (now_ms() >= end)
+                if ((uint64_t) now_msec() >= end)
                         return r < 0 ? r : -ETIMEDOUT;
                 struct timespec ts = { 0, 50 * 1000 * 1000 };
                 nanosleep(&ts, NULL);

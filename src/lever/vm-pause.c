@@ -13,6 +13,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "basic/parse.h"
+#include "basic/time-util.h"
 #include "host/proc.h"
 #include "hv/hv.h"
 #include "lever/vm-pause.h"
@@ -24,12 +25,6 @@
  * virConnectOpen, for ever.  So the libvirt resume runs in a child of its
  * own, killed after this long (connect, lookup, resume, confirm). */
 #define PAUSE_UNDO_LIBVIRT_LIMIT_MS (PAUSE_UNDO_DEADLINE_MS + 5000)
-
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 /* hv_libvirt_resume_confirmed() in a child, bounded: -ETIMEDOUT when it
  * did not finish in time (the child is killed; the entry is kept and
@@ -60,10 +55,10 @@ static int resume_bounded(const char *uri, const char *uuid, char **ret_state) {
         close(p[1]);
         char buf[128] = {};
         size_t len = 0;
-        uint64_t end = mono_ms() + PAUSE_UNDO_LIBVIRT_LIMIT_MS;
+        uint64_t end = (uint64_t) now_msec() + PAUSE_UNDO_LIBVIRT_LIMIT_MS;
         int r = -ETIMEDOUT;
         for (;;) {
-                uint64_t now = mono_ms();
+                uint64_t now = (uint64_t) now_msec();
                 if (now >= end)
                         break;
                 struct pollfd pfd = { .fd = p[0], .events = POLLIN };

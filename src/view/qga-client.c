@@ -19,6 +19,7 @@
 
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/socket-util.h"
 #include "view/qga-client.h"
 #include "view/qga-scripts.h"
 
@@ -126,12 +127,6 @@ bool qga_command_hook_present(void) {
         return r;
 }
 
-static usec_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
-
 static void sanitize(char *dst, size_t size, const char *src) {
         size_t o = 0;
         for (; *src && o + 1 < size; src++)
@@ -219,57 +214,11 @@ static QgaClient *client_new(usec_t timeout) {
 
 /* ---- socket transport ---- */
 
-static int poll_fd(int fd, short events, usec_t deadline) {
-        for (;;) {
-                usec_t n = now_usec();
-                if (n >= deadline)
-                        return -ETIMEDOUT;
-                struct pollfd p = { .fd = fd, .events = events };
-                int k = poll(&p, 1, (int) MIN((deadline - n + 999) / 1000, (usec_t) 60000));
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        continue;
-                if (p.revents & POLLNVAL)
-                        return -EBADF;
-                return p.revents;
-        }
-}
-
 static int connect_unix(QgaClient *c, usec_t deadline) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(c->path) >= sizeof sa.sun_path)
-                return set_error(c, -ENAMETOOLONG, "socket path too long: %s", c->path);
-        strcpy(sa.sun_path, c->path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return set_error(c, negative_errno(), "socket(): %s", strerror(errno));
-        for (;;) {
-                if (connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0)
-                        break;
-                int r = negative_errno();
-                if (r == -EAGAIN && now_usec() < deadline) {
-                        /* a full backlog: a listener that does not accept */
-                        (void) poll_fd(fd, POLLOUT, MIN(deadline, now_usec() + 20 * USEC_PER_MSEC));
-                        continue;
-                }
-                if (r == -EINPROGRESS) {
-                        int k = poll_fd(fd, POLLOUT, deadline);
-                        int err = 0;
-                        socklen_t len = sizeof err;
-                        if (k >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                                err = errno;
-                        if (k >= 0 && !err)
-                                break;
-                        r = k < 0 ? k : -err;
-                }
-                close(fd);
-                return set_error(c, r == -EAGAIN ? -ETIMEDOUT : r, "cannot connect to %s: %s", c->path,
-                                 strerror(r == -EAGAIN ? ETIMEDOUT : -r));
-        }
+        int fd;
+        int r = unix_connect_until(c->path, deadline, &fd);
+        if (r < 0)
+                return set_error(c, r, "cannot connect to %s: %s", c->path, strerror(-r));
         c->fd = fd;
         c->synced = false;
         c->rlen = 0;
@@ -285,7 +234,7 @@ static int write_all(QgaClient *c, const char *buf, size_t len, usec_t deadline)
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN) {
-                                int p = poll_fd(c->fd, POLLOUT, deadline);
+                                int p = fd_poll_until(c->fd, POLLOUT, deadline);
                                 if (p < 0)
                                         return set_error(c, p, "%s writing to qemu-guest-agent",
                                                          p == -ETIMEDOUT ? "timed out" : "poll failed");
@@ -364,7 +313,7 @@ static int read_line(QgaClient *c, usec_t deadline, bool want_delim, char **ret,
                         c->rbuf = n;
                         c->rcap = ncap;
                 }
-                int p = poll_fd(c->fd, POLLIN, deadline);
+                int p = fd_poll_until(c->fd, POLLIN, deadline);
                 if (p < 0)
                         return set_error(c, p, "%s waiting for qemu-guest-agent",
                                          p == -ETIMEDOUT ? "timed out" : "poll failed");

@@ -39,16 +39,10 @@
 #include <sys/types.h>
 
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "model/domain.h"
 #include "model/guest-task.h"
 
-typedef uint64_t usec_t;
-#ifndef USEC_PER_SEC
-#define USEC_PER_SEC ((usec_t) 1000000ULL)
-#endif
-#ifndef USEC_PER_MSEC
-#define USEC_PER_MSEC ((usec_t) 1000ULL)
-#endif
 
 #define QGA_PORT_NAME "org.qemu.guest_agent.0"
 /* Bytes of one reply (the reader's base64 output is most of it). */
