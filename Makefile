@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps setup check check-unit check-asan demo guest-image debian-image clean deb
+.PHONY: all deps setup check check-slow check-unit check-asan demo guest-image debian-image clean deb
 
 all: setup
 	meson compile -C $(BUILD)
@@ -36,10 +36,14 @@ debian-image: deps
 check: deps all guest-image $(ASAN_BUILD)/build.ninja
 	meson compile -C $(ASAN_BUILD)
 	-./tools/vm/mkdebian --out $(BUILD)/debian/min  # else tests/integration/stock-debian.sh skips or builds it
-	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS); a=$$?; \
+	meson test -C $(BUILD) --no-suite slow --print-errorlogs $(MESON_TEST_ARGS); a=$$?; \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C $(ASAN_BUILD) --suite unit --suite asan --print-errorlogs; b=$$?; \
 	test $$a = 0 -a $$b = 0
+
+# Suite slow: tests that boot the stock Debian guest once more (libvirt-qga).
+check-slow: all debian-image
+	meson test -C $(BUILD) --suite slow --print-errorlogs $(MESON_TEST_ARGS)
 
 check-unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs

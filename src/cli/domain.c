@@ -135,10 +135,14 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
         }
 
         bool agent = d->agent_socket != NULL;
+        /* A libvirt QGA channel: stop through libvirt's agent API (--via qga). */
+        const char *qga = libvirt && d->qga_channel.present ? ", qga" : "";
         if (agent && vmi_ok && can_pause)
-                snprintf(p->stop, sizeof p->stop, "agent, vmi");
+                snprintf(p->stop, sizeof p->stop, "agent, vmi%s", qga);
         else if (agent)
-                snprintf(p->stop, sizeof p->stop, "agent");
+                snprintf(p->stop, sizeof p->stop, "agent%s", qga);
+        else if (*qga)
+                snprintf(p->stop, sizeof p->stop, "qga");
         else
                 snprintf(p->stop, sizeof p->stop, "none (no xvagent to resume a stopped process)");
 }

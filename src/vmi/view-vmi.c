@@ -110,6 +110,8 @@ static int vv_qmp(VmiView *s, QmpClient **ret) {
 }
 
 static int vv_open(const Domain *d, void **ret) {
+        if (d && d->remote)
+                return -EREMOTE;   /* vv_open_error() says why */
         if (!d || d->pid <= 0)
                 return -ENOTCONN;
         VmiView *s = calloc(1, sizeof *s);
@@ -553,6 +555,14 @@ static const char *vv_control_path(void *p) {
         return s->can_resume ? "agent-cont only (no QMP to pause the VM)" : "none";
 }
 
+/* Introspection reads the QEMU process's RAM: a domain of a remote libvirt
+ * URI has none on this host. */
+static const char *vv_open_error(int r) {
+        return r == -EREMOTE ? "remote host: introspection reads the guest's RAM, which is not on this host "
+                               "(use --via qga)"
+                             : NULL;
+}
+
 static const char *vv_last_error(void *p) {
         VmiView *s = p;
         return s->error;
@@ -567,6 +577,7 @@ const GuestViewOps guest_view_vmi = {
         .cont = vv_cont,
         .release = vv_release,
         .last_error = vv_last_error,
+        .open_error = vv_open_error,
         .cpus = vv_cpus,
         .caps = vv_caps,
         .control_path = vv_control_path,
