@@ -205,13 +205,10 @@ static int ps_print(const char *name, const char *via) {
         return 0;
 }
 
-/* PIDs of the thread groups a PID|COMM argument names. */
-static int resolve(AgentClient *c, const char *domain, const char *what, pid_t **ret, size_t *ret_n) {
-        _cleanup_free_ GuestTask *tasks = NULL;
-        size_t n = 0;
-        int r = agent_client_tasks(c, &tasks, &n);
-        if (r < 0)
-                return log_error_errno(r, "%s: listing tasks failed: %s", domain, agent_client_last_error(c));
+/* PIDs of the thread groups a PID|COMM argument names among tasks: one
+ * entry per thread group, never a guest agent or a kernel thread. */
+static int pick_pids(const GuestTask *tasks, size_t n, const char *domain, const char *what, pid_t **ret,
+                     size_t *ret_n) {
         int want_pid = -1;
         (void) safe_atoi(what, &want_pid);
         pid_t *pids = calloc(n ? n : 1, sizeof *pids);
@@ -220,8 +217,8 @@ static int resolve(AgentClient *c, const char *domain, const char *what, pid_t *
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
                 const GuestTask *t = &tasks[i];
-                if (t->is_agent || t->tid != t->pid)
-                        continue; /* one entry per thread group, never the agent */
+                if (t->is_agent || t->is_kthread || t->tid != t->pid)
+                        continue;
                 if ((want_pid > 0 && t->pid == want_pid) || (want_pid <= 0 && streq(t->comm, what)))
                         pids[k++] = t->pid;
         }
@@ -234,23 +231,33 @@ static int resolve(AgentClient *c, const char *domain, const char *what, pid_t *
         return 0;
 }
 
+/* PIDs of the thread groups a PID|COMM argument names. */
+static int resolve(AgentClient *c, const char *domain, const char *what, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ GuestTask *tasks = NULL;
+        size_t n = 0;
+        int r = agent_client_tasks(c, &tasks, &n);
+        if (r < 0)
+                return log_error_errno(r, "%s: listing tasks failed: %s", domain, agent_client_last_error(c));
+        return pick_pids(tasks, n, domain, what, ret, ret_n);
+}
+
 static volatile sig_atomic_t got_signal;
 static void on_signal(int sig) {
         got_signal = sig;
 }
 
-/* Renew the lease until `seconds` pass (<= 0: until a signal). */
-static int hold(AgentClient *c, double seconds) {
+/* Call renew() every HOLD_LEASE_S / 5 until `seconds` pass (<= 0: until
+ * SIGINT, SIGTERM or SIGHUP); stop at renew()'s first failure. */
+static int hold_until(double seconds, int (*renew)(void *u), void *u) {
         struct sigaction sa = { .sa_handler = on_signal };
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
         nsec_t start = now_nsec();
         while (!got_signal) {
-                int r = agent_client_lease(c, HOLD_LEASE_S);
+                int r = renew(u);
                 if (r < 0)
-                        return log_error_errno(r, "renewing the agent's lease failed: %s (the agent will undo the change)",
-                                               agent_client_last_error(c));
+                        return r;
                 double elapsed = (double) (now_nsec() - start) / 1e9;
                 if (seconds > 0 && elapsed >= seconds)
                         break;
@@ -260,6 +267,15 @@ static int hold(AgentClient *c, double seconds) {
                 struct timespec ts = { .tv_sec = (time_t) nap, .tv_nsec = (long) ((nap - (double) (time_t) nap) * 1e9) };
                 nanosleep(&ts, NULL);
         }
+        return 0;
+}
+
+static int renew_agent_lease(void *u) {
+        AgentClient *c = u;
+        int r = agent_client_lease(c, HOLD_LEASE_S);
+        if (r < 0)
+                return log_error_errno(r, "renewing the agent's lease failed: %s (the agent will undo the change)",
+                                       agent_client_last_error(c));
         return 0;
 }
 
@@ -290,7 +306,7 @@ static int held_change(const char *domain, const char *what, bool stop, int nice
         printf("; holding %s (Ctrl-C %s)\n", seconds > 0 ? "for the given time" : "until interrupted",
                stop ? "resumes" : "restores");
         fflush(stdout);
-        r = hold(c, seconds);
+        r = hold_until(seconds, renew_agent_lease, c);
         int k = agent_client_release(c);
         if (k < 0)
                 return log_error_errno(k, "%s: undoing failed: %s (the agent undoes it when its lease runs out)", domain,
@@ -323,49 +339,15 @@ static int view_resolve(GuestView *v, const char *domain, const char *what, pid_
         if (r < 0)
                 return log_error_errno(r, "%s: listing tasks through %s failed: %s", domain, guest_view_name(v),
                                        guest_view_last_error(v));
-        int want_pid = -1;
-        (void) safe_atoi(what, &want_pid);
-        pid_t *pids = calloc(n ? n : 1, sizeof *pids);
-        if (!pids)
-                return log_error_errno(-ENOMEM, "out of memory");
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-                const GuestTask *t = &tasks[i];
-                if (t->is_agent || t->is_kthread || t->tid != t->pid)
-                        continue;
-                if ((want_pid > 0 && t->pid == want_pid) || (want_pid <= 0 && streq(t->comm, what)))
-                        pids[k++] = t->pid;
-        }
-        if (k == 0) {
-                free(pids);
-                return log_error_errno(-ESRCH, "%s: no guest process '%s'", domain, what);
-        }
-        *ret = pids;
-        *ret_n = k;
-        return 0;
+        return pick_pids(tasks, n, domain, what, ret, ret_n);
 }
 
-/* Keep the view's hold alive until `seconds` pass (<= 0: until a signal). */
-static int view_hold(GuestView *v, double seconds) {
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-        nsec_t start = now_nsec();
-        while (!got_signal) {
-                int r = guest_view_keepalive(v);
-                if (r < 0)
-                        return log_error_errno(r, "renewing the %s view's hold failed: %s (the guest undoes the change "
-                                               "when its lease runs out)", guest_view_name(v), guest_view_last_error(v));
-                double elapsed = (double) (now_nsec() - start) / 1e9;
-                if (seconds > 0 && elapsed >= seconds)
-                        break;
-                double nap = HOLD_LEASE_S / 5;
-                if (seconds > 0 && seconds - elapsed < nap)
-                        nap = seconds - elapsed;
-                struct timespec ts = { .tv_sec = (time_t) nap, .tv_nsec = (long) ((nap - (double) (time_t) nap) * 1e9) };
-                nanosleep(&ts, NULL);
-        }
+static int renew_view_hold(void *u) {
+        GuestView *v = u;
+        int r = guest_view_keepalive(v);
+        if (r < 0)
+                return log_error_errno(r, "renewing the %s view's hold failed: %s (the guest undoes the change "
+                                       "when its lease runs out)", guest_view_name(v), guest_view_last_error(v));
         return 0;
 }
 
@@ -399,7 +381,7 @@ static int view_held_change(const char *domain, const char *via, const char *wha
         printf("; holding %s (Ctrl-C %s)\n", seconds > 0 ? "for the given time" : "until interrupted",
                stop ? "resumes" : "restores");
         fflush(stdout);
-        r = view_hold(v, seconds);
+        r = hold_until(seconds, renew_view_hold, v);
         int k = guest_view_release(v);
         if (k < 0)
                 return log_error_errno(k, "%s: undoing failed: %s (the guest undoes it when its lease runs out)", domain,

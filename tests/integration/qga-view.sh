@@ -114,6 +114,9 @@ assert_eq S "$(state_of "$S")" "the sleeper's state after cont"
 for p in "$NL" "$SPOOF"; do
         "$X" "${D[@]}" stop qg "$p" --via qga --for 1 >"$XV_TEST_DIR/stopn.out" 2>&1 ||
                 fail "stop --via qga of $p ($(tr '\n' '?' <"/proc/$p/comm")) failed: $(cat "$XV_TEST_DIR/stopn.out")"
+        # just resumed, it may still be on its way back to sleep (R): what
+        # matters is that it is no longer stopped
+        for i in $(seq 50); do [ "$(state_of "$p")" = S ] && break; sleep 0.1; done
         assert_eq S "$(state_of "$p")" "state of $p after its hold"
 done
 
