@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "basic/fileio.h"
 #include "basic/macros.h"
 #include "basic/parse.h"
 #include "host/proc.h"
@@ -103,6 +105,45 @@ int proc_tree(const char *proc_root, pid_t root, pid_t **ret, size_t *ret_n) {
                 return r;
         }
         *ret = tree;
+        *ret_n = n;
+        return 0;
+}
+
+int proc_threads(const char *proc_root, pid_t pid, ProcThread **ret, size_t *ret_n) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%d/task", proc_root ? proc_root : "/proc", (int) pid);
+        DIR *dir = opendir(path);
+        if (!dir)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        ProcThread *v = NULL;
+        size_t n = 0;
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+                int tid;
+                if (safe_atoi(de->d_name, &tid) < 0)
+                        continue;
+                char cpath[600];
+                snprintf(cpath, sizeof cpath, "%s/%d/task/%d/comm", proc_root ? proc_root : "/proc", (int) pid, tid);
+                _cleanup_free_ char *comm = NULL;
+                if (read_one_line(cpath, &comm) < 0)
+                        continue; /* the thread exited meanwhile */
+                ProcThread *nv = realloc(v, (n + 1) * sizeof *nv);
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v = nv;
+                v[n].tid = tid;
+                snprintf(v[n].comm, sizeof v[n].comm, "%s", comm);
+                n++;
+        }
+        closedir(dir);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
         *ret_n = n;
         return 0;
 }

@@ -31,3 +31,14 @@ int proc_tree_grow(pid_t **pids, size_t *n, const pid_t *all, const pid_t *all_p
  * PROC_ROOT (a process whose stat cannot be read is skipped: it exited).
  * -ESRCH when root is not there; -errno when /proc cannot be read. */
 int proc_tree(const char *proc_root, pid_t root, pid_t **ret, size_t *ret_n);
+
+/* One thread of a host process: its tid and its name (/proc/PID/task/TID/comm). */
+typedef struct ProcThread {
+        pid_t tid;
+        char comm[16];
+} ProcThread;
+
+/* The threads of process pid under PROC_ROOT, in directory order (a thread
+ * that exits while they are read is left out); *ret freed by the caller.
+ * -ESRCH when the process is not there, -errno otherwise. */
+int proc_threads(const char *proc_root, pid_t pid, ProcThread **ret, size_t *ret_n);

@@ -301,7 +301,7 @@ static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr
                 *ret = TAKE_PTR(d);
                 return 0;
         }
-        int r = domain_scan_threads(d, o->proc_root);
+        int r = hv_scan_threads(o->proc_root, d);
         if (r < 0)
                 return r;
         _cleanup_free_ pid_t *tids = NULL;

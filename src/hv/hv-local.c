@@ -157,7 +157,7 @@ static int local_discover(const HvOptions *o, DomainList *l) {
                 if (r < 0)
                         return r;
                 if (d->n_pids > 0) {
-                        r = domain_scan_threads(d, o->proc_root);
+                        r = hv_scan_threads(o->proc_root, d);
                         if (r < 0 && r != -ESRCH)
                                 return r;
                 }

@@ -9,6 +9,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "host/cgroup.h"
+#include "host/proc.h"
 #include "hv/hv.h"
 #include "qmp/qmp.h"
 
@@ -183,8 +184,44 @@ int hv_read_cmdline(const char *proc_root, pid_t pid, char ***ret_argv, size_t *
         return 0;
 }
 
+static int scan_process_threads(Domain *d, const char *proc_root, pid_t pid) {
+        _cleanup_free_ ProcThread *v = NULL;
+        size_t n = 0;
+        int r = proc_threads(proc_root, pid, &v, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = domain_add_thread_by_comm(d, v[i].tid, v[i].comm);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int hv_scan_threads(const char *proc_root, Domain *d) {
+        if (d->pid <= 0 && d->n_pids == 0)
+                return -ESRCH;
+        free(d->threads);
+        d->threads = NULL;
+        d->n_threads = 0;
+        if (d->n_pids == 0) {
+                int r = scan_process_threads(d, proc_root, d->pid);
+                if (r < 0)
+                        return r;
+        } else
+                for (size_t i = 0; i < d->n_pids; i++) {
+                        int r = scan_process_threads(d, proc_root, d->pids[i]);
+                        if (r == -ESRCH)
+                                continue; /* one process of a tree exited */
+                        if (r < 0)
+                                return r;
+                }
+        domain_sort_threads(d);
+        return 0;
+}
+
 int hv_classify_threads_qmp(const HvOptions *o, Domain *d) {
-        int r = domain_scan_threads(d, o->proc_root);
+        int r = hv_scan_threads(o->proc_root, d);
         if (r < 0)
                 return r;
         free(d->vcpu_source);

@@ -127,6 +127,11 @@ void strv_free_n(char **v, size_t n);
  * back to thread names.  Never fails the discovery: returns 0 and notes the
  * source in d->vcpu_source. */
 int hv_classify_threads_qmp(const HvOptions *o, Domain *d);
+
+/* The threads of d's process (or of each of d->pids, a process that exited
+ * meanwhile skipped) from PROC_ROOT, classed by name, in tid order; replaces
+ * d->threads.  -ESRCH when d has no process (or its single one is gone). */
+int hv_scan_threads(const char *proc_root, Domain *d);
 /* The cgroup a domain owns: the main process's cpu cgroup, or its parent
  * when that is libvirt's per-thread "emulator" group. */
 int hv_domain_cgroup(const HvOptions *o, pid_t pid, char **ret);

@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "basic/fileio.h"
 #include "basic/macros.h"
-#include "basic/parse.h"
 #include "model/domain.h"
 
 static const char *const thread_class_table[_THREAD_CLASS_MAX] = {
@@ -101,56 +98,15 @@ static int tid_compare(const void *a, const void *b) {
         return (x > y) - (x < y);
 }
 
-static int scan_process_threads(Domain *d, const char *proc_root, pid_t pid) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%d/task", proc_root, (int) pid);
-        DIR *dir = opendir(path);
-        if (!dir)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(dir))) {
-                int tid;
-                if (safe_atoi(de->d_name, &tid) < 0)
-                        continue;
-                char cpath[600];
-                snprintf(cpath, sizeof cpath, "%s/%d/task/%d/comm", proc_root, (int) pid, tid);
-                _cleanup_free_ char *comm = NULL;
-                if (read_one_line(cpath, &comm) < 0)
-                        continue; /* the thread exited meanwhile */
-                int vcpu;
-                ThreadClass c = class_from_comm(comm, &vcpu);
-                r = domain_add_thread(d, tid, c, vcpu, comm);
-                if (r < 0)
-                        break;
-        }
-        closedir(dir);
-        return r;
+int domain_add_thread_by_comm(Domain *d, pid_t tid, const char *comm) {
+        int vcpu;
+        ThreadClass c = class_from_comm(comm ? comm : "", &vcpu);
+        return domain_add_thread(d, tid, c, vcpu, comm);
 }
 
-int domain_scan_threads(Domain *d, const char *proc_root) {
-        if (d->pid <= 0 && d->n_pids == 0)
-                return -ESRCH;
-
-        free(d->threads);
-        d->threads = NULL;
-        d->n_threads = 0;
-
-        if (d->n_pids == 0) {
-                int r = scan_process_threads(d, proc_root, d->pid);
-                if (r < 0)
-                        return r;
-        } else
-                for (size_t i = 0; i < d->n_pids; i++) {
-                        int r = scan_process_threads(d, proc_root, d->pids[i]);
-                        if (r == -ESRCH)
-                                continue; /* one process of a tree exited */
-                        if (r < 0)
-                                return r;
-                }
-        qsort(d->threads, d->n_threads, sizeof *d->threads, tid_compare);
-        return 0;
+void domain_sort_threads(Domain *d) {
+        if (d->n_threads > 1)
+                qsort(d->threads, d->n_threads, sizeof *d->threads, tid_compare);
 }
 
 int domain_set_vcpu_tids(Domain *d, const pid_t *tids, size_t n) {

@@ -70,10 +70,12 @@ static inline void domain_freep(Domain **d) {
         *d = NULL;
 }
 int domain_add_thread(Domain *d, pid_t tid, ThreadClass c, int vcpu, const char *comm);
-/* Threads of the main process from /proc, classed by name: "CPU n/KVM|TCG"
- * is vCPU n, "IO iothreadN" / "vhost-*" is I/O, the rest emulator.  Used
- * when nothing better is known; callers overwrite classes from QMP or libvirt. */
-int domain_scan_threads(Domain *d, const char *proc_root);
+/* Add thread tid, classed by its name: "CPU n/KVM|TCG" is vCPU n,
+ * "IO iothreadN" / "vhost-*" is I/O, the rest emulator.  Used when nothing
+ * better is known; callers overwrite classes from QMP or libvirt.  -ENOMEM. */
+int domain_add_thread_by_comm(Domain *d, pid_t tid, const char *comm);
+/* Threads in tid order. */
+void domain_sort_threads(Domain *d);
 /* Apply authoritative vCPU thread ids (from QMP or libvirt): those tids
  * become THREAD_VCPU with their index.  Unknown tids are ignored.  Returns
  * the number of threads whose name disagreed with the authority (0 = all

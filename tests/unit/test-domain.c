@@ -102,12 +102,12 @@ static void test_scan_self(void **state) {
         (void) state;
         Domain *d = domain_new("self", "local");
         d->pid = getpid();
-        assert_int_equal(domain_scan_threads(d, "/proc"), 0);
+        assert_int_equal(hv_scan_threads("/proc", d), 0);
         assert_true(d->n_threads >= 1);
         assert_int_equal(d->threads[0].tid, getpid());
         assert_int_equal(d->threads[0].class, THREAD_EMULATOR);
         d->pid = 0x7ffffff0;
-        assert_int_equal(domain_scan_threads(d, "/proc"), -ESRCH);
+        assert_int_equal(hv_scan_threads("/proc", d), -ESRCH);
         domain_free(d);
 }
 

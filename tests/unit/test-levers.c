@@ -19,6 +19,7 @@
 
 #include "basic/fileio.h"
 #include "host/sched.h"
+#include "hv/hv.h"
 #include "lever/journal.h"
 #include "lever/lever.h"
 
@@ -164,7 +165,7 @@ static void test_apply_rollback(void **state) {
         Domain *d = domain_new("kid", "local");
         d->pid = child;
         d->cgroup = strdup("/grp");
-        assert_int_equal(domain_scan_threads(d, "/proc"), 0);
+        assert_int_equal(hv_scan_threads("/proc", d), 0);
 
         ThreadSched before;
         assert_int_equal(thread_sched_get(child, &before), 0);
