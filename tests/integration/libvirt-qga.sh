@@ -99,9 +99,11 @@ gexec() {
 import base64, json, subprocess, sys, time
 dom, prog, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 def q(cmd):
-    out = subprocess.run(["virsh", "-q", "-c", "qemu:///system", "qemu-agent-command", dom, json.dumps(cmd),
-                          "--timeout", "60"], check=True, capture_output=True, text=True, timeout=90).stdout
-    return json.loads(out)["return"]
+    p = subprocess.run(["virsh", "-q", "-c", "qemu:///system", "qemu-agent-command", dom, json.dumps(cmd),
+                        "--timeout", "60"], capture_output=True, text=True, timeout=90)
+    if p.returncode != 0:   # one line: e.g. libvirtd went away (a shared one stopped by its owner)
+        sys.exit(f"virsh qemu-agent-command {cmd['execute']}: {p.stderr.strip() or p.returncode}")
+    return json.loads(p.stdout)["return"]
 pid = q({"execute": "guest-exec", "arguments": {"path": prog, "arg": args, "capture-output": True}})["pid"]
 end = time.time() + 180
 while True:
@@ -237,7 +239,7 @@ while [ "$(stat_field "$S" 19)" != 7 ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.
 assert_eq 7 "$(stat_field "$S" 19)" "(c) the sleeper's nice while held"
 wait "$h" || fail "(c) nice --via qga failed: $(cat "$XV_TEST_DIR/nice.out")"
 assert_eq "$n0" "$(stat_field "$S" 19)" "(c) the sleeper's nice after the hold"
-gexec /bin/kill -STOP "$S" >/dev/null
+gexec /bin/kill -STOP "$S" >/dev/null || fail "(c) guest-exec of kill -STOP failed"
 assert_eq T "$(stat_field "$S" 3)" "(c) the sleeper stopped by hand"
 "$X" -b libvirt cont "$name" "$S" --via qga >/dev/null || fail "(c) cont --via qga failed"
 assert_eq S "$(stat_field "$S" 3)" "(c) the sleeper's state after cont"
