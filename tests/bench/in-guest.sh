@@ -17,7 +17,7 @@ src=$XV_SRC
 build=$XV_BUILD
 
 require_cmd "${XV_QEMU:-qemu-system-x86_64}" "$PYTHON" base64
-[ -x "$src/view/mkimage" ] && [ -x "$src/view/vm" ] || skip "tools/vm/mkimage or tools/vm/vm missing"
+[ -x "$src/tools/vm/mkimage" ] && [ -x "$src/tools/vm/vm" ] || fail "tools/vm/mkimage or tools/vm/vm missing (they are part of the repository)"
 [ -x "$xvbench" ] || fail "$xvbench not built"
 if ldd "$xvbench" >/dev/null 2>&1; then
         skip "$xvbench is dynamically linked (sanitizer build?); guests need the static one"
@@ -30,7 +30,7 @@ mkdir -p "$img"
 if [ -d "$build/guest/cache" ] && [ ! -e "$img/cache" ]; then
         ln -s "$build/guest/cache" "$img/cache"
 fi
-"$src/view/mkimage" --out "$img" --bin "$xvbench" >&2 || fail "tools/vm/mkimage failed"
+"$src/tools/vm/mkimage" --out "$img" --bin "$xvbench" >&2 || fail "tools/vm/mkimage failed"
 
 name=xvbench
 
