@@ -452,8 +452,9 @@ static void test_protocol_no_exec(void **state) {
         int fd = start_fake(&f, &th);
         QgaClient *c = NULL;
         double t0 = now_s();
-        assert_int_equal(qga_client_connect_fd(fd, 2 * USEC_PER_SEC, &c), -EACCES);
-        assert_true(now_s() - t0 < 1.5);
+        /* refused at once, not after the (long) deadline: a bound that holds on a loaded host */
+        assert_int_equal(qga_client_connect_fd(fd, 20 * USEC_PER_SEC, &c), -EACCES);
+        assert_true(now_s() - t0 < 10);
         assert_non_null(strstr(qga_client_last_error(NULL), "forbids guest-exec"));
         assert_null(strchr(qga_client_last_error(NULL), '\n'));
         pthread_join(th, NULL);
@@ -530,7 +531,10 @@ static void test_sync_flood(void **state) {
  * status poll) keeps one deadline; each call does not get a fresh one. */
 static void test_exec_deadline(void **state) {
         (void) state;
-        Fake f = { .mode = FAKE_SLOW_STATUS, .delay_ms = 1500 };
+        /* Each status answer (exited=false, forever) comes well within the
+         * 2 s limit: with a fresh deadline per call the exec would never end;
+         * with one deadline it ends after about 2 s. */
+        Fake f = { .mode = FAKE_SLOW_STATUS, .delay_ms = 400 };
         pthread_t th;
         int fd = start_fake(&f, &th);
         QgaClient *c = NULL;
@@ -540,8 +544,8 @@ static void test_exec_deadline(void **state) {
         double t0 = now_s();
         assert_int_equal(qga_client_tasks(c, &t, &n), -ETIMEDOUT);
         double took = now_s() - t0;
-        /* one deadline: about 2 s; a fresh one per poll: 3 s or more */
-        if (took >= 2.9)
+        /* one deadline: about 2 s; a fresh one per poll: never (the test hangs) */
+        if (took >= 15)
                 fail_msg("took %.2f s against a 2 s deadline", took);
         qga_client_free(c);
         pthread_join(th, NULL);
