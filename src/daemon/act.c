@@ -43,8 +43,10 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
         pthread_mutex_lock(&d->journal_lock);
         int r = lever_apply(&c, dr->domain, s, n);
         pthread_mutex_unlock(&d->journal_lock);
-        if (r < 0)
+        if (r < 0) {
+                metrics_count_error(METRICS_ERROR_LEVER);
                 log_warning("%s: %s", dr->domain->name, c.error);
+        }
         for (const char *p = r >= 0 ? c.notes : NULL; p && *p;) { /* warnings at warning level */
                 size_t len = strcspn(p, "\n");
                 if (strneq(p, "warning: ", 9))
@@ -147,6 +149,7 @@ static void act_task(Daemon *d, size_t t) {
                 /* Never a stop that could not be journaled (no lease would end it). */
                 int r = dr->has_lease ? 0 : journal_guest_stop(d, tr->domain, rt->pids[p], rt->pid_start[p]);
                 if (r < 0) {
+                        metrics_count_error(METRICS_ERROR_JOURNAL);
                         if (!rt->stop_refused_logged)
                                 log_warning("%s/%s: not stopping guest pid %d: cannot record it in the state file: %s",
                                             dname, tr->name, (int) rt->pids[p],

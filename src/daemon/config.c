@@ -10,6 +10,7 @@
 #include "basic/macros.h"
 #include "basic/parse.h"
 #include "daemon/config.h"
+#include "daemon/metrics.h"
 #include "lever/lever.h"
 
 typedef enum { SECTION_NONE, SECTION_DAEMON, SECTION_DOMAIN, SECTION_TASK } SectionKind;
@@ -28,6 +29,7 @@ typedef struct Parser {
         char **task_domain;
         unsigned *task_domain_line;
         char **rt_when;            /* per domain: task name from rt_when */
+        char *metrics;             /* [daemon] metrics (checked) */
 } Parser;
 
 static int perr(Parser *p, const char *fmt, ...) _printf_(2, 3);
@@ -165,13 +167,20 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
                 if (parse_ms(v, &ms) < 0 || ms < 10 || ms > 60000)
                         return perr(p, "%s = %s: expected 10ms to 60s", k, v);
                 *(streq(k, "rt_window") ? &r->rt_window_ms : &r->rt_budget_ms) = ms;
+        } else if (streq(k, "metrics")) {
+                struct sockaddr_storage sa;
+                socklen_t sa_len;
+                char why[200];
+                if (metrics_parse_address(v, &sa, &sa_len, why, sizeof why) < 0)
+                        return perr(p, "metrics = %s", why);
+                return set_string(&p->metrics, v);
         } else if (streq(k, "timeline")) {
                 if (v[0] != '/')
                         return perr(p, "timeline = %s: expected an absolute path", v);
                 return set_string(&r->timeline, v);
         } else
                 return perr(p, "unknown key '%s' in [daemon] (known: interval, busy_threshold, idle_hysteresis, "
-                               "throttle_ticks, rt_budget, rt_window, timeline)", k);
+                               "throttle_ticks, rt_budget, rt_window, timeline, metrics)", k);
         return 0;
 }
 
@@ -372,9 +381,16 @@ static void parser_done(Parser *p) {
         for (size_t i = 0; i < p->rules.n_domains; i++)
                 free(p->rt_when ? p->rt_when[i] : NULL);
         free(p->rt_when);
+        free(p->metrics);
 }
 
-int config_parse_string(const char *text, const char *name, Rules *ret, char *error, size_t error_size) {
+void config_daemon_done(ConfigDaemon *c) {
+        free(c->metrics);
+        *c = (ConfigDaemon) {};
+}
+
+int config_parse_string_daemon(const char *text, const char *name, Rules *ret, ConfigDaemon *ret_daemon, char *error,
+                               size_t error_size) {
         Parser p = { .file = name, .error = error, .error_size = error_size };
         p.rules = (Rules) { .interval_ms = 100, .busy_threshold = 0.05, .idle_hysteresis = 3, .throttle_ticks = 3,
                             .starved_fraction = 0.5, .rt_window_ms = POLICY_RT_WINDOW_MS_DEFAULT };
@@ -435,6 +451,10 @@ int config_parse_string(const char *text, const char *name, Rules *ret, char *er
                 r = finish(&p);
         if (r == -ENOMEM)
                 snprintf(error, error_size, "%s: out of memory", name);
+        if (r >= 0 && ret_daemon) {
+                *ret_daemon = (ConfigDaemon) { .metrics = p.metrics };
+                p.metrics = NULL;
+        }
         parser_done(&p);
         if (r < 0) {
                 rules_done(&p.rules);
@@ -444,7 +464,15 @@ int config_parse_string(const char *text, const char *name, Rules *ret, char *er
         return 0;
 }
 
+int config_parse_string(const char *text, const char *name, Rules *ret, char *error, size_t error_size) {
+        return config_parse_string_daemon(text, name, ret, NULL, error, error_size);
+}
+
 int config_parse_file(const char *path, Rules *ret, char *error, size_t error_size) {
+        return config_parse_file_daemon(path, ret, NULL, error, error_size);
+}
+
+int config_parse_file_daemon(const char *path, Rules *ret, ConfigDaemon *ret_daemon, char *error, size_t error_size) {
         _cleanup_free_ char *text = NULL;
         size_t size;
         int r = read_full_file(path, 1 << 20, &text, &size);
@@ -456,5 +484,5 @@ int config_parse_file(const char *path, Rules *ret, char *error, size_t error_si
                 snprintf(error, error_size, "%s: not a text file (NUL bytes)", path);
                 return -EINVAL;
         }
-        return config_parse_string(text, path, ret, error, error_size);
+        return config_parse_string_daemon(text, path, ret, ret_daemon, error, error_size);
 }

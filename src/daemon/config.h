@@ -14,4 +14,14 @@
 #include "policy/policy.h"
 
 int config_parse_file(const char *path, Rules *ret, char *ret_error, size_t error_size);
+
+/* [daemon] settings of the daemon itself, not of the policy
+ * (config_parse_file and config_parse_string check and drop them). */
+typedef struct ConfigDaemon {
+        char *metrics;                /* metrics = ADDRESS:PORT (checked), NULL = none */
+} ConfigDaemon;
+void config_daemon_done(ConfigDaemon *c);
+int config_parse_file_daemon(const char *path, Rules *ret, ConfigDaemon *ret_daemon, char *ret_error, size_t error_size);
+int config_parse_string_daemon(const char *text, const char *name, Rules *ret, ConfigDaemon *ret_daemon, char *ret_error,
+                               size_t error_size);
 int config_parse_string(const char *text, const char *name, Rules *ret, char *ret_error, size_t error_size);

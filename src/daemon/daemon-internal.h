@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/match.h"
+#include "daemon/metrics.h"
 #include "daemon/worker.h"
 #include "lever/journal.h"
 #include "policy/policy.h"
@@ -97,6 +98,7 @@ typedef struct Daemon {
         uint64_t t0_ns, last_discovery_ns;
         bool quit;
         double cost_observe_us, cost_decide_us, cost_act_us;
+        MetricsServer *metrics;    /* [daemon] metrics; NULL = none */
 } Daemon;
 
 static inline json_object *get_member(json_object *e, const char *k) {
@@ -120,6 +122,9 @@ void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, siz
 /* status.c */
 json_object *daemon_status_json(const Daemon *d);
 void daemon_write_timeline(Daemon *d);
+
+/* metrics-server.c: a snapshot for the metrics server after each tick */
+void daemon_metrics_publish(Daemon *d);
 
 /* release.c */
 int daemon_release_all(Daemon *d);

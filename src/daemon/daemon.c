@@ -73,6 +73,7 @@ static void tick(Daemon *d) {
         d->cost_decide_us = (double) (c - b) / 1000;
         d->cost_act_us = (double) (e - c) / 1000;
         daemon_write_timeline(d);
+        daemon_metrics_publish(d);
 }
 
 /* ---- the rule set: checked at start, swapped at reload ---- */
@@ -146,7 +147,8 @@ int daemon_run(const DaemonOptions *o) {
                      .journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
         char err[512];
         Rules rules = {};
-        int r = config_parse_file(o->config_path, &rules, err, sizeof err);
+        _cleanup_(config_daemon_done) ConfigDaemon dconf = {};
+        int r = config_parse_file_daemon(o->config_path, &rules, &dconf, err, sizeof err);
         if (r < 0)
                 return log_error_errno(r, "%s", err);
         r = check_domains(o, &rules, o->config_path, err, sizeof err);
@@ -178,6 +180,8 @@ int daemon_run(const DaemonOptions *o) {
                 if (r < 0)
                         log_error_errno(r, "cannot open the control socket: %m");
         }
+        if (r >= 0 && dconf.metrics && (r = metrics_server_start(dconf.metrics, &d.metrics, err, sizeof err)) < 0)
+                log_error_errno(r, "%s", err);
         if (r < 0)
                 goto out;   /* each failure above said why, in one line */
         if (!o->dry_run) {
@@ -282,6 +286,7 @@ int daemon_run(const DaemonOptions *o) {
                         r = k;
         }
 out:
+        metrics_server_stop(d.metrics);
         rules_runtime_free(&d);
         if (d.timeline)
                 fclose(d.timeline);

@@ -47,6 +47,7 @@ static void discover(Daemon *d) {
         bool have_full = false;
         int r = hv_discover(&quick, &l, NULL);
         if (r < 0) {
+                metrics_count_error(METRICS_ERROR_DISCOVERY);
                 log_debug("discovery failed: %s", strerror(-r));
                 return;
         }
@@ -88,8 +89,10 @@ static void discover(Daemon *d) {
                                 from->domains[k] = NULL; /* it is ours now */
                 domain_free(dr->domain);
                 dr->domain = take;
-                if (!dr->worker && worker_start(take, d->rules.domains[i].view, &dr->worker) < 0)
+                if (!dr->worker && worker_start(take, d->rules.domains[i].view, &dr->worker) < 0) {
+                        metrics_count_error(METRICS_ERROR_WORKER);
                         log_warning("%s: cannot start its guest view worker", d->rules.domains[i].name);
+                }
         }
         domain_list_done(&l);
         domain_list_done(&full);
@@ -161,6 +164,7 @@ static void observe_domain(Daemon *d, size_t di) {
                         if (op->kind == WORKER_OP_NICE)
                                 rt->nice_set = false;
                 }
+                metrics_count_error(METRICS_ERROR_GUEST_OP);
                 log_notice("%s: %s of guest pid %d failed: %s", d->rules.domains[di].name,
                            op->kind == WORKER_OP_STOP ? "stop" : op->kind == WORKER_OP_CONT ? "resume" : "nice",
                            (int) op->pid, strerror(-op->result));
@@ -174,8 +178,10 @@ static void observe_domain(Daemon *d, size_t di) {
         dr->has_lease = res.has_lease;
         snprintf(dr->view_name, sizeof dr->view_name, "%s", res.view_name);
         snprintf(dr->control_path, sizeof dr->control_path, "%s", res.control_path);
-        if (res.error[0] && !streq(res.error, dr->view_error))
+        if (res.error[0] && !streq(res.error, dr->view_error)) {
+                metrics_count_error(METRICS_ERROR_VIEW);
                 log_notice("%s: %s", d->rules.domains[di].name, res.error);
+        }
         snprintf(dr->view_error, sizeof dr->view_error, "%s", res.error);
         dr->view_retry_at_ns = res.view_ok ? 0 : now_nsec() + res.retry_in_ms * 1000000ull;
         if (dr->view_ok && !was_ok)
