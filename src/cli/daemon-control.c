@@ -17,7 +17,7 @@
 #include "cli/cli.h"
 #include "lever/journal.h"
 
-int daemon_control(const char *state_dir, const char *command, bool json) {
+int daemon_control_query(const char *state_dir, const char *command, int timeout_ms, bool quiet, char **ret) {
         char path[256];
         snprintf(path, sizeof path, "%s/control.sock", journal_state_dir(state_dir));
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -27,21 +27,25 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                return log_error_errno(negative_errno(), "no xvsched daemon answers at %s: %m", path);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int r = negative_errno();
+                return quiet ? r : log_error_errno(r, "no xvsched daemon answers at %s: %m", path);
+        }
         char req[128];
         snprintf(req, sizeof req, "{\"command\":\"%s\"}\n", command);
-        if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
-                return log_error_errno(negative_errno(), "cannot talk to the daemon: %m");
+        if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
+                int r = negative_errno();
+                return quiet ? r : log_error_errno(r, "cannot talk to the daemon: %m");
+        }
         _cleanup_free_ char *buf = malloc(1 << 20);
         if (!buf)
                 return -ENOMEM;
         size_t n = 0;
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int k = poll(&p, 1, 10000);
+                int k = poll(&p, 1, timeout_ms);
                 if (k <= 0)
-                        return log_error_errno(-ETIMEDOUT, "the daemon did not answer");
+                        return quiet ? -ETIMEDOUT : log_error_errno(-ETIMEDOUT, "the daemon did not answer");
                 ssize_t got = recv(fd, buf + n, (1 << 20) - 1 - n, 0);
                 if (got <= 0)
                         break;
@@ -50,6 +54,15 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
                         break;
         }
         buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int daemon_control(const char *state_dir, const char *command, bool json) {
+        _cleanup_free_ char *buf = NULL;
+        int r = daemon_control_query(state_dir, command, 10000, false, &buf);
+        if (r < 0)
+                return r;
         json_object *rep = json_tokener_parse(buf), *e;
         if (!rep)
                 return log_error_errno(-EBADMSG, "the daemon's reply is not JSON");

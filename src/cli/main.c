@@ -43,6 +43,7 @@ static const Command commands[] = {
         { "run", "[CONFIG]", "short for 'daemon run': enforce the rules of CONFIG", cmd_run, run_options, false },
         { "status", "", "short for 'daemon status': the running daemon's rules, tasks, states and shares", cmd_status, no_options, true },
         { "reload", "", "short for 'daemon reload': read the config again (keeps the old rules on error)", cmd_reload, no_options, true },
+        { "top", "", "a live view: domains, their levers and watched tasks (q quits)", cmd_top, top_options, false },
         { "timeline", "FILE", "render the daemon's timeline as text and a picture", cmd_timeline, timeline_options, false },
         { "check", "CONFIG", "parse a config file and report the first problem", cmd_check, no_options, true },
         { "ps", "DOMAIN", "guest processes, through the agent or by introspection", cmd_ps, ps_options, true },
@@ -170,6 +171,14 @@ static const char *option_values[MAX_COMMAND_OPTIONS];
 
 const char *cli_option(const char *name) {
         for (size_t i = 0; current && current->options && current->options[i].name; i++)
+/* A command option's one-letter form, where the command's habit wants one
+ * (top -d, as htop and virt-top spell it). */
+static const struct {
+        const char *command, *option;
+        char letter;
+} short_forms[] = {
+        { "top", "delay", 'd' },
+};
                 if (streq(current->options[i].name, name))
                         return option_values[i];
         return NULL;
@@ -284,7 +293,7 @@ static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
         int c, r;
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(*argc, argv, GLOBAL_SHORT, opts, NULL)) >= 0) {
+        while ((c = getopt_long(*argc, argv, shortopts, opts, NULL)) >= 0) {
                 if (c == '?' || c == ':')
                         return bad_option(c, argv, cmd->name);
                 if (c >= ARG_COMMAND) {
@@ -293,11 +302,16 @@ static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
                 }
                 r = global_option(c, optarg);
                 if (r != 0)
+        char shortopts[sizeof GLOBAL_SHORT + 2 * MAX_COMMAND_OPTIONS] = GLOBAL_SHORT;
                         return r;
         }
         int k = 1;
         for (int i = optind; i < *argc; i++) {
                 const char *eq = strchr(argv[i], '=');
+                for (size_t s = 0; s < ELEMENTSOF(short_forms); s++)
+                        if (streq(short_forms[s].command, cmd->name) && streq(short_forms[s].option, cmd->options[i].name))
+                                strcat(shortopts, cmd->options[i].arg ? (char[]) { short_forms[s].letter, ':', 0 }
+                                                                      : (char[]) { short_forms[s].letter, 0 });
                 bool taken = false;
                 for (size_t o = 0; eq && cmd->options && cmd->options[o].name; o++) {
                         const CliOption *opt = &cmd->options[o];
@@ -309,6 +323,10 @@ static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
                                 option_values[o] = eq + 1;
                         taken = true;
                 }
+                for (size_t s = 0; c < ARG_COMMAND && s < ELEMENTSOF(short_forms); s++)
+                        for (size_t i = 0; short_forms[s].letter == c && cmd->options && cmd->options[i].name; i++)
+                                if (streq(short_forms[s].command, cmd->name) && streq(short_forms[s].option, cmd->options[i].name))
+                                        c = ARG_COMMAND + (int) i;
                 if (!taken)
                         argv[k++] = argv[i];
         }

@@ -60,6 +60,9 @@ json_object *daemon_status_json(const Daemon *d) {
                 json_object *dobj = json_object_new_object();
                 json_object_object_add(dobj, "domain", json_object_new_string(d->rules.domains[i].name));
                 json_object_object_add(dobj, "present", json_object_new_boolean(dr->domain != NULL));
+                /* The discovered domain this rule's domain matched (xvsched top). */
+                json_object_object_add(dobj, "matched", dr->domain ? json_object_new_string(dr->domain->name) : NULL);
+                json_object_object_add(dobj, "vcpu_pct", json_object_new_double(round(dr->vcpu_frac * 1000) / 10));
                 json_object_object_add(dobj, "fresh", json_object_new_boolean(d->snap.domains[i].fresh));
                 json_object_object_add(dobj, "view", dr->view_ok ? json_object_new_string(dr->view_name) : NULL);
                 json_object_object_add(dobj, "control_path", dr->view_ok ? json_object_new_string(dr->control_path) : NULL);
