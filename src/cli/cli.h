@@ -91,15 +91,15 @@ int cmd_reload(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_daemon_stop(int argc, char **argv);
-/* Client of the daemon's control socket (daemon-control.c): send one command,
 int cmd_top(int argc, char **argv);
+/* Client of the daemon's control socket (daemon-control.c): send one command,
  * print the reply (JSON if json, else text).  -ECONNREFUSED/-ENOENT when no
  * daemon runs. */
 int daemon_control(const char *state_dir, const char *command, bool json);
-/* `completion bash`: the script, from the command table. */
 /* The same request, its reply's text returned (*ret, malloc'd; at most 1 MiB);
  * waits at most timeout_ms for each part of it.  quiet: no error line. */
 int daemon_control_query(const char *state_dir, const char *command, int timeout_ms, bool quiet, char **ret);
+/* `completion bash`: the script, from the command table. */
 int cli_completion_bash(const Command *commands, size_t n, const struct option *global, size_t n_global);
 
 extern const CliOption run_options[];

@@ -166,11 +166,6 @@ static const struct option global_options[] = {
 #define GLOBAL_SHORT ":c:b:l:t:jnw:vVh"
 
 #define MAX_COMMAND_OPTIONS 8
-static const Command *current;
-static const char *option_values[MAX_COMMAND_OPTIONS];
-
-const char *cli_option(const char *name) {
-        for (size_t i = 0; current && current->options && current->options[i].name; i++)
 /* A command option's one-letter form, where the command's habit wants one
  * (top -d, as htop and virt-top spell it). */
 static const struct {
@@ -179,6 +174,11 @@ static const struct {
 } short_forms[] = {
         { "top", "delay", 'd' },
 };
+static const Command *current;
+static const char *option_values[MAX_COMMAND_OPTIONS];
+
+const char *cli_option(const char *name) {
+        for (size_t i = 0; current && current->options && current->options[i].name; i++)
                 if (streq(current->options[i].name, name))
                         return option_values[i];
         return NULL;
@@ -280,11 +280,16 @@ static int parse_argv(int argc, char **argv) {
  * An old "KEY=VALUE" spelling of a legacy option is taken with a warning. */
 static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
         struct option opts[ELEMENTSOF(global_options) + MAX_COMMAND_OPTIONS];
+        char shortopts[sizeof GLOBAL_SHORT + 2 * MAX_COMMAND_OPTIONS] = GLOBAL_SHORT;
         size_t n = 0;
         for (size_t i = 0; cmd->options && cmd->options[i].name; i++) {
                 assert(i < MAX_COMMAND_OPTIONS);
                 opts[n++] = (struct option) { cmd->options[i].name, cmd->options[i].arg ? required_argument : no_argument,
                                               NULL, ARG_COMMAND + (int) i };
+                for (size_t s = 0; s < ELEMENTSOF(short_forms); s++)
+                        if (streq(short_forms[s].command, cmd->name) && streq(short_forms[s].option, cmd->options[i].name))
+                                strcat(shortopts, cmd->options[i].arg ? (char[]) { short_forms[s].letter, ':', 0 }
+                                                                      : (char[]) { short_forms[s].letter, 0 });
         }
         for (size_t i = 0; global_options[i].name; i++)
                 opts[n++] = global_options[i];
@@ -296,22 +301,21 @@ static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
         while ((c = getopt_long(*argc, argv, shortopts, opts, NULL)) >= 0) {
                 if (c == '?' || c == ':')
                         return bad_option(c, argv, cmd->name);
+                for (size_t s = 0; c < ARG_COMMAND && s < ELEMENTSOF(short_forms); s++)
+                        for (size_t i = 0; short_forms[s].letter == c && cmd->options && cmd->options[i].name; i++)
+                                if (streq(short_forms[s].command, cmd->name) && streq(short_forms[s].option, cmd->options[i].name))
+                                        c = ARG_COMMAND + (int) i;
                 if (c >= ARG_COMMAND) {
                         option_values[c - ARG_COMMAND] = optarg ?: "";
                         continue;
                 }
                 r = global_option(c, optarg);
                 if (r != 0)
-        char shortopts[sizeof GLOBAL_SHORT + 2 * MAX_COMMAND_OPTIONS] = GLOBAL_SHORT;
                         return r;
         }
         int k = 1;
         for (int i = optind; i < *argc; i++) {
                 const char *eq = strchr(argv[i], '=');
-                for (size_t s = 0; s < ELEMENTSOF(short_forms); s++)
-                        if (streq(short_forms[s].command, cmd->name) && streq(short_forms[s].option, cmd->options[i].name))
-                                strcat(shortopts, cmd->options[i].arg ? (char[]) { short_forms[s].letter, ':', 0 }
-                                                                      : (char[]) { short_forms[s].letter, 0 });
                 bool taken = false;
                 for (size_t o = 0; eq && cmd->options && cmd->options[o].name; o++) {
                         const CliOption *opt = &cmd->options[o];
@@ -323,10 +327,6 @@ static int parse_command_argv(const Command *cmd, int *argc, char **argv) {
                                 option_values[o] = eq + 1;
                         taken = true;
                 }
-                for (size_t s = 0; c < ARG_COMMAND && s < ELEMENTSOF(short_forms); s++)
-                        for (size_t i = 0; short_forms[s].letter == c && cmd->options && cmd->options[i].name; i++)
-                                if (streq(short_forms[s].command, cmd->name) && streq(short_forms[s].option, cmd->options[i].name))
-                                        c = ARG_COMMAND + (int) i;
                 if (!taken)
                         argv[k++] = argv[i];
         }
