@@ -1,0 +1,346 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""One scenario per paper.  Each takes (lab, results, opts), appends
+samples ({"config", "rep", "guest", "metric", "value"}) and time series to
+results, and runs its configurations interleaved: round 1 runs every
+configuration once, then round 2, ...  so that slow drifts of a shared
+machine's load hit every configuration alike."""
+import calendar
+import os
+import time
+
+from .runner import LabError, Sampler
+
+# A guest prints each report between these lines (runner.Lab.reports).
+GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
+           'echo;echo "XVLAB-BEGIN $t";cat /tmp/o.json;echo "XVLAB-END $t $s";rm -f /tmp/o.json;};')
+
+
+def add(results, config, rep, guest, metric, value):
+    if value is None:
+        return
+    results["samples"].append({"config": config, "rep": rep, "guest": guest,
+                               "metric": metric, "value": value})
+
+
+def rounds(opts, configs):
+    """Interleaved (rep, config) pairs."""
+    for rep in range(1, opts.reps + 1):
+        for c in configs:
+            yield rep, c
+
+
+# --- 000: prime printing in 1 and 5 guests ---------------------------------
+P000_CONFIGS = ["1", "2", "3", "weight", "policy"]
+
+
+def run_000(lab, results, opts):
+    maxn = opts.max or {"smoke": 2000, "quick": 200000, "full": 10_000_000}[opts.mode]
+    configs = ["1"] if opts.mode == "smoke" else (opts.configs or P000_CONFIGS)
+    cpu = opts.host_cpu
+    results["params"].update({"prime_max": maxn, "guests": "1 vCPU, 256 MiB busybox (tools/vm/mkimage)",
+                              "host_cpus_for_guests": cpu, "output": "the guest's serial console",
+                              "weight": f"guest 5 {opts.weight}, others 100",
+                              "configs": ", ".join(configs)})
+    results["notes"].append(
+        f"All guests' QEMU threads are pinned to host CPU(s) {cpu} (xvsched set cpus=), so the five "
+        "guests compete for one core as the paper's five did for a 2-core/4-thread i3 "
+        "(here 2 cores shared with other work).")
+    for rep, cfg in rounds(opts, configs):
+        lab.log(f"000 round {rep}/{opts.reps}: config {cfg}")
+        _one_000(lab, results, opts, rep, cfg, maxn, cpu)
+
+
+def _utc(s):
+    """Seconds since the epoch of xvbench's start_time_utc, or +inf."""
+    try:
+        return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + s[19:].rstrip("Z"))
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
+    ng = 1 if cfg == "1" else 5
+    # The guests boot one after another on one core (tens of seconds under
+    # TCG); they start the workload together at a wall-clock second (their
+    # clock comes from the RTC, i.e. the host's), so that the comparison is
+    # of the workloads, not of the boots.
+    go = int(time.time()) + opts.boot_margin + 6 * ng
+    script = (GUEST_R + f"while [ $(date +%s) -lt {go} ]; do sleep 0.2; done; "
+              f"r prime xvbench prime --max {maxn}")
+    guests = []
+    policy = cfg == "policy"
+    try:
+        for i in range(1, ng + 1):
+            n, pid = lab.start_busybox(f"p{cfg[:1]}{rep}g{i}", script, agent=policy, mem=256)
+            guests.append((f"g{i}", n, pid))
+            if not policy:
+                lab.xv("set", n, f"cpus={cpu}")
+        sampler = Sampler({g: pid for g, _, pid in guests}, period=0.5)
+        sampler.start()
+        if cfg == "3":
+            lab.xv("set", guests[4][1], "nice=-20")
+        elif cfg == "weight":
+            for g, n, _ in guests:
+                lab.xv("set", n, f"weight={opts.weight if g == 'g5' else 100}")
+        elif policy:
+            conf = "[daemon]\ninterval = 200ms\n"
+            for g, n, _ in guests:
+                conf += f"\n[domain {g}]\nmatch = {n}\ncpus = {cpu}\n"
+            for g, n, _ in guests:
+                conf += (f"\n[task prime-{g}]\ndomain = {g}\ncomm = xvbench\n"
+                         f"priority = {90 if g == 'g5' else 50}\n")
+            dproc, _ = lab.daemon(conf, f"000-policy-r{rep}")
+        timeout = opts.guest_timeout
+        t_end = time.monotonic() + timeout
+        for g, n, _ in guests:
+            lab.wait_exit(n, max(5, t_end - time.monotonic()))
+        sampler.stop()
+        if policy:
+            lab.end(dproc)
+        go_rel = go - (time.time() - (time.monotonic() - sampler.t0))
+        ends = [sampler.end[g] for g, _, _ in guests if sampler.end[g] is not None]
+        shared = sampler.cpu_between(go_rel, min(ends) if ends else (sampler.t[-1] if sampler.t else 0))
+        missing = []
+        for g, n, _ in guests:
+            rpt = lab.reports(n).get("prime")
+            if not rpt or rpt[0] != 0 or not rpt[1]:
+                missing.append(g)
+                lab.keep_console(n, os.path.join(lab.out, f"console-{cfg}-{rep}-{g}.txt"))
+                continue
+            res = rpt[1]["results"]
+            add(results, cfg, rep, g, "real_s", res["real_ns"] / 1e9)
+            add(results, cfg, rep, g, "user_s", res["user_ns"] / 1e9)
+            add(results, cfg, rep, g, "sys_s", res["sys_ns"] / 1e9)
+            add(results, cfg, rep, g, "primes", res["primes_found"])
+            add(results, cfg, rep, g, "qemu_cpu_s", round(sampler.total[g], 3))
+            # How late the guest started the workload (still booting at the go time).
+            add(results, cfg, rep, g, "late_s", round(max(_utc(rpt[1].get("start_time_utc")) - go, 0.0), 2))
+            add(results, cfg, rep, g, "cpu_s_shared", round(shared[g], 3))
+            if sampler.end[g] is not None:
+                add(results, cfg, rep, g, "wall_s", round(sampler.end[g], 2))
+        results["series"].append({"config": cfg, "rep": rep, "t": sampler.t, "go_s": round(go_rel, 2),
+                                  "cpu": {g: sampler.cpu[g] for g, _, _ in guests}})
+        if missing:
+            results["notes"].append(f"config {cfg} round {rep}: no report from {', '.join(missing)} "
+                                    "(console kept beside results.json)")
+    finally:
+        lab.xv("reset", "--all", check=False)
+        lab.stop_all_guests()
+
+
+# --- 002 §5.2: lighttpd + ab vs tripwire -----------------------------------
+P002_CONFIGS = ["solo", "solo-xvsched", "equal", "idle"]
+
+TRIPWIRE_LOOP = (
+    "cd /etc/tripwire; P=xvsched-lab; "
+    "while :; do "
+    "if [ -f /var/lib/tripwire/$(hostname).twd ]; then "
+    "tripwire --check --cfgfile tw.cfg --polfile tw.pol >/dev/null 2>&1; "
+    "else tripwire --init --cfgfile tw.cfg --polfile tw.pol --local-passphrase $P >/dev/null 2>&1; fi; "
+    "done")
+
+
+def run_002(lab, results, opts):
+    requests = opts.requests or {"smoke": 50, "quick": 400, "full": 5000}[opts.mode]
+    configs = opts.configs or P002_CONFIGS
+    if not lab.debian:
+        raise LabError("002 needs the Debian lab guest (lighttpd, ab, tripwire): "
+                       "tools/vm/mkdebian --profile lab --out DIR, then --debian DIR")
+    results["params"].update({"ab": f"-n {requests} -c 1 http://localhost/x4k (4 KiB file)",
+                              "guest": f"stock Debian 12, profile lab ({lab.debian}), 1 vCPU, 1 GiB",
+                              "where": "same domain (ab, lighttpd and tripwire in one VM)",
+                              "host_cpus_for_guests": opts.host_cpu,
+                              "configs": ", ".join(configs)})
+    results["notes"].append(
+        "ab runs inside the guest beside lighttpd: the tools/vm guests have no network device, so "
+        "the host cannot reach lighttpd; ab's own CPU is part of what the guest must share.")
+    results["notes"].append(
+        "tripwire: the background job loops over `tripwire --check` once the guest has a database, "
+        "and `tripwire --init` (the same hash walk over the file system) until then; "
+        "making the database takes minutes under TCG.")
+    n, pid = lab.start_debian("web", cpus=1)
+    try:
+        lab.xv("set", n, f"cpus={opts.host_cpu}")
+        lab.log(f"002: booting the Debian lab guest {n} (minutes under TCG)")
+        r = lab.vm("wait", n, "--timeout", str(opts.guest_timeout), timeout=opts.guest_timeout + 30, check=False)
+        if r.returncode != 0:
+            raise LabError(f"{n}: the Debian guest did not answer QGA in {opts.guest_timeout} s")
+        setup = ("head -c 4096 /dev/zero > /var/www/html/x4k; systemctl is-active lighttpd >/dev/null || "
+                 "systemctl start lighttpd; cd /etc/tripwire; P=xvsched-lab; "
+                 "[ -f site.key ] || twadmin --generate-keys --site-keyfile site.key --site-passphrase $P >/dev/null; "
+                 "[ -f $(hostname)-local.key ] || twadmin --generate-keys --local-keyfile $(hostname)-local.key "
+                 "--local-passphrase $P >/dev/null; "
+                 "twadmin --create-cfgfile --cfgfile tw.cfg --site-keyfile site.key --site-passphrase $P twcfg.txt >/dev/null; "
+                 "twadmin --create-polfile --cfgfile tw.cfg --polfile tw.pol --site-keyfile site.key "
+                 "--site-passphrase $P twpol.txt >/dev/null; echo ok")
+        lab.log("002: lighttpd's test file, tripwire's keys and policy")
+        lab.vm_exec(n, setup, timeout=600)
+        for rep, cfg in rounds(opts, configs):
+            lab.log(f"002 round {rep}/{opts.reps}: {cfg}")
+            rps = _one_002(lab, n, cfg, requests, rep, opts)
+            add(results, cfg, rep, "same", "rps", rps)
+    finally:
+        lab.xv("reset", "--all", check=False)
+        lab.stop_all_guests()
+
+
+def _one_002(lab, n, cfg, requests, rep, opts):
+    dproc = None
+    bg = cfg in ("equal", "idle")
+    try:
+        if bg:
+            lab.vm_exec(n, f"nohup sh -c '{TRIPWIRE_LOOP}' >/dev/null 2>&1 & echo $! > /run/xvlab-bg.pid", timeout=60)
+            time.sleep(3)
+        if cfg in ("idle", "solo-xvsched"):
+            conf = (f"[daemon]\ninterval = {opts.interval}\n\n[domain web]\nmatch = {n}\nview = qga\n\n"
+                    "[task web]\ndomain = web\ncomm = lighttpd\npriority = 60\n\n"
+                    "[task bg]\ndomain = web\ncomm = tripwire\nclass = idle\n")
+            dproc, _ = lab.daemon(conf, f"002-{cfg}-r{rep}")
+            time.sleep(5)       # views open, first rounds done
+        r = lab.vm_exec(n, f"ab -q -n {requests} -c 1 http://localhost/x4k", timeout=opts.guest_timeout)
+        for line in r.stdout.splitlines():
+            if line.startswith("Requests per second:"):
+                return float(line.split()[3])
+        raise LabError(f"002 {cfg}: ab printed no 'Requests per second' line")
+    finally:
+        if dproc is not None:
+            lab.end(dproc)
+        if bg:
+            lab.vm_exec(n, "kill $(cat /run/xvlab-bg.pid) 2>/dev/null; pkill -x tripwire; "
+                        "rm -f /run/xvlab-bg.pid; true", timeout=60, check=False)
+
+
+# --- 004: timer jitter under load, before/after RT priority ----------------
+P004_CONFIGS = ["kernel-before", "kernel-after", "kernel-io-before", "kernel-io-after"]
+
+
+def run_004(lab, results, opts):
+    dur = opts.duration or {"smoke": 3, "quick": 15, "full": 240}[opts.mode]
+    configs = opts.configs or P004_CONFIGS
+    cpu = opts.host_cpu
+    results["params"].update({"timer": f"xvbench timer --mode abs --interval 1ms --prio 90, {dur} s",
+                              "kernel_load": "xvbench load kernel (SysV shm + semaphores, sched_yield, 1 µs sleeps)",
+                              "io_load": "xvbench load io + files + udp in the guest; xvbench load io on the host",
+                              "host_load": f"xvbench load cpu on host CPU {cpu} (where the guest runs)",
+                              "after": "xvsched set rt=fifo:50 (vCPU, emulator and I/O threads)",
+                              "configs": ", ".join(configs)})
+    results["notes"].append(
+        "The busybox guest has no disk: its I/O load works on the initramfs (tmpfs) and loopback "
+        "UDP; the paper's emulated-vs-virtio devices and vhost-net are not compared.")
+    xvbench = os.path.join(lab.build, "bench", "xvbench")
+    for rep, cfg in rounds(opts, configs):
+        lab.log(f"004 round {rep}/{opts.reps}: {cfg}")
+        io = cfg.startswith("kernel-io")
+        loads = f"xvbench load kernel --duration {dur + 4} --quiet & "
+        if io:
+            loads += (f"xvbench load io --dir /tmp --duration {dur + 4} --quiet & "
+                      f"xvbench load files --dir /tmp --duration {dur + 4} --quiet & "
+                      f"xvbench load udp --duration {dur + 4} --quiet & ")
+        script = GUEST_R + loads + f"sleep 1; r timer xvbench timer --mode abs --interval 1ms --prio 90 --duration {dur}; wait"
+        host = []
+        try:
+            n, pid = lab.start_busybox(f"t{rep}{P004_CONFIGS.index(cfg) if cfg in P004_CONFIGS else 9}", script, mem=256)
+            lab.xv("set", n, f"cpus={cpu}")
+            if cfg.endswith("after"):
+                lab.xv("set", n, "rt=fifo:50")
+            host.append(lab.spawn(["taskset", "-c", str(cpu), xvbench, "load", "cpu", "--duration",
+                                   str(opts.guest_timeout), "--quiet"], "host-load-cpu"))
+            if io:
+                host.append(lab.spawn(["taskset", "-c", str(cpu), xvbench, "load", "io", "--dir", lab.tmp,
+                                       "--duration", str(opts.guest_timeout), "--quiet"], "host-load-io"))
+            lab.wait_exit(n, opts.guest_timeout)
+            rpt = lab.reports(n).get("timer")
+            if not rpt or not rpt[1]:
+                lab.keep_console(n, os.path.join(lab.out, f"console-{cfg}-{rep}.txt"))
+                results["notes"].append(f"{cfg} round {rep}: no timer report (console kept)")
+                continue
+            lat = rpt[1]["results"]["latency"]
+            add(results, cfg, rep, "g1", "max_ms", lat["max_ns"] / 1e6)
+            add(results, cfg, rep, "g1", "p99_ms", lat["p99_ns"] / 1e6)
+            add(results, cfg, rep, "g1", "mean_ms", lat["mean_ns"] / 1e6)
+            add(results, cfg, rep, "g1", "wakeups", lat["count"])
+        finally:
+            for p in host:
+                lab.end(p)
+            lab.xv("reset", "--all", check=False)
+            lab.stop_all_guests()
+
+
+# --- 003: isolation with 1, 2, 3 VMs ---------------------------------------
+def run_003(lab, results, opts):
+    dur = opts.duration or {"smoke": 2, "quick": 5, "full": 30}[opts.mode]
+    size = {"smoke": "64M", "quick": "128M", "full": "1G"}[opts.mode]
+    mem = {"smoke": 192, "quick": 256, "full": 1300}[opts.mode]
+    results["params"].update({"stones": f"xvbench stones --duration {dur}",
+                              "memstride": f"xvbench memstride --size {size} --stride 4K",
+                              "placement": "guest 1 on host CPU 1; guests 2 and 3 on CPU 0 (a 2-core host "
+                                           "has no 2 dedicated cores per VM)"})
+    results["notes"].append("Network response and TCP_RR isolation are not run: the guests have no network device.")
+    for rep, nvm in rounds(opts, opts.configs or ["1", "2", "3"]):
+        lab.log(f"003 round {rep}/{opts.reps}: {nvm} VM(s)")
+        script = GUEST_R + (f"r stones xvbench stones --duration {dur}; "
+                            f"r memstride xvbench memstride --size {size} --stride 4K --reps 3")
+        try:
+            names = []
+            for i in range(1, int(nvm) + 1):
+                n, _ = lab.start_busybox(f"s{rep}{nvm}g{i}", script, mem=mem)
+                lab.xv("set", n, f"cpus={1 if i == 1 else 0}")
+                names.append((f"g{i}", n))
+            for g, n in names:
+                lab.wait_exit(n, opts.guest_timeout)
+            for g, n in names:
+                rp = lab.reports(n)
+                st = rp.get("stones")
+                if st and st[1]:
+                    add(results, nvm, rep, g, "stones", st[1]["results"]["stones_per_s"])
+                ms = rp.get("memstride")
+                if ms and ms[1]:
+                    add(results, nvm, rep, g, "memstride", ms[1]["results"]["rep"]["median_ns"] / 1e9)
+        finally:
+            lab.xv("reset", "--all", check=False)
+            lab.stop_all_guests()
+
+
+# --- 001: TSC-timed loops, host vs guests, shared vs partitioned ------------
+def run_001(lab, results, opts):
+    reps_in = {"smoke": 3, "quick": 5, "full": 10}[opts.mode]
+    results["params"].update({"regs": f"xvbench regs --reps {reps_in}",
+                              "memcpy": f"xvbench memcpy --size 1M --reps {reps_in}",
+                              "shared": "2 guests on host CPU 1", "partitioned": "guest 1 on CPU 0, guest 2 on CPU 1"})
+    results["notes"].append("Mint itself is not run; its partitions are expressed as CPU placement "
+                            "(xvsched set cpus=). The I/O part (randread on a disk per partition) is missing.")
+    xvbench = os.path.join(lab.build, "bench", "xvbench")
+    work = (f"r regs xvbench regs --reps {reps_in}; r memcpy xvbench memcpy --size 1M --reps {reps_in}")
+    for rep, cfg in rounds(opts, opts.configs or ["host", "guest1", "shared", "partitioned"]):
+        lab.log(f"001 round {rep}/{opts.reps}: {cfg}")
+        if cfg == "host":
+            for wl, extra in (("regs", []), ("memcpy", ["--size", "1M"])):
+                r = lab.sh(["taskset", "-c", "1", xvbench, wl, *extra, "--reps", str(reps_in), "--quiet", "--json"],
+                           timeout=300)
+                import json as _j
+                add(results, "host", rep, "h", wl, _j.loads(r.stdout)["results"]["rep"]["median_ns"])
+            continue
+        try:
+            names = []
+            for i in range(1, (1 if cfg == "guest1" else 2) + 1):
+                n, _ = lab.start_busybox(f"m{rep}{cfg[:1]}{i}", GUEST_R + work, mem=192)
+                lab.xv("set", n, f"cpus={1 if cfg != 'partitioned' or i == 2 else 0}")
+                names.append(n)
+            for n in names:
+                lab.wait_exit(n, opts.guest_timeout)
+            rp = lab.reports(names[0])
+            for wl in ("regs", "memcpy"):
+                if rp.get(wl) and rp[wl][1]:
+                    add(results, cfg, rep, "h", wl, rp[wl][1]["results"]["rep"]["median_ns"])
+        finally:
+            lab.xv("reset", "--all", check=False)
+            lab.stop_all_guests()
+
+
+SCENARIOS = {
+    "000": (run_000, "prime printing 1..N in 1, 5, 5-with-nice −20 guests; + weight, priority policy"),
+    "001": (run_001, "regs/memcpy TSC-timed: host, 1 guest, 2 guests shared vs partitioned cores"),
+    "002": (run_002, "§5.2 lighttpd + ab beside tripwire (Debian lab guest): equal vs idle class"),
+    "003": (run_003, "stones and 1 GiB stride with 1, 2, 3 VMs (Table 2's shape)"),
+    "004": (run_004, "timer jitter under kernel / kernel+I/O load, before/after RT priority"),
+}
