@@ -1,0 +1,154 @@
+#!/bin/bash
+# `xvsched top` for real, in a tmux terminal (issue 14): against a running
+# daemon watching one busybox guest, the rule's domain row (with the
+# discovered guest's name), a watched task and an idle-class task that the
+# daemon stopped, with why, and the daemon's tick and cost in the header;
+# the keys change the screen: s cycles the sort, / filters, p pauses (the
+# tick stops moving) and space resumes; a 10x3 terminal shows "too small"
+# and top survives it; q exits 0 and leaves the terminal as it was (the
+# shell's screen back, echo and canonical mode on).  Then once more without
+# a daemon: read-only discovery, the guest's row, q exits 0; and --once
+# prints one frame without a terminal.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+require_vm
+require_cmd tmux
+. "$(dirname "$0")/../lib/policy.sh"
+
+step() { log "${SECONDS}s: $*"; }
+step "boot"
+vm start --name tp1 --agent --stay --cmd "$GUEST_LIB b hog; b bg; sleep 100000" >/dev/null
+vm wait tp1
+
+conf=$XV_TEST_DIR/top.conf
+cat >"$conf" <<CONF
+[daemon]
+interval = 200ms
+[domain watched]
+match = tp1
+[task hog]
+domain = watched
+comm = hog
+priority = 80
+[task bg]
+domain = watched
+comm = bg
+class = idle
+CONF
+step "daemon"
+daemon_start "$conf"
+
+# A tmux server of our own (its own socket): our environment, nobody else's sessions.
+T=(tmux -S "$XV_TEST_DIR/tmux.sock")
+xv_on_exit "${T[*]} kill-server 2>/dev/null || true"
+"${T[@]}" -f /dev/null new-session -d -s top -x 120 -y 40 "env -i PATH=$PATH TERM=screen HOME=/root PS1='$ ' XVSCHED_STATE_DIR=$XVSCHED_STATE_DIR bash --norc --noprofile"
+
+screen() { "${T[@]}" capture-pane -t top -p; }
+# until_screen REGEX [SECONDS]: wait until the screen matches (grep -E).
+until_screen() {
+        local i
+        for ((i = 0; i < ${2:-10} * 10; i++)); do
+                screen | grep -qE -- "$1" && return 0
+                sleep 0.1
+        done
+        screen >&2
+        fail "the screen never showed /$1/ within ${2:-10} s"
+}
+# until_not_screen REGEX [SECONDS]
+until_not_screen() {
+        local i
+        for ((i = 0; i < ${2:-10} * 10; i++)); do
+                screen | grep -qE -- "$1" || return 0
+                sleep 0.1
+        done
+        screen >&2
+        fail "the screen still shows /$1/ after ${2:-10} s"
+}
+keys() { "${T[@]}" send-keys -t top "$@"; }
+tick_shown() { screen | sed -n 's/.*daemon: tick \([0-9]*\) .*/\1/p' | head -1; }
+top_running() { [ "$("${T[@]}" display-message -t top -p '#{pane_current_command}')" = xvsched ]; }
+
+step "top with a daemon"
+keys "clear; echo BEFORE-TOP; $X -b qmp top -d 0.3; echo top-rc=\$?" Enter
+
+# The daemon's header, the rule's domain on the guest, the watched tasks.
+until_screen 'daemon: tick [0-9]+ every 200 ms, cost observe [0-9]+ us, decide [0-9.]+ us, act [0-9]+ us' 10
+until_screen '^watched=tp1 +watched ' 10
+until_screen '^  hog +(running|runnable) ' 15
+# The idle-class task is stopped by the daemon while hog is busy, and says why.
+until_screen '^  bg +stopped .*by xvsched: ' 15
+step "top shows the daemon's domain and tasks:"
+screen | sed -n '1,8p'
+
+# Sort: s cycles cpu -> name -> weight.
+until_screen 'sort: cpu ' 2
+keys s
+until_screen 'sort: name ' 2
+keys s
+until_screen 'sort: weight ' 2
+keys r
+until_screen 'sort: weight \(reversed\)' 2
+
+# Filter: only bg's row under its domain; Esc-less: Enter keeps it.
+keys / b g Enter
+until_screen 'filter: bg ' 2
+until_not_screen '^  hog ' 2
+screen | grep -qE '^  bg ' || fail "the filter hid the task it names"
+# Clearing it brings hog back.
+keys / BSpace BSpace Enter
+until_screen 'filter: - ' 2
+until_screen '^  hog ' 2
+
+step "sort and filter done"
+# Pause: PAUSED in the header, the tick stops moving; space resumes.
+keys p
+until_screen '^PAUSED ' 2
+t0=$(tick_shown)
+sleep 1
+t1=$(tick_shown)
+assert_eq "$t0" "$t1" "tick shown while paused"
+keys Space
+until_not_screen '^PAUSED ' 2
+for ((i = 0; i < 50; i++)); do
+        [ "$(tick_shown)" -gt "$t1" ] && break
+        sleep 0.1
+done
+[ "$(tick_shown)" -gt "$t1" ] || fail "the tick did not move after resuming"
+
+step "pause done"
+# A 10x3 terminal: one line, and top keeps running; back to 120x40.
+"${T[@]}" resize-window -t top -x 10 -y 3
+until_screen '^too small' 3
+sleep 0.5
+top_running || fail "xvsched top died in a 10x3 terminal"
+"${T[@]}" resize-window -t top -x 120 -y 40
+until_screen '^watched=tp1 ' 3
+
+# q: exit status 0, the shell's screen back, the terminal's modes as before.
+keys q
+until_screen '^top-rc=0$' 5
+screen | grep -q '^BEFORE-TOP$' || fail "the shell's screen was not restored"
+screen | grep -q 'daemon: tick' && fail "top's frame is left on the screen"
+keys "stty -a | tr ' ;' '\n\n' | grep -xE 'echo|icanon' | sort | tr '\n' ' '; echo" Enter
+until_screen '^echo icanon ?$' 3
+
+step "q done"
+# Without a daemon: read-only discovery, the guest under its own name.
+daemon_stop
+keys "clear; $X -b qmp top; echo top-rc=\$?" Enter
+until_screen 'no daemon: read-only discovery' 10
+until_screen '^tp1 +qmp +1 ' 10
+top_running || fail "top is not running"
+keys q
+until_screen '^top-rc=0$' 5
+
+step "no daemon done"
+# --once: one frame on a pipe, no terminal needed; without one, live top refuses.
+once=$("$X" -b qmp top --once </dev/null)
+assert_match '^tp1 +qmp ' "$(grep '^tp1 ' <<<"$once")" "--once row"
+rc=0
+"$X" top </dev/null >"$XV_TEST_DIR/notty.out" 2>&1 || rc=$?
+assert_eq 1 "$rc" "exit status without a terminal"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/notty.out")" "error lines without a terminal"
+
+pass "domain, watched and stopped tasks, tick cost shown; sort, filter, pause change the screen; 10x3 survived; q exits 0 and restores the terminal; no-daemon view and --once work"
