@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 build-essential pkg-config meson ninja-build
 libvirt-dev libxml2-dev libjson-c-dev libbpf-dev libelf-dev zlib1g-dev libcmocka-dev libinih-dev
-libsystemd-dev
+libsystemd-dev libmicrohttpd-dev
 libncurses-dev tmux
 qemu-system-x86 qemu-utils
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
