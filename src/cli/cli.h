@@ -20,6 +20,7 @@ typedef struct CliOptions {
         bool all;
         bool rt_force;          /* --rt-force: RT even where it could starve the host */
         unsigned window_ms;
+        bool hosts_failed;      /* a host of many (-c repeated) did not answer: said, and exit 1 */
 } CliOptions;
 
 extern CliOptions arg;

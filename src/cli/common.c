@@ -36,10 +36,20 @@ int cli_duration_option(const char *name, double bare_unit_s, double min_s, doub
 
 int cli_discover(DomainList *ret) {
         _cleanup_free_ char *note = NULL;
-        int r = hv_discover(&arg.hv, ret, &note);
+        _cleanup_(hv_strv_freep) char **failed = NULL;
+        int r = hv_discover_hosts(&arg.hv, ret, &note, &failed);
+        /* Many hosts: one line per host that failed; the others are listed. */
+        for (size_t i = 0; r >= 0 && failed && failed[i]; i++) {
+                log_error("cannot reach %s", failed[i]);
+                arg.hosts_failed = true;
+        }
         if (r == -ENOTCONN)
                 return log_error_errno(r, "cannot reach %s%s%s", arg.hv.backend ? arg.hv.backend : "the hypervisor",
                                        arg.hv.libvirt_uri ? " at " : "", arg.hv.libvirt_uri ? arg.hv.libvirt_uri : "");
+        if (r == -ETIMEDOUT)
+                return log_error_errno(r, "%s%s%s: no answer within %d ms", arg.hv.backend ? arg.hv.backend : "libvirt",
+                                       arg.hv.libvirt_uri ? " at " : "", arg.hv.libvirt_uri ? arg.hv.libvirt_uri : "",
+                                       arg.hv.connect_timeout_ms > 0 ? arg.hv.connect_timeout_ms : HV_CONNECT_TIMEOUT_MS);
         if (r == -ESRCH)
                 return log_error_errno(r, "a local domain's process does not exist");
         if (r < 0)
@@ -49,18 +59,44 @@ int cli_discover(DomainList *ret) {
         return 0;
 }
 
+/* NAME@HOST (many hosts): the one domain NAME on HOST (as the HOST column
+ * says it), NULL when there is none or more than one. */
+static Domain *find_on_host(const DomainList *l, const char *spec) {
+        const char *at = strrchr(spec, '@');
+        if (!at || at == spec || !at[1])
+                return NULL;
+        Domain *found = NULL;
+        for (size_t i = 0; i < l->n; i++) {
+                char host[256];
+                hv_domain_host(l->domains[i], host, sizeof host);
+                if (strlen(l->domains[i]->name) != (size_t) (at - spec) || !strneq(l->domains[i]->name, spec, (size_t) (at - spec)) ||
+                    !streq(host, at + 1))
+                        continue;
+                if (found)
+                        return NULL;
+                found = l->domains[i];
+        }
+        return found;
+}
+
 Domain *cli_find_domain(const DomainList *l, const char *name) {
         if (domain_list_count(l, name) > 1) {
                 char which[512] = "";
                 for (size_t i = 0; i < l->n; i++)
-                        if (streq(l->domains[i]->name, name))
-                                snprintf(which + strlen(which), sizeof which - strlen(which), "%s%s pid %d",
-                                         which[0] ? ", " : "", l->domains[i]->backend, (int) l->domains[i]->pid);
-                log_error("%zu domains are named '%s' (%s): rename one, or pick a backend with -b",
+                        if (streq(l->domains[i]->name, name)) {
+                                char host[128];
+                                hv_domain_host(l->domains[i], host, sizeof host);
+                                snprintf(which + strlen(which), sizeof which - strlen(which), "%s%s pid %d on %s",
+                                         which[0] ? ", " : "", l->domains[i]->backend, (int) l->domains[i]->pid, host);
+                        }
+                log_error("%zu domains are named '%s' (%s): rename one, pick a backend with -b, or name one as NAME@HOST",
                           domain_list_count(l, name), name, which);
                 return NULL;
         }
         Domain *d = domain_list_find(l, name);
+        if (d)
+                return d;
+        d = find_on_host(l, name);
         if (d)
                 return d;
         char known[1024] = "";

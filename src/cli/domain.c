@@ -170,6 +170,9 @@ static json_object *channel_json(const DomainChannel *c) {
 static json_object *domain_json(const Domain *d, const double *pct, double total, bool threads) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->name));
+        char host[256];
+        hv_domain_host(d, host, sizeof host);
+        json_object_object_add(o, "host", json_object_new_string(host));
         json_object_object_add(o, "backend", json_object_new_string(d->backend));
         if (d->uuid)
                 json_object_object_add(o, "uuid", json_object_new_string(d->uuid));
@@ -271,6 +274,12 @@ int cmd_list(int argc, char **argv _unused_) {
                         json_object_array_add(a, domain_json(l.domains[i], pct[i], total[i], false));
                 cli_print_json(a);
         } else {
+                /* Many hosts, or a remote one: each row starts with its host. */
+                bool hosts = arg.hv.n_libvirt_uris > 0;
+                for (size_t i = 0; i < l.n; i++)
+                        hosts |= l.domains[i]->remote;
+                if (hosts)
+                        printf("%-21s ", "HOST");
                 printf("%-16s %-8s %8s %5s %7s %6s  %-7s %-6s %-8s %s\n", "NAME", "BACKEND", "PID", "VCPUS", "THREADS",
                        "CPU%", "WEIGHT", "CAP", "CPUSET", "CGROUP");
                 for (size_t i = 0; i < l.n; i++) {
@@ -279,6 +288,11 @@ int cmd_list(int argc, char **argv _unused_) {
                         lever_read_domain(&arg.hv, d, &lv);
                         char levers[64];
                         fmt_levers(&lv, levers, sizeof levers);
+                        if (hosts) {
+                                char host[256];
+                                hv_domain_host(d, host, sizeof host);
+                                printf("%-21s ", host);
+                        }
                         printf("%-16s %-8s %8d %5zu %7zu %6.1f  %s %s\n", d->name, d->backend, (int) d->pid,
                                domain_count_class(d, THREAD_VCPU), d->n_threads, total[i], levers,
                                d->cgroup ? d->cgroup : "-");
@@ -290,7 +304,7 @@ int cmd_list(int argc, char **argv _unused_) {
         }
         cli_free_cpu(&l, pct, total);
         domain_list_done(&l);
-        return 0;
+        return arg.hosts_failed ? CLI_EXIT_FAILURE : 0;   /* the others were listed; the line said which host */
 }
 
 int cmd_show(int argc, char **argv) {
@@ -314,7 +328,10 @@ int cmd_show(int argc, char **argv) {
         else {
                 DomainLevers lv;
                 lever_read_domain(&arg.hv, d, &lv);
+                char host[256];
+                hv_domain_host(d, host, sizeof host);
                 printf("Domain:    %s (%s)\n", d->name, d->backend);
+                printf("Host:      %s\n", host);
                 if (d->uuid)
                         printf("UUID:      %s\n", d->uuid);
                 printf("PID:       %d\n", (int) d->pid);

@@ -64,7 +64,9 @@ static int cmd_help(int argc _unused_, char **argv _unused_) {
                 printf("  %-38s %s\n", left, commands[i].summary);
         }
         printf("\nOptions (before or after the command; 'xvsched COMMAND --help' lists a command's own):\n"
-               "  -c, --connect=URI        libvirt URI (default: libvirt's default, qemu:///system as root)\n"
+               "  -c, --connect=URI        libvirt URI (default: libvirt's default, qemu:///system as root);\n"
+               "                           repeat it for many hosts (each row says its host)\n"
+               "      --connect-timeout=S  a host that does not answer within S seconds is skipped (default 5)\n"
                "  -b, --backend=NAME       only this discovery backend: libvirt, qmp, local\n"
                "  -l, --local=NAME=SPEC    treat a cgroup (cgroup:/path) or a process tree (pid:PID) as a domain;\n"
                "                           ,agent=PATH names its xvagent socket, a last ,qga=PATH its qemu-ga socket\n"
@@ -102,6 +104,8 @@ static void command_help(const Command *cmd) {
 
 static char **local_specs;
 static size_t n_local_specs;
+static char **connect_uris;     /* -c, in order (two or more: many hosts) */
+static size_t n_connect_uris;
 
 static int add_local_spec(const char *spec, const char *where) {
         _cleanup_free_ char *name = NULL, *kind = NULL, *a = NULL;
@@ -144,9 +148,10 @@ static int read_domains_file(const char *path) {
         return 0;
 }
 
-enum { ARG_STATE_DIR = 0x100, ARG_CGROUP_ROOT, ARG_DOMAINS, ARG_ALL, ARG_RT_FORCE, ARG_COMMAND = 0x200 };
+enum { ARG_STATE_DIR = 0x100, ARG_CGROUP_ROOT, ARG_DOMAINS, ARG_ALL, ARG_RT_FORCE, ARG_CONNECT_TIMEOUT, ARG_COMMAND = 0x200 };
 static const struct option global_options[] = {
         { "connect", required_argument, NULL, 'c' },
+        { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
         { "backend", required_argument, NULL, 'b' },
         { "local", required_argument, NULL, 'l' },
         { "domains", required_argument, NULL, ARG_DOMAINS },
@@ -203,9 +208,26 @@ static int bad_option(int c, char **argv, const char *where) {
 static int global_option(int c, const char *value) {
         int r;
         switch (c) {
-        case 'c':
-                arg.hv.libvirt_uri = value;
+        case 'c': {
+                char **n = realloc(connect_uris, (n_connect_uris + 2) * sizeof *n);
+                if (!n)
+                        return log_error_errno(-ENOMEM, "out of memory");
+                connect_uris = n;
+                connect_uris[n_connect_uris++] = (char *) value;
+                connect_uris[n_connect_uris] = NULL;
+                /* one: that URI as before; many: each host (the first is the default one) */
+                arg.hv.libvirt_uri = connect_uris[0];
+                arg.hv.libvirt_uris = n_connect_uris > 1 ? connect_uris : NULL;
+                arg.hv.n_libvirt_uris = n_connect_uris > 1 ? n_connect_uris : 0;
                 return 0;
+        }
+        case ARG_CONNECT_TIMEOUT: {
+                double s;
+                if (parse_seconds(value, 1, &s) < 0 || s < 0.1 || s > 300)
+                        return cli_usage_error("--connect-timeout=%s: expected a duration from 0.1 s to 300 s", value);
+                arg.hv.connect_timeout_ms = (int) (s * 1000 + 0.5);
+                return 0;
+        }
         case 'b':
                 if (!hv_backend_by_name(value))
                         return cli_usage_error("--backend=%s: unknown backend (known: libvirt, qmp, local)", value);
@@ -363,6 +385,7 @@ static void free_local_specs(void) {
         for (size_t i = 0; i < n_local_specs; i++)
                 free(local_specs[i]);
         free(local_specs);
+        free(connect_uris);   /* its strings are argv's */
 }
 
 int main(int argc, char **argv) {

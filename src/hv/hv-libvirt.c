@@ -39,16 +39,65 @@ static const char *last_libvirt_error(void) {
 }
 
 /* The caller's connections (HvOptions.ctx): no process-wide cache.  One
- * libvirt connection per context, for the URI it was first opened with;
- * a call for another URI, or without a context, gets a connection of its
- * own that is closed when the call ends (libvirt_release()). */
+ * libvirt connection per URI (many hosts: one each), opened on first use and
+ * kept until hv_context_free(); without a context each call opens its own,
+ * closed when the call ends (libvirt_release()).
+ *
+ * A connection is opened on a thread of its own (HostJob), waited for at
+ * most connect_timeout_ms: virConnectOpen() to a host that accepts and never
+ * answers blocks for good, and libvirt has no timeout for it.  Such a
+ * thread is left behind (it ends, and closes what it opened, if the host
+ * ever answers); while it is in flight its URI is refused at once, so one
+ * silent host costs the timeout once, not on every call. */
+typedef struct HostJob {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        unsigned refs;
+        bool done;
+        bool discover;          /* list the domains too, on the thread */
+        int r;
+        char *uri;
+        char *proc_root, *cgroup_root;
+        HvOptions o;            /* the caller's, with strings of its own and no ctx */
+        virConnectPtr conn;     /* the context's (a reference), or opened by the thread */
+        char *canon;
+        DomainList found;
+        char error[256];        /* libvirt's words for a failure */
+} HostJob;
+
+typedef struct HvConn {
+        char *uri;          /* as asked, "" for libvirt's default */
+        char *canon;        /* what the connection says its URI is (virConnectGetURI) */
+        virConnectPtr conn;
+        pid_t pid;          /* the process that opened conn */
+        HostJob *pending;   /* an open still in flight (a host that has not answered) */
+} HvConn;
+
 struct HvContext {
         pthread_mutex_t lock;
-        virConnectPtr conn;
-        char *uri;          /* "" for libvirt's default */
-        char *canon;        /* what the connection says its URI is (virConnectGetURI) */
-        pid_t pid;          /* the process that opened conn */
+        HvConn *conns;
+        size_t n_conns;
 };
+
+static void host_job_unref(HostJob *j) {
+        if (!j)
+                return;
+        pthread_mutex_lock(&j->lock);
+        unsigned left = --j->refs;
+        pthread_mutex_unlock(&j->lock);
+        if (left > 0)
+                return;
+        if (j->conn)
+                virConnectClose(j->conn);
+        domain_list_done(&j->found);
+        free(j->uri);
+        free(j->canon);
+        free(j->proc_root);
+        free(j->cgroup_root);
+        pthread_cond_destroy(&j->cond);
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+}
 
 HvContext *hv_context_new(void) {
         HvContext *c = calloc(1, sizeof *c);
@@ -61,12 +110,18 @@ HvContext *hv_context_new(void) {
 void hv_context_free(HvContext *c) {
         if (!c)
                 return;
-        /* A forked child (the guard) shares the owner's socket: closing would
-         * speak on it.  Only the process that opened it closes it. */
-        if (c->conn && c->pid == getpid())
-                virConnectClose(c->conn);
-        free(c->uri);
-        free(c->canon);
+        for (size_t i = 0; i < c->n_conns; i++) {
+                HvConn *h = &c->conns[i];
+                /* A forked child (the guard) shares the owner's socket: closing
+                 * would speak on it.  Only the process that opened it closes it. */
+                if (h->conn && h->pid == getpid())
+                        virConnectClose(h->conn);
+                if (h->pid == getpid())
+                        host_job_unref(h->pending);   /* its thread holds a reference of its own */
+                free(h->uri);
+                free(h->canon);
+        }
+        free(c->conns);
         pthread_mutex_destroy(&c->lock);
         free(c);
 }
@@ -80,56 +135,207 @@ static virConnectPtr libvirt_open(const char *uri) {
         return c;
 }
 
-/* A connection for o's URI: the context's (a reference of its own, so that
- * virConnectClose() in libvirt_release() is right either way), or a new one. */
-static int libvirt_connect(const HvOptions *o, virConnectPtr *ret) {
-        const char *uri = o->libvirt_uri ? o->libvirt_uri : "";
+/* Under c->lock: the slot for uri (asked as, or canonical), NULL if none. */
+static HvConn *ctx_find(HvContext *c, const char *uri) {
+        for (size_t i = 0; i < c->n_conns; i++) {
+                HvConn *h = &c->conns[i];
+                if (streq(h->uri, uri) || (h->canon && streq(h->canon, uri)))
+                        return h;
+        }
+        return NULL;
+}
+
+static HvConn *ctx_slot(HvContext *c, const char *uri) {
+        HvConn *h = ctx_find(c, uri);
+        if (h)
+                return h;
+        HvConn *n = realloc(c->conns, (c->n_conns + 1) * sizeof *n);
+        if (!n)
+                return NULL;
+        c->conns = n;
+        h = &c->conns[c->n_conns];
+        *h = (HvConn) { .uri = strdup(uri) };
+        if (!h->uri)
+                return NULL;
+        c->n_conns++;
+        return h;
+}
+
+static int discover_on(const HvOptions *o, virConnectPtr c, DomainList *l);
+
+static void *host_job_run(void *p) {
+        HostJob *j = p;
+        int r = 0;
+        virSetErrorFunc(NULL, silent_error_handler);
+        if (!j->conn && !(j->conn = libvirt_open(j->uri))) {
+                snprintf(j->error, sizeof j->error, "%s", last_libvirt_error());
+                r = -ENOTCONN;
+        }
+        if (r >= 0)
+                j->canon = virConnectGetURI(j->conn);
+        if (r >= 0 && j->discover) {
+                r = discover_on(&j->o, j->conn, &j->found);
+                if (r < 0)
+                        snprintf(j->error, sizeof j->error, "%s", r == -EIO ? last_libvirt_error() : strerror(-r));
+        }
+        pthread_mutex_lock(&j->lock);
+        j->r = r;
+        j->done = true;
+        pthread_cond_broadcast(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+        host_job_unref(j);
+        return NULL;
+}
+
+/* Start asking uri: its connection, and with discover its domains.
+ * -ETIMEDOUT at once when an earlier open of uri is still in flight.
+ * *ret holds the caller's reference. */
+static int host_begin(const HvOptions *o, const char *uri, bool discover, HostJob **ret) {
+        HostJob *j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&j->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_init(&j->lock, NULL);
+        j->refs = 2;   /* the caller's and the thread's */
+        j->discover = discover;
+        j->o = *o;
+        j->o.ctx = NULL;
+        j->o.local_specs = NULL;
+        j->o.n_local_specs = 0;
+        j->o.libvirt_uris = NULL;
+        j->o.n_libvirt_uris = 0;
+        j->uri = strdup(uri);
+        j->proc_root = strdup(o->proc_root ? o->proc_root : "/proc");
+        j->cgroup_root = strdup(o->cgroup_root ? o->cgroup_root : "/sys/fs/cgroup");
+        if (!j->uri || !j->proc_root || !j->cgroup_root) {
+                j->refs = 1;
+                host_job_unref(j);
+                return -ENOMEM;
+        }
+        j->o.libvirt_uri = j->uri;
+        j->o.proc_root = j->proc_root;
+        j->o.cgroup_root = j->cgroup_root;
+
         HvContext *ctx = o->ctx;
-        if (!ctx) {
-                virConnectPtr c = libvirt_open(uri);
-                if (!c)
-                        return -ENOTCONN;
-                *ret = c;
+        if (ctx) {
+                pthread_mutex_lock(&ctx->lock);
+                HvConn *h = ctx_slot(ctx, uri);
+                if (h && h->pid != getpid()) {
+                        /* inherited over fork: not ours to use, nor to close */
+                        h->conn = NULL;
+                        h->pending = NULL;
+                }
+                if (h && h->pending) {
+                        pthread_mutex_lock(&h->pending->lock);
+                        bool done = h->pending->done;
+                        pthread_mutex_unlock(&h->pending->lock);
+                        if (!done) {
+                                pthread_mutex_unlock(&ctx->lock);
+                                j->refs = 1;
+                                host_job_unref(j);
+                                return -ETIMEDOUT;
+                        }
+                        host_job_unref(h->pending);
+                        h->pending = NULL;
+                }
+                if (h && h->conn && virConnectIsAlive(h->conn) != 1) {
+                        virConnectClose(h->conn);
+                        h->conn = NULL;
+                }
+                if (h && h->conn && virConnectRef(h->conn) == 0)
+                        j->conn = h->conn;
+                if (h && !j->conn) {
+                        h->pending = j;   /* the context's reference */
+                        j->refs++;
+                        h->pid = getpid();
+                }
+                pthread_mutex_unlock(&ctx->lock);
+        }
+        if (j->conn && !discover) {
+                /* a live connection, nothing to ask: no thread */
+                j->done = true;
+                j->refs--;
+                *ret = j;
                 return 0;
         }
-        pthread_mutex_lock(&ctx->lock);
-        if (ctx->conn && ctx->pid != getpid()) {
-                /* inherited over fork: not ours to use, nor to close */
-                ctx->conn = NULL;
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int k = pthread_create(&t, &attr, host_job_run, j);
+        pthread_attr_destroy(&attr);
+        if (k != 0) {
+                pthread_mutex_lock(&j->lock);
+                j->done = true;
+                j->r = -k;
+                j->refs--;   /* the thread's */
+                pthread_mutex_unlock(&j->lock);
+                snprintf(j->error, sizeof j->error, "cannot start a thread: %s", strerror(k));
         }
-        bool same = ctx->conn && (streq(ctx->uri, uri) || (ctx->canon && streq(ctx->canon, uri)));
-        if (same && virConnectIsAlive(ctx->conn) != 1) {
-                virConnectClose(ctx->conn);
-                ctx->conn = NULL;
-        }
-        if (!ctx->conn) {
-                free(ctx->uri);
-                free(ctx->canon);
-                ctx->uri = ctx->canon = NULL;
-        }
-        virConnectPtr c = NULL;
-        if (!ctx->conn) {
-                ctx->conn = libvirt_open(uri);
-                if (ctx->conn) {
-                        ctx->uri = strdup(uri);
-                        ctx->canon = virConnectGetURI(ctx->conn);
-                        ctx->pid = getpid();
-                        if (!ctx->uri) {
-                                virConnectClose(ctx->conn);
-                                ctx->conn = NULL;
-                        }
-                }
-        }
-        bool other = ctx->conn && !streq(ctx->uri, uri) && !(ctx->canon && streq(ctx->canon, uri));
-        if (ctx->conn && !other && virConnectRef(ctx->conn) == 0)
-                c = ctx->conn;
-        pthread_mutex_unlock(&ctx->lock);
-        if (other)
-                c = libvirt_open(uri);     /* another URI than the context's: one of its own */
-        if (!c)
-                return -ENOTCONN;
-        *ret = c;
+        *ret = j;
         return 0;
+}
+
+/* Wait for j until deadline_ns (CLOCK_MONOTONIC).  Done: its result, and a
+ * connection it opened goes to the context.  Not done: -ETIMEDOUT (the
+ * thread goes on; the context remembers it). */
+static int host_wait(const HvOptions *o, HostJob *j, uint64_t deadline_ns) {
+        struct timespec ts = { .tv_sec = (time_t) (deadline_ns / 1000000000ull),
+                               .tv_nsec = (long) (deadline_ns % 1000000000ull) };
+        pthread_mutex_lock(&j->lock);
+        while (!j->done)
+                if (pthread_cond_timedwait(&j->cond, &j->lock, &ts) == ETIMEDOUT)
+                        break;
+        bool done = j->done;
+        pthread_mutex_unlock(&j->lock);
+        if (!done)
+                return -ETIMEDOUT;
+        HvContext *ctx = o->ctx;
+        if (ctx && j->conn) {
+                pthread_mutex_lock(&ctx->lock);
+                HvConn *h = ctx_find(ctx, j->uri);
+                if (h && h->pending == j) {
+                        h->pending = NULL;
+                        host_job_unref(j);   /* the context's reference (the caller still holds one) */
+                }
+                if (h && !h->conn && virConnectRef(j->conn) == 0) {
+                        h->conn = j->conn;
+                        h->pid = getpid();
+                        free(h->canon);
+                        h->canon = j->canon ? strdup(j->canon) : NULL;
+                }
+                pthread_mutex_unlock(&ctx->lock);
+        }
+        return j->r;
+}
+
+static uint64_t connect_deadline_ns(const HvOptions *o) {
+        int ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : HV_CONNECT_TIMEOUT_MS;
+        return now_nsec() + (uint64_t) ms * 1000000ull;
+}
+
+/* A connection for uri (NULL: o's): the context's (a reference of its own,
+ * so that virConnectClose() in libvirt_release() is right either way), or a
+ * new one, opened within the connect timeout. */
+static int libvirt_connect_uri(const HvOptions *o, const char *uri, virConnectPtr *ret) {
+        if (!uri)
+                uri = o->libvirt_uri ? o->libvirt_uri : "";
+        HostJob *j = NULL;
+        int r = host_begin(o, uri, false, &j);
+        if (r < 0)
+                return r == -ETIMEDOUT ? -ENOTCONN : r;
+        r = host_wait(o, j, connect_deadline_ns(o));
+        if (r >= 0 && j->conn && virConnectRef(j->conn) == 0)
+                *ret = j->conn;
+        else if (r >= 0)
+                r = -ENOTCONN;
+        host_job_unref(j);
+        /* a host that does not answer is not reachable */
+        return r == -ETIMEDOUT ? -ENOTCONN : r;
 }
 
 static void libvirt_release(virConnectPtr c) {
@@ -325,18 +531,14 @@ static int domain_from_libvirt(const HvOptions *o, virConnectPtr c, virDomainPtr
         return 0;
 }
 
-static int libvirt_discover(const HvOptions *o, DomainList *l) {
-        _cleanup_(libvirt_releasep) virConnectPtr c = NULL;
-        int r = libvirt_connect(o, &c);
-        if (r < 0)
-                return r;
+static int discover_on(const HvOptions *o, virConnectPtr c, DomainList *l) {
         virDomainPtr *doms = NULL;
         int n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
         if (n < 0) {
                 log_debug("listing libvirt domains failed: %s", last_libvirt_error());
                 return -EIO;
         }
-        r = 0;
+        int r = 0;
         for (int i = 0; i < n; i++) {
                 Domain *d = NULL;
                 if (r >= 0) {
@@ -350,6 +552,67 @@ static int libvirt_discover(const HvOptions *o, DomainList *l) {
         return r;
 }
 
+static int libvirt_discover(const HvOptions *o, DomainList *l) {
+        HostJob *j = NULL;
+        int r = host_begin(o, o->libvirt_uri ? o->libvirt_uri : "", true, &j);
+        if (r < 0)
+                return r;
+        r = host_wait(o, j, connect_deadline_ns(o));
+        if (r >= 0) {
+                *l = j->found;
+                j->found = (DomainList) {};
+        }
+        host_job_unref(j);
+        return r;
+}
+
+int hv_libvirt_discover_many(const HvOptions *o, DomainList *l, char ***ret_failed) {
+        size_t n = o->n_libvirt_uris;
+        _cleanup_free_ HostJob **jobs = calloc(n ? n : 1, sizeof *jobs);
+        _cleanup_free_ int *begun = calloc(n ? n : 1, sizeof *begun);
+        char **failed = calloc(n + 1, sizeof *failed);
+        size_t n_failed = 0;
+        if (!jobs || !begun || !failed) {
+                free(failed);
+                return -ENOMEM;
+        }
+        /* Every host at once: one silent host costs the timeout, not one per host. */
+        for (size_t i = 0; i < n; i++)
+                begun[i] = host_begin(o, o->libvirt_uris[i], true, &jobs[i]);
+        uint64_t deadline = connect_deadline_ns(o);
+        int ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : HV_CONNECT_TIMEOUT_MS;
+        int r = 0;
+        for (size_t i = 0; i < n; i++) {
+                int k = begun[i] < 0 ? begun[i] : host_wait(o, jobs[i], deadline);
+                if (k >= 0) {
+                        for (size_t m = 0; r >= 0 && m < jobs[i]->found.n; m++) {
+                                r = domain_list_add(l, jobs[i]->found.domains[m]);
+                                jobs[i]->found.domains[m] = NULL;
+                        }
+                } else {
+                        char *line = NULL;
+                        if (k == -ETIMEDOUT)
+                                k = asprintf(&line, "%s: no answer within %d.%d s", o->libvirt_uris[i], ms / 1000,
+                                             ms % 1000 / 100);
+                        else
+                                k = asprintf(&line, "%s: %s", o->libvirt_uris[i],
+                                             jobs[i] && jobs[i]->error[0] ? jobs[i]->error : strerror(-k));
+                        if (k < 0)
+                                r = -ENOMEM;
+                        else
+                                failed[n_failed++] = line;
+                }
+                host_job_unref(jobs[i]);
+        }
+        if (r < 0 || !ret_failed || n_failed == 0) {
+                hv_strv_free(failed);
+                failed = NULL;
+        }
+        if (ret_failed)
+                *ret_failed = failed;
+        return r;
+}
+
 /* ---- levers through libvirt ---- */
 
 static int libvirt_call_error(const char *what, const char *uuid);
@@ -358,9 +621,9 @@ static int libvirt_call_error(const char *what, const char *uuid);
  * -ENOENT only when libvirt says there is no such domain: any other failure
  * (a dropped connection, an RPC error, a malformed uuid) is not "gone",
  * since a pause entry is dropped for a gone domain. */
-static int lookup_uuid(const HvOptions *o, const char *uuid, const char *name, virDomainPtr *ret) {
+static int lookup_on(const HvOptions *o, const char *uri, const char *uuid, const char *name, virDomainPtr *ret) {
         _cleanup_(libvirt_releasep) virConnectPtr c = NULL;
-        int r = libvirt_connect(o, &c);
+        int r = libvirt_connect_uri(o, uri, &c);
         if (r < 0)
                 return r;
         virDomainPtr dom = uuid ? virDomainLookupByUUIDString(c, uuid) : virDomainLookupByName(c, name);
@@ -377,8 +640,13 @@ static int lookup_uuid(const HvOptions *o, const char *uuid, const char *name, v
         return 0;
 }
 
+static int lookup_uuid(const HvOptions *o, const char *uuid, const char *name, virDomainPtr *ret) {
+        return lookup_on(o, NULL, uuid, name, ret);
+}
+
+/* The domain on its own host (d->libvirt_uri: many hosts), else on o's. */
 static int lookup(const HvOptions *o, const Domain *d, virDomainPtr *ret) {
-        return lookup_uuid(o, d->uuid, d->name, ret);
+        return lookup_on(o, d->libvirt_uri, d->uuid, d->name, ret);
 }
 
 static inline void domain_unrefp(virDomainPtr *d) {

@@ -33,9 +33,50 @@ static bool pid_listed(const DomainList *l, pid_t pid) {
         return false;
 }
 
+void hv_strv_free(char **v) {
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+void hv_uri_host(const char *uri, char *buf, size_t size) {
+        const char *p = uri ? strstr(uri, "://") : NULL;
+        if (size == 0)
+                return;
+        if (!p) {
+                snprintf(buf, size, "localhost");
+                return;
+        }
+        p += 3;
+        size_t n = strcspn(p, "/?#");
+        const char *at = memchr(p, '@', n);   /* user@host: the host */
+        if (at) {
+                n -= (size_t) (at + 1 - p);
+                p = at + 1;
+        }
+        if (n == 0) {
+                snprintf(buf, size, "localhost");
+                return;
+        }
+        snprintf(buf, size, "%.*s", (int) n, p);
+}
+
+void hv_domain_host(const Domain *d, char *buf, size_t size) {
+        hv_uri_host(d->libvirt_uri, buf, size);
+}
+
 int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note) {
+        _cleanup_(hv_strv_freep) char **failed = NULL;
+        int r = hv_discover_hosts(o, ret, ret_note, &failed);
+        for (size_t i = 0; r >= 0 && failed && failed[i]; i++)
+                log_debug("host %s", failed[i]);
+        return r;
+}
+
+int hv_discover_hosts(const HvOptions *o, DomainList *ret, char **ret_note, char ***ret_failed) {
         DomainList all = {};
         _cleanup_free_ char *note = NULL;
+        _cleanup_(hv_strv_freep) char **failed = NULL;
         int r;
 
         if (o->backend && !hv_backend_by_name(o->backend))
@@ -50,7 +91,10 @@ int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note) {
                         continue;
 
                 DomainList found = {};
-                r = b->discover(o, &found);
+                if (b == &hv_backend_libvirt && o->n_libvirt_uris > 0)
+                        r = hv_libvirt_discover_many(o, &found, &failed);
+                else
+                        r = b->discover(o, &found);
                 if (r < 0) {
                         domain_list_done(&found);
                         if (o->backend || r != -ENOTCONN) {
@@ -90,6 +134,8 @@ int hv_discover(const HvOptions *o, DomainList *ret, char **ret_note) {
         *ret = all;
         if (ret_note)
                 *ret_note = TAKE_PTR(note);
+        if (ret_failed)
+                *ret_failed = TAKE_PTR(failed);
         return 0;
 }
 

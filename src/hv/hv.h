@@ -32,6 +32,9 @@ static inline void hv_context_freep(HvContext **c) {
 typedef struct HvOptions {
         const char *backend;        /* "libvirt", "qmp", "local", or NULL for all */
         const char *libvirt_uri;    /* NULL: libvirt's default (qemu:///system as root) */
+        char **libvirt_uris;        /* many hosts (-c repeated, [hosts]): discovery asks each of them */
+        size_t n_libvirt_uris;      /* 0: only libvirt_uri */
+        int connect_timeout_ms;     /* each host's discovery ends within this (0: HV_CONNECT_TIMEOUT_MS) */
         char **local_specs;         /* "NAME=cgroup:/path" or "NAME=pid:PID" [",agent=PATH"] */
         size_t n_local_specs;
         const char *proc_root;      /* "/proc" */
@@ -61,6 +64,30 @@ extern const HvBackend hv_backend_qmp;
 extern const HvBackend hv_backend_local;
 
 const HvBackend *hv_backend_by_name(const char *name);
+
+/* Many hosts.  A host that does not answer (a TCP port that accepts and
+ * never speaks, an ssh that hangs) costs at most connect_timeout_ms, once:
+ * its connection attempt goes on in a thread of its own, and while it is in
+ * flight the host is reported as not answering at once. */
+#define HV_CONNECT_TIMEOUT_MS 5000
+/* Where a libvirt URI's hypervisor runs, for a row's HOST column: the URI's
+ * host[:port] ("h1", "127.0.0.1:16509"), or "localhost" for one without a
+ * host (qemu:///system).  Pure. */
+void hv_uri_host(const char *uri, char *buf, size_t size);
+/* A domain's host (its libvirt URI's, else "localhost"). */
+void hv_domain_host(const Domain *d, char *buf, size_t size);
+
+/* Like hv_discover(); with o->n_libvirt_uris > 0 the libvirt backend asks
+ * every URI at once, and a host that fails or does not answer within the
+ * timeout does not fail the discovery: *ret_failed (may be NULL) gets one
+ * "URI: reason" line per such host (a NULL-terminated array, malloc'd;
+ * NULL when none) and the others' domains are listed. */
+int hv_discover_hosts(const HvOptions *o, DomainList *ret, char **ret_note, char ***ret_failed);
+void hv_strv_free(char **v);
+static inline void hv_strv_freep(char ***v) {
+        hv_strv_free(*v);
+        *v = NULL;
+}
 /* All backends (or the one named in o->backend).  A QEMU process that libvirt
  * manages is reported once, by libvirt.  ret_note (may be NULL) receives a
  * malloc'd human-readable note about backends that were not available. */
@@ -121,6 +148,8 @@ int hv_libvirt_hmp(const HvOptions *o, const char *uuid, const char *command, ch
 int hv_libvirt_parse_channels(const char *xml, size_t len, Domain *d);
 
 /* Helpers shared by backends. */
+/* The libvirt backend over o->libvirt_uris (see hv_discover_hosts()). */
+int hv_libvirt_discover_many(const HvOptions *o, DomainList *l, char ***ret_failed);
 int hv_read_cmdline(const char *proc_root, pid_t pid, char ***ret_argv, size_t *ret_argc);
 void strv_free_n(char **v, size_t n);
 /* Fill vCPU/iothread classes from QMP when the domain has a socket; falls

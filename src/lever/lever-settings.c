@@ -157,6 +157,12 @@ int lever_settings_validate(LeverContext *c, const Domain *d, const LeverSetting
                 if (seen[s->key])
                         return lever_fail(c, s, -EINVAL, "given more than once");
                 seen[s->key] = true;
+                if (d->remote && (s->key == LEVER_NICE || s->key == LEVER_RT || s->key == LEVER_MEMS))
+                        return lever_fail(c, s, -EOPNOTSUPP, "domain '%s' is on another host (%s): there only weight, cap, "
+                                          "cpus, memory and ioweight act, through libvirt's API", d->name,
+                                          d->libvirt_uri ? d->libvirt_uri : "remote");
+                if (d->remote)
+                        continue; /* its host's CPUs and threads are not these: libvirt checks */
                 if (lever_is_thread_lever(s->key) && d->n_threads == 0)
                         return lever_fail(c, s, -ESRCH, "domain '%s' has no threads on this host%s", d->name,
                                           d->vcpu_source && streq(d->vcpu_source, "remote") ? " (remote URI)" : "");

@@ -27,7 +27,9 @@ static int apply_via_backend_lever(LeverContext *c, LeverTxn *t, Domain *d, cons
         int r = b->lever_save(c->hv, d, lever, &saved);
         if (r < 0)
                 return r == -EOPNOTSUPP ? r : lever_fail(c, s, r, "%s: cannot read the current value: %s", b->name, lever_errno_reason(r));
-        r = lever_txn_record(c, t, journal_entry_hv_new(lever_owner(c), d->name, b->name, c->hv->libvirt_uri, d->uuid, lever, saved));
+        /* many hosts: the domain's own host is where the undo goes */
+        const char *uri = d->libvirt_uri && (d->remote || c->hv->n_libvirt_uris > 0) ? d->libvirt_uri : c->hv->libvirt_uri;
+        r = lever_txn_record(c, t, journal_entry_hv_new(lever_owner(c), d->name, b->name, uri, d->uuid, lever, saved));
         if (r < 0)
                 return lever_fail(c, s, r, "cannot record the original value in the state file: %s", strerror(-r));
         if (c->dry_run) {
@@ -137,7 +139,8 @@ static int apply_thread_lever(LeverContext *c, LeverTxn *t, Domain *d, const Lev
                         { THREAD_EMULATOR, "cpus.emulator" },
                 };
                 for (size_t i = 0; list && i < ELEMENTSOF(pins); i++) {
-                        if (!(c->thread_mask & (1u << pins[i].class)) || domain_count_class(d, pins[i].class) == 0)
+                        /* a remote domain's threads are not here: libvirt knows them */
+                        if (!(c->thread_mask & (1u << pins[i].class)) || (!d->remote && domain_count_class(d, pins[i].class) == 0))
                                 continue;
                         int r = apply_via_backend_lever(c, t, d, s, pins[i].lever, list);
                         if (r == -EOPNOTSUPP)
@@ -145,7 +148,7 @@ static int apply_thread_lever(LeverContext *c, LeverTxn *t, Domain *d, const Lev
                         if (r < 0)
                                 return r;
                         handled |= 1u << pins[i].class;
-                        n += domain_count_class(d, pins[i].class);
+                        n += d->remote ? 1 : domain_count_class(d, pins[i].class);
                 }
         }
         for (size_t i = 0; i < d->n_threads; i++) {
@@ -313,6 +316,8 @@ static int apply_group_lever(LeverContext *c, LeverTxn *t, Domain *d, const Cgro
         int r = apply_via_backend(c, t, d, s);
         if (r != -EOPNOTSUPP)
                 return r;
+        if (d->remote)  /* its host's cgroups are not here */
+                return lever_fail(c, s, r, "libvirt on %s cannot set it for this domain", d->libvirt_uri ? d->libvirt_uri : "its host");
 
         r = ensure_own_cgroup(c, t, d, h, s);
         if (r < 0)
