@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "basic/log.h"
 #include "basic/macros.h"
@@ -26,6 +28,7 @@
 #include "view/view.h"
 #include "qmp/qmp-resume.h"
 #include "qmp/qmp.h"
+#include "vmi/kcall.h"
 #include "vmi/mem.h"
 #include "vmi/vmi.h"
 
@@ -58,6 +61,16 @@ typedef struct VmiView {
         /* Profiles the user named ($XVSCHED_VMI_PROFILE: an ISF/JSON file for
          * a kernel without BTF; $XVSCHED_VMI_SYSTEM_MAP: checked at attach). */
         VmiProfile *profile, *system_map;
+        /* Agentless resume and renice: guest kernel calls through QEMU's
+         * gdbstub (src/vmi/kcall.c, docs/agentless.md), when there is no
+         * agent and the VM's QMP socket is ours. */
+        bool kcall;
+        uint64_t fn_send_sig, fn_set_user_nice;
+        QmpClient *paused_q;     /* with_vm_paused()'s connection, during fn */
+        struct { pid_t pid; int nice; } *niced;   /* original nice values, restored at release */
+        size_t n_niced;
+        VmiKcallStats last_kcall;
+        uint64_t last_kcall_us;  /* vmi_kcall's own duration */
         char error[256];
 } VmiView;
 
@@ -92,6 +105,7 @@ static void vv_close(void *p) {
         free(s->libvirt_uri);
         free(s->pause_id);
         free(s->held);
+        free(s->niced);
         free(s);
 }
 
@@ -200,6 +214,20 @@ static int vv_open(const Domain *d, void **ret) {
                                          agent_client_last_error(NULL));
                 }
         }
+        if (!s->can_resume && s->qmp_socket && s->can_pause) {
+                const char *k = getenv("XVSCHED_VMI_KCALL");
+                if (k && streq(k, "0"))
+                        vv_error(s, -EOPNOTSUPP, "guest kernel calls disabled ($XVSCHED_VMI_KCALL=0)");
+                else if ((r = vmi_ksym_lookup(s->vmi, "send_sig", &s->fn_send_sig)) < 0 ||
+                         (r = vmi_ksym_lookup(s->vmi, "set_user_nice", &s->fn_set_user_nice)) < 0)
+                        vv_error(s, r, "no agentless resume: %s", vmi_last_error(s->vmi));
+                else {
+                        log_debug("vmi view: send_sig at %#" PRIx64 ", set_user_nice at %#" PRIx64,
+                                  s->fn_send_sig, s->fn_set_user_nice);
+                        s->kcall = true;
+                        s->can_resume = true;
+                }
+        }
         *ret = s;
         return 0;
 }
@@ -305,7 +333,9 @@ static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
                         const char *sd = getenv("XVSCHED_STATE_DIR");
                         if (die && streq(die, "1") && sd && *sd)
                                 raise(SIGKILL);
+                        s->paused_q = q;
                         k = fn(s, u);
+                        s->paused_q = NULL;
                 }
         }
         r = vv_resume(s, &q);
@@ -495,8 +525,183 @@ static int vv_stop(void *p, pid_t pid) {
         return 0;
 }
 
+/* ---- guest kernel calls through the gdbstub ---- */
+
+#define VV_GDB_TIMEOUT_MS 2000
+
+typedef struct KcallArgs {
+        uint64_t va;             /* the task, checked again while paused */
+        pid_t tid;
+        uint64_t fn;
+        uint64_t args[3];
+        uint64_t rax;
+} KcallArgs;
+
+/* QEMU's gdbstub on a UNIX socket in a directory of our own (mode 0700,
+ * given to QEMU's user), for one call; stopped again after it. */
+static int kcall_paused(VmiView *s, void *u) {
+        KcallArgs *a = u;
+        QmpClient *q = s->paused_q;
+        if (!q)
+                return vv_error(s, -EOPNOTSUPP, "no QMP connection for the gdbstub");
+        bool pending;
+        char state;
+        int r = vmi_task_stop_state(s->vmi, a->va, a->tid, &pending, &state);
+        if (r < 0)
+                return vv_error(s, -ESRCH, "thread %d is gone", (int) a->tid);
+        char dir[] = "/tmp/xvsched-gdb.XXXXXX";
+        if (!mkdtemp(dir))
+                return vv_error(s, -errno, "cannot make a directory for the gdbstub's socket: %m");
+        char path[sizeof dir + 16], cmd[sizeof path + 64];
+        snprintf(path, sizeof path, "%s/gdb", dir);
+        struct stat st;
+        char proc[32];
+        snprintf(proc, sizeof proc, "/proc/%d", (int) s->pid);
+        if (stat(proc, &st) >= 0 && st.st_uid != geteuid() && chown(dir, st.st_uid, (gid_t) -1) < 0)
+                log_debug("vmi view: cannot give %s to uid %u: %m", dir, (unsigned) st.st_uid);
+        snprintf(cmd, sizeof cmd, "gdbserver unix:%s,server=on,wait=off", path);
+        _cleanup_free_ char *out = NULL;
+        r = qmp_hmp(q, cmd, &out);
+        if (r < 0 || !out || !strstr(out, "Waiting for gdb connection")) {
+                rmdir(dir);
+                return vv_error(s, r < 0 ? r : -EIO, "QEMU did not start its gdbstub: %s",
+                                r < 0 ? qmp_last_error(q) : out ? out : "?");
+        }
+        GdbRemote *g = NULL;
+        uint64_t t0 = now_usec();
+        r = gdb_remote_connect(path, VV_GDB_TIMEOUT_MS, &g);
+        if (r < 0)
+                vv_error(s, r, "cannot connect to QEMU's gdbstub at %s: %s", path, strerror(-r));
+        else {
+                r = vmi_kcall(s->vmi, g, a->fn, a->args, NULL, &a->rax, &s->last_kcall);
+                s->last_kcall_us = now_usec() - t0;
+                if (r < 0)
+                        vv_error(s, r, "guest kernel call failed: %s", vmi_last_error(s->vmi));
+        }
+        gdb_remote_free(g);
+        _cleanup_free_ char *out2 = NULL;
+        if (qmp_hmp(q, "gdbserver none", &out2) < 0)
+                log_debug("vmi view: stopping the gdbstub failed: %s", qmp_last_error(q));
+        unlink(path);
+        rmdir(dir);
+        return r;
+}
+
+/* The task of thread group pid's leader (and every thread when all). */
+static int kcall_target(VmiView *s, pid_t pid, VmiTask **ret_tasks, size_t *ret_n) {
+        int r = vv_scan(s, ret_tasks, ret_n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < *ret_n; i++)
+                if ((*ret_tasks)[i].t.tid == pid) {
+                        if ((*ret_tasks)[i].t.is_kthread || pid <= 1) {
+                                free(*ret_tasks);
+                                return vv_error(s, -EPERM, "refusing kernel thread or init %d", (int) pid);
+                        }
+                        return 0;
+                }
+        free(*ret_tasks);
+        return vv_error(s, -ESRCH, "no thread %d in the guest", (int) pid);
+}
+
+static int kcall_on(VmiView *s, const VmiTask *t, uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a0_is_task,
+                    uint64_t *ret_rax) {
+        KcallArgs a = { .va = t->va, .tid = t->t.tid, .fn = fn };
+        /* send_sig(sig, task, priv) / set_user_nice(task, nice) */
+        if (a0_is_task) {
+                a.args[0] = t->va;
+                a.args[1] = a1;
+        } else {
+                a.args[0] = a1;
+                a.args[1] = t->va;
+                a.args[2] = a2;
+        }
+        int r = with_vm_paused(s, kcall_paused, &a);
+        uint64_t ran = s->last_kcall.wait_us + s->last_kcall.call_us;
+        log_debug("vmi view: kcall %#" PRIx64 " on thread %d: VM stopped %" PRIu64 " us (%" PRIu64
+                  " us in the stub), ran %" PRIu64 " us until a vCPU left hlt and %" PRIu64
+                  " us in the call, %u step-overs",
+                  fn, (int) t->t.tid, s->last_pause_us > ran ? s->last_pause_us - ran : 0, s->last_kcall.stopped_us,
+                  s->last_kcall.wait_us, s->last_kcall.call_us, s->last_kcall.step_overs);
+        if (r >= 0 && ret_rax)
+                *ret_rax = a.rax;
+        return r;
+}
+
+static int kcall_cont(VmiView *s, pid_t pid) {
+        _cleanup_free_ VmiTask *t = NULL;
+        size_t n = 0;
+        int r = kcall_target(s, pid, &t, &n);
+        if (r < 0)
+                return r;
+        pid_t tgid = 0;
+        for (size_t i = 0; i < n; i++)
+                if (t[i].t.tid == pid)
+                        tgid = t[i].t.pid;
+        for (size_t i = 0; i < n; i++)
+                if (t[i].t.tid == tgid) {
+                        uint64_t rax = 0;
+                        r = kcall_on(s, &t[i], s->fn_send_sig, SIGCONT, 1, 0, &rax);
+                        if (r < 0)
+                                return r;
+                        if ((int) rax != 0)
+                                return vv_error(s, -EIO, "send_sig(SIGCONT) in the guest returned %d", (int) rax);
+                        return 0;
+                }
+        return vv_error(s, -ESRCH, "thread group %d has no leader", (int) tgid);
+}
+
+static int nice_group(VmiView *s, pid_t pid, int nice, bool record) {
+        if (!s->kcall)
+                return vv_error(s, -EOPNOTSUPP, "no agentless renice in this domain (%s)",
+                                s->error[0] ? s->error : "an agent is there: use --via agent");
+        if (nice < -20 || nice > 19)
+                return -EINVAL;
+        _cleanup_free_ VmiTask *t = NULL;
+        size_t n = 0;
+        int r = kcall_target(s, pid, &t, &n);
+        if (r < 0)
+                return r;
+        pid_t tgid = 0;
+        for (size_t i = 0; i < n; i++)
+                if (t[i].t.tid == pid)
+                        tgid = t[i].t.pid;
+        bool known = !record;
+        for (size_t i = 0; i < s->n_niced; i++)
+                known = known || s->niced[i].pid == tgid;
+        for (size_t i = 0; i < n; i++) {
+                if (t[i].t.pid != tgid)
+                        continue;
+                if (!known && t[i].t.tid == tgid) {
+                        if (s->n_niced >= VV_MAX_HELD)
+                                return -E2BIG;
+                        void *m = realloc(s->niced, (s->n_niced + 1) * sizeof *s->niced);
+                        if (!m)
+                                return -ENOMEM;
+                        s->niced = m;
+                        s->niced[s->n_niced].pid = tgid;
+                        s->niced[s->n_niced++].nice = t[i].t.nice;
+                        known = true;
+                }
+                r = kcall_on(s, &t[i], s->fn_set_user_nice, (uint64_t) (int64_t) nice, 0, 1, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int vv_nice(void *p, pid_t pid, int nice) {
+        return nice_group(p, pid, nice, true);
+}
+
 static int vv_cont(void *p, pid_t pid) {
         VmiView *s = p;
+        if (s->kcall) {
+                int r = kcall_cont(s, pid);
+                if (r >= 0 || r == -ESRCH)
+                        held_remove(s, pid);
+                return r;
+        }
         if (!s->can_resume || !s->agent_socket)
                 return vv_error(s, -EOPNOTSUPP, "no agent in this domain: cannot resume");
         int r = 0;
@@ -527,6 +732,12 @@ static int vv_cont(void *p, pid_t pid) {
 static int vv_release(void *p) {
         VmiView *s = p;
         int ret = 0;
+        while (s->n_niced > 0) {
+                s->n_niced--;
+                int r = nice_group(s, s->niced[s->n_niced].pid, s->niced[s->n_niced].nice, false);
+                if (r < 0 && r != -ESRCH)
+                        ret = ret < 0 ? ret : r;
+        }
         while (s->n_held > 0) {
                 pid_t pid = s->held[s->n_held - 1];
                 int r = vv_cont(s, pid);
@@ -545,11 +756,15 @@ static unsigned vv_caps(void *p) {
                 c |= GUEST_VIEW_CAP_CONT;
         if (s->can_resume && s->can_pause)
                 c |= GUEST_VIEW_CAP_STOP;
+        if (s->kcall)
+                c |= GUEST_VIEW_CAP_NICE;
         return c;
 }
 
 static const char *vv_control_path(void *p) {
         VmiView *s = p;
+        if (s->kcall)
+                return "vmi-sigstop+gdbstub-kcall (send_sig, set_user_nice)";
         if (s->can_resume && s->can_pause)
                 return s->uuid ? "vmi-sigstop(libvirt pause)+agent-cont" : "vmi-sigstop+agent-cont";
         return s->can_resume ? "agent-cont only (no QMP to pause the VM)" : "none";
@@ -575,6 +790,7 @@ const GuestViewOps guest_view_vmi = {
         .tasks = vv_tasks,
         .stop = vv_stop,
         .cont = vv_cont,
+        .nice = vv_nice,
         .release = vv_release,
         .last_error = vv_last_error,
         .open_error = vv_open_error,
