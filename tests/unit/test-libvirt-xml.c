@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/macros.h"
 #include "hv/hv.h"
 #include "lever/vm-pause.h"
 #include "model/domain.h"
@@ -241,6 +242,109 @@ static void test_lookup_errors_are_not_gone(void **state) {
         json_object_put(e);
 }
 
+/* A row's HOST: the URI's host[:port], without a user; "localhost" without one. */
+static void test_uri_host(void **state) {
+        (void) state;
+        static const struct { const char *uri, *host; } cases[] = {
+                { "qemu+ssh://h1/system", "h1" },
+                { "qemu+ssh://root@h2.example.org/system", "h2.example.org" },
+                { "qemu+tcp://127.0.0.1:16509/system", "127.0.0.1:16509" },
+                { "qemu+tcp://[::1]:16509/system?keepalive=1", "[::1]:16509" },
+                { "qemu:///system", "localhost" },
+                { "qemu+unix:///system?socket=/run/x.sock", "localhost" },
+                { "test:///default", "localhost" },
+                { "qemu+ssh://h3", "h3" },
+                { "", "localhost" },
+                { NULL, "localhost" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                char buf[64];
+                hv_uri_host(cases[i].uri, buf, sizeof buf);
+                assert_string_equal(buf, cases[i].host);
+        }
+        char small[4];
+        hv_uri_host("qemu+ssh://longhostname/system", small, sizeof small);
+        assert_string_equal(small, "lon");   /* cut, still a string */
+}
+
+static double elapsed_s(const struct timespec *t0) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (double) (t1.tv_sec - t0->tv_sec) + (double) (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Many hosts, one of which accepts and never answers (libvirt's open blocks
+ * for good there): the discovery ends within the connect timeout, lists
+ * the answering host's domain, and names the silent host in one line; asked
+ * again while that open is still in flight, it says so at once. */
+static int many_hosts_child(const char *hang_uri) {
+        char *uris[] = { (char *) "test:///default", (char *) hang_uri, NULL };
+        HvOptions o = HV_OPTIONS_DEFAULT;
+        o.backend = "libvirt";
+        o.libvirt_uris = uris;
+        o.n_libvirt_uris = 2;
+        o.connect_timeout_ms = 1000;
+        o.ctx = hv_context_new();
+        for (int round = 0; round < 2; round++) {
+                struct timespec t0;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                DomainList l = {};
+                char **failed = NULL;
+                if (hv_discover_hosts(&o, &l, NULL, &failed) < 0)
+                        return 10 + round;
+                double t = elapsed_s(&t0);
+                print_message("round %d: %zu domain(s), %s, %.2f s\n", round, l.n, failed ? failed[0] : "no failure", t);
+                Domain *d = domain_list_find(&l, "test");
+                char host[64] = "";
+                if (d)
+                        hv_domain_host(d, host, sizeof host);
+                if (!d || !streq(host, "localhost") || !d->libvirt_uri || !streq(d->libvirt_uri, "test:///default"))
+                        return 20 + round;
+                if (!failed || !failed[0] || failed[1] || !strneq(failed[0], hang_uri, strlen(hang_uri)) ||
+                    !strstr(failed[0], "no answer within 1.0 s"))
+                        return 30 + round;
+                /* bounds far above the timeout (a loaded machine), far below "for good" */
+                if (t > (round == 0 ? 8.0 : 3.0))
+                        return 40 + round;
+                hv_strv_free(failed);
+                domain_list_done(&l);
+        }
+        hv_context_free(o.ctx);
+        return 0;
+}
+
+static void test_many_hosts_one_hangs(void **state) {
+        (void) state;
+        char dir[] = "/tmp/xvsched-test-mhhang-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof a.sun_path, "%s/sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(listen(fd, 16), 0);   /* connects succeed, nothing answers */
+        char uri[256];
+        snprintf(uri, sizeof uri, "qemu+unix:///system?socket=%s", a.sun_path);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0)
+                _exit(many_hosts_child(uri));
+        int status = 0;
+        pid_t w = 0;
+        for (int i = 0; i < 300 && (w = waitpid(child, &status, WNOHANG)) == 0; i++)
+                usleep(100 * 1000);   /* 30 s: far above the bound */
+        if (w == 0) {
+                kill(child, SIGKILL);
+                waitpid(child, &status, 0);
+        }
+        close(fd);
+        unlink(a.sun_path);
+        rmdir(dir);
+        assert_true(w == child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_both_channels),
@@ -251,6 +355,8 @@ int main(void) {
                 cmocka_unit_test(test_connect_mode_and_relative_path),
                 cmocka_unit_test(test_pause_undo_hanging_uri),
                 cmocka_unit_test(test_lookup_errors_are_not_gone),
+                cmocka_unit_test(test_uri_host),
+                cmocka_unit_test(test_many_hosts_one_hangs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
