@@ -260,6 +260,18 @@ static int knob_file_present(const CgroupHost *h, const char *cg, CgroupKnob k) 
 
 /* ---- the unit route ---- */
 
+/* systemd's refusal of the last unit route set or restore on this thread. */
+static _Thread_local char route_refusal[512];
+
+const char *cgroup_last_refusal(void) {
+        return route_refusal[0] ? route_refusal : NULL;
+}
+
+static void note_refusal(void) {
+        const char *why = systemd_last_refusal();
+        snprintf(route_refusal, sizeof route_refusal, "%s", why ?: "");
+}
+
 static int unit_props_for(const CgroupHost *h, const char *unit, CgroupKnob k, const CgroupValue *v, UnitProp *p) {
         *p = (UnitProp) {};
         snprintf(p->name, sizeof p->name, "%s", systemd_knob_property(k));
@@ -288,6 +300,7 @@ static int unit_props_for(const CgroupHost *h, const char *unit, CgroupKnob k, c
 }
 
 int cgroup_route_set(const CgroupHost *h, const char *cg, CgroupKnob k, const CgroupValue *v) {
+        route_refusal[0] = 0;
         if (h->backend->version != CGROUP_V2)
                 return 0;
         CgroupPlan plan;
@@ -297,8 +310,11 @@ int cgroup_route_set(const CgroupHost *h, const char *cg, CgroupKnob k, const Cg
         if (plan.route == CGROUP_ROUTE_UNIT) {
                 UnitProp p;
                 r = unit_props_for(h, plan.unit, k, v, &p);
-                if (r >= 0)
+                if (r >= 0) {
                         r = systemd_unit_set(h->sd_bus, plan.unit, &p, 1);
+                        if (r < 0)
+                                note_refusal();
+                }
                 cgroup_plan_done(&plan);
                 return r < 0 ? r : 1;
         }
@@ -405,7 +421,10 @@ static int restore_unit(const CgroupHost *h, const char *saved) {
                 }
         if (k == 0)
                 return 0;
-        return systemd_unit_set(h->sd_bus, unit, diff, k);
+        r = systemd_unit_set(h->sd_bus, unit, diff, k);
+        if (r < 0)
+                note_refusal();
+        return r;
 }
 
 static int restore_subtree(const CgroupHost *h, const char *saved) {
@@ -451,6 +470,7 @@ static int restore_subtree(const CgroupHost *h, const char *saved) {
 }
 
 int cgroup_route_restore(const CgroupHost *h, const char *cg _unused_, CgroupKnob k _unused_, const char *saved) {
+        route_refusal[0] = 0;
         if (systemd_props_is_saved(saved)) {
                 int r = restore_unit(h, saved);
                 return r < 0 ? r : 1;

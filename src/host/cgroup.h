@@ -97,6 +97,11 @@ int cgroup_pid_path(const CgroupHost *h, const char *proc_root, pid_t pid, char 
  * without systemd a missing controller is enabled from the root down the
  * same way.  docs/levers.md has the table per kind of host. */
 bool cgroup_host_systemd(const CgroupHost *h);
+/* After a set or restore failed because systemd refused the unit property
+ * (an error answer over D-Bus, e.g. "Unit x.service not found."): one line
+ * naming the property, the unit and systemd's words; NULL otherwise (the
+ * last call on this thread succeeded, wrote a file, or got no answer). */
+const char *cgroup_last_refusal(void);
 
 /* The group xvsched makes for a domain without one of its own; NAME is
  * already sanitized (no '/'): "/xvsched-NAME", or where systemd owns the

@@ -295,6 +295,9 @@ struct SystemdBus {
         sd_bus *bus;
 };
 
+/* The message of systemd's last error answer on this thread (one line). */
+static _Thread_local char last_message[256];
+
 /* systemd's own error names are not in libsystemd's errno map. */
 static int bus_errno(const sd_bus_error *e, int r) {
         static const struct {
@@ -313,6 +316,11 @@ static int bus_errno(const sd_bus_error *e, int r) {
         };
         if (e && sd_bus_error_is_set(e)) {
                 log_debug("systemd: %s: %s", e->name, e->message ?: "");
+                /* systemd's words, bounded, on one line. */
+                snprintf(last_message, sizeof last_message, "%s", e->message && *e->message ? e->message : e->name);
+                for (char *q = last_message; *q; q++)
+                        if ((unsigned char) *q < ' ' || *q == 0x7f)
+                                *q = ' ';
                 for (size_t i = 0; i < ELEMENTSOF(map); i++)
                         if (sd_bus_error_has_name(e, map[i].name))
                                 return -map[i].err;
@@ -450,9 +458,17 @@ static int call(SystemdBus *b, sd_bus_message *m, sd_bus_message **ret_reply) {
         return r;
 }
 
+static _Thread_local char last_refusal[512];
+
+const char *systemd_last_refusal(void) {
+        return last_refusal[0] ? last_refusal : NULL;
+}
+
 int systemd_unit_set(SystemdBus *b, const char *unit, const UnitProp *p, size_t n) {
+        last_refusal[0] = 0;
         if (!b || !unit || !unit_name_ok(unit) || n == 0)
                 return -EINVAL;
+        last_message[0] = 0;
         sd_bus_message *m = NULL;
         int r = sd_bus_message_new_method_call(b->bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "SetUnitProperties");
         if (r >= 0)
@@ -469,6 +485,14 @@ int systemd_unit_set(SystemdBus *b, const char *unit, const UnitProp *p, size_t 
                 } else
                         log_debug("systemd: %s %s=%" PRIu64 ": %s", unit, p[i].name, p[i].u,
                                   r < 0 ? strerror(-r) : "ok");
+        }
+        /* systemd answered no: its reason, for the caller's one line. */
+        if (r < 0 && last_message[0]) {
+                _cleanup_free_ char *v = p[0].is_set ? cpuset_format(&p[0].set) : NULL;
+                char num[32];
+                snprintf(num, sizeof num, "%" PRIu64, p[0].u);
+                snprintf(last_refusal, sizeof last_refusal, "systemd refused %s=%s%s on %s: %s", p[0].name,
+                         p[0].is_set ? (v ?: "?") : num, n > 1 ? " (and more)" : "", unit, last_message);
         }
         return r < 0 ? r : 0;
 }

@@ -105,6 +105,11 @@ int systemd_unit_get_knob(SystemdBus *b, const char *unit, CgroupKnob k, UnitPro
 /* SetUnitProperties(unit, runtime=true, props): all in one call, so
  * systemd takes all or none. */
 int systemd_unit_set(SystemdBus *b, const char *unit, const UnitProp *p, size_t n);
+/* After systemd_unit_set() failed because systemd answered with an error
+ * ("Unit x.service not found."): one line naming the property, the unit and
+ * systemd's words; NULL when the last call on this thread succeeded or failed
+ * without an answer from systemd. */
+const char *systemd_last_refusal(void);
 /* Whether the unit has Delegate=yes (its subtree is its own to write). */
 int systemd_unit_delegated(SystemdBus *b, const char *unit, bool *ret);
 /* StartTransientUnit(scope, "fail", Slice=slice, PIDs=[pids],
