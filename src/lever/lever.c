@@ -337,6 +337,8 @@ static int apply_group_lever(LeverContext *c, LeverTxn *t, Domain *d, const Cgro
         if (r < 0)
                 return lever_fail(c, s, r, "cannot record the original value in the state file: %s", strerror(-r));
         r = cgroup_set_typed(h, d->cgroup, s);
+        if (r < 0 && cgroup_last_refusal()) /* systemd said no: its words, not errno's */
+                return lever_fail(c, s, r, "%s", cgroup_last_refusal());
         if (r < 0)
                 return lever_fail(c, s, r, "%s: %s", file ? file : d->cgroup, lever_errno_reason(r));
         lever_note(c, "%s=%s: cgroup v%d %s", lever_key_to_string(s->key), s->value, (int) cgroup_host_version(h),
