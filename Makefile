@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps setup debian-image-start check check-slow check-unit check-asan demo guest-image debian-image clean deb
+.PHONY: all deps setup debian-image-start check check-slow check-unit check-asan demo guest-image debian-image clean deb lab-quick
 
 all: setup
 	meson compile -C $(BUILD)
@@ -57,6 +57,12 @@ check-unit: all
 
 demo: deps all guest-image
 	./scripts/demo.sh $(BUILD)
+
+# The papers' experiments, short (docs/lab.md): 000 and 002 --quick into
+# $(BUILD)/lab/ (002 needs the Debian lab image: tools/vm/mkdebian --profile lab).
+lab-quick: all guest-image
+	XV_BUILD=$(abspath $(BUILD)) tools/lab/xvlab run 000 --quick --out $(BUILD)/lab/000-quick
+	XV_BUILD=$(abspath $(BUILD)) tools/lab/xvlab run 002 --quick --out $(BUILD)/lab/002-quick
 
 # Debian packages xvsched and xvsched-agent (debian/, docs/packaging.md):
 # dpkg-buildpackage in a copy of the working tree (git's files) under $(DEB_OUT), so the

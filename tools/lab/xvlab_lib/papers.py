@@ -95,7 +95,7 @@ def tables_000(data):
                 ch.append(abs(S.change_pct(a, b)))
         if ch:
             worst.append(max(ch))
-    t3.append(_row("guests 1–4, real, largest |change|", 12.0, S.summarize(worst), "%"))
+    t3.append(_row("guests 1–4, real, largest absolute change", 12.0, S.summarize(worst), "%"))
     tx = []
     for cfg, what in P000_VARIANTS:
         tx.append(_row(f"guest 5 real, config 2 → {what}", P000_T3["real_s"],

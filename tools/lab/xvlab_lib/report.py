@@ -85,7 +85,8 @@ def render_table(t):
     lines += ["| | unit | paper | ours: median (min–max, n) | ours ÷ paper |",
               "|---|---|---:|---:|---:|"]
     for r in t["rows"]:
-        lines.append(f"| {r['label']} | {r['unit']} | {_paper_cell(r['paper'], r['unit'])} | "
+        # A '|' in a label would split the Markdown row.
+        lines.append(f"| {r['label'].replace('|', '/')} | {r['unit']} | {_paper_cell(r['paper'], r['unit'])} | "
                      f"{_ours_cell(r['ours'])} | {_ratio_cell(r['paper'], r['ours'])} |")
     return "\n".join(lines) + "\n"
 

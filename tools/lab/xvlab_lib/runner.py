@@ -116,9 +116,10 @@ class Lab:
         self.out = out
         self.verbose = verbose
         self.xvsched = os.path.join(build, "src", "cli", "xvsched")
-        for p in (self.xvsched, os.path.join(src, "tools", "vm", "vm")):
-            if not os.access(p, os.X_OK):
-                raise LabError(f"{p} is missing or not executable (build first: meson compile -C BUILD)")
+        if not os.access(os.path.join(src, "tools", "vm", "vm"), os.X_OK):
+            raise LabError(f"no tools/vm/vm under {src}: xvlab needs the source tree (--src or $XV_SRC)")
+        if not os.access(self.xvsched, os.X_OK):
+            raise LabError(f"{self.xvsched} is missing (build first: meson compile -C {build})")
         # Short paths: QEMU's and the daemon's unix sockets live here.
         self.tmp = tempfile.mkdtemp(prefix="xvlab-", dir="/tmp")
         os.chmod(self.tmp, 0o755)
