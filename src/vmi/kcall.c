@@ -199,9 +199,14 @@ static bool runs_idle(Kc *k, const Regs *r) {
 /* In the kernel, interrupts on, just after a hlt, in the idle task. */
 static bool at_idle_hlt(Kc *k, const Regs *r) {
         uint64_t rip = rip_of(r);
-        uint8_t prev;
-        return (rd32(r->b, OFF_CS) & 3) == 0 && (rd32(r->b, OFF_EFLAGS) & EFLAGS_IF) && kptr_ok(rip & ~UINT64_C(7)) &&
-               vmi_read_kva(k->v, rip - 1, &prev, 1) >= 0 && prev == 0xf4 && runs_idle(k, r);
+        uint8_t prev = 0;
+        bool kernel = (rd32(r->b, OFF_CS) & 3) == 0, irq = rd32(r->b, OFF_EFLAGS) & EFLAGS_IF;
+        bool hlt = kernel && kptr_ok(rip & ~UINT64_C(7)) && vmi_read_kva(k->v, rip - 1, &prev, 1) >= 0 && prev == 0xf4;
+        bool idle = hlt && runs_idle(k, r);
+        if (!(kernel && irq && hlt && idle))
+                log_debug("kcall: rip %#" PRIx64 ": kernel %d, IF %d, after hlt %d, idle task %d", rip, kernel, irq,
+                          hlt, idle);
+        return kernel && irq && hlt && idle;
 }
 
 static void stopped_now(Kc *k) {
@@ -279,12 +284,12 @@ static int find_idle(Kc *k, const int *threads, size_t n, uint64_t *ret_rip) {
                 int e = do_continue(k);
                 if (e < 0)
                         return e;
-                e = wait_stop(k, 2, &st);
+                e = wait_stop(k, MIN(2 << tries, 100), &st);
                 if (e < 0 && e != -ETIMEDOUT)
                         return e;
         }
-        return vmi_set_error(k->v, -EBUSY, "no vCPU idle in hlt in %d looks (a guest that never idles)",
-                             VMI_KCALL_IDLE_TRIES);
+        return vmi_set_error(k->v, -EBUSY, "no vCPU idle in hlt in %d looks over about 1.5 s (a guest that "
+                             "never idles)", VMI_KCALL_IDLE_TRIES);
 }
 
 static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallOptions *opt, uint64_t *ret_rax) {

@@ -15,10 +15,12 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <syslog.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "basic/log.h"
 #include "basic/macros.h"
 #include "view/view.h"
 #include "view-registry/view-registry.h"
@@ -423,6 +425,9 @@ int main(int argc, char **argv) {
                 {},
         };
         int c;
+        /* debug lines (e.g. each guest kernel call's pause time) on stderr */
+        if (getenv("VMI_CTL_DEBUG"))
+                log_set_max_level(LOG_DEBUG);
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
                 switch (c) {
                 case 'p': arg_pid = atoi(optarg); break;
