@@ -92,7 +92,8 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
         json_object_object_get_ex(rep, "domains", &doms);
         for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
                 json_object *x = json_object_array_get_idx(doms, i), *a, *b, *c, *dd, *ve, *cp = NULL, *rs = NULL,
-                            *ri = NULL;
+                            *ri = NULL, *vi = NULL;
+                json_object_object_get_ex(x, "vcpu_idle", &vi);
                 json_object_object_get_ex(x, "control_path", &cp);
                 json_object_object_get_ex(x, "rt_budget_spent", &rs);
                 json_object_object_get_ex(x, "view_retry_in_ms", &ri);
@@ -107,7 +108,10 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
                                  json_object_get_int64(ri) / 1000.0);
                 printf("%-12s %-8s %6s %5s  %-24s %s%s%s\n", json_object_get_string(a), b ? json_object_get_string(b) : "-",
                        json_object_get_string(c),
-                       json_object_get_boolean(dd) ? "on" : json_object_get_boolean(rs) ? "spent" : "off",
+                       json_object_get_boolean(dd)   ? "on"
+                       : json_object_get_boolean(rs) ? "spent"
+                       : json_object_get_boolean(vi) ? "idle" /* vCPUs at the host's SCHED_IDLE */
+                                                     : "off",
                        cp ? json_object_get_string(cp) : "-", has_err ? json_object_get_string(ve) : "", retry,
                        json_object_get_boolean(rs) ? (has_err || ri ? "; RT budget of this window spent"
                                                                       : "RT budget of this window spent")

@@ -193,6 +193,18 @@ static void act_task(Daemon *d, size_t t) {
         }
 }
 
+/* The domain's vCPU threads to the host's SCHED_IDLE and back (rt=idle,
+ * rt=off), journaled like every thread lever: restored at exit, SIGTERM
+ * and the next start after a crash. */
+static void act_vcpu_idle(Daemon *d, DomainRt *dr, bool on) {
+        const char *one[] = { on ? "rt=idle" : "rt=off" };
+        int r = apply_levers(d, dr, one, 1, "vcpu");
+        if (r >= 0)
+                dr->vcpu_idle = on;
+        else if (on)
+                dr->vcpu_idle_failed = true; /* apply_levers said why; leaving is tried again next tick */
+}
+
 static void act_domain(Daemon *d, size_t i) {
         DomainRt *dr = &d->doms[i];
         const DomainRule *rule = &d->rules.domains[i];
@@ -214,6 +226,10 @@ static void act_domain(Daemon *d, size_t i) {
                 if (apply_levers(d, dr, one, 1, NULL) >= 0)
                         dr->weight = dp->weight;
         }
+        /* The vCPUs leave SCHED_IDLE before RT may raise them, and enter it
+         * only after RT let them go. */
+        if (dr->vcpu_idle && !dp->vcpu_idle)
+                act_vcpu_idle(d, dr, false);
         if (rule->rt_policy && dp->rt != dr->rt && !(dp->rt && dr->rt_refused)) {
                 char kv[32];
                 if (dp->rt)
@@ -226,6 +242,8 @@ static void act_domain(Daemon *d, size_t i) {
                         dr->rt = dp->rt;
                 dr->rt_refused = r == -EPERM;
         }
+        if (!dr->vcpu_idle && dp->vcpu_idle && !dr->vcpu_idle_failed)
+                act_vcpu_idle(d, dr, true);
 }
 
 void daemon_act(Daemon *d) {

@@ -167,6 +167,11 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
                 if (parse_ms(v, &ms) < 0 || ms < 10 || ms > 60000)
                         return perr(p, "%s = %s: expected 10ms to 60s", k, v);
                 *(streq(k, "rt_window") ? &r->rt_window_ms : &r->rt_budget_ms) = ms;
+        } else if (streq(k, "vcpu_idle")) {
+                bool on;
+                if (parse_bool(v, &on) < 0)
+                        return perr(p, "vcpu_idle = %s: expected yes or no", v);
+                r->vcpu_idle_off = !on;
         } else if (streq(k, "metrics")) {
                 struct sockaddr_storage sa;
                 socklen_t sa_len;
@@ -180,7 +185,7 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
                 return set_string(&r->timeline, v);
         } else
                 return perr(p, "unknown key '%s' in [daemon] (known: interval, busy_threshold, idle_hysteresis, "
-                               "throttle_ticks, rt_budget, rt_window, timeline, metrics)", k);
+                               "throttle_ticks, rt_budget, rt_window, vcpu_idle, timeline, metrics)", k);
         return 0;
 }
 

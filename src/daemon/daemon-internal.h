@@ -73,6 +73,8 @@ typedef struct DomainRt {
         unsigned weight;           /* applied; 0 = never set */
         bool rt;
         bool rt_refused;           /* RT refused as unsafe for the host (lever_rt_check): said once, not retried */
+        bool vcpu_idle;            /* its vCPU threads at the host's SCHED_IDLE (rt=idle, journaled) */
+        bool vcpu_idle_failed;     /* rt=idle failed: said once, not retried until the domain restarts */
 } DomainRt;
 
 typedef struct Daemon {

@@ -26,6 +26,7 @@ static void domain_lost(Daemon *d, size_t i) {
         dr->weight = 0;
         dr->rt = false;
         dr->rt_refused = false;
+        dr->vcpu_idle = dr->vcpu_idle_failed = false;
         dr->n_pending = 0;
         for (size_t t = 0; t < d->rules.n_tasks; t++)
                 if (d->rules.tasks[t].domain == i) {

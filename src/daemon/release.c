@@ -46,6 +46,7 @@ int daemon_release_all(Daemon *d) {
                 dr->fixed_applied = false;
                 dr->weight = 0;
                 dr->rt = false;
+                dr->vcpu_idle = false;
                 dr->n_pending = 0;
         }
         if (!d->opt->dry_run) {

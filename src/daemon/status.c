@@ -78,6 +78,7 @@ json_object *daemon_status_json(const Daemon *d) {
                 json_object_object_add(dobj, "weight", json_object_new_int((int) d->plan.domains[i].weight));
                 json_object_object_add(dobj, "rt", json_object_new_boolean(d->plan.domains[i].rt));
                 json_object_object_add(dobj, "rt_budget_spent", json_object_new_boolean(d->plan.domains[i].rt_budget_spent));
+                json_object_object_add(dobj, "vcpu_idle", json_object_new_boolean(dr->vcpu_idle));
                 json_object_object_add(dobj, "steal_scale", json_object_new_double(round(d->state.domains[i].steal_scale * 1000) / 1000));
                 json_object_array_add(doms, dobj);
         }

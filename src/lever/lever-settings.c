@@ -90,9 +90,13 @@ int lever_setting_parse(const char *kv, LeverSetting *ret, const char **ret_reas
                         return -EINVAL;
                 break;
         case LEVER_RT: {
-                *ret_reason = "must be fifo:N, rr:N (N from 1 to 99) or off";
+                *ret_reason = "must be fifo:N, rr:N (N from 1 to 99), idle or off";
                 if (streq(v, "off")) {
                         s.v.rt.policy = SCHED_OTHER;
+                        break;
+                }
+                if (streq(v, "idle")) { /* the host's SCHED_IDLE: below every normal thread */
+                        s.v.rt.policy = SCHED_IDLE;
                         break;
                 }
                 const char *colon = strchr(v, ':');

@@ -125,7 +125,7 @@ static int apply_autogroup_nice(LeverContext *c, LeverTxn *t, Domain *d, const L
 static int apply_thread_lever(LeverContext *c, LeverTxn *t, Domain *d, const LeverSetting *s) {
         size_t n = 0, n_direct = 0;
         unsigned handled = 0; /* classes the hypervisor's API took care of */
-        if (s->key == LEVER_RT && s->v.rt.policy != SCHED_OTHER) {
+        if (s->key == LEVER_RT && (s->v.rt.policy == SCHED_FIFO || s->v.rt.policy == SCHED_RR)) {
                 int r = lever_ensure_rt_budgets(c, t, d, s);
                 if (r < 0)
                         return r;

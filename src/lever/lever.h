@@ -4,7 +4,8 @@
 /* Levers on a domain, all or nothing: `xvsched set DOMAIN KEY=VALUE...`.
  *
  *   nice=-20..19            setpriority() of the selected threads
- *   rt=fifo:N|rr:N|off      sched_setscheduler() of the selected threads
+ *   rt=fifo:N|rr:N|idle|off sched_setscheduler() of the selected threads
+ *                           (idle: SCHED_IDLE, below every normal thread)
  *   cpus=LIST               CPU affinity of the selected threads
  *   weight=1..10000         cgroup CPU weight (one scale, see docs/levers.md)
  *   cap=PERCENT             CPU cap in % of one CPU, 0 = none

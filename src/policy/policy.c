@@ -389,7 +389,33 @@ static void plan_rt(const Rules *r, PolicyState *s, const Snapshot *snap, size_t
         ds->rt_on = dp->rt;
 }
 
-/* 5. Each domain: weight and rt. */
+/* 5c. Host SCHED_IDLE for the vCPUs of a domain that only idle-class work
+ * keeps busy: an idle-class task there is busy and runs (not planned
+ * stopped), every other task of the domain is idle, stopped or absent, and
+ * RT is not wanted (a higher class wins).  Then any other VM's wake-up
+ * preempts its vCPUs at once, with no poll.  The stop path still acts:
+ * once other watched work is busy the idle-class task is planned stopped
+ * and the vCPUs are normal again in the same tick, so that the guest (its
+ * agent) gets the CPU to carry out the stop, as the domain's weight goes
+ * back from 1.  Where the view cannot stop, the task is not planned
+ * stopped, and SCHED_IDLE is what holds it back. */
+static bool plan_vcpu_idle(const Rules *r, const PolicyState *s, const Snapshot *snap, const Plan *p, size_t d,
+                           const DomainPlan *dp) {
+        if (r->vcpu_idle_off || dp->rt || !snap->domains[d].present)
+                return false;
+        bool idle_busy = false;
+        for (size_t i = 0; i < r->n_tasks; i++) {
+                const TaskRule *tr = &r->tasks[i];
+                if (tr->domain != d || !snap->tasks[i].present || !s->tasks[i].busy || p->tasks[i].stop)
+                        continue;
+                if (tr->class != TASK_CLASS_IDLE)
+                        return false; /* other watched work runs here */
+                idle_busy = true;
+        }
+        return idle_busy;
+}
+
+/* 5. Each domain: weight, rt and host SCHED_IDLE. */
 static void plan_domains(const Rules *r, PolicyState *s, const Snapshot *snap, Plan *p, bool share_fresh) {
         for (size_t d = 0; d < r->n_domains; d++) {
                 DomainPlan *dp = &p->domains[d];
@@ -397,6 +423,7 @@ static void plan_domains(const Rules *r, PolicyState *s, const Snapshot *snap, P
                 dp->weight = w;
                 s->domains[d].weight = w;
                 plan_rt(r, s, snap, d, dp);
+                dp->vcpu_idle = plan_vcpu_idle(r, s, snap, p, d, dp);
         }
 }
 

@@ -12,7 +12,8 @@
  *                  hysteresis).  Between ticks two more lines hold: in its
  *                  guest it is SCHED_IDLE (nice 19 where the view cannot),
  *                  and a domain where only idle-class work runs is at
- *                  weight 1, so other VMs' work preempts it at once.
+ *                  weight 1 with its vCPU threads at the host's SCHED_IDLE,
+ *                  so other VMs' work preempts it at once.
  *   priority       each domain's weight follows its highest-priority *busy*
  *                  task; in-guest nice follows each task's priority; a lower
  *                  task that keeps taking CPU while a higher one is runnable
@@ -88,6 +89,7 @@ typedef struct Rules {
         char *timeline;               /* path of the JSON-lines timeline, NULL = none */
         unsigned rt_budget_ms;        /* RT on demand: at most this much RT ... (0: half the window) */
         unsigned rt_window_ms;        /* ... in each window of this length (0: 1000) */
+        bool vcpu_idle_off;           /* [daemon] vcpu_idle = no: never SCHED_IDLE vCPUs (DomainPlan.vcpu_idle) */
         DomainRule *domains;
         size_t n_domains;
         TaskRule *tasks;
@@ -181,6 +183,12 @@ typedef struct DomainPlan {
         unsigned weight;       /* 1..10000 */
         bool rt;               /* the rt policy is on */
         bool rt_budget_spent;  /* on demand, wanted, but this window's RT budget is spent */
+        /* Only idle-class work keeps this domain busy (an idle-class task
+         * present, busy and not stopped; every other task of the domain
+         * idle, stopped or absent; no RT wanted): its vCPU threads at the
+         * host's SCHED_IDLE, so any other VM's wake-up preempts them at
+         * once, without waiting for a tick. */
+        bool vcpu_idle;
 } DomainPlan;
 
 typedef struct Plan {

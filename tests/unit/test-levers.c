@@ -42,6 +42,9 @@ static void test_parse(void **state) {
         assert_int_equal(lever_setting_parse("rt=fifo:0", &s, &why), -EINVAL);
         assert_int_equal(lever_setting_parse("rt=fifo:100", &s, &why), -EINVAL);
         assert_int_equal(lever_setting_parse("rt=idle:1", &s, &why), -EINVAL);
+        assert_int_equal(lever_setting_parse("rt=idle", &s, &why), 0);
+        assert_int_equal(s.v.rt.policy, SCHED_IDLE);
+        assert_int_equal(s.v.rt.priority, 0);
         assert_int_equal(lever_setting_parse("weight=10000", &s, &why), 0);
         assert_int_equal(lever_setting_parse("weight=10001", &s, &why), -EINVAL);
         assert_int_equal(lever_setting_parse("weight=0", &s, &why), -EINVAL);
