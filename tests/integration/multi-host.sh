@@ -1,0 +1,199 @@
+#!/bin/bash
+# Many hosts (issue 14): `-c URI` repeated.  Two libvirtd instances on this
+# machine, each in a mount namespace of its own (its /etc/libvirt, /run/libvirt,
+# /var/lib/libvirt: for xvsched they are two hosts, reached only by
+# qemu+tcp://127.0.0.1:PORT/system, auth none), one small domain on each
+# (started paused: no guest boots; libvirt's levers work on it), plus a
+# same-named domain on both; and a third URI whose port accepts and never
+# answers.
+#  (a) `list` shows the domains of both hosts, each row with its host, in
+#      text and JSON;
+#  (b) `set` on h1's domain changes it through libvirt on h1 only (virsh on
+#      each host says so): weight, cap, cpus (vcpupin); `reset` restores it
+#      on h1 from the journal's URI;
+#  (c) a lever that only works on the local host (nice, rt, mems) is refused
+#      for a remote domain in one line, nothing changed;
+#  (d) two domains of one name: `set NAME` refuses in one line naming both
+#      hosts, `set NAME@HOST` changes only that host's;
+#  (e) with the silent URI among them: `list` ends within bounds, one error
+#      line names the silent host, both answering hosts are still listed,
+#      exit status 1; `set` on a domain of an answering host still works.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+require_root
+require_cmd libvirtd virsh unshare python3 "${XV_QEMU:-qemu-system-x86_64}"
+X="$XV_BUILD/src/cli/xvsched"
+export XVSCHED_STATE_DIR=$XV_TEST_DIR/state
+mkdir -p "$XVSCHED_STATE_DIR"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# QEMU's capabilities, probed once (~45 s under TCG) and kept in the build
+# dir for later runs; seeded from the host's libvirt when it has them.  The
+# QEMU user is root so that libvirt's /dev/kvm check agrees with the cache.
+CAPS=$XV_BUILD/multi-host-caps
+mkdir -p "$CAPS/qemu/capabilities"
+cp -pn /var/cache/libvirt/qemu/capabilities/*.xml "$CAPS/qemu/capabilities/" 2>/dev/null || true
+
+# host_up N: libvirtd number N in its own mount namespace, TCP on a free port.
+declare -A PORT URI
+host_up() {
+        local n=$1 d=$XV_TEST_DIR/h$1 port
+        port=$(free_port)
+        mkdir -p "$d"/{etc,run,lib,log}
+        cat >"$d/etc/libvirtd.conf" <<EOF
+listen_tls = 0
+listen_tcp = 1
+tcp_port = "$port"
+listen_addr = "127.0.0.1"
+auth_tcp = "none"
+auth_unix_rw = "none"
+log_outputs = "3:file:$d/libvirtd.log"
+EOF
+        cat >"$d/etc/qemu.conf" <<EOF
+stdio_handler = "file"
+user = "root"
+group = "root"
+EOF
+        # /run/libvirt is the test dir's: QEMU's pid files are visible here for the cleanup.
+        # in a subshell: not a job of this shell (init reaps it; no "Killed" notices)
+        (unshare -m --propagation private bash -c "
+                mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/libvirt
+                mount --bind '$d/run' /run/libvirt && mount --bind '$d/etc' /etc/libvirt &&
+                mount --bind '$d/lib' /var/lib/libvirt && mount --bind '$CAPS' /var/cache/libvirt &&
+                mount --bind '$d/log' /var/log/libvirt && mkdir -p /var/lib/libvirt/qemu /var/log/libvirt/qemu &&
+                exec libvirtd --listen -f /etc/libvirt/libvirtd.conf -p '$d/libvirtd.pid'" \
+                >"$d/stdout" 2>&1 &)
+        PORT[$n]=$port
+        URI[$n]="qemu+tcp://127.0.0.1:$port/system"
+        xv_on_exit "host_down $n"
+}
+host_down() {
+        local d=$XV_TEST_DIR/h$1 f pid
+        # libvirt's QEMUs outlive libvirtd: end them first (destroy, else their pid files).
+        for f in "$d"/run/qemu/*.pid; do
+                [ -e "$f" ] || continue
+                timeout 10 virsh -c "${URI[$1]}" destroy "$(basename "$f" .pid)" >/dev/null 2>&1 ||
+                        { pid=$(cat "$f" 2>/dev/null) && [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; }
+        done
+        pid=$(cat "$d/libvirtd.pid" 2>/dev/null || true)
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null
+        wait_gone "${pid:-0}" 10 || kill -9 "$pid" 2>/dev/null
+        true
+}
+host_wait() {   # N: until virsh answers (30 s)
+        local i
+        for ((i = 0; i < 300; i++)); do
+                timeout 5 virsh -c "${URI[$1]}" uri >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        fail "libvirtd $1 does not answer at ${URI[$1]}: $(tail -3 "$XV_TEST_DIR/h$1/libvirtd.log" 2>/dev/null)"
+}
+# dom_up N NAME: define NAME on host N (32 MiB, one vCPU, no disk) and start it paused.
+dom_up() {
+        cat >"$XV_TEST_DIR/$2-$1.xml" <<EOF
+<domain type='qemu'>
+  <name>$2</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices><emulator>$(command -v "${XV_QEMU:-qemu-system-x86_64}")</emulator>
+    <video><model type='none'/></video><memballoon model='none'/></devices>
+</domain>
+EOF
+        virsh -c "${URI[$1]}" define "$XV_TEST_DIR/$2-$1.xml" >/dev/null || fail "cannot define $2 on host $1"
+        virsh -c "${URI[$1]}" start --paused "$2" >/dev/null || fail "cannot start $2 on host $1"
+}
+shares() { virsh -c "${URI[$1]}" schedinfo "$2" | awk '$1 == "cpu_shares" { print $3 }'; }
+quota() { virsh -c "${URI[$1]}" schedinfo "$2" | awk '$1 == "global_quota" { print $3 }'; }
+vcpu0() { virsh -c "${URI[$1]}" vcpupin "$2" | awk '$1 == "0" { print $2 }'; }
+
+# first on exit: restore what a failed phase left, while the hosts are up
+xv_on_exit '"$X" reset --all >/dev/null 2>&1'
+host_up 1
+host_up 2
+host_wait 1
+host_wait 2
+log "libvirtd 1 and 2 answer"
+# Both libvirtds share this machine's cgroup tree, where a domain's group is
+# machine/qemu-ID-NAME: the twins get different ids (2 on h1, 1 on h2).
+dom_up 1 mha
+dom_up 1 twin
+dom_up 2 twin
+dom_up 2 mhb
+log "domains up"
+H1="127.0.0.1:${PORT[1]}" H2="127.0.0.1:${PORT[2]}"
+C=(-b libvirt -c "${URI[1]}" -c "${URI[2]}")
+
+# ---- (a) list: both hosts, each row with its host
+text=$("$X" "${C[@]}" list --window 10) || fail "(a) list failed"
+echo "$text"
+assert_match "^$H1 +mha +libvirt " "$(echo "$text" | grep ' mha ')" "(a) mha's row names h1"
+assert_match "^$H2 +mhb +libvirt " "$(echo "$text" | grep ' mhb ')" "(a) mhb's row names h2"
+assert_eq 2 "$(echo "$text" | grep -c ' twin ')" "(a) twin is listed on both hosts"
+json=$("$X" "${C[@]}" list --json --window 10) || fail "(a) list --json failed"
+hosts=$(echo "$json" | python3 -c 'import json,sys
+print(" ".join(sorted(d["name"]+"@"+d["host"]+":"+str(d["remote"]) for d in json.load(sys.stdin))))')
+want=$(printf '%s\n' "mha@$H1:True" "mhb@$H2:True" "twin@$H1:True" "twin@$H2:True" | LC_ALL=C sort | paste -sd' ')
+assert_eq "$want" "$hosts" "(a) JSON names and hosts"
+
+# ---- (b) set on h1's domain: only there; reset restores it there
+b1=$(shares 1 mha) b2=$(shares 2 mhb) bp=$(vcpu0 1 mha)
+"$X" "${C[@]}" set mha weight=300 cap=50 cpus=0 || fail "(b) set mha failed"
+[ "$(shares 1 mha)" != "$b1" ] || fail "(b) mha's cpu_shares on h1 unchanged ($b1)"
+assert_eq 50000 "$(quota 1 mha)" "(b) mha's global_quota on h1 (cap=50 of a 100 ms period)"
+assert_eq 0 "$(vcpu0 1 mha)" "(b) mha's vCPU 0 pinned on h1"
+assert_eq "$b2" "$(shares 2 mhb)" "(b) mhb on h2 untouched"
+assert_match "127.0.0.1:${PORT[1]}/system" "$(cat "$XVSCHED_STATE_DIR/state.json")" "(b) the journal names h1's URI"
+"$X" "${C[@]}" reset mha || fail "(b) reset mha failed"
+assert_eq "$b1" "$(shares 1 mha)" "(b) mha's cpu_shares restored on h1"
+assert_eq -1 "$(quota 1 mha)" "(b) mha's cap restored on h1"
+assert_eq "$bp" "$(vcpu0 1 mha)" "(b) mha's vCPU pinning restored on h1"
+
+# ---- (c) local-only levers on a remote domain: one line, nothing changed
+for kv in nice=5 rt=fifo:10 mems=0; do
+        if out=$("$X" "${C[@]}" set mhb "$kv" weight=200 2>&1); then fail "(c) set mhb $kv succeeded"; fi
+        assert_eq 1 "$(echo "$out" | wc -l)" "(c) $kv: one line ($out)"
+        assert_match "another host .*only weight, cap, cpus, memory and ioweight" "$out" "(c) $kv: why"
+        assert_eq "$b2" "$(shares 2 mhb)" "(c) $kv: mhb's weight (asked with it) not changed"
+done
+
+# ---- (d) one name on two hosts
+t1=$(shares 1 twin) t2=$(shares 2 twin)
+if out=$("$X" "${C[@]}" set twin weight=200 2>&1); then fail "(d) set twin (two of them) succeeded"; fi
+assert_eq 1 "$(echo "$out" | wc -l)" "(d) one line ($out)"
+assert_match "2 domains are named 'twin' .*on $H1.*on $H2.*NAME@HOST" "$out" "(d) names both hosts"
+"$X" "${C[@]}" set "twin@$H2" weight=200 >/dev/null || fail "(d) set twin@$H2 failed"
+assert_eq "$t1" "$(shares 1 twin)" "(d) h1's twin untouched"
+[ "$(shares 2 twin)" != "$t2" ] || fail "(d) h2's twin unchanged"
+
+# ---- (e) a host that accepts and never answers
+hang_port=$(free_port)
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); c=[]
+while True: c.append(s.accept()[0])' "$hang_port" &
+hang_pid=$!
+xv_on_exit "kill $hang_pid 2>/dev/null"
+HANG="qemu+tcp://127.0.0.1:$hang_port/system"
+for ((i = 0; i < 50; i++)); do python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])))' "$hang_port" 2>/dev/null && break; sleep 0.1; done
+t0=$(date +%s%N)
+rc=0
+"$X" -b libvirt -c "${URI[1]}" -c "$HANG" -c "${URI[2]}" --connect-timeout 2 list --window 10 \
+        >"$XV_TEST_DIR/e.out" 2>"$XV_TEST_DIR/e.err" || rc=$?
+t1=$(date +%s%N)
+cat "$XV_TEST_DIR/e.out" "$XV_TEST_DIR/e.err"
+assert_eq 1 "$rc" "(e) list's exit status with a silent host"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/e.err")" "(e) one error line"
+grep -qF "cannot reach $HANG: no answer within 2.0 s" "$XV_TEST_DIR/e.err" || fail "(e) the line names the silent host"
+grep -q "^$H1 \+mha " "$XV_TEST_DIR/e.out" || fail "(e) mha (h1) not listed beside the silent host"
+grep -q "^$H2 \+mhb " "$XV_TEST_DIR/e.out" || fail "(e) mhb (h2) not listed beside the silent host"
+# 2 s timeout; the bound leaves room for a loaded machine, far from "for good"
+assert_le $(((t1 - t0) / 1000000000)) 15 "(e) seconds list took with a silent host"
+"$X" -b libvirt -c "$HANG" -c "${URI[2]}" --connect-timeout 2 set mhb weight=300 >/dev/null 2>&1 ||
+        fail "(e) set on h2's domain failed beside the silent host"
+[ "$(shares 2 mhb)" != "$b2" ] || fail "(e) mhb's weight on h2 unchanged"
+"$X" "${C[@]}" reset --all >/dev/null || fail "(e) reset --all failed"
+assert_eq "$b2" "$(shares 2 mhb)" "(e) mhb restored on h2"
+assert_eq "$t2" "$(shares 2 twin)" "(e) h2's twin restored"
+pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded"
