@@ -2,6 +2,7 @@
 /* `xvsched list` and `xvsched show DOMAIN`: what discovery found, with each
  * thread class's scheduling settings and the domain's cgroup levers. */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cli/cli.h"
 #include "host/sched.h"
 #include "lever/lever.h"
+#include "view/qga-client.h"
 #include "view-registry/view-registry.h"
 
 static json_object *json_cpuset(const CpuSet *s) {
@@ -63,7 +65,7 @@ static json_object *levers_json(const DomainLevers *l) {
  * phrase each (`xvsched list`, docs/vmi.md "Paths"). */
 typedef struct DomainPaths {
         char agent[160];   /* the xvagent channel */
-        char qga[160];     /* qemu-guest-agent's channel */
+        char qga[320];     /* qemu-guest-agent's channel, and whether it allows guest-exec */
         char vmi[200];     /* introspection: attaches, or why not */
         char pause[64];    /* how the VM is paused (for vmi's stop) */
         char stop[200];    /* what can stop a guest process */
@@ -86,6 +88,31 @@ static void channel_phrase(const Domain *d, const DomainChannel *c, const char *
                 snprintf(buf, size, "channel (%s%s)", c->path, st);
 }
 
+/* Ask the domain's qemu-guest-agent (guest-sync, guest-info) whether it
+ * lets us guest-exec, within QGA_PROBE_TIMEOUT: a raw QGA socket takes one
+ * client, so a daemon that holds it makes the probe wait that long.  Appends
+ * the answer to buf; true when guest-exec is allowed. */
+#define QGA_PROBE_TIMEOUT (2 * USEC_PER_SEC)
+static bool qga_probe(const Domain *d, bool libvirt, char *buf, size_t size) {
+        size_t len = strlen(buf);
+        if (len >= size - 1 || (libvirt && !qga_command_hook_present()) || (!libvirt && !d->qga_channel.path))
+                return false;
+        QgaClient *c = NULL;
+        int r = libvirt ? qga_client_connect_hook(d, QGA_PROBE_TIMEOUT, &c)
+                        : qga_client_connect(d->qga_channel.path, QGA_PROBE_TIMEOUT, &c);
+        if (r >= 0) {
+                qga_client_free(c);
+                snprintf(buf + len, size - len, ", guest-exec allowed");
+                return true;
+        }
+        const char *why = qga_client_last_error(NULL);
+        if (r == -EACCES)
+                snprintf(buf + len, size - len, ", forbids guest-exec");
+        else
+                snprintf(buf + len, size - len, ", no answer (%s)", why && *why ? why : strerror(-r));
+        return false;
+}
+
 static void domain_paths(const Domain *d, DomainPaths *p) {
         bool libvirt = streq(d->backend, "libvirt");
         if (libvirt)
@@ -93,10 +120,13 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
         else
                 snprintf(p->agent, sizeof p->agent, d->agent_socket ? "channel (%s)" : "no channel",
                          d->agent_socket);
-        if (libvirt)
-                channel_phrase(d, &d->qga_channel, NULL, true, p->qga, sizeof p->qga);
+        bool qga_exec = false;
+        if (libvirt || d->qga_channel.present)
+                channel_phrase(d, &d->qga_channel, NULL, libvirt, p->qga, sizeof p->qga);
         else
                 snprintf(p->qga, sizeof p->qga, "-");
+        if (d->qga_channel.present)
+                qga_exec = qga_probe(d, libvirt, p->qga, sizeof p->qga);
 
         if (d->qmp_socket)
                 snprintf(p->pause, sizeof p->pause, "qmp");
@@ -135,14 +165,17 @@ static void domain_paths(const Domain *d, DomainPaths *p) {
         }
 
         bool agent = d->agent_socket != NULL;
-        /* A libvirt QGA channel: stop through libvirt's agent API (--via qga). */
-        const char *qga = libvirt && d->qga_channel.present ? ", qga" : "";
+        /* A QGA that lets us guest-exec: stop through it (--via qga; a
+         * libvirt domain's through libvirt's agent API). */
+        const char *qga = qga_exec ? ", qga" : "";
         if (agent && vmi_ok && can_pause)
                 snprintf(p->stop, sizeof p->stop, "agent, vmi%s", qga);
         else if (agent)
                 snprintf(p->stop, sizeof p->stop, "agent%s", qga);
         else if (*qga)
                 snprintf(p->stop, sizeof p->stop, "qga");
+        else if (d->qga_channel.present)
+                snprintf(p->stop, sizeof p->stop, "none (no xvagent; qemu-guest-agent cannot guest-exec)");
         else
                 snprintf(p->stop, sizeof p->stop, "none (no xvagent to resume a stopped process)");
 }

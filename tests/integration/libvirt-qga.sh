@@ -139,13 +139,13 @@ print(d['paths'][sys.argv[2]])" "$2" "$3"
 t0=$(date +%s%N)
 json=$("$X" -b libvirt list --json) || fail "(a) list --json failed"
 log "figure: list (local) $(ms "$t0") ms"
-assert_eq "channel (libvirt)" "$(path_of "$json" "$name" qga)" "(a) the QGA channel, through libvirt"
+assert_eq "channel (libvirt), guest-exec allowed" "$(path_of "$json" "$name" qga)" "(a) the QGA channel, through libvirt, asked whether it allows guest-exec"
 assert_eq "no channel" "$(path_of "$json" "$name" agent)" "(a) no xvagent channel in the stock guest"
 assert_eq "qga" "$(path_of "$json" "$name" stop)" "(a) stop through QGA (libvirt's agent API)"
 t0=$(date +%s%N)
 json=$("$X" -b libvirt -c "$TCP" list --json) || fail "(a) list --json over $TCP failed"
 log "figure: list ($TCP) $(ms "$t0") ms"
-assert_eq "channel (libvirt)" "$(path_of "$json" "$name" qga)" "(a) the QGA channel over TCP"
+assert_eq "channel (libvirt), guest-exec allowed" "$(path_of "$json" "$name" qga)" "(a) the QGA channel over TCP"
 assert_match "^no \(remote host" "$(path_of "$json" "$name" vmi)" "(a) vmi over TCP says it needs local RAM"
 "$X" -b libvirt -c "$TCP" list | grep -A1 "^$name " | sed "s/^/$XV_TEST_NAME: /"
 # One agent round trip through libvirt (a virsh start and connect included):

@@ -56,6 +56,17 @@ SPOOF=$!
 xv_on_exit "kill -CONT $NL $SPOOF 2>/dev/null; kill $NL $SPOOF 2>/dev/null"
 for i in $(seq 50); do grep -q qemu-ga "/proc/$SPOOF/comm" && grep -q il "/proc/$NL/comm" && break; sleep 0.1; done
 
+# --- list: the qga path, and whether the agent lets us guest-exec ----------
+path_of() {   # JSON DOMAIN FIELD: paths.FIELD
+        echo "$1" | python3 -c "import json,sys
+d=[d for d in json.load(sys.stdin) if d['name']==sys.argv[1]][0]
+print(d['paths'][sys.argv[2]])" "$2" "$3"
+}
+json=$("$X" "${D[@]}" list --json) || fail "list --json failed"
+assert_eq "channel ($XV_TEST_DIR/ga.sock), guest-exec allowed" "$(path_of "$json" qg qga)" "list: qga path of an agent that allows guest-exec"
+assert_eq "qga" "$(path_of "$json" qg stop)" "list: stop path through qemu-guest-agent"
+"$X" "${D[@]}" list | grep -A1 '^qg ' | sed "s/^/$XV_TEST_NAME: /"
+
 # --- ps: one guest-exec, every thread /proc has before and after -----------
 tids() { for t in /proc/[0-9]*/task/[0-9]*; do echo "${t##*/}"; done; }
 tids >"$XV_TEST_DIR/before"
@@ -171,6 +182,9 @@ set +e
 "$X" "${B[@]}" stop qb "$S" --via qga --for 1 2>"$XV_TEST_DIR/b3.err" >/dev/null
 set -e
 assert_eq S "$(state_of "$S")" "nothing stopped through an agent without guest-exec"
+json=$("$X" "${B[@]}" list --json) || fail "list --json beside an agent without guest-exec failed"
+assert_eq "channel ($XV_TEST_DIR/blocked.sock), forbids guest-exec" "$(path_of "$json" qb qga)" "list: why there is no qga path"
+assert_match "^none \(no xvagent; qemu-guest-agent cannot guest-exec\)" "$(path_of "$json" qb stop)" "list: no stop path, and why"
 
 # --- an agent that accepts and never answers: bounded, one line -----------
 python3 -c '
@@ -193,5 +207,64 @@ assert_eq 1 "$rc" "ps against a silent agent"
 assert_eq 1 "$(wc -l <"$XV_TEST_DIR/s.err")" "lines of error"
 assert_match "timed out" "$(cat "$XV_TEST_DIR/s.err")" "the reason"
 assert_le $((t1 - t0)) 30 "seconds against a silent agent"
+t0=$(date +%s)
+json=$("$X" -b local --local "qs=pid:$S,qga=$XV_TEST_DIR/silent.sock" list --json) || fail "list beside a silent agent failed"
+t1=$(date +%s)
+assert_match "^channel \(.*\), no answer \(" "$(path_of "$json" qs qga)" "list: a silent agent"
+assert_le $((t1 - t0)) 15 "seconds of list beside a silent agent (its probe waits 2 s)"
 
-pass "ps, stop, nice, cont through qemu-ga; watchdog resume after kill -9; no-exec and silent agents refused in one line"
+# --- agents that answer garbage (after a good sync) or flood: one line,
+# bounded, nothing stopped ---------------------------------------------------
+for mode in garbage flood; do
+        python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+mode = sys.argv[2]
+while True:
+    c = s.accept()[0]
+    try:
+        buf = b""
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            buf += b
+            if mode == "garbage":
+                # our sync is answered as QGA does; everything after it is garbage
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    try:
+                        req = json.loads(line.lstrip(b"\xff"))
+                    except ValueError:
+                        req = {}
+                    if req.get("execute") == "guest-sync-delimited":
+                        c.sendall(b"\xff" + json.dumps({"return": req["arguments"]["id"]}).encode() + b"\n")
+                    else:
+                        c.sendall(b"{\"return\": {\"pid\": 12,,,\n]]]\x00\x01 not json\n")
+            else:
+                while True:
+                    c.sendall(b"x" * 65536)
+    except OSError:
+        pass
+    c.close()
+' "$XV_TEST_DIR/$mode.sock" "$mode" &
+        fp=$!
+        xv_on_exit "kill $fp 2>/dev/null"
+        for i in $(seq 50); do [ -S "$XV_TEST_DIR/$mode.sock" ] && break; sleep 0.1; done
+        for cmd in "ps q$mode --via qga" "stop q$mode $S --via qga --for 1"; do
+                t0=$(date +%s)
+                rc=0
+                # shellcheck disable=SC2086
+                timeout 60 "$X" -b local --local "q$mode=pid:$S,qga=$XV_TEST_DIR/$mode.sock" $cmd \
+                        >/dev/null 2>"$XV_TEST_DIR/$mode.err" || rc=$?
+                t1=$(date +%s)
+                [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "'$cmd' against a $mode agent: exit $rc"
+                assert_eq 1 "$(grep -c . "$XV_TEST_DIR/$mode.err")" "error lines of '$cmd' against a $mode agent ($(head -c 300 "$XV_TEST_DIR/$mode.err"))"
+                assert_le $((t1 - t0)) 30 "seconds of '$cmd' against a $mode agent"
+                assert_eq S "$(state_of "$S")" "the sleeper after '$cmd' against a $mode agent"
+                log "$mode agent, $cmd: $(cat "$XV_TEST_DIR/$mode.err") ($((t1 - t0)) s)"
+        done
+        kill "$fp" 2>/dev/null || true
+done
+
+pass "ps, stop, nice, cont through qemu-ga; watchdog resume after kill -9; no-exec, silent, garbage and flooding agents refused in one line; list says which"
