@@ -72,7 +72,9 @@
  *   E
  * and leaves itself out.  The C lines come last, from one awk over every
  * command line (mawk, gawk; busybox awk keeps only argv[0]), or from one tr
- * per process where there is no awk. */
+ * per process where there is no awk.  awk reads each file with getline: a
+ * process gone since the walk is skipped (mawk, given it as an input file,
+ * stops there, and every later process had no command line). */
 #define QGA_SH_READER                                                                                  \
         QGA_SH_PRELUDE                                                                                 \
         "if [ -n \"$1\" ] && safe; then echo \"$1\" > $D/beat; fi\n"                                   \
@@ -89,9 +91,11 @@
         "  u=\"$u $p/cmdline\"\n"                                                                       \
         "done\n"                                                                                       \
         "if [ -z \"$u\" ]; then :; elif command -v awk >/dev/null; then\n"                              \
-        "  awk 'BEGIN { RS = \"\\000\" } FNR == 1 { if (f != \"\") printf \"\\n\"; f = FILENAME;\n"          \
-        "    sub(/^\\/proc\\//, \"\", f); sub(/\\/cmdline$/, \"\", f); printf \"C %s \", f }\n"               \
-        "    { gsub(/\\n/, \" \"); printf \"%s \", $0 } END { if (f != \"\") printf \"\\n\" }' $u; echo\n"  \
+        "  awk 'BEGIN { RS = \"\\000\"; for (i = 1; i < ARGC; i++) { f = ARGV[i]; n = 0\n"                 \
+        "    while ((getline x < f) > 0) { if (n++ == 0) { q = f; sub(/^\\/proc\\//, \"\", q);\n"             \
+        "        sub(/\\/cmdline$/, \"\", q); printf \"C %s \", q }\n"                                       \
+        "      gsub(/\\n/, \" \", x); printf \"%s \", x }\n"                                                  \
+        "    if (n > 0) printf \"\\n\"; close(f) } }' $u; echo\n"                                            \
         "else for f in $u; do q=${f#/proc/}; printf 'C %s ' \"${q%/cmdline}\"; tr '\\000\\n' '  ' < $f; echo; done\n" \
         "fi\n"                                                                                         \
         "echo E\n"

@@ -95,6 +95,27 @@ print(f"ps --via qga: {len(tids)} threads, all {len(both)} stable ones of /proc"
 EOF
 out=$("$X" "${D[@]}" ps qg --via qga)
 assert_match "^view: qga" "$out" "ps names its view"
+
+# --- command lines survive process churn: the reader's awk was given every
+# cmdline file at once, and mawk stops at the first that is gone (a process
+# exited since the walk): every later process lost its command line.
+( while :; do sleep 0.2 & sleep 0.05; done ) </dev/null >/dev/null 2>&1 &
+churn=$!
+xv_on_exit "kill $churn 2>/dev/null"
+sleep 1
+sleep 100001 &
+S2=$!
+xv_on_exit "kill $S2 2>/dev/null"
+miss=0
+for i in 1 2 3 4 5 6; do
+        "$X" "${D[@]}" ps qg --via qga --json >"$XV_TEST_DIR/churn.json" || fail "ps --via qga beside churn failed"
+        python3 -c 'import json, sys
+t = [t for t in json.load(open(sys.argv[1]))["tasks"] if t["pid"] in (int(sys.argv[2]), int(sys.argv[3]))]
+sys.exit(0 if sorted(x["cmdline"] for x in t) == ["sleep 100000", "sleep 100001"] else 1)' \
+                "$XV_TEST_DIR/churn.json" "$S" "$S2" || miss=$((miss + 1))
+done
+kill "$churn" "$S2" 2>/dev/null || true
+assert_eq 0 "$miss" "ps rounds beside process churn that lost a command line"
 assert_match "\(qemu-guest-agent\)" "$out" "qemu-ga is marked as the agent"
 
 # --- stop, held 3 s, then resumed ------------------------------------------

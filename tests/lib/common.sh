@@ -41,7 +41,9 @@ assert_eq() {
 
 # assert_match REGEX STRING [WHAT]   (extended regex, grep -E)
 assert_match() {
-        printf '%s\n' "$2" | grep -qE -- "$1" || fail "${3:-value}: '$2' does not match /$1/"
+        # grep reads all (not -q): a -q that stops early would SIGPIPE a long
+        # printf, and pipefail would call a match a mismatch
+        printf '%s\n' "$2" | grep -E -- "$1" >/dev/null || fail "${3:-value}: '$2' does not match /$1/"
 }
 
 # assert_le A B [WHAT]   (integers)
