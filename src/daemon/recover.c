@@ -6,7 +6,10 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "daemon/recover.h"
+#include "hv/hv.h"
 #include "view/agent-client.h"
+#include "view/view.h"
+#include "view-registry/view-registry.h"
 #include "lever/vm-pause.h"
 
 #define RECOVER_AGENT_TIMEOUT (3 * USEC_PER_SEC)
@@ -67,6 +70,46 @@ static int entry_agent(json_object *e, const HvOptions *hv, AgentClient **ret) {
         return agent_client_connect(sock, RECOVER_AGENT_TIMEOUT, ret);
 }
 
+/* A domain with no agent: a stop made through the vmi view is resumed
+ * through it (send_sig(SIGCONT) called in the guest kernel through QEMU's
+ * gdbstub, docs/agentless.md), in the QEMU the entry names. */
+static int resume_stop_vmi(json_object *e, const HvOptions *hv, pid_t pid, uint64_t start) {
+        pid_t qemu = (pid_t) journal_field_int(e, "qemu_pid", 0);
+        if (qemu <= 0 || !hv)
+                return -ENOTCONN;
+        DomainList l = {};
+        if (hv_discover(hv, &l, NULL) < 0)
+                return -ENOTCONN;
+        Domain *d = NULL;
+        for (size_t i = 0; i < l.n; i++)
+                if (l.domains[i]->pid == qemu)
+                        d = l.domains[i];
+        GuestView *v = NULL;
+        char err[256];
+        int r = d ? guest_view_open_by_name("vmi", d, &v, err, sizeof err) : -ENOTCONN;
+        domain_list_done(&l);
+        if (r < 0)
+                return -ENOTCONN;
+        _cleanup_free_ GuestTask *t = NULL;
+        size_t n = 0;
+        const GuestTask *g = NULL;
+        r = guest_view_tasks(v, &t, &n);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (t[i].pid == pid && t[i].tid == pid)
+                        g = &t[i];
+        if (r >= 0 && !g)
+                r = -ESRCH;
+        else if (r >= 0 && (start == 0 || !journal_guest_start_same(g->start_time_ns, start)))
+                r = start == 0 ? -ENOKEY : -ESTALE;
+        else if (r >= 0 && g->state == 'T')
+                r = guest_view_cont(v, pid);
+        if (r < 0 && r != -ESRCH && r != -ESTALE)
+                log_debug("guest-stop of pid %d: resuming through the vmi view failed: %s", (int) pid,
+                          guest_view_last_error(v));
+        guest_view_free(v);
+        return r;
+}
+
 static int default_resume_stop(json_object *e, void *userdata) {
         const HvOptions *hv = userdata;
         pid_t pid = (pid_t) journal_field_int(e, "pid", 0);
@@ -75,6 +118,8 @@ static int default_resume_stop(json_object *e, void *userdata) {
                 return -EBADMSG;
         _cleanup_agent_client_ AgentClient *c = NULL;
         int r = entry_agent(e, hv, &c);
+        if (r == -ENOTCONN)
+                return resume_stop_vmi(e, hv, pid, start);
         if (r < 0)
                 return r;
         _cleanup_free_ GuestTask *t = NULL;

@@ -8,16 +8,20 @@
 #    guest), `xvsched cont --via vmi` resumes it (R/S in the guest);
 #  - `xvsched nice --via vmi` renices it (the guest's /proc/PID/stat), the end
 #    of the hold restores the nice value;
-#  - the VM runs at the end, QEMU's gdbstub is gone, and the console shows
-#    no oops, BUG, WARNING or RCU stall.
+#  - the daemon (view = vmi, idle class) stops "backup" while "work" runs;
+#    killed by SIGKILL, its guard resumes backup through the same route;
+#  - the VM runs at the end and the console shows no oops, BUG, WARNING or
+#    RCU stall.
+# Two vCPUs: a call needs one idle; "work" is held stopped (injection only)
+# until the daemon phase.
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
-X=$XV_BUILD/src/cli/xvsched
-export XVSCHED_STATE_DIR=$XV_TEST_DIR/state
+. "$(dirname "$0")/../lib/policy.sh"
 mkdir -p "$XVSCHED_STATE_DIR"
+GRACE=${XV_GUARD_GRACE:-30}
 
 vm start --name kc --cpus 2 --stay --cmd 'grep -E " (send_sig|set_user_nice)$" /proc/kallsyms
-sh -c "while :; do :; done" & bp=$!; echo BUSY $bp
+'"$GUEST_LIB"' b work; echo WORK $!; b backup; bp=$!; echo BUSY $bp
 while :; do echo "MON $(cut -d" " -f3,19 /proc/$bp/stat)"; sleep 0.2; done' >/dev/null
 vm wait kc
 console=$(vm console kc)
@@ -39,7 +43,14 @@ for _ in $(seq 100); do
         sleep 0.2
 done
 [ -n "$busy" ] || fail "the guest did not start its busy loop"
+work=$(con | awk '/^WORK/ { print $2; exit }')
 new_mon 'R 0' 30 || fail "the busy loop never ran"
+# park work (SIGSTOP injection needs no idle vCPU)
+"$X" -b qmp stop kc "$work" --via vmi --for 600 >"$XV_TEST_DIR/park.out" 2>&1 &
+parked=$!
+xv_on_exit "kill -TERM $parked 2>/dev/null"
+for _ in $(seq 100); do grep -q '^stopped' "$XV_TEST_DIR/park.out" && break; sleep 0.2; done
+grep -q '^stopped' "$XV_TEST_DIR/park.out" || fail "could not park work: $(cat "$XV_TEST_DIR/park.out")"
 
 # the addresses: memory's exported-symbol table vs the guest's kallsyms
 out=$("$X" -v -b qmp ps kc --via vmi 2>&1 >/dev/null) || fail "ps --via vmi failed: $out"
@@ -70,9 +81,35 @@ new_mon '[RS] 0' 20 || fail "nice 0 was not restored in the guest"
 if out=$("$X" -b qmp cont kc 99999 --via vmi 2>&1); then fail "cont of a missing pid succeeded"; fi
 assert_eq 1 "$(echo "$out" | wc -l)" "one error line: $out"
 
+# the daemon holds backup stopped while work runs; kill -9; the guard resumes
+kill -TERM "$parked"
+wait "$parked" || fail "resuming work failed: $(cat "$XV_TEST_DIR/park.out")"
+conf=$XV_TEST_DIR/kc.conf
+cat >"$conf" <<CONF
+[daemon]
+interval = 200ms
+[domain g]
+match = kc
+view = vmi
+[task work]
+domain = g
+comm = work
+[task backup]
+domain = g
+comm = backup
+class = idle
+CONF
+daemon_start "$conf"
+new_mon 'T [0-9-]+' 60 || fail "the daemon never stopped backup through the vmi view: $(tail -5 "$XV_TEST_DIR/daemon.log")"
+grep -q '"guest-stop"' "$XVSCHED_STATE_DIR/state.json" || fail "the agentless stop is not in the journal"
+kill -9 "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+t0=$(date +%s%N)
+new_mon '[RS] [0-9-]+' "$GRACE" || fail "backup still stopped ${GRACE}s after the daemon died (guard through the gdbstub?)"
+log "backup runs again $((($(date +%s%N) - t0) / 1000000)) ms after kill -9 (guard: vmi attach + send_sig)"
+
 st=$(vm qmp kc '{"execute":"query-status"}')
 assert_match '"running": *true' "$st" "VM run state"
-ls /tmp/xvsched-gdb.* >/dev/null 2>&1 && log "note: other gdbstub directories exist (another run?)"
 if con | grep -E 'Oops|BUG|WARNING|Call Trace|rcu.*stall'; then
         fail "the guest console shows a kernel problem"
 fi

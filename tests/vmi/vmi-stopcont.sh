@@ -35,6 +35,12 @@ fi
 assert_match 'control_path none' "$out" "control path without an agent"
 assert_match 'cannot|no way to resume' "$out" "refusal"
 
+# no agent, guest kernel calls on: stop by injection, resume through
+# send_sig(SIGCONT) called through QEMU's gdbstub (docs/agentless.md; the
+# full check with renice and the guard is tests/vmi/vmi-kcall.sh, suite slow)
+out=$("$CTL" --pid "$pid" --qmp "$QMP" --hold-ms 20 cycles "$busy" 3) || fail "agentless stop/resume cycles failed: $out"
+assert_match "^cycles n=3 frozen=3 " "$(echo "$out" | tail -1)" "agentless: every stop froze the CPU time"
+
 out=$("$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" --hold-ms 20 cycles "$busy" "$CYCLES") ||
         fail "stop/resume cycles failed: $out"
 log "$(echo "$out" | tail -1)"
