@@ -53,8 +53,8 @@ static int connect_domain_agent(const char *name, AgentClient **ret) {
 }
 
 /* qemu-guest-agent of libvirt domains goes through libvirt (libvirtd owns
- * the socket): the qga view uses this hook. */
-static void qga_hook_install(void) {
+ * the socket): the qga view uses this hook (list's probe too). */
+void cli_qga_hook_install(void) {
         QgaCommandHook h = { .open = hv_libvirt_agent_open, .command = hv_libvirt_agent_command,
                              .close = hv_libvirt_agent_close, .userdata = (void *) arg.hv.libvirt_uri };
         qga_command_hook_set(&h);
@@ -108,7 +108,7 @@ int cmd_ps(int argc, char **argv) {
         if (!streq(via, "auto") && !guest_view_ops_by_name(via))
                 return cli_usage_error("--via %s: expected agent, qga, vmi or auto", via);
 
-        qga_hook_install();
+        cli_qga_hook_install();
         /* The vmi view may pause the VM for a consistent task list: journaled
          * first, and resumed by the guard should this command die. */
         guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
@@ -391,7 +391,7 @@ static int view_held_change(const char *domain, const char *via, const char *wha
 }
 
 static int view_change(const char *domain, const char *via, const char *what, bool stop, int nice, double seconds) {
-        qga_hook_install();   /* SIGPIPE is ignored for the whole program (main.c) */
+        cli_qga_hook_install();   /* SIGPIPE is ignored for the whole program (main.c) */
         guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
         int r = view_held_change(domain, via, what, stop, nice, seconds);
         guest_pause_hook_set(NULL);
@@ -446,7 +446,7 @@ int cmd_cont(int argc, char **argv) {
         if (argc != 3)
                 return cli_usage_error("usage: xvsched cont DOMAIN PID|COMM [--via VIEW]");
         if (via) {
-                qga_hook_install();
+                cli_qga_hook_install();
                 guard_pause_hook_install(NULL, NULL, "cli", arg.state_dir, &arg.hv);
                 r = view_cont(argv[1], via, argv[2]);
                 guest_pause_hook_set(NULL);
