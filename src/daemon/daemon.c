@@ -83,7 +83,9 @@ static int check_domains(const DaemonOptions *o, const Rules *rules, const char 
         DomainList l = {};
         int r = hv_discover(&o->hv, &l, NULL);
         if (r < 0) {
-                snprintf(err, size, "%s: discovery failed: %s", path, strerror(-r));
+                /* a host that does not answer: named, one line */
+                snprintf(err, size, "%s: discovery failed%s%s: %s", path, o->hv.libvirt_uri ? " at " : "",
+                         o->hv.libvirt_uri ? o->hv.libvirt_uri : "", r == -ETIMEDOUT ? "no answer in time" : strerror(-r));
                 return r;
         }
         r = 0;

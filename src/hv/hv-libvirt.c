@@ -239,6 +239,12 @@ static int host_begin(const HvOptions *o, const char *uri, bool discover, HostJo
                                 host_job_unref(j);
                                 return -ETIMEDOUT;
                         }
+                        /* it answered after its caller gave up: keep what it opened */
+                        if (!h->conn && h->pending->r >= 0 && h->pending->conn && virConnectRef(h->pending->conn) == 0) {
+                                h->conn = h->pending->conn;
+                                free(h->canon);
+                                h->canon = h->pending->canon ? strdup(h->pending->canon) : NULL;
+                        }
                         host_job_unref(h->pending);
                         h->pending = NULL;
                 }
@@ -248,7 +254,10 @@ static int host_begin(const HvOptions *o, const char *uri, bool discover, HostJo
                 }
                 if (h && h->conn && virConnectRef(h->conn) == 0)
                         j->conn = h->conn;
-                if (h && !j->conn) {
+                if (h && (!j->conn || discover)) {
+                        /* a thread will ask the host: until it is done, the
+                         * host is not asked again (one that went silent on a
+                         * live connection too) */
                         h->pending = j;   /* the context's reference */
                         j->refs++;
                         h->pid = getpid();
@@ -295,14 +304,14 @@ static int host_wait(const HvOptions *o, HostJob *j, uint64_t deadline_ns) {
         if (!done)
                 return -ETIMEDOUT;
         HvContext *ctx = o->ctx;
-        if (ctx && j->conn) {
+        if (ctx) {
                 pthread_mutex_lock(&ctx->lock);
                 HvConn *h = ctx_find(ctx, j->uri);
                 if (h && h->pending == j) {
                         h->pending = NULL;
                         host_job_unref(j);   /* the context's reference (the caller still holds one) */
                 }
-                if (h && !h->conn && virConnectRef(j->conn) == 0) {
+                if (h && j->conn && !h->conn && virConnectRef(j->conn) == 0) {
                         h->conn = j->conn;
                         h->pid = getpid();
                         free(h->canon);
@@ -321,14 +330,50 @@ static uint64_t connect_deadline_ns(const HvOptions *o) {
 /* A connection for uri (NULL: o's): the context's (a reference of its own,
  * so that virConnectClose() in libvirt_release() is right either way), or a
  * new one, opened within the connect timeout. */
+/* An attempt on uri still in flight: wait for it until deadline_ns. */
+static void host_wait_pending(const HvOptions *o, const char *uri, uint64_t deadline_ns) {
+        HvContext *ctx = o->ctx;
+        if (!ctx)
+                return;
+        HostJob *p = NULL;
+        pthread_mutex_lock(&ctx->lock);
+        HvConn *h = ctx_find(ctx, uri);
+        if (h && h->pending && h->pid == getpid()) {
+                p = h->pending;
+                pthread_mutex_lock(&p->lock);
+                p->refs++;
+                pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        if (!p)
+                return;
+        struct timespec ts = { .tv_sec = (time_t) (deadline_ns / 1000000000ull),
+                               .tv_nsec = (long) (deadline_ns % 1000000000ull) };
+        pthread_mutex_lock(&p->lock);
+        while (!p->done)
+                if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) == ETIMEDOUT)
+                        break;
+        pthread_mutex_unlock(&p->lock);
+        host_job_unref(p);
+}
+
 static int libvirt_connect_uri(const HvOptions *o, const char *uri, virConnectPtr *ret) {
         if (!uri)
                 uri = o->libvirt_uri ? o->libvirt_uri : "";
         HostJob *j = NULL;
+        uint64_t deadline = connect_deadline_ns(o);
         int r = host_begin(o, uri, false, &j);
+        if (r == -ETIMEDOUT) {
+                /* A lever or an undo (not discovery, which skips the host at
+                 * once): worth waiting for, within the connect timeout; a
+                 * host that was only slow (a libvirtd stopped and continued)
+                 * answers meanwhile. */
+                host_wait_pending(o, uri, deadline);
+                r = host_begin(o, uri, false, &j);
+        }
         if (r < 0)
                 return r == -ETIMEDOUT ? -ENOTCONN : r;
-        r = host_wait(o, j, connect_deadline_ns(o));
+        r = host_wait(o, j, deadline);
         if (r >= 0 && j->conn && virConnectRef(j->conn) == 0)
                 *ret = j->conn;
         else if (r >= 0)

@@ -17,7 +17,11 @@
 #      hosts, `set NAME@HOST` changes only that host's;
 #  (e) with the silent URI among them: `list` ends within bounds, one error
 #      line names the silent host, both answering hosts are still listed,
-#      exit status 1; `set` on a domain of an answering host still works.
+#      exit status 1; `set` on a domain of an answering host still works;
+#  (f) the daemon: `run` with two hosts refuses in one line (one daemon per
+#      host); with h1 it sets mha's fixed weight through libvirt, keeps
+#      ticking while h1's libvirtd is stopped (SIGSTOP), and restores on h1
+#      when it ends.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_root
@@ -179,21 +183,57 @@ HANG="qemu+tcp://127.0.0.1:$hang_port/system"
 for ((i = 0; i < 50; i++)); do python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])))' "$hang_port" 2>/dev/null && break; sleep 0.1; done
 t0=$(date +%s%N)
 rc=0
-"$X" -b libvirt -c "${URI[1]}" -c "$HANG" -c "${URI[2]}" --connect-timeout 2 list --window 10 \
+"$X" -b libvirt -c "${URI[1]}" -c "$HANG" -c "${URI[2]}" --connect-timeout 1 list --window 10 \
         >"$XV_TEST_DIR/e.out" 2>"$XV_TEST_DIR/e.err" || rc=$?
 t1=$(date +%s%N)
 cat "$XV_TEST_DIR/e.out" "$XV_TEST_DIR/e.err"
 assert_eq 1 "$rc" "(e) list's exit status with a silent host"
 assert_eq 1 "$(wc -l <"$XV_TEST_DIR/e.err")" "(e) one error line"
-grep -qF "cannot reach $HANG: no answer within 2.0 s" "$XV_TEST_DIR/e.err" || fail "(e) the line names the silent host"
+grep -qF "cannot reach $HANG: no answer within 1.0 s" "$XV_TEST_DIR/e.err" || fail "(e) the line names the silent host"
 grep -q "^$H1 \+mha " "$XV_TEST_DIR/e.out" || fail "(e) mha (h1) not listed beside the silent host"
 grep -q "^$H2 \+mhb " "$XV_TEST_DIR/e.out" || fail "(e) mhb (h2) not listed beside the silent host"
-# 2 s timeout; the bound leaves room for a loaded machine, far from "for good"
+# 1 s timeout; the bound leaves room for a loaded machine, far from "for good"
 assert_le $(((t1 - t0) / 1000000000)) 15 "(e) seconds list took with a silent host"
-"$X" -b libvirt -c "$HANG" -c "${URI[2]}" --connect-timeout 2 set mhb weight=300 >/dev/null 2>&1 ||
+"$X" -b libvirt -c "$HANG" -c "${URI[2]}" --connect-timeout 1 set mhb weight=300 >/dev/null 2>&1 ||
         fail "(e) set on h2's domain failed beside the silent host"
 [ "$(shares 2 mhb)" != "$b2" ] || fail "(e) mhb's weight on h2 unchanged"
 "$X" "${C[@]}" reset --all >/dev/null || fail "(e) reset --all failed"
 assert_eq "$b2" "$(shares 2 mhb)" "(e) mhb restored on h2"
 assert_eq "$t2" "$(shares 2 twin)" "(e) h2's twin restored"
-pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded"
+# ---- (f) the daemon: one per host.  A remote host's fixed levers through
+# libvirt; its libvirtd stopped (SIGSTOP: the connection is open, nothing
+# answers) stalls at most one tick by the connect timeout, then the loop goes
+# on; SIGTERM restores on that host once it answers again.
+if out=$("$X" "${C[@]}" run /dev/null 2>&1); then fail "(f) run with two hosts started"; fi
+assert_match "one host's rules: run one per host" "$out" "(f) run with two hosts: why"
+cat >"$XV_TEST_DIR/f.conf" <<EOF
+[daemon]
+interval = 200ms
+[domain a]
+match = mha
+weight = 300
+[task t]
+domain = a
+comm = sleep
+EOF
+"$X" -b libvirt -c "${URI[1]}" --connect-timeout 1 run "$XV_TEST_DIR/f.conf" --timeline "$XV_TEST_DIR/f.jsonl" \
+        >"$XV_TEST_DIR/f.log" 2>&1 &
+dpid=$!
+xv_on_exit "kill -TERM $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+for ((i = 0; i < 100; i++)); do [ "$(shares 1 mha)" != "$b1" ] && break; sleep 0.1; done
+[ "$(shares 1 mha)" != "$b1" ] || fail "(f) the daemon did not set mha's weight on h1: $(tail -3 "$XV_TEST_DIR/f.log")"
+lpid=$(cat "$XV_TEST_DIR/h1/libvirtd.pid")
+n0=$(wc -l <"$XV_TEST_DIR/f.jsonl")
+kill -STOP "$lpid"
+xv_on_exit "kill -CONT $lpid 2>/dev/null"
+sleep 3
+n1=$(wc -l <"$XV_TEST_DIR/f.jsonl")
+kill -CONT "$lpid"
+log "$((n1 - n0)) ticks in the 3 s h1's libvirtd was stopped"
+# 200 ms ticks, one rediscovery held by the 1 s timeout: far more than 3 ticks
+assert_le 3 "$((n1 - n0))" "(f) ticks while h1's libvirtd was stopped"
+kill -0 "$dpid" 2>/dev/null || fail "(f) the daemon died: $(tail -3 "$XV_TEST_DIR/f.log")"
+kill -TERM "$dpid"
+wait "$dpid" || fail "(f) the daemon exited with $?: $(tail -3 "$XV_TEST_DIR/f.log")"
+assert_eq "$b1" "$(shares 1 mha)" "(f) mha's weight restored on h1 by the daemon's exit"
+pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded, a daemon on a remote host"
