@@ -63,6 +63,8 @@ Domain *cli_find_domain(const DomainList *l, const char *name);
 /* Discover, then find NAME in the list (*ret points into *l; the caller
  * frees *l with domain_list_done() on success).  Logs once on failure. */
 int cli_discover_one(const char *name, DomainList *l, Domain **ret);
+/* Let the qga view reach libvirt domains' agents through libvirt (guest.c). */
+void cli_qga_hook_install(void);
 /* Print a json object as the command's output (pretty) and free it. */
 void cli_print_json(json_object *o);
 

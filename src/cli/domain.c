@@ -95,7 +95,9 @@ static void channel_phrase(const Domain *d, const DomainChannel *c, const char *
 #define QGA_PROBE_TIMEOUT (2 * USEC_PER_SEC)
 static bool qga_probe(const Domain *d, bool libvirt, char *buf, size_t size) {
         size_t len = strlen(buf);
-        if (len >= size - 1 || (libvirt && !qga_command_hook_present()) || (!libvirt && !d->qga_channel.path))
+        if (libvirt && !qga_command_hook_present())
+                cli_qga_hook_install();
+        if (len >= size - 1 || (!libvirt && !d->qga_channel.path))
                 return false;
         QgaClient *c = NULL;
         int r = libvirt ? qga_client_connect_hook(d, QGA_PROBE_TIMEOUT, &c)
