@@ -246,6 +246,12 @@ static void act_domain(Daemon *d, size_t i) {
                 act_vcpu_idle(d, dr, true);
 }
 
+void daemon_vcpu_idle_off(Daemon *d) {
+        for (size_t i = 0; i < d->rules.n_domains; i++)
+                if (d->doms[i].domain && d->doms[i].vcpu_idle)
+                        act_vcpu_idle(d, &d->doms[i], false);
+}
+
 void daemon_act(Daemon *d) {
         for (size_t i = 0; i < d->rules.n_domains; i++)
                 act_domain(d, i);

@@ -119,6 +119,9 @@ void daemon_observe(Daemon *d);
 /* act.c: d->plan -> host levers (through the journal) and guest ops
  * queued for each domain's worker; starts the workers' next rounds. */
 void daemon_act(Daemon *d);
+/* Every domain's vCPUs out of SCHED_IDLE (exit, reload): before its guest is
+ * asked to undo anything, so a starved guest answers in time. */
+void daemon_vcpu_idle_off(Daemon *d);
 void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, size_t n);
 
 /* status.c */

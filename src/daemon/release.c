@@ -17,6 +17,7 @@
 /* Resume everything, restore every lever.  Used on exit and reload. */
 int daemon_release_all(Daemon *d) {
         int ret = 0;
+        daemon_vcpu_idle_off(d); /* a guest at SCHED_IDLE would answer the undo late */
         for (size_t i = 0; i < d->rules.n_domains; i++) {
                 DomainRt *dr = &d->doms[i];
                 WorkerOp final[WORKER_MAX_OPS];
