@@ -148,8 +148,8 @@ static int fill_domain(TopDomain *td, const Domain *d, const HvOptions *o, Sampl
         return top_set_string(&td->note, note);
 }
 
-/* One frame's data into m (which starts empty). */
-static int gather(Sampler *s, TopModel *m) {
+/* One frame's data into m (which starts empty); ask_daemon: its status too. */
+static int gather(Sampler *s, TopModel *m, bool ask_daemon) {
         HvOptions o = arg.hv;
         o.quick = true;   /* no monitor queries: QEMU's monitor is the daemon's to use */
         DomainList l = {};
@@ -179,6 +179,8 @@ static int gather(Sampler *s, TopModel *m) {
         s->n_prev = n_cur;
         s->prev_t_ns = now;
 
+        if (!ask_daemon)
+                return 0;
         _cleanup_free_ char *text = NULL;
         r = daemon_control_query(arg.state_dir, "status", TOP_STATUS_TIMEOUT_MS, true, &text);
         if (r >= 0)
@@ -203,12 +205,12 @@ static void clock_now(char buf[16]) {
 static int top_once(double delay_s) {
         Sampler s = {};
         TopModel m = {};
-        int r = gather(&s, &m);
+        int r = gather(&s, &m, false);   /* the first sample of the vCPU threads only */
         if (r >= 0) {
                 top_model_done(&m);
                 struct timespec ts = { arg.window_ms / 1000, (long) (arg.window_ms % 1000) * 1000000L };
                 nanosleep(&ts, NULL);
-                r = gather(&s, &m);
+                r = gather(&s, &m, true);
         }
         free(s.prev);
         if (r < 0) {
@@ -313,7 +315,7 @@ static int top_live(double delay_s) {
                 uint64_t now = now_nsec();
                 if (!v.paused && now >= next) {
                         TopModel nm = {};
-                        r = gather(&s, &nm);
+                        r = gather(&s, &nm, true);
                         top_model_done(&m);
                         m = nm;
                         if (r < 0)

@@ -7,8 +7,11 @@
 # tick stops moving) and space resumes; a 10x3 terminal shows "too small"
 # and top survives it; q exits 0 and leaves the terminal as it was (the
 # shell's screen back, echo and canonical mode on).  Then once more without
-# a daemon: read-only discovery, the guest's row, q exits 0; and --once
-# prints one frame without a terminal.
+# a daemon: read-only discovery, the guest's row, q exits 0; --once prints
+# one frame without a terminal; a control socket that never answers, or
+# answers nonsense, is said in the header in bounded time (no escape
+# sequence of its gets through); -d 0 is one usage line, exit 2; the bash
+# completion completes --delay.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
@@ -150,5 +153,65 @@ rc=0
 "$X" top </dev/null >"$XV_TEST_DIR/notty.out" 2>&1 || rc=$?
 assert_eq 1 "$rc" "exit status without a terminal"
 assert_eq 1 "$(wc -l <"$XV_TEST_DIR/notty.out")" "error lines without a terminal"
+
+# A control socket that never answers, or answers nonsense: top says so in
+# its header, in bounded time, and still shows the domains.
+fake_daemon() {
+        python3 - "$XVSCHED_STATE_DIR/control.sock" "$1" <<'EOF' &
+import os, socket, sys, time
+path, mode = sys.argv[1], sys.argv[2]
+try:
+    os.unlink(path)
+except FileNotFoundError:
+    pass
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(8)
+held = []
+end = time.time() + 20
+while time.time() < end:
+    c, _ = s.accept()
+    if mode == "garbage":
+        c.recv(4096)
+        c.sendall(b"\x1b[2J{not json\n")
+        c.close()
+    else:
+        held.append(c)
+EOF
+        fake_pid=$!
+        xv_on_exit "kill $fake_pid 2>/dev/null || true"
+        for ((i = 0; i < 50; i++)); do
+                [ -S "$XVSCHED_STATE_DIR/control.sock" ] && break
+                sleep 0.1
+        done
+}
+rm -f "$XVSCHED_STATE_DIR/control.sock"
+fake_daemon silent
+start=$(date +%s%N)
+once=$(timeout 10 "$X" -b qmp top --once </dev/null) || fail "top --once beside a silent daemon exited $?"
+ms=$((($(date +%s%N) - start) / 1000000))
+kill "$fake_pid"
+wait "$fake_pid" 2>/dev/null || true
+assert_match 'no daemon: read-only discovery \(the daemon did not answer: ' "$(head -1 <<<"$once")" "header beside a silent daemon"
+grep -q '^tp1 ' <<<"$once" || fail "no domain rows beside a silent daemon"
+log "--once beside a silent control socket: $ms ms"
+rm -f "$XVSCHED_STATE_DIR/control.sock"
+fake_daemon garbage
+once=$("$X" -b qmp top --once </dev/null) || fail "top --once beside a garbage reply exited $?"
+kill "$fake_pid"
+wait "$fake_pid" 2>/dev/null || true
+assert_match "\(the daemon's status reply is not a status\)" "$(head -1 <<<"$once")" "header beside a garbage reply"
+if grep -q $'\x1b' <<<"$once"; then fail "an escape sequence from the socket reached the terminal"; fi
+
+# The command line: -d is --delay; a bad delay is one line and exit 2;
+# the completion knows the command and its options.
+rc=0
+"$X" top -d 0 --once >"$XV_TEST_DIR/bad.out" 2>&1 || rc=$?
+assert_eq 2 "$rc" "exit status of top -d 0"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/bad.out")" "error lines of top -d 0"
+assert_match 'delay 0: expected a duration' "$(cat "$XV_TEST_DIR/bad.out")"
+"$X" completion bash >"$XV_TEST_DIR/completion.bash"
+got=$(bash -c '. "$1"; COMP_WORDS=(xvsched top --d); COMP_CWORD=2; _xvsched; echo "${COMPREPLY[*]}"' _ "$XV_TEST_DIR/completion.bash")
+assert_eq "--delay" "$got" "completion of 'xvsched top --d'"
 
 pass "domain, watched and stopped tasks, tick cost shown; sort, filter, pause change the screen; 10x3 survived; q exits 0 and restores the terminal; no-daemon view and --once work"
