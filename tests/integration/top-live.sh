@@ -20,7 +20,7 @@ require_cmd tmux
 
 step() { log "${SECONDS}s: $*"; }
 step "boot"
-vm start --name tp1 --agent --stay --cmd "$GUEST_LIB b hog; b bg; sleep 100000" >/dev/null
+vm start --name tp1 --pvh --agent --stay --cmd "$GUEST_LIB b hog; b bg; sleep 100000" >/dev/null
 vm wait tp1
 
 conf=$XV_TEST_DIR/top.conf
@@ -76,42 +76,42 @@ keys "clear; echo BEFORE-TOP; $X -b qmp top -d 0.3; echo top-rc=\$?" Enter
 
 # The daemon's header, the rule's domain on the guest, the watched tasks.
 until_screen 'daemon: tick [0-9]+ every 200 ms, cost observe [0-9]+ us, decide [0-9.]+ us, act [0-9]+ us' 10
-until_screen '^watched=tp1 +watched ' 10
-until_screen '^  hog +(running|runnable) ' 15
+until_screen '^watched=tp1 +watched ' 20
+until_screen '^  hog +(running|runnable) ' 20
 # The idle-class task is stopped by the daemon while hog is busy, and says why.
-until_screen '^  bg +stopped .*by xvsched: ' 15
+until_screen '^  bg +stopped .*by xvsched: ' 20
 step "top shows the daemon's domain and tasks:"
 screen | sed -n '1,8p'
 
 # Sort: s cycles cpu -> name -> weight.
-until_screen 'sort: cpu ' 2
+until_screen 'sort: cpu ' 5
 keys s
-until_screen 'sort: name ' 2
+until_screen 'sort: name ' 5
 keys s
-until_screen 'sort: weight ' 2
+until_screen 'sort: weight ' 5
 keys r
-until_screen 'sort: weight \(reversed\)' 2
+until_screen 'sort: weight \(reversed\)' 5
 
 # Filter: only bg's row under its domain; Esc-less: Enter keeps it.
 keys / b g Enter
-until_screen 'filter: bg ' 2
-until_not_screen '^  hog ' 2
+until_screen 'filter: bg ' 5
+until_not_screen '^  hog ' 5
 screen | grep -qE '^  bg ' || fail "the filter hid the task it names"
 # Clearing it brings hog back.
 keys / BSpace BSpace Enter
-until_screen 'filter: - ' 2
-until_screen '^  hog ' 2
+until_screen 'filter: - ' 5
+until_screen '^  hog ' 5
 
 step "sort and filter done"
 # Pause: PAUSED in the header, the tick stops moving; space resumes.
 keys p
-until_screen '^PAUSED ' 2
+until_screen '^PAUSED ' 5
 t0=$(tick_shown)
 sleep 1
 t1=$(tick_shown)
 assert_eq "$t0" "$t1" "tick shown while paused"
 keys Space
-until_not_screen '^PAUSED ' 2
+until_not_screen '^PAUSED ' 5
 for ((i = 0; i < 50; i++)); do
         [ "$(tick_shown)" -gt "$t1" ] && break
         sleep 0.1
@@ -121,11 +121,11 @@ done
 step "pause done"
 # A 10x3 terminal: one line, and top keeps running; back to 120x40.
 "${T[@]}" resize-window -t top -x 10 -y 3
-until_screen '^too small' 3
+until_screen '^too small' 5
 sleep 0.5
 top_running || fail "xvsched top died in a 10x3 terminal"
 "${T[@]}" resize-window -t top -x 120 -y 40
-until_screen '^watched=tp1 ' 3
+until_screen '^watched=tp1 ' 5
 
 # q: exit status 0, the shell's screen back, the terminal's modes as before.
 keys q
@@ -133,7 +133,7 @@ until_screen '^top-rc=0$' 5
 screen | grep -q '^BEFORE-TOP$' || fail "the shell's screen was not restored"
 screen | grep -q 'daemon: tick' && fail "top's frame is left on the screen"
 keys "stty -a | tr ' ;' '\n\n' | grep -xE 'echo|icanon' | sort | tr '\n' ' '; echo" Enter
-until_screen '^echo icanon ?$' 3
+until_screen '^echo icanon ?$' 5
 
 step "q done"
 # Without a daemon: read-only discovery, the guest under its own name.
