@@ -272,7 +272,7 @@ void daemon_metrics_publish(Daemon *d) {
                 md->rt = dr->rt;
                 md->weight = dr->weight;
                 md->cap_cpus = domain_cap(&d->rules.domains[i]);
-                md->have_vcpu = dr->vcpu_t_ns != 0;
+                md->have_vcpu = dr->domain && dr->vcpu_t_ns != 0 && domain_count_class(dr->domain, THREAD_VCPU) > 0;
                 md->vcpu_seconds = (double) dr->vcpu_ns / 1e9;
                 md->steal_scale = d->state.domains[i].steal_scale;
         }
