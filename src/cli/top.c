@@ -68,13 +68,19 @@ static bool prev_sample(const Sampler *s, pid_t tid, uint64_t *ret) {
         return false;
 }
 
-/* The vCPU threads' scheduling: one nice and policy when they share them. */
-static int fill_sched(TopDomain *td, const Domain *d) {
+/* The threads whose CPU and scheduling a domain's row shows: its vCPU
+ * threads, or all of them when it has none (a container, a process tree). */
+static bool shown_thread(const Domain *d, size_t i, bool all) {
+        return all || d->threads[i].class == THREAD_VCPU;
+}
+
+/* Their scheduling: one nice and policy when they share them. */
+static int fill_sched(TopDomain *td, const Domain *d, bool all) {
         bool first = true, mixed = false;
         ThreadSched one = {};
         for (size_t i = 0; i < d->n_threads; i++) {
                 ThreadSched ts;
-                if (d->threads[i].class != THREAD_VCPU || thread_sched_get(d->threads[i].tid, &ts) < 0)
+                if (!shown_thread(d, i, all) || thread_sched_get(d->threads[i].tid, &ts) < 0)
                         continue;
                 if (first)
                         one = ts;
@@ -104,11 +110,13 @@ static int fill_domain(TopDomain *td, const Domain *d, const HvOptions *o, Sampl
                 return r;
         td->pid = d->pid;
         uint64_t sum = 0;
-        bool known = s->prev_t_ns > 0 && now > s->prev_t_ns;
+        bool known = s->prev_t_ns > 0 && now > s->prev_t_ns, all = domain_count_class(d, THREAD_VCPU) == 0;
+        size_t n_shown = 0;
         for (size_t i = 0; i < d->n_threads; i++) {
-                if (d->threads[i].class != THREAD_VCPU)
+                if (!shown_thread(d, i, all))
                         continue;
-                td->n_vcpus++;
+                n_shown++;
+                td->n_vcpus += d->threads[i].class == THREAD_VCPU;
                 uint64_t ns = sample_thread(d, d->threads[i].tid), before;
                 Sample *n = realloc(*cur, (*n_cur + 1) * sizeof *n);
                 if (!n)
@@ -120,7 +128,7 @@ static int fill_domain(TopDomain *td, const Domain *d, const HvOptions *o, Sampl
                 else if (ns >= before)
                         sum += ns - before;
         }
-        if (known && td->n_vcpus > 0)
+        if (known && n_shown > 0)
                 td->vcpu_pct = (double) sum / (double) (now - s->prev_t_ns) * 100.0;
 
         DomainLevers lv;
@@ -135,7 +143,7 @@ static int fill_domain(TopDomain *td, const Domain *d, const HvOptions *o, Sampl
                                 return -ENOMEM;
                 }
         }
-        r = fill_sched(td, d);
+        r = fill_sched(td, d, all);
         if (r < 0)
                 return r;
         /* The paths discovery sees without asking anyone (no daemon, or
