@@ -182,8 +182,6 @@ int daemon_run(const DaemonOptions *o) {
                 if (r < 0)
                         log_error_errno(r, "cannot open the control socket: %m");
         }
-        if (r >= 0 && dconf.metrics && (r = metrics_server_start(dconf.metrics, &d.metrics, err, sizeof err)) < 0)
-                log_error_errno(r, "%s", err);
         if (r < 0)
                 goto out;   /* each failure above said why, in one line */
         if (!o->dry_run) {
@@ -213,6 +211,12 @@ int daemon_run(const DaemonOptions *o) {
                                                           : strerror(-r));
                         goto out;
                 }
+        }
+
+        /* After the guard's fork: the metrics server is a thread. */
+        if (dconf.metrics && (r = metrics_server_start(dconf.metrics, &d.metrics, err, sizeof err)) < 0) {
+                log_error_errno(r, "%s", err);
+                goto out;
         }
 
         sigset_t mask;
