@@ -2,11 +2,14 @@
 /* The metrics' HTTP server (libmicrohttpd, one internal epoll thread) and
  * the loop's side: a snapshot of the daemon after each tick.
  *
- * Two snapshots: the loop fills the one not published, then swaps them
- * under the lock; the server's thread renders the published one under the
- * same lock.  So the loop waits at most one render (tens of µs), never a
- * client: MHD's sockets are non-blocking and its limits (connections, per
- * address, request memory, idle timeout) are checked on its own thread. */
+ * Three snapshots: the published one, the one the server's thread renders
+ * (it marks it busy under the lock, renders without it), and the one the
+ * loop fills (neither of those), then publishes by setting an index under
+ * the lock.  One render at a time (MHD's one thread), so a free one is always
+ * there, and the loop holds the lock for a few instructions, never for a
+ * render or a client: MHD's sockets are non-blocking and its limits
+ * (connections, per address, request memory, idle timeout) are checked on
+ * its own thread. */
 
 #include <errno.h>
 #include <math.h>
@@ -37,8 +40,10 @@ uint64_t metrics_error_count(MetricsError e);   /* metrics.c */
 struct MetricsServer {
         struct MHD_Daemon *mhd;
         pthread_mutex_t lock;
-        MetricsSnapshot snaps[2];
+        MetricsSnapshot snaps[3];
         unsigned published;        /* index of the published snapshot */
+        unsigned busy[3];          /* renders in progress of each */
+        unsigned filling;          /* the loop's (between begin and publish) */
         char address[80];
         /* the loop's own */
         MetricsHistogram phase[_METRICS_PHASE_MAX];
@@ -77,7 +82,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         char *text = NULL;
         size_t len = 0;
         pthread_mutex_lock(&m->lock);
-        int r = metrics_render(&m->snaps[m->published], &text, &len);
+        unsigned i = m->published;
+        m->busy[i]++;
+        pthread_mutex_unlock(&m->lock);
+        int r = metrics_render(&m->snaps[i], &text, &len);
+        pthread_mutex_lock(&m->lock);
+        m->busy[i]--;
         pthread_mutex_unlock(&m->lock);
         if (r < 0)
                 return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", "text/plain; charset=utf-8", false);
@@ -167,13 +177,19 @@ void metrics_server_stop(MetricsServer *m) {
                 return;
         MHD_stop_daemon(m->mhd);   /* closes the listening socket too */
         pthread_mutex_destroy(&m->lock);
-        metrics_snapshot_done(&m->snaps[0]);
-        metrics_snapshot_done(&m->snaps[1]);
+        for (size_t i = 0; i < ELEMENTSOF(m->snaps); i++)
+                metrics_snapshot_done(&m->snaps[i]);
         free(m);
 }
 
 MetricsSnapshot *metrics_server_begin(MetricsServer *m) {
-        return &m->snaps[!m->published];
+        pthread_mutex_lock(&m->lock);
+        unsigned i = 0;
+        while (i == m->published || m->busy[i] > 0)
+                i++;   /* < 3: one published, at most one other rendered */
+        m->filling = i;
+        pthread_mutex_unlock(&m->lock);
+        return &m->snaps[i];
 }
 
 const MetricsSnapshot *metrics_server_last(MetricsServer *m) {
@@ -182,7 +198,7 @@ const MetricsSnapshot *metrics_server_last(MetricsServer *m) {
 
 void metrics_server_publish(MetricsServer *m) {
         pthread_mutex_lock(&m->lock);
-        m->published = !m->published;
+        m->published = m->filling;
         pthread_mutex_unlock(&m->lock);
 }
 

@@ -6,7 +6,8 @@
  * The daemon's loop publishes a MetricsSnapshot after each tick (a copy:
  * nothing in it points into the daemon); an HTTP server (libmicrohttpd, its
  * own thread) renders the last published snapshot for each GET /metrics.
- * The loop only takes the snapshot's lock to swap two pointers; a client
+ * The loop only takes the snapshots' lock to pick one and to publish it
+ * (an index), never while a render runs; a client
  * that never reads, never finishes its request or opens hundreds of
  * connections costs the server's thread at most its limits, never the loop.
  *
@@ -124,8 +125,9 @@ typedef struct MetricsServer MetricsServer;
  * /metrics from its own thread.  -errno, with a one-line reason in err. */
 int metrics_server_start(const char *address, MetricsServer **ret, char *err, size_t err_size);
 void metrics_server_stop(MetricsServer *m);
-/* The loop's side: the snapshot to fill in (its previous contents are the
- * last snapshot but one), then publish it. */
+/* The loop's side: a snapshot to fill in (neither the published one nor
+ * one being rendered; its arrays are reused, its contents stale), then
+ * publish it.  last: the published one (the loop reads it, never writes). */
 MetricsSnapshot *metrics_server_begin(MetricsServer *m);
 const MetricsSnapshot *metrics_server_last(MetricsServer *m);
 void metrics_server_publish(MetricsServer *m);

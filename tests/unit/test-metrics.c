@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,71 @@ static void test_server(void **st) {
         metrics_server_stop(m);
 }
 
+/* A scraper thread against a loop that publishes as fast as it can: every
+ * scrape is one whole snapshot (the tick count and the task's figure,
+ * written together, agree), never a half-filled one. */
+static volatile bool scraping_done;
+static unsigned scrape_port;
+
+static void *scraper(void *arg) {
+        unsigned *n_ok = arg;
+        for (int i = 0; i < 100; i++) {
+                char *r = http(scrape_port, "GET /metrics HTTP/1.0\r\n\r\n");
+                const char *t = strstr(r, "\nxvsched_ticks_total ");
+                const char *c = strstr(r, "\nxvsched_task_cpu_seconds_total{domain=\"d\",task=\"t\"} ");
+                if (t && c) {
+                        unsigned long a = strtoul(t + strlen("\nxvsched_ticks_total "), NULL, 10);
+                        unsigned long b = strtoul(strchr(c, '}') + 2, NULL, 10);
+                        if (a != b) {
+                                fprintf(stderr, "torn snapshot: ticks %lu, cpu %lu\n", a, b);
+                                abort();
+                        }
+                        (*n_ok)++;
+                }
+                free(r);
+        }
+        scraping_done = true;
+        return NULL;
+}
+
+static void test_server_concurrent(void **st) {
+        (void) st;
+        char err[256], addr[64];
+        MetricsServer *m = NULL;
+        for (unsigned p = 40000 + (unsigned) getpid() % 20000, i = 0; i < 50 && !m; i++, p++) {
+                snprintf(addr, sizeof addr, "127.0.0.1:%u", p);
+                if (metrics_server_start(addr, &m, err, sizeof err) == 0)
+                        scrape_port = p;
+        }
+        assert_non_null(m);
+        pthread_t th;
+        unsigned n_ok = 0;
+        scraping_done = false;
+        assert_int_equal(pthread_create(&th, NULL, scraper, &n_ok), 0);
+        unsigned long k = 0;
+        while (!scraping_done) {
+                const MetricsSnapshot *last = metrics_server_last(m);
+                MetricsSnapshot *s = metrics_server_begin(m);
+                assert_ptr_not_equal(s, last);
+                if (s->a_tasks < 1) {
+                        s->tasks = calloc(1, sizeof *s->tasks);
+                        s->a_tasks = 1;
+                }
+                s->n_tasks = 1;
+                snprintf(s->tasks[0].name, sizeof s->tasks[0].name, "t");
+                snprintf(s->tasks[0].domain, sizeof s->tasks[0].domain, "d");
+                s->tasks[0].present = true;
+                s->ticks = ++k;
+                s->tasks[0].cpu_seconds = (double) k;
+                metrics_server_publish(m);
+                assert_ptr_equal(metrics_server_last(m), s);
+        }
+        pthread_join(th, NULL);
+        assert_int_equal(n_ok, 100);
+        assert_true(k > 1);
+        metrics_server_stop(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_and_types),
@@ -346,6 +412,7 @@ int main(void) {
                 cmocka_unit_test(test_histogram),
                 cmocka_unit_test(test_address),
                 cmocka_unit_test(test_server),
+                cmocka_unit_test(test_server_concurrent),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
