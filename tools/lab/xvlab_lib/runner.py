@@ -300,17 +300,26 @@ class Lab:
         with open(conf, "w") as f:
             f.write(conf_text)
         self.xv("check", conf, state=state)
-        p = self.spawn([self.xvsched, "-b", "qmp", "run", conf], "xvsched-run-" + tag,
-                       env={"XVSCHED_STATE_DIR": state}, log=os.path.join(self.out, f"{tag}.daemon.log"))
         self.daemon_states.append(state)
         sock = os.path.join(state, "control.sock")
-        for _ in range(150):
-            if os.path.exists(sock):
-                return p, state
-            if p.poll() is not None:
-                raise LabError(f"xvsched run ({tag}) exited with {p.returncode}: see {tag}.daemon.log")
-            time.sleep(0.1)
-        raise LabError(f"xvsched run ({tag}) did not come up in 15 s")
+        log = os.path.join(self.out, f"{tag}.daemon.log")
+        # Discovery on a loaded host can miss a QEMU whose QMP socket is
+        # slow to answer ("does not exist here"): try three times.
+        for attempt in range(1, 4):
+            p = self.spawn([self.xvsched, "-b", "qmp", "run", conf], "xvsched-run-" + tag,
+                           env={"XVSCHED_STATE_DIR": state}, log=log)
+            for _ in range(150):
+                if os.path.exists(sock):
+                    return p, state
+                if p.poll() is not None:
+                    break
+                time.sleep(0.1)
+            else:
+                raise LabError(f"xvsched run ({tag}) did not come up in 15 s")
+            self.end(p)
+            self.log(f"xvsched run ({tag}) exited with {p.returncode} (attempt {attempt}/3): see {tag}.daemon.log")
+            time.sleep(2)
+        raise LabError(f"xvsched run ({tag}) exited with {p.returncode} three times: see {tag}.daemon.log")
 
     # --- teardown ------------------------------------------------------------
     def close(self):

@@ -4,7 +4,6 @@ samples ({"config", "rep", "guest", "metric", "value"}) and time series to
 results, and runs its configurations interleaved: round 1 runs every
 configuration once, then round 2, ...  so that slow drifts of a shared
 machine's load hit every configuration alike."""
-import calendar
 import os
 import time
 
@@ -29,6 +28,19 @@ def rounds(opts, configs):
             yield rep, c
 
 
+def each_round(lab, results, opts, configs, fn):
+    """fn(rep, config) for every interleaved pair; a LabError ends only
+    that configuration of that round, and is noted in the report: on a
+    shared machine one failed boot must not void the other rounds."""
+    for rep, c in rounds(opts, configs):
+        try:
+            fn(rep, c)
+        except LabError as e:
+            lab.log(f"round {rep}, {c}: {e} (going on with the next)")
+            results["notes"].append(f"round {rep}, configuration {c} failed: {e}")
+            results.setdefault("failed", []).append({"rep": rep, "config": c, "error": str(e)})
+
+
 # --- 000: prime printing in 1 and 5 guests ---------------------------------
 P000_CONFIGS = ["1", "2", "3", "weight", "policy"]
 
@@ -45,28 +57,35 @@ def run_000(lab, results, opts):
         f"All guests' QEMU threads are pinned to host CPU(s) {cpu} (xvsched set cpus=), so the five "
         "guests compete for one core as the paper's five did for a 2-core/4-thread i3 "
         "(here 2 cores shared with other work).")
-    for rep, cfg in rounds(opts, configs):
+    def one(rep, cfg):
         lab.log(f"000 round {rep}/{opts.reps}: config {cfg}")
         _one_000(lab, results, opts, rep, cfg, maxn, cpu)
+    each_round(lab, results, opts, configs, one)
 
 
-def _utc(s):
-    """Seconds since the epoch of xvbench's start_time_utc, or +inf."""
-    try:
-        return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + s[19:].rstrip("Z"))
-    except (TypeError, ValueError):
-        return float("inf")
+def _pause_when_ready(lab, names, timeout):
+    """QMP stop each guest as soon as its console says XVLAB-READY."""
+    left = list(names)
+    t_end = time.monotonic() + timeout
+    while left:
+        for n in list(left):
+            if "\nXVLAB-READY" in lab.read_console(n)[-65536:]:
+                lab.vm("qmp", n, '{"execute": "stop"}')
+                left.remove(n)
+        if time.monotonic() > t_end:
+            raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
+        time.sleep(0.2)
 
 
 def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
     ng = 1 if cfg == "1" else 5
-    # The guests boot one after another on one core (tens of seconds under
-    # TCG); they start the workload together at a wall-clock second (their
-    # clock comes from the RTC, i.e. the host's), so that the comparison is
-    # of the workloads, not of the boots.
-    go = int(time.time()) + opts.boot_margin + 6 * ng
-    script = (GUEST_R + f"while [ $(date +%s) -lt {go} ]; do sleep 0.2; done; "
-              f"r prime xvbench prime --max {maxn}")
+    # The guests boot one after another on one loaded core (up to a minute
+    # each under TCG).  So that the comparison is of the workloads, not of
+    # the boots, each guest says READY when booted and sleeps 2 s (guest
+    # time); the host pauses it (QMP stop: its clock stops too) and, once
+    # all are paused and the configuration's lever is set, resumes them
+    # together (QMP cont).
+    script = GUEST_R + f"echo XVLAB-READY; sleep 2; r prime xvbench prime --max {maxn}"
     guests = []
     policy = cfg == "policy"
     try:
@@ -76,16 +95,17 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
             lab.xv("set", n, f"cpus={cpu}")
         sampler = Sampler({g: pid for g, _, pid in guests}, period=0.5)
         sampler.start()
+        _pause_when_ready(lab, [n for _, n, _ in guests], opts.guest_timeout)
         if cfg == "3":
             lab.xv("set", guests[4][1], "nice=-20")
         elif cfg == "weight":
             for g, n, _ in guests:
                 lab.xv("set", n, f"weight={opts.weight if g == 'g5' else 100}")
-        elif policy:
-            # The daemon starts once the guests' agents are up (before the
-            # workloads start): a view opened on a booting guest fails.
-            for g, n, _ in guests:
-                lab.vm("wait", n, "--timeout", str(opts.guest_timeout), timeout=opts.guest_timeout + 30)
+        go_rel = time.monotonic() - sampler.t0
+        for _, n, _ in guests:
+            lab.vm("qmp", n, '{"execute": "cont"}')
+        if policy:
+            # After the resume: a view opened on a paused guest times out.
             conf = "[daemon]\ninterval = 200ms\n"
             for g, n, _ in guests:
                 conf += f"\n[domain {g}]\nmatch = {n}\nview = agent\n"
@@ -100,7 +120,6 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
         sampler.stop()
         if policy:
             lab.end(dproc)
-        go_rel = go - (time.time() - (time.monotonic() - sampler.t0))
         ends = [sampler.end[g] for g, _, _ in guests if sampler.end[g] is not None]
         shared = sampler.cpu_between(go_rel, min(ends) if ends else (sampler.t[-1] if sampler.t else 0))
         missing = []
@@ -116,8 +135,6 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
             add(results, cfg, rep, g, "sys_s", res["sys_ns"] / 1e9)
             add(results, cfg, rep, g, "primes", res["primes_found"])
             add(results, cfg, rep, g, "qemu_cpu_s", round(sampler.total[g], 3))
-            # How late the guest started the workload (still booting at the go time).
-            add(results, cfg, rep, g, "late_s", round(max(_utc(rpt[1].get("start_time_utc")) - go, 0.0), 2))
             add(results, cfg, rep, g, "cpu_s_shared", round(shared[g], 3))
             if sampler.end[g] is not None:
                 add(results, cfg, rep, g, "wall_s", round(sampler.end[g], 2))
@@ -158,8 +175,10 @@ def run_002(lab, results, opts):
         "ab runs inside the guest beside lighttpd: the tools/vm guests have no network device, so "
         "the host cannot reach lighttpd; ab's own CPU is part of what the guest must share.")
     results["notes"].append(
-        "tripwire: keys, policy and database are made once per run after boot (xv-tripwire-init's "
-        "steps; ~2.5 min under TCG); the background job is `tripwire --check` in a loop.")
+        "tripwire: keys and policy are made once per run after boot (xv-tripwire-init's steps). "
+        "Full mode also makes the database (over 10 min under TCG on a loaded host) and the "
+        "background job is `tripwire --check` in a loop; --quick skips the database and loops "
+        "`tripwire --init`, the same hash walk over the file system.")
     n, pid = lab.start_debian("web", cpus=1)
     try:
         lab.xv("set", n, f"cpus={opts.host_cpu}")
@@ -175,14 +194,18 @@ def run_002(lab, results, opts):
                  "twadmin --create-cfgfile --cfgfile tw.cfg --site-keyfile site.key --site-passphrase $P twcfg.txt >/dev/null; "
                  "twadmin --create-polfile --cfgfile tw.cfg --polfile tw.pol --site-keyfile site.key "
                  "--site-passphrase $P twpol.txt >/dev/null; "
-                 "[ -f /var/lib/tripwire/$(hostname).twd ] || tripwire --init --cfgfile tw.cfg --polfile tw.pol "
-                 "--local-passphrase $P >/dev/null 2>&1; echo ok")
-        lab.log("002: lighttpd's test file, tripwire's keys, policy and database (minutes under TCG)")
-        lab.vm_exec(n, setup, timeout=600)
-        for rep, cfg in rounds(opts, configs):
+                 "echo ok")
+        if opts.mode == "full":
+            setup += ("; [ -f /var/lib/tripwire/$(hostname).twd ] || tripwire --init --cfgfile tw.cfg "
+                      "--polfile tw.pol --local-passphrase $P >/dev/null 2>&1; echo db")
+        lab.log("002: lighttpd's test file, tripwire's keys and policy"
+                + (" and database" if opts.mode == "full" else "") + " (minutes under TCG)")
+        lab.vm_exec(n, setup, timeout=opts.guest_timeout)
+        def one(rep, cfg):
             lab.log(f"002 round {rep}/{opts.reps}: {cfg}")
             rps = _one_002(lab, n, cfg, requests, rep, opts)
             add(results, cfg, rep, "same", "rps", rps)
+        each_round(lab, results, opts, configs, one)
     finally:
         lab.xv("reset", "--all", check=False)
         lab.stop_all_guests()
@@ -232,7 +255,7 @@ def run_004(lab, results, opts):
         "The busybox guest has no disk: its I/O load works on the initramfs (tmpfs) and loopback "
         "UDP; the paper's emulated-vs-virtio devices and vhost-net are not compared.")
     xvbench = os.path.join(lab.build, "bench", "xvbench")
-    for rep, cfg in rounds(opts, configs):
+    def one(rep, cfg):
         lab.log(f"004 round {rep}/{opts.reps}: {cfg}")
         io = cfg.startswith("kernel-io")
         loads = f"xvbench load kernel --duration {dur + 4} --quiet & "
@@ -257,7 +280,7 @@ def run_004(lab, results, opts):
             if not rpt or not rpt[1]:
                 lab.keep_console(n, os.path.join(lab.out, f"console-{cfg}-{rep}.txt"))
                 results["notes"].append(f"{cfg} round {rep}: no timer report (console kept)")
-                continue
+                return
             lat = rpt[1]["results"]["latency"]
             add(results, cfg, rep, "g1", "max_ms", lat["max_ns"] / 1e6)
             add(results, cfg, rep, "g1", "p99_ms", lat["p99_ns"] / 1e6)
@@ -268,6 +291,7 @@ def run_004(lab, results, opts):
                 lab.end(p)
             lab.xv("reset", "--all", check=False)
             lab.stop_all_guests()
+    each_round(lab, results, opts, configs, one)
 
 
 # --- 003: isolation with 1, 2, 3 VMs ---------------------------------------
@@ -280,7 +304,7 @@ def run_003(lab, results, opts):
                               "placement": "guest 1 on host CPU 1; guests 2 and 3 on CPU 0 (a 2-core host "
                                            "has no 2 dedicated cores per VM)"})
     results["notes"].append("Network response and TCP_RR isolation are not run: the guests have no network device.")
-    for rep, nvm in rounds(opts, opts.configs or ["1", "2", "3"]):
+    def one(rep, nvm):
         lab.log(f"003 round {rep}/{opts.reps}: {nvm} VM(s)")
         script = GUEST_R + (f"r stones xvbench stones --duration {dur}; "
                             f"r memstride xvbench memstride --size {size} --stride 4K --reps 3")
@@ -303,6 +327,7 @@ def run_003(lab, results, opts):
         finally:
             lab.xv("reset", "--all", check=False)
             lab.stop_all_guests()
+    each_round(lab, results, opts, opts.configs or ["1", "2", "3"], one)
 
 
 # --- 001: TSC-timed loops, host vs guests, shared vs partitioned ------------
@@ -315,7 +340,7 @@ def run_001(lab, results, opts):
                             "(xvsched set cpus=). The I/O part (randread on a disk per partition) is missing.")
     xvbench = os.path.join(lab.build, "bench", "xvbench")
     work = (f"r regs xvbench regs --reps {reps_in}; r memcpy xvbench memcpy --size 1M --reps {reps_in}")
-    for rep, cfg in rounds(opts, opts.configs or ["host", "guest1", "shared", "partitioned"]):
+    def one(rep, cfg):
         lab.log(f"001 round {rep}/{opts.reps}: {cfg}")
         if cfg == "host":
             for wl, extra in (("regs", []), ("memcpy", ["--size", "1M"])):
@@ -323,7 +348,7 @@ def run_001(lab, results, opts):
                            timeout=300)
                 import json as _j
                 add(results, "host", rep, "h", wl, _j.loads(r.stdout)["results"]["rep"]["median_ns"])
-            continue
+            return
         try:
             names = []
             for i in range(1, (1 if cfg == "guest1" else 2) + 1):
@@ -339,6 +364,7 @@ def run_001(lab, results, opts):
         finally:
             lab.xv("reset", "--all", check=False)
             lab.stop_all_guests()
+    each_round(lab, results, opts, opts.configs or ["host", "guest1", "shared", "partitioned"], one)
 
 
 SCENARIOS = {
