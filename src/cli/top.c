@@ -162,15 +162,30 @@ static int gather(Sampler *s, TopModel *m, bool ask_daemon) {
         o.quick = true;   /* no monitor queries: QEMU's monitor is the daemon's to use */
         DomainList l = {};
         _cleanup_free_ char *note = NULL;
-        int r = hv_discover(&o, &l, &note);
+        _cleanup_(hv_strv_freep) char **failed = NULL;
+        /* Many hosts (-c repeated): one that does not answer is said, the
+         * others shown. */
+        int r = hv_discover_hosts(&o, &l, &note, &failed);
         char msg[256] = "";
-        if (r < 0)
+        if (r == -ENOTCONN)
+                snprintf(msg, sizeof msg, "cannot reach %s%s%s", o.backend ? o.backend : "the hypervisor",
+                         o.libvirt_uri ? " at " : "", o.libvirt_uri ? o.libvirt_uri : "");
+        else if (r < 0)
                 snprintf(msg, sizeof msg, "discovery failed: %s", strerror(-r));
+        else if (failed && failed[0])
+                snprintf(msg, sizeof msg, "%s%s", failed[0], failed[1] ? "; and more hosts" : "");
         uint64_t now = now_nsec();
         Sample *cur = NULL;
         size_t n_cur = 0;
         for (size_t i = 0; r >= 0 && i < l.n; i++) {
-                TopDomain *td = top_model_add_domain(m, l.domains[i]->name);
+                /* A domain of another host is NAME@HOST, as list's HOST column says it. */
+                char name[512], host[256];
+                if (l.domains[i]->remote) {
+                        hv_domain_host(l.domains[i], host, sizeof host);
+                        snprintf(name, sizeof name, "%s@%s", l.domains[i]->name, host);
+                } else
+                        snprintf(name, sizeof name, "%s", l.domains[i]->name);
+                TopDomain *td = top_model_add_domain(m, name);
                 if (!td) {
                         r = -ENOMEM;
                         break;
@@ -238,7 +253,8 @@ static int top_once(double delay_s) {
         clock_now(clock);
         TopView v = { .sort = TOP_SORT_CPU, .delay_s = delay_s, .clock = clock };
         top_model_sort(&m, v.sort, false);
-        size_t height = MIN(top_rows(&m, NULL) + 4, (size_t) TOP_MAX_LINES);
+        /* Room for every row (no domain at all is a frame too, not "too small"). */
+        size_t height = MIN(MAX(top_rows(&m, NULL) + 4, (size_t) TOP_MIN_HEIGHT), (size_t) TOP_MAX_LINES);
         TopLine *lines = calloc(height, sizeof *lines);
         if (!lines) {
                 top_model_done(&m);
@@ -246,7 +262,7 @@ static int top_once(double delay_s) {
         }
         size_t n = top_render(&m, &v, width, (int) height, lines);
         for (size_t i = 0; i < n; i++)
-                if (lines[i].kind != TOP_LINE_FOOTER)
+                if (lines[i].kind != TOP_LINE_FOOTER && (lines[i].kind != TOP_LINE_TASK || lines[i].text[0]))
                         puts(lines[i].text);
         free(lines);
         top_model_done(&m);

@@ -358,6 +358,23 @@ static void test_render(void **st) {
         top_model_done(&m);
 }
 
+static void test_render_empty(void **st) {
+        (void) st;
+        /* No domain, no daemon: a frame, not an error. */
+        TopModel m = {};
+        TopLine lines[5];
+        TopView v = { .delay_s = 2 };
+        assert_int_equal(top_render(&m, &v, 80, 5, lines), 5);
+        assert_string_equal(lines[0].text, "xvsched top  no daemon: read-only discovery");
+        assert_true(strncmp(lines[1].text, "0 domains, 0 tasks", 18) == 0);
+        assert_int_equal(lines[2].kind, TOP_LINE_COLUMNS);
+        assert_string_equal(lines[3].text, "");
+        assert_int_equal(lines[4].kind, TOP_LINE_FOOTER);
+        assert_int_equal(top_rows(&m, "x"), 0);
+        top_model_sort(&m, TOP_SORT_NAME, true);
+        top_model_done(&m);
+}
+
 static void test_render_every_size(void **st) {
         (void) st;
         TopModel m = {};
@@ -392,6 +409,7 @@ int main(void) {
                 cmocka_unit_test(test_cell),
                 cmocka_unit_test(test_layout),
                 cmocka_unit_test(test_render),
+                cmocka_unit_test(test_render_empty),
                 cmocka_unit_test(test_render_every_size),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
