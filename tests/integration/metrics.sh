@@ -9,7 +9,8 @@
 #  - bad clients (one that connects and never sends, one that sends a
 #    request and never reads, 200 connections held open at once): the
 #    daemon keeps ticking, its control socket answers, and /metrics answers
-#    again once they are gone.
+#    again once they are gone;
+#  - after `xvsched reload` it serves the new rules.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
@@ -144,6 +145,17 @@ curl -sf -m 5 "$url" >"$XV_TEST_DIR/s3.txt" || fail "GET /metrics after the bad 
 n3=$(value 'xvsched_tick_seconds_count{phase="observe"}' "$XV_TEST_DIR/s3.txt")
 grows "$n2" "$n3" ||
         fail "ticks did not advance in the metrics across the bad clients ($n2 -> $n3)"
+
+# a reload swaps the rules under the server: it goes on serving the new ones
+sed -i 's/^priority = 60$/priority = 70/' "$XV_TEST_DIR/m.conf"
+"$X" reload >/dev/null || fail "reload failed"
+for ((i = 0; i < 50; i++)); do
+        curl -sf -m 5 "$url" >"$XV_TEST_DIR/s4.txt" || fail "GET /metrics after the reload failed"
+        grep -q '^xvsched_task_priority{domain="g",task="burn"} 70$' "$XV_TEST_DIR/s4.txt" && break
+        sleep 0.1
+done
+grep -q '^xvsched_task_priority{domain="g",task="burn"} 70$' "$XV_TEST_DIR/s4.txt" ||
+        fail "the reloaded priority is not served: $(grep '^xvsched_task_priority' "$XV_TEST_DIR/s4.txt")"
 
 daemon_stop
 log "done after ${SECONDS} s"
