@@ -149,6 +149,10 @@ step "no daemon done"
 # --once: one frame on a pipe, no terminal needed; without one, live top refuses.
 once=$("$X" -b qmp top --once </dev/null)
 assert_match '^tp1 +qmp ' "$(grep '^tp1 ' <<<"$once")" "--once row"
+# No domain at all is a frame too (it once said "terminal too small").
+once=$("$X" -b local top --once </dev/null)
+assert_match '^xvsched top .*no daemon' "$(head -1 <<<"$once")" "--once header without domains"
+assert_match '^0 domains, 0 tasks' "$(sed -n 2p <<<"$once")" "--once without domains"
 rc=0
 "$X" top </dev/null >"$XV_TEST_DIR/notty.out" 2>&1 || rc=$?
 assert_eq 1 "$rc" "exit status without a terminal"
