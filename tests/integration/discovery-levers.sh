@@ -11,18 +11,18 @@ X="$XV_BUILD/src/cli/xvsched"
 export XVSCHED_STATE_DIR="$XV_TEST_DIR/state"
 busy='while :; do :; done'
 
-vm start --name ra --cmd "$busy" --stay >/dev/null
-vm start --name rb --cmd "$busy" --stay --no-debug-threads --agent >/dev/null
-vm wait ra
-vm wait rb
+# All four boot at once (libvirtd first).  One guest (la) is busy, the
+# others sleep: a busy ra would hold CPU 0 at SCHED_FIFO while its RT lever
+# is checked, and busy guests slow every later step; nothing here measures
+# their CPU.
+libvirtd_up >/dev/null
+vm start --name ra --pvh --cmd "sleep 1000" --stay >/dev/null
+vm start --name rb --pvh --cmd "sleep 1000" --stay --no-debug-threads --agent >/dev/null
+vm lv-start --name la --pvh --cmd "$busy" --stay >/dev/null
+vm lv-start --name lb --pvh --cmd "sleep 1000" --stay --agent >/dev/null
+for g in ra rb la lb; do vm wait "$g"; done
 pa=$(vm pid ra)
 pb=$(vm pid rb)
-
-libvirtd_up >/dev/null
-vm lv-start --name la --cmd "$busy" --stay >/dev/null
-vm lv-start --name lb --cmd "sleep 1000" --stay --agent >/dev/null
-vm wait la
-vm wait lb
 
 # --- discovery -----------------------------------------------------------
 json=$("$X" list --json --window 100)
