@@ -382,9 +382,46 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
         return r;
 }
 
+/* A remote domain (many hosts): weight, cap and vCPU pinning as its host's
+ * libvirt says, in the scales `set` writes them (see lv_lever_set). */
+static void read_remote(const HvOptions *o, const Domain *d, DomainLevers *l) {
+        const HvBackend *b = hv_backend_by_name(d->backend);
+        if (!b || !b->lever_save)
+                return;
+        _cleanup_free_ char *w = NULL, *cap = NULL, *pins = NULL;
+        uint64_t shares;
+        if (b->lever_save(o, d, "weight", &w) >= 0 && safe_atou64(w, &shares) >= 0) {
+                CgroupHost *h = NULL;
+                bool v2 = cgroup_host_open(o->cgroup_root, &h) >= 0 && cgroup_host_version(h) == CGROUP_V2;
+                cgroup_host_free(h);
+                l->weight = v2 ? (unsigned) shares : cgroup_shares_to_weight(shares);
+                l->have_weight = true;
+        }
+        long long period, quota;
+        if (b->lever_save(o, d, "cap", &cap) >= 0 && sscanf(cap, "%lld %lld", &period, &quota) == 2 && period > 0) {
+                l->cap = quota > 0 ? (double) quota * 100.0 / (double) period : 0;
+                l->have_cap = true;
+        }
+        if (b->lever_save(o, d, "cpus.vcpu", &pins) >= 0) {
+                /* "L0;L1;...": every vCPU's; shown as their union */
+                char *save = NULL;
+                for (char *t = strtok_r(pins, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+                        CpuSet s;
+                        if (cpuset_parse(t, &s) < 0)
+                                continue;
+                        for (unsigned cpu = 0; cpu < 64 * CPUSET_WORDS; cpu++)
+                                if (cpuset_isset(&s, cpu))
+                                        cpuset_set(&l->cpus, cpu);
+                        l->have_cpus = true;
+                }
+        }
+}
+
 int lever_read_domain(const HvOptions *o, const Domain *d, DomainLevers *ret) {
         DomainLevers l = {};
-        if (d->cgroup && !streq(d->cgroup, "/")) {
+        if (d->remote)
+                read_remote(o, d, &l);
+        if (!d->remote && d->cgroup && !streq(d->cgroup, "/")) {
                 CgroupHost *h = NULL;
                 if (cgroup_host_open(o->cgroup_root, &h) >= 0) {
                         l.have_cgroup = true;

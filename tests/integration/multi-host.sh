@@ -9,8 +9,8 @@
 #  (a) `list` shows the domains of both hosts, each row with its host, in
 #      text and JSON;
 #  (b) `set` on h1's domain changes it through libvirt on h1 only (virsh on
-#      each host says so): weight, cap, cpus (vcpupin); `reset` restores it
-#      on h1 from the journal's URI;
+#      each host says so): weight, cap, cpus (vcpupin), and `list` reads them
+#      back from h1; `reset` restores it on h1 from the journal's URI;
 #  (c) a lever that only works on the local host (nice, rt, mems) is refused
 #      for a remote domain in one line, nothing changed;
 #  (d) two domains of one name: `set NAME` refuses in one line naming both
@@ -148,6 +148,11 @@ b1=$(shares 1 mha) b2=$(shares 2 mhb) bp=$(vcpu0 1 mha)
 assert_eq 50000 "$(quota 1 mha)" "(b) mha's global_quota on h1 (cap=50 of a 100 ms period)"
 assert_eq 0 "$(vcpu0 1 mha)" "(b) mha's vCPU 0 pinned on h1"
 assert_eq "$b2" "$(shares 2 mhb)" "(b) mhb on h2 untouched"
+# list reads a remote domain's levers from its host's libvirt, in set's scales
+lv=$("$X" "${C[@]}" list --json --window 10 | python3 -c 'import json,sys
+l={d["name"]+"@"+d["host"]: d["levers"] for d in json.load(sys.stdin)}
+print(l[sys.argv[1]].get("weight"), l[sys.argv[1]].get("cap_pct"), l[sys.argv[1]].get("cpus"))' "mha@$H1")
+assert_eq "300 50.0 0" "$lv" "(b) mha's weight, cap and cpus as list reads them from h1"
 assert_match "127.0.0.1:${PORT[1]}/system" "$(cat "$XVSCHED_STATE_DIR/state.json")" "(b) the journal names h1's URI"
 "$X" "${C[@]}" reset mha || fail "(b) reset mha failed"
 assert_eq "$b1" "$(shares 1 mha)" "(b) mha's cpu_shares restored on h1"
