@@ -62,9 +62,10 @@ last=$(tr -d '\r' <"$console" | grep '^MON' | tail -1)
 sleep 1
 seen5=$(tr -d '\r' <"$console" | grep -c '^MON [RST] 5$' || true)
 echo "guest saw nice 5 in $seen5 samples; last sample now: $(tr -d '\r' <"$console" | grep '^MON' | tail -1) (before: $last)"
+tr -d '\r' <"$console" | grep '^MON' | tail -1 | grep -q ' 0$' || { echo "nice not restored to 0 at the end"; nfail=$((nfail + 1)); }
 
 # VM-stopped time per guest kernel call (the view's debug line)
-cat "$RUN/cycles.err" "$RUN/nice.err" | sed -n 's/.*kcall .* VM stopped \([0-9]*\) us (\([0-9]*\) us in the stub), ran \([0-9]*\) us until a vCPU left hlt and \([0-9]*\) us in the call, \([0-9]*\) step-overs.*/\1 \2 \3 \4 \5/p' >"$RUN/kcalls"
+cat "$RUN/cycles.err" "$RUN/nice.err" | sed -n 's/.*kcall .* VM stopped \([0-9]*\) us (\([0-9]*\) us in the stub), ran \([0-9]*\) us until a vCPU left hlt and \([0-9]*\) us in the call, \([0-9]*\) step-overs; gdbstub setup \([0-9]*\) us, teardown \([0-9]*\) us.*/\1 \2 \3 \4 \5 \6 \7/p' >"$RUN/kcalls"
 python3 - "$RUN/kcalls" <<'PY'
 import statistics, sys
 rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
@@ -78,6 +79,8 @@ s(0, "VM stopped per call (whole action)")
 s(1, "  of it inside the gdbstub session")
 s(2, "running, until a vCPU left hlt")
 s(3, "running, the call itself")
+s(5, "  gdbstub start + connect (stopped)")
+s(6, "  gdbstub close + stop (stopped)")
 print(f"  step-overs (other vCPUs at the breakpoint): {sum(r[4] for r in rows)}")
 PY
 st=$(vm qmp sk '{"execute":"query-status"}')

@@ -71,6 +71,7 @@ typedef struct VmiView {
         size_t n_niced;
         VmiKcallStats last_kcall;
         uint64_t last_kcall_us;  /* vmi_kcall's own duration */
+        uint64_t last_setup_us, last_teardown_us;  /* gdbstub start + connect, close + stop */
         char error[256];
 } VmiView;
 
@@ -528,6 +529,7 @@ static int vv_stop(void *p, pid_t pid) {
 /* ---- guest kernel calls through the gdbstub ---- */
 
 #define VV_GDB_TIMEOUT_MS 2000
+#define VV_KCALL_TRIES 3
 
 typedef struct KcallArgs {
         uint64_t va;             /* the task, checked again while paused */
@@ -546,6 +548,7 @@ static int kcall_paused(VmiView *s, void *u) {
                 return vv_error(s, -EOPNOTSUPP, "no QMP connection for the gdbstub");
         bool pending;
         char state;
+        uint64_t t_setup = now_usec();
         int r = vmi_task_stop_state(s->vmi, a->va, a->tid, &pending, &state);
         if (r < 0)
                 return vv_error(s, -ESRCH, "thread %d is gone", (int) a->tid);
@@ -568,8 +571,9 @@ static int kcall_paused(VmiView *s, void *u) {
                                 r < 0 ? qmp_last_error(q) : out ? out : "?");
         }
         GdbRemote *g = NULL;
-        uint64_t t0 = now_usec();
         r = gdb_remote_connect(path, VV_GDB_TIMEOUT_MS, &g);
+        uint64_t t0 = now_usec();
+        s->last_setup_us = t0 - t_setup;
         if (r < 0)
                 vv_error(s, r, "cannot connect to QEMU's gdbstub at %s: %s", path, strerror(-r));
         else {
@@ -578,12 +582,14 @@ static int kcall_paused(VmiView *s, void *u) {
                 if (r < 0)
                         vv_error(s, r, "guest kernel call failed: %s", vmi_last_error(s->vmi));
         }
+        uint64_t t1 = now_usec();
         gdb_remote_free(g);
         _cleanup_free_ char *out2 = NULL;
         if (qmp_hmp(q, "gdbserver none", &out2) < 0)
                 log_debug("vmi view: stopping the gdbstub failed: %s", qmp_last_error(q));
         unlink(path);
         rmdir(dir);
+        s->last_teardown_us = now_usec() - t1;
         return r;
 }
 
@@ -616,13 +622,21 @@ static int kcall_on(VmiView *s, const VmiTask *t, uint64_t fn, uint64_t a1, uint
                 a.args[1] = t->va;
                 a.args[2] = a2;
         }
-        int r = with_vm_paused(s, kcall_paused, &a);
+        int r = -EBUSY;
+        /* no idle vCPU (a guest busy for ~1.5 s): a few more tries, so that
+         * a release (resume, nice restored) rarely fails for it */
+        for (int i = 0; i < VV_KCALL_TRIES && r == -EBUSY; i++) {
+                s->last_kcall = (VmiKcallStats) {};
+                s->last_setup_us = s->last_teardown_us = 0;
+                r = with_vm_paused(s, kcall_paused, &a);
+        }
         uint64_t ran = s->last_kcall.wait_us + s->last_kcall.call_us;
         log_debug("vmi view: kcall %#" PRIx64 " on thread %d: VM stopped %" PRIu64 " us (%" PRIu64
                   " us in the stub), ran %" PRIu64 " us until a vCPU left hlt and %" PRIu64
-                  " us in the call, %u step-overs",
+                  " us in the call, %u step-overs; gdbstub setup %" PRIu64 " us, teardown %" PRIu64 " us",
                   fn, (int) t->t.tid, s->last_pause_us > ran ? s->last_pause_us - ran : 0, s->last_kcall.stopped_us,
-                  s->last_kcall.wait_us, s->last_kcall.call_us, s->last_kcall.step_overs);
+                  s->last_kcall.wait_us, s->last_kcall.call_us, s->last_kcall.step_overs, s->last_setup_us,
+                  s->last_teardown_us);
         if (r >= 0 && ret_rax)
                 *ret_rax = a.rax;
         return r;
