@@ -17,7 +17,7 @@ require_vm
 require_cmd curl timeout
 . "$(dirname "$0")/../lib/policy.sh"
 
-vm start --name mx --agent --stay --cmd "$GUEST_LIB b burn; sleep 100000" >/dev/null
+vm start --name mx --pvh --agent --stay --cmd "$GUEST_LIB b burn; sleep 100000" >/dev/null
 
 # A free loopback port (the kernel's pick, released at once).
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
