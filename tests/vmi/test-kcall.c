@@ -10,7 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "basic/time-util.h"
 #include "qmp/gdb-remote.h"
 #include "vmi/kcall.h"
 
@@ -140,10 +145,117 @@ static void test_ksymtab(void **state) {
         free(img);
 }
 
+/* A scripted stub: accepts one connection, reads one packet, acks it and
+ * writes `reply` raw (NULL: says nothing, holds the connection a while). */
+typedef struct Stub {
+        char path[108];
+        int lfd;
+        const char *reply;
+        size_t reply_len;
+        pthread_t th;
+} Stub;
+
+static void *stub_main(void *u) {
+        Stub *s = u;
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0)
+                return NULL;
+        char buf[256];
+        size_t n = 0;
+        while (n < sizeof buf && !memchr(buf, '#', n)) {
+                ssize_t k = read(fd, buf + n, sizeof buf - n);
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (write(fd, "+", 1) != 1) {
+        }
+        if (s->reply) {
+                size_t off = 0;
+                while (off < s->reply_len) {
+                        ssize_t k = write(fd, s->reply + off, s->reply_len - off);
+                        if (k <= 0)
+                                break;
+                        off += (size_t) k;
+                }
+        }
+        /* hold the connection until the client hangs up */
+        while (read(fd, buf, sizeof buf) > 0) {
+        }
+        close(fd);
+        return NULL;
+}
+
+static void stub_start(Stub *s, const char *reply, size_t len) {
+        memset(s, 0, sizeof *s);
+        snprintf(s->path, sizeof s->path, "/tmp/test-kcall-%d-%p.sock", (int) getpid(), (void *) s);
+        unlink(s->path);
+        s->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(s->lfd >= 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        strcpy(a.sun_path, s->path);
+        assert_int_equal(bind(s->lfd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(listen(s->lfd, 1), 0);
+        s->reply = reply;
+        s->reply_len = len;
+        assert_int_equal(pthread_create(&s->th, NULL, stub_main, s), 0);
+}
+
+static void stub_stop(Stub *s) {
+        pthread_join(s->th, NULL);
+        close(s->lfd);
+        unlink(s->path);
+}
+
+static int one_command(const char *reply, size_t len, char *out, size_t size, uint64_t *ret_ms) {
+        Stub s;
+        stub_start(&s, reply, len);
+        GdbRemote *g = NULL;
+        int r = gdb_remote_connect(s.path, 300, &g);
+        assert_int_equal(r, 0);
+        uint64_t t0 = now_usec();
+        r = gdb_remote_command(g, "g", out, size);
+        *ret_ms = (now_usec() - t0) / 1000;
+        gdb_remote_free(g);
+        stub_stop(&s);
+        return r;
+}
+
+static void test_client(void **state) {
+        (void) state;
+        char out[64];
+        uint64_t ms;
+        /* an asynchronous stop reply before the answer is skipped */
+        const char *r1 = "$T05thread:01;#07$OK#9a";
+        assert_int_equal(one_command(r1, strlen(r1), out, sizeof out, &ms), 0);
+        assert_string_equal(out, "OK");
+        /* a stub that acks and never answers: bounded by the timeout */
+        assert_int_equal(one_command(NULL, 0, out, sizeof out, &ms), -ETIMEDOUT);
+        assert_true(ms >= 250 && ms < 1400);
+        /* a wrong checksum */
+        const char *r2 = "$OK#00";
+        assert_int_equal(one_command(r2, strlen(r2), out, sizeof out, &ms), -EBADMSG);
+        /* an endless packet: refused at the bound, not buffered for ever */
+        size_t big = 3 * GDB_MAX_PACKET;
+        char *b = malloc(big);
+        assert_non_null(b);
+        memset(b, 'a', big);
+        b[0] = '$';
+        assert_int_equal(one_command(b, big, out, sizeof out, &ms), -EMSGSIZE);
+        free(b);
+        /* an answer longer than the caller's buffer */
+        char r3[32];
+        unsigned sum = 0;
+        for (int i = 0; i < 10; i++)
+                sum += '0';
+        snprintf(r3, sizeof r3, "$0000000000#%02x", sum & 0xff);
+        assert_int_equal(one_command(r3, strlen(r3), out, 8, &ms), -EMSGSIZE);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_encode), cmocka_unit_test(test_decode), cmocka_unit_test(test_stop),
-                cmocka_unit_test(test_hex), cmocka_unit_test(test_ksymtab),
+                cmocka_unit_test(test_hex), cmocka_unit_test(test_ksymtab), cmocka_unit_test(test_client),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
