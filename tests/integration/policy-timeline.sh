@@ -14,8 +14,8 @@ require_cmd gnuplot
 
 # burst NAME RUN SLEEP DELAY: NAME runs RUN s, sleeps SLEEP s, forever.
 lib="$GUEST_LIB bu(){ mk \$1; sleep \$4; while :; do timeout \$2 /tmp/\$1; sleep \$3; done & };"
-vm start --name tl1 --agent --stay --cmd "$lib b pi1; bu pi2 2 5 1; bu pi3 2 6 4; sleep 100000" >/dev/null
-vm start --name tl2 --agent --stay --cmd "$lib bu pi4 1 4 2; sleep 100000" >/dev/null
+vm start --name tl1 --pvh --agent --stay --cmd "$lib b pi1; bu pi2 2 5 1; bu pi3 2 6 4; sleep 100000" >/dev/null
+vm start --name tl2 --pvh --agent --stay --cmd "$lib bu pi4 1 4 2; sleep 100000" >/dev/null
 vm wait tl1
 vm wait tl2
 
@@ -45,7 +45,10 @@ comm = pi4
 CONF
 timeline=$XV_TEST_DIR/timeline.jsonl
 daemon_start "$conf" --timeline "$timeline"
-sleep 40
+# 25 s counted after the 5 s of settling: every 25 s window of the guests'
+# phases holds at least 7 s where pi2, pi3 and pi4 are all idle (their
+# periods are 7, 8 and 5 s), several such windows, each with its switches.
+sleep 30
 daemon_stop
 
 "$X" timeline "$timeline" --svg "$XV_TEST_DIR/fig8.svg"
