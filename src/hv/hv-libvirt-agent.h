@@ -24,3 +24,9 @@ int hv_libvirt_agent_open(const Domain *d, void *userdata, void **ret_handle, ch
 int hv_libvirt_agent_command(void *handle, const char *json, int timeout_s, char **ret_reply, char *err,
                              size_t err_size);
 void hv_libvirt_agent_close(void *handle);
+
+/* virConnectOpen(uri) within timeout_ms (0: HV_CONNECT_TIMEOUT_MS): libvirt
+ * has no timeout of its own for a host that accepts and never answers.
+ * NULL with err set on failure (hv-libvirt.c). */
+struct _virConnect;
+struct _virConnect *hv_libvirt_open_within(const char *uri, int timeout_ms, char *err, size_t err_size);

@@ -24,6 +24,7 @@
 #include "basic/parse.h"
 #include "basic/time-util.h"
 #include "host/cgroup.h"
+#include "hv/hv-libvirt-agent.h"
 #include "hv/hv.h"
 #include "hv/qemu-args.h"
 
@@ -381,6 +382,29 @@ static int libvirt_connect_uri(const HvOptions *o, const char *uri, virConnectPt
         host_job_unref(j);
         /* a host that does not answer is not reachable */
         return r == -ETIMEDOUT ? -ENOTCONN : r;
+}
+
+virConnectPtr hv_libvirt_open_within(const char *uri, int timeout_ms, char *err, size_t err_size) {
+        HvOptions o = HV_OPTIONS_DEFAULT;
+        o.connect_timeout_ms = timeout_ms;
+        HostJob *j = NULL;
+        int r = host_begin(&o, uri ? uri : "", false, &j);
+        if (r < 0) {
+                snprintf(err, err_size, "%s", strerror(-r));
+                return NULL;
+        }
+        virConnectPtr c = NULL;
+        r = host_wait(&o, j, connect_deadline_ns(&o));
+        if (r >= 0 && j->conn && virConnectRef(j->conn) == 0)
+                c = j->conn;
+        else if (r == -ETIMEDOUT)
+                snprintf(err, err_size, "%s: no answer within %d.%d s", uri && *uri ? uri : "libvirt",
+                         (timeout_ms > 0 ? timeout_ms : HV_CONNECT_TIMEOUT_MS) / 1000,
+                         (timeout_ms > 0 ? timeout_ms : HV_CONNECT_TIMEOUT_MS) % 1000 / 100);
+        else
+                snprintf(err, err_size, "%s", j->error[0] ? j->error : "cannot connect to libvirt");
+        host_job_unref(j);
+        return c;
 }
 
 static void libvirt_release(virConnectPtr c) {

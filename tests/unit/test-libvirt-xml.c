@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "basic/macros.h"
+#include "hv/hv-libvirt-agent.h"
 #include "hv/hv.h"
 #include "lever/vm-pause.h"
 #include "model/domain.h"
@@ -345,6 +346,61 @@ static void test_many_hosts_one_hangs(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A guest view's libvirt agent connection (qga over a remote host's
+ * libvirt) to a host that accepts and never answers: -ENOTCONN within the
+ * connect timeout, the URI in the message (before: virConnectOpen blocked
+ * for good, holding the daemon's view worker and so its stop). */
+static int agent_open_child(const char *uri) {
+        Domain *d = domain_new("g", "libvirt");
+        if (!d || !(d->libvirt_uri = strdup(uri)))
+                return 2;
+        char err[256] = "";
+        void *h = NULL;
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = hv_libvirt_agent_open(d, NULL, &h, err, sizeof err);
+        double t = elapsed_s(&t0);
+        print_message("agent open over a silent URI: %d (%s) after %.1f s\n", r, err, t);
+        domain_free(d);
+        if (r != -ENOTCONN || h)
+                return 3;
+        if (!strstr(err, uri) || !strstr(err, "no answer within"))
+                return 4;
+        return t < 15.0 ? 0 : 5;   /* 5 s timeout; room for a loaded machine */
+}
+
+static void test_agent_open_hanging_uri(void **state) {
+        (void) state;
+        char dir[] = "/tmp/xvsched-test-aghang-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof a.sun_path, "%s/sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(listen(fd, 16), 0);
+        char uri[256];
+        snprintf(uri, sizeof uri, "qemu+unix:///system?socket=%s", a.sun_path);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0)
+                _exit(agent_open_child(uri));
+        int status = 0;
+        pid_t w = 0;
+        for (int i = 0; i < 300 && (w = waitpid(child, &status, WNOHANG)) == 0; i++)
+                usleep(100 * 1000);
+        if (w == 0) {
+                kill(child, SIGKILL);
+                waitpid(child, &status, 0);
+        }
+        close(fd);
+        unlink(a.sun_path);
+        rmdir(dir);
+        assert_true(w == child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_both_channels),
@@ -357,6 +413,7 @@ int main(void) {
                 cmocka_unit_test(test_lookup_errors_are_not_gone),
                 cmocka_unit_test(test_uri_host),
                 cmocka_unit_test(test_many_hosts_one_hangs),
+                cmocka_unit_test(test_agent_open_hanging_uri),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
