@@ -10,7 +10,7 @@ require_vm
 . "$(dirname "$0")/../lib/policy.sh"
 
 for g in psa psb psc; do
-        vm start --name "$g" --agent --stay --cmd "$GUEST_LIB b w$g; sleep 100000" >/dev/null
+        vm start --name "$g" --pvh --agent --stay --cmd "$GUEST_LIB b w$g; sleep 100000" >/dev/null
 done
 for g in psa psb psc; do vm wait "$g"; done
 
@@ -21,7 +21,19 @@ for g in psa:50 psb:30 psc:20; do
                 "${g%%:*}" "${g%%:*}" "${g%%:*}" "${g%%:*}" "${g#*:}" >>"$conf"
 done
 daemon_start "$conf"
-sleep 15    # the feedback settles
+# The feedback settles: the daemon's own achieved shares (EWMA) within 5
+# points of the targets on two looks a second apart, or 15 s at most.
+settled() {
+        "$X" status --json | python3 -c 'import json,sys
+t={x["task"]: x.get("share_pct", 0) for x in json.load(sys.stdin)["tasks"]}
+sys.exit(0 if all(abs(t.get(k, 0) - v) <= 5 for k, v in (("wpsa", 50), ("wpsb", 30), ("wpsc", 20))) else 1)'
+}
+ok=0
+for ((i = 0; i < 15 && ok < 2; i++)); do
+        sleep 1
+        if settled; then ok=$((ok + 1)); else ok=0; fi
+done
+log "feedback settled after $i s"
 measured=$(measure_vcpus 10 psa psb psc)
 "$X" status
 read -r a b c < <(echo "$measured" | awk '{print $2}' | xargs)
