@@ -15,7 +15,8 @@
 # 3 s of settling.  Prints each figure's median, min-max and count.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-export XV_BUILD=$(cd "${1:-$src/build}" && pwd)
+XV_BUILD=$(cd "${1:-$src/build}" && pwd)
+export XV_BUILD
 reps=${2:-3}
 secs=${3:-10}
 export XV_SRC=$src XV_TEST_NAME=bench-vcpu-idle
