@@ -97,13 +97,14 @@ int hv_discover_hosts(const HvOptions *o, DomainList *ret, char **ret_note, char
                         r = b->discover(o, &found);
                 if (r < 0) {
                         domain_list_done(&found);
-                        if (o->backend || r != -ENOTCONN) {
+                        /* a libvirtd that does not answer (ETIMEDOUT) is as absent as none */
+                        if (o->backend || (r != -ENOTCONN && r != -ETIMEDOUT)) {
                                 domain_list_done(&all);
                                 return r;
                         }
                         char *n = NULL;
-                        if (asprintf(&n, "%s%s%s backend not available", note ? note : "", note ? "; " : "",
-                                     b->name) < 0) {
+                        if (asprintf(&n, "%s%s%s backend %s", note ? note : "", note ? "; " : "", b->name,
+                                     r == -ETIMEDOUT ? "did not answer in time" : "not available") < 0) {
                                 domain_list_done(&all);
                                 return -ENOMEM;
                         }
