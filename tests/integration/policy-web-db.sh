@@ -10,8 +10,8 @@ set -euo pipefail
 require_vm
 . "$(dirname "$0")/../lib/policy.sh"
 
-vm start --name pweb --agent --stay --cmd "$GUEST_LIB b lighttpd; sleep 100000" >/dev/null
-vm start --name pdb --agent --stay --cmd "$GUEST_LIB b postgres; b tar; sleep 100000" >/dev/null
+vm start --name pweb --pvh --agent --stay --cmd "$GUEST_LIB b lighttpd; sleep 100000" >/dev/null
+vm start --name pdb --pvh --agent --stay --cmd "$GUEST_LIB b postgres; b tar; sleep 100000" >/dev/null
 vm wait pweb
 vm wait pdb
 
@@ -21,11 +21,22 @@ sed -e 's/^\[domain web\]$/[domain web]\nmatch = pweb\ncpus = 0/' -e 's/^\[domai
 timeline=$XV_TEST_DIR/timeline.jsonl
 daemon_start "$conf" --timeline "$timeline"
 
-sleep 4    # settle: views open, levers applied
+# wait_backup_stopped SECONDS: until the status shows BACKUP stopped.
+wait_backup_stopped() {
+        local i
+        for ((i = 0; i < $1 * 10; i++)); do
+                [[ "$("$X" status 2>/dev/null)" =~ backup\ +db\ +idle\ .*\ stopped ]] && return 0
+                sleep 0.1
+        done
+        return 1
+}
+# Settle: views open, levers applied (BACKUP stopped shows both), then 1 s more.
+wait_backup_stopped 10 || true
+sleep 1
 : >"$timeline.mark"
 lines0=$(wc -l <"$timeline")
-sleep 10
-# Average steal-corrected CPU of each task over the 10 s, from the timeline.
+sleep 7     # 70 ticks of 100 ms
+# Average steal-corrected CPU of each task over the 7 s, from the timeline.
 read -r db web backup stopped_pct < <(tail -n +"$((lines0 + 1))" "$timeline" | python3 -c '
 import json, sys
 ticks = [json.loads(l) for l in sys.stdin]
@@ -65,13 +76,19 @@ assert_match "tar +running" "$("$X" -b qmp ps pdb)" "BACKUP runs again after the
 # kill -9 while BACKUP is stopped: the agent resumes it within its lease,
 # and the next start restores the host levers it left.
 daemon_start "$conf"
-sleep 4
+wait_backup_stopped 4 || true
 assert_match "backup +db +idle .* stopped" "$("$X" status)" "BACKUP stopped again"
+n0=$(wc -l <"$(vm console pdb)")
 kill -9 "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 left=$(journal_entries)
 [ "$left" -gt 0 ] || fail "a killed daemon left no record of its changes"
-sleep 7   # the agent's lease is 5 s
+# The agent's lease is 5 s: its console says when it restores (7 s at most),
+# watched without talking to it.
+for ((i = 0; i < 70; i++)); do
+        tail -n +"$((n0 + 1))" "$(vm console pdb)" | grep -q 'past the lease: restoring' && break
+        sleep 0.1
+done
 assert_match "tar +running" "$("$X" -b qmp ps pdb)" "the agent resumed BACKUP after the daemon died"
 "$X" -b qmp run "$conf" --ticks 3 >"$XV_TEST_DIR/restart.log" 2>&1 || fail "restart failed: $(cat "$XV_TEST_DIR/restart.log")"
 assert_match "found $left values? left by a previous run" "$(cat "$XV_TEST_DIR/restart.log")" "restart recovers"
