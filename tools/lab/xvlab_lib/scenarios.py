@@ -102,8 +102,7 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
             for g, n, _ in guests:
                 lab.xv("set", n, f"weight={opts.weight if g == 'g5' else 100}")
         go_rel = time.monotonic() - sampler.t0
-        for _, n, _ in guests:
-            lab.vm("qmp", n, '{"execute": "cont"}')
+        lab.qmp_all([n for _, n, _ in guests], "cont")
         if policy:
             # After the resume: a view opened on a paused guest times out.
             conf = "[daemon]\ninterval = 200ms\n"
