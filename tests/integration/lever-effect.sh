@@ -1,6 +1,6 @@
 #!/bin/bash
 # The levers have the effect the papers used them for, measured from /proc
-# over 5 s: two CPU-bound guests confined to one core split it clearly in
+# over 4 s: two CPU-bound guests confined to one core split it clearly in
 # favour of the heavier one with weight 4:1 (80/20 on a quiet machine), and
 # with nice -20 vs 0 (99/1); a guest with cap=25 never gets much more than
 # 25 % of a core and still runs.  The bounds hold on a busy machine (beside
@@ -13,10 +13,10 @@ require_vm
 X="$XV_BUILD/src/cli/xvsched"
 export XVSCHED_STATE_DIR="$XV_TEST_DIR/state"
 busy='while :; do :; done'
-window=5
+window=4
 
-vm start --name ea --cmd "$busy" --stay >/dev/null
-vm start --name eb --cmd "$busy" --stay >/dev/null
+vm start --name ea --pvh --cmd "$busy" --stay >/dev/null
+vm start --name eb --pvh --cmd "$busy" --stay >/dev/null
 vm wait ea
 vm wait eb
 pa=$(vm pid ea)
