@@ -3,6 +3,7 @@
  * (top-model.h).  No terminal here: top.c draws the lines. */
 
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,7 +247,8 @@ int top_model_apply_status(TopModel *m, const char *text) {
         m->daemon = true;
         json_object *tick = member(o, "tick");
         m->tick = tick ? json_object_get_int64(tick) : -1;
-        m->interval_ms = (int) member_double(o, "interval_ms", -1);
+        double interval = member_double(o, "interval_ms", -1);
+        m->interval_ms = interval >= 0 && interval <= INT_MAX ? (int) interval : -1;   /* a double past int: unknown */
         m->observe_us = member_double(cost, "observe_us", -1);
         m->decide_us = member_double(cost, "decide_us", -1);
         m->act_us = member_double(cost, "act_us", -1);
@@ -563,16 +565,19 @@ size_t top_render(const TopModel *m, TopView *v, int width, int height, TopLine 
         size_t n = 0;
 
         /* Header: the daemon, its tick and what a tick costs. */
-        int k = snprintf(buf, sizeof buf, "xvsched top%s%s  ", v->clock ? "  " : "", v->clock ? v->clock : "");
+        /* The daemon's figures and strings can be longer than buf: append()
+         * cuts them (snprintf's return is what it would have written). */
+        buf[0] = 0;
+        append(buf, sizeof buf, "xvsched top%s%s  ", v->clock ? "  " : "", v->clock ? v->clock : "");
         if (m->daemon) {
-                k += snprintf(buf + k, sizeof buf - (size_t) k, "daemon: tick %lld every %d ms, cost observe %.0f us, decide %.1f us, act %.0f us",
-                              (long long) m->tick, m->interval_ms, m->observe_us, m->decide_us, m->act_us);
+                append(buf, sizeof buf, "daemon: tick %lld every %d ms, cost observe %.0f us, decide %.1f us, act %.0f us",
+                       (long long) m->tick, m->interval_ms, m->observe_us, m->decide_us, m->act_us);
                 if (m->config)
-                        k += snprintf(buf + k, sizeof buf - (size_t) k, ", config %s", m->config);
+                        append(buf, sizeof buf, ", config %s", m->config);
         } else
-                k += snprintf(buf + k, sizeof buf - (size_t) k, "no daemon: read-only discovery");
+                append(buf, sizeof buf, "no daemon: read-only discovery");
         if (m->message)
-                snprintf(buf + k, sizeof buf - (size_t) k, " (%s)", m->message);
+                append(buf, sizeof buf, " (%s)", m->message);
         put_line(&lines[n++], TOP_LINE_HEADER, buf, width);
 
         size_t n_tasks = 0, n_stopped = 0;

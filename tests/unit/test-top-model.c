@@ -399,6 +399,36 @@ static void test_render_every_size(void **st) {
         top_model_done(&m);
 }
 
+/* A status reply's figures and strings are the daemon's (or whatever
+ * answers on its socket): a header longer than its buffer is cut, not
+ * written past it (huge costs, a long config path, then a message). */
+static void test_render_huge_header(void **st) {
+        (void) st;
+        char *json = malloc(32768);
+        assert_non_null(json);
+        static char config[20001];
+        memset(config, 'c', sizeof config - 1);
+        config[sizeof config - 1] = 0;
+        snprintf(json, 32768,
+                 "{\"tick\":9223372036854775807,\"interval_ms\":1e300,\"config\":\"/%s\",\"tasks\":[],\"domains\":[],"
+                 "\"cost\":{\"observe_us\":1e308,\"decide_us\":-1e308,\"act_us\":1e308}}",
+                 config);
+        TopModel m = {};
+        assert_int_equal(top_model_apply_status(&m, json), 0);
+        assert_int_equal(m.interval_ms, -1);   /* out of range: unknown */
+        assert_int_equal(top_set_string(&m.message, "h2: no answer in time"), 0);
+        TopLine lines[8];
+        for (int w = TOP_MIN_WIDTH; w <= TOP_MAX_WIDTH; w += 120) {
+                TopView v = { .delay_s = 2, .clock = "12:00:00" };
+                size_t n = top_render(&m, &v, w, 8, lines);
+                check_frame(lines, n, w, 8);
+                assert_true(strncmp(lines[0].text, "xvsched top  12:00:00  daemon: tick 9223372036854775807", 54) == 0 ||
+                            w < 60);
+        }
+        free(json);
+        top_model_done(&m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_apply_status),
@@ -411,6 +441,7 @@ int main(void) {
                 cmocka_unit_test(test_render),
                 cmocka_unit_test(test_render_empty),
                 cmocka_unit_test(test_render_every_size),
+                cmocka_unit_test(test_render_huge_header),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
