@@ -2,6 +2,7 @@
 /* The client of the daemon's control socket (`xvsched daemon
  * status|reload|stop`): one request, the reply printed as text or JSON. */
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/macros.h"
+#include "basic/time-util.h"
 #include "cli/cli.h"
 #include "lever/journal.h"
 
@@ -41,9 +43,15 @@ int daemon_control_query(const char *state_dir, const char *command, int timeout
         if (!buf)
                 return -ENOMEM;
         size_t n = 0;
+        /* timeout_ms bounds the whole reply, not each read: a peer that
+         * sends a byte now and then must not hold the caller for good. */
+        int64_t deadline = now_msec() + timeout_ms;
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int k = poll(&p, 1, timeout_ms);
+                int64_t left = deadline - now_msec();
+                int k = left > 0 ? poll(&p, 1, (int) left) : 0;
+                if (k < 0 && errno == EINTR)
+                        continue;
                 if (k <= 0)
                         return quiet ? -ETIMEDOUT : log_error_errno(-ETIMEDOUT, "the daemon did not answer");
                 ssize_t got = recv(fd, buf + n, (1 << 20) - 1 - n, 0);

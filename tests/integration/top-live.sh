@@ -8,8 +8,8 @@
 # and top survives it; q exits 0 and leaves the terminal as it was (the
 # shell's screen back, echo and canonical mode on).  Then once more without
 # a daemon: read-only discovery, the guest's row, q exits 0; --once prints
-# one frame without a terminal; a control socket that never answers, or
-# answers nonsense, is said in the header in bounded time (no escape
+# one frame without a terminal; a control socket that never answers,
+# trickles bytes, or answers nonsense, is said in the header in bounded time (no escape
 # sequence of its gets through); -d 0 is one usage line, exit 2; the bash
 # completion completes --delay.
 set -euo pipefail
@@ -179,6 +179,16 @@ while time.time() < end:
         c.recv(4096)
         c.sendall(b"\x1b[2J{not json\n")
         c.close()
+    elif mode == "trickle":
+        # a byte now and then, never a whole reply
+        c.recv(4096)
+        try:
+            while time.time() < end:
+                c.sendall(b" ")
+                time.sleep(0.3)
+        except OSError:
+            pass
+        c.close()
     else:
         held.append(c)
 EOF
@@ -199,6 +209,14 @@ wait "$fake_pid" 2>/dev/null || true
 assert_match 'no daemon: read-only discovery \(the daemon did not answer: ' "$(head -1 <<<"$once")" "header beside a silent daemon"
 grep -q '^tp1 ' <<<"$once" || fail "no domain rows beside a silent daemon"
 log "--once beside a silent control socket: $ms ms"
+# One that sends a byte every 0.3 s and never a whole reply: the same
+# (the status timeout bounds the whole reply, not each read).
+rm -f "$XVSCHED_STATE_DIR/control.sock"
+fake_daemon trickle
+once=$(timeout 10 "$X" -b qmp top --once </dev/null) || fail "top --once beside a trickling daemon exited $?"
+kill "$fake_pid"
+wait "$fake_pid" 2>/dev/null || true
+assert_match 'no daemon: read-only discovery \(the daemon did not answer: ' "$(head -1 <<<"$once")" "header beside a trickling daemon"
 rm -f "$XVSCHED_STATE_DIR/control.sock"
 fake_daemon garbage
 once=$("$X" -b qmp top --once </dev/null) || fail "top --once beside a garbage reply exited $?"
