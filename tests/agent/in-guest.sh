@@ -33,7 +33,7 @@ echo "BUSY $!"
 sleep 1000 &
 echo "SLEEPER $!"
 sleep 3600'
-vm start --name ag --image "$img" --cpus 2 --mem 128 --agent --cmd "$script" >/dev/null
+vm start --name ag --image "$img" --pvh --cpus 2 --mem 128 --agent --cmd "$script" >/dev/null
 vm wait ag --timeout 180 || fail "guest did not boot"
 console_has ag '^SLEEPER [0-9]+' 30 || fail "guest command did not start"
 console_has ag 'started xvagent' 5 || fail "guest init did not start xvagent"
