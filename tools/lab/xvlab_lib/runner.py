@@ -176,6 +176,9 @@ class Lab:
                                input=input_text, errors="replace")
         except subprocess.TimeoutExpired:
             raise LabError(f"{os.path.basename(argv[0])} {' '.join(argv[1:3])}: no answer in {timeout} s") from None
+        except OSError as e:
+            # e.g. a build dir being rebuilt under us (ETXTBSY, EACCES)
+            raise LabError(f"{argv[0]}: {e.strerror}") from None
         if r.stderr.strip():
             self.debug(r.stderr.strip()[-2000:])
         if check and r.returncode != 0:
@@ -316,6 +319,14 @@ class Lab:
     def stop_all_guests(self):
         self.vm("stop-all", timeout=120, check=False)
 
+    def end_config(self):
+        """After each configuration: reset the levers, stop the guests;
+        the second runs even if the first failed."""
+        try:
+            self.xv("reset", "--all", check=False)
+        finally:
+            self.stop_all_guests()
+
     def vm_exec(self, n, cmd, timeout=60, check=True):
         return self.vm("exec", n, "--timeout", str(int(timeout)), "--", "sh", "-c", cmd,
                        timeout=timeout + 30, check=check)
@@ -386,15 +397,16 @@ class Lab:
                 self.debug(f"{name} ended ({rc})")
             except Exception as e:           # keep tearing down
                 self.debug(f"ending {name}: {e}")
+        # Every step runs whatever the one before did.
         for st in [self.state] + self.daemon_states:
             if os.path.exists(os.path.join(st, "state.json")):
                 try:
                     self.xv("reset", "--all", state=st, timeout=60, check=False)
-                except LabError as e:
+                except Exception as e:
                     self.log(f"warning: xvsched reset --all: {e}")
         try:
             self.stop_all_guests()
-        except LabError as e:
+        except Exception as e:
             self.log(f"warning: vm stop-all: {e}")
         self._log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -70,7 +70,7 @@ def _pause_when_ready(lab, names, timeout):
     while left:
         for n in list(left):
             if "\nXVLAB-READY" in lab.read_console(n)[-65536:]:
-                lab.vm("qmp", n, '{"execute": "stop"}')
+                lab.qmp_all([n], "stop")
                 left.remove(n)
         if time.monotonic() > t_end:
             raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
@@ -81,11 +81,11 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
     ng = 1 if cfg == "1" else 5
     # The guests boot one after another on one loaded core (up to a minute
     # each under TCG).  So that the comparison is of the workloads, not of
-    # the boots, each guest says READY when booted and sleeps 2 s (guest
+    # the boots, each guest says READY when booted and sleeps 5 s (guest
     # time); the host pauses it (QMP stop: its clock stops too) and, once
     # all are paused and the configuration's lever is set, resumes them
     # together (QMP cont).
-    script = GUEST_R + f"echo XVLAB-READY; sleep 2; r prime xvbench prime --max {maxn}"
+    script = GUEST_R + f"echo XVLAB-READY; sleep 5; r prime xvbench prime --max {maxn}"
     guests = []
     policy = cfg == "policy"
     try:
@@ -143,8 +143,7 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
             results["notes"].append(f"config {cfg} round {rep}: no report from {', '.join(missing)} "
                                     "(console kept beside results.json)")
     finally:
-        lab.xv("reset", "--all", check=False)
-        lab.stop_all_guests()
+        lab.end_config()
 
 
 # --- 002 §5.2: lighttpd + ab vs tripwire -----------------------------------
@@ -206,8 +205,7 @@ def run_002(lab, results, opts):
             add(results, cfg, rep, "same", "rps", rps)
         each_round(lab, results, opts, configs, one)
     finally:
-        lab.xv("reset", "--all", check=False)
-        lab.stop_all_guests()
+        lab.end_config()
 
 
 def _one_002(lab, n, cfg, requests, rep, opts):
@@ -276,13 +274,19 @@ def run_004(lab, results, opts):
             loads += (f"xvbench load io --dir /tmp --duration {dur + 4} --quiet & "
                       f"xvbench load files --dir /tmp --duration {dur + 4} --quiet & "
                       f"xvbench load udp --duration {dur + 4} --quiet & ")
-        script = GUEST_R + loads + f"sleep 1; r timer xvbench timer --mode abs --interval 1ms --prio 90 --duration {dur}; wait"
+        # RT threads while the guest kernel boots make its timer check fail
+        # ("IO-APIC + timer doesn't work", panic): the levers are set once
+        # it is up, while it is paused (as in 000).
+        script = (GUEST_R + "echo XVLAB-READY; sleep 5; " + loads
+                  + f"sleep 1; r timer xvbench timer --mode abs --interval 1ms --prio 90 --duration {dur}; wait")
         host = []
         try:
             n, pid = lab.start_busybox(f"t{rep}{P004_CONFIGS.index(cfg) if cfg in P004_CONFIGS else 9}", script, mem=256)
             lab.xv("set", n, f"cpus={cpu}")
+            _pause_when_ready(lab, [n], opts.guest_timeout)
             if cfg.endswith("after"):
                 lab.xv("set", n, "rt=fifo:50")
+            lab.qmp_all([n], "cont")
             host.append(lab.spawn(["taskset", "-c", str(cpu), xvbench, "load", "cpu", "--duration",
                                    str(opts.guest_timeout), "--quiet"], "host-load-cpu"))
             if io:
@@ -302,8 +306,7 @@ def run_004(lab, results, opts):
         finally:
             for p in host:
                 lab.end(p)
-            lab.xv("reset", "--all", check=False)
-            lab.stop_all_guests()
+            lab.end_config()
     each_round(lab, results, opts, configs, one)
 
 
@@ -338,8 +341,7 @@ def run_003(lab, results, opts):
                 if ms and ms[1]:
                     add(results, nvm, rep, g, "memstride", ms[1]["results"]["rep"]["median_ns"] / 1e9)
         finally:
-            lab.xv("reset", "--all", check=False)
-            lab.stop_all_guests()
+            lab.end_config()
     each_round(lab, results, opts, opts.configs or ["1", "2", "3"], one)
 
 
@@ -375,8 +377,7 @@ def run_001(lab, results, opts):
                 if rp.get(wl) and rp[wl][1]:
                     add(results, cfg, rep, "h", wl, rp[wl][1]["results"]["rep"]["median_ns"])
         finally:
-            lab.xv("reset", "--all", check=False)
-            lab.stop_all_guests()
+            lab.end_config()
     each_round(lab, results, opts, opts.configs or ["host", "guest1", "shared", "partitioned"], one)
 
 
