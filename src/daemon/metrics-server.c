@@ -46,6 +46,7 @@ struct MetricsServer {
         unsigned filling;          /* the loop's (between begin and publish) */
         char address[80];
         /* the loop's own */
+        uint64_t ticks;            /* since the daemon started: a reload does not reset it */
         MetricsHistogram phase[_METRICS_PHASE_MAX];
         uint64_t last_t_ns;
         double publish_seconds;
@@ -255,6 +256,7 @@ void daemon_metrics_publish(Daemon *d) {
         if (!m)
                 return;
         uint64_t t0 = now_nsec();
+        m->ticks++;   /* not d->state.tick: that one restarts with the rules */
         const MetricsSnapshot *prev = metrics_server_last(m);
         MetricsSnapshot *s = metrics_server_begin(m);
         if (grow((void **) &s->domains, &s->a_domains, d->rules.n_domains, sizeof *s->domains) < 0 ||
@@ -267,7 +269,7 @@ void daemon_metrics_publish(Daemon *d) {
         double dt = m->last_t_ns && d->snap.t_ns > m->last_t_ns ? (double) (d->snap.t_ns - m->last_t_ns) / 1e9 : 0;
         m->last_t_ns = d->snap.t_ns;
 
-        s->ticks = d->state.tick;
+        s->ticks = m->ticks;
         s->interval_seconds = d->rules.interval_ms / 1000.0;
         s->start_time_seconds = m->start_time;
         memcpy(s->phase, m->phase, sizeof s->phase);

@@ -177,7 +177,7 @@ static void render_daemon(FILE *f, const MetricsSnapshot *s) {
         sample(f, "xvsched_start_time_seconds", NULL, s->start_time_seconds);
         family(f, "xvsched_interval_seconds", "gauge", "The policy loop's interval.");
         sample(f, "xvsched_interval_seconds", NULL, s->interval_seconds);
-        family(f, "xvsched_ticks_total", "counter", "Ticks (observe, decide, act) run since the rules were loaded.");
+        family(f, "xvsched_ticks_total", "counter", "Ticks (observe, decide, act) run since the daemon started.");
         sample(f, "xvsched_ticks_total", NULL, (double) s->ticks);
 
         family(f, "xvsched_tick_seconds", "histogram", "Time each phase of a tick took.");

@@ -10,7 +10,8 @@
 #    request and never reads, 200 connections held open at once): the
 #    daemon keeps ticking, its control socket answers, and /metrics answers
 #    again once they are gone;
-#  - after `xvsched reload` it serves the new rules.
+#  - after `xvsched reload` it serves the new rules, and xvsched_ticks_total
+#    has not gone back.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
@@ -94,15 +95,15 @@ assert_match '^xvsched_task_state\{domain="g",task="burn",state="(running|runnab
 assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$port/")" "GET /"
 assert_eq 405 "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST -d x "$url")" "POST /metrics"
 
-# --- bad clients for 3.5 s; the loop keeps ticking
+# --- bad clients, held while the test checks that the loop keeps ticking
 tick() {
         local out
         out=$(timeout 5 "$X" --json status) || fail "status did not answer within 5 s beside the bad clients"
         printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])'
 }
-python3 - "$port" >"$XV_TEST_DIR/flood.out" 2>&1 <<'EOF' &
-import socket, sys, time
-port = int(sys.argv[1])
+python3 - "$port" "$XV_TEST_DIR/flood" >"$XV_TEST_DIR/flood.out" 2>&1 <<'EOF' &
+import os, socket, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
 held = []
 def conn():
     s = socket.socket()
@@ -120,7 +121,11 @@ for _ in range(200):                              # 200 at once, not waiting for
     if s.connect_ex(("127.0.0.1", port)) not in (0, 115):   # 115: EINPROGRESS
         refused += 1
     held.append(s)
-time.sleep(3.5)
+open(flag + ".ready", "w").close()
+# held until the test has seen the loop tick beside them (bounded)
+end = time.time() + 60
+while not os.path.exists(flag + ".done") and time.time() < end:
+    time.sleep(0.05)
 # how many the server closed (MHD's limits) or left open
 closed = 0
 for s in held:
@@ -131,13 +136,20 @@ for s in held:
 print(f"200 connections: {refused} refused at connect, {closed} closed by the server", flush=True)
 EOF
 flood=$!
-sleep 1
+xv_on_exit "kill $flood 2>/dev/null || true"
+for ((i = 0; i < 200; i++)); do
+        [ -e "$XV_TEST_DIR/flood.ready" ] && break
+        kill -0 "$flood" 2>/dev/null || break
+        sleep 0.1
+done
+[ -e "$XV_TEST_DIR/flood.ready" ] || fail "the bad clients did not connect: $(cat "$XV_TEST_DIR/flood.out")"
 t0=$(tick)
 sleep 1
 t1=$(tick)
 log "ticks beside the bad clients: $t0 -> $t1"
 [ "$t1" -gt "$t0" ] || fail "the daemon stopped ticking beside the bad clients ($t0 -> $t1)"
 kill -0 "$flood" 2>/dev/null || fail "the bad clients ended early: $(cat "$XV_TEST_DIR/flood.out")"
+touch "$XV_TEST_DIR/flood.done"
 wait "$flood" || fail "the bad clients' script failed: $(cat "$XV_TEST_DIR/flood.out")"
 log "flood: $(cat "$XV_TEST_DIR/flood.out")"
 # they are gone (closed): served again at once
@@ -156,6 +168,10 @@ for ((i = 0; i < 50; i++)); do
 done
 grep -q '^xvsched_task_priority{domain="g",task="burn"} 70$' "$XV_TEST_DIR/s4.txt" ||
         fail "the reloaded priority is not served: $(grep '^xvsched_task_priority' "$XV_TEST_DIR/s4.txt")"
+# counters do not go back at a reload (rate() would read a reset)
+k3=$(awk '$1 == "xvsched_ticks_total" { print $2 }' "$XV_TEST_DIR/s3.txt")
+k4=$(awk '$1 == "xvsched_ticks_total" { print $2 }' "$XV_TEST_DIR/s4.txt")
+grows "$k3" "$k4" || fail "xvsched_ticks_total went back at the reload ($k3 -> $k4)"
 
 daemon_stop
 log "done after ${SECONDS} s"
