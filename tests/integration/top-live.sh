@@ -6,7 +6,7 @@
 # the keys change the screen: s cycles the sort, / filters, p pauses (the
 # tick stops moving) and space resumes; a 10x3 terminal shows "too small"
 # and top survives it; q exits 0 and leaves the terminal as it was (the
-# shell's screen back, echo and canonical mode on).  Then once more without
+# shell's screen back, echo and canonical mode on), and so does ^\ (131).  Then once more without
 # a daemon: read-only discovery, the guest's row, q exits 0; --once prints
 # one frame without a terminal; a control socket that never answers,
 # trickles bytes, or answers nonsense, is said in the header in bounded time (no escape
@@ -132,6 +132,14 @@ keys q
 until_screen '^top-rc=0$' 5
 screen | grep -q '^BEFORE-TOP$' || fail "the shell's screen was not restored"
 screen | grep -q 'daemon: tick' && fail "top's frame is left on the screen"
+keys "stty -a | tr ' ;' '\n\n' | grep -xE 'echo|icanon' | sort | tr '\n' ' '; echo" Enter
+until_screen '^echo icanon ?$' 5
+# ^\ (SIGQUIT, live in cbreak mode): exit status 131, the terminal restored too.
+keys "clear; $X -b qmp top -d 0.3; echo top-rc=\$?" Enter
+until_screen 'daemon: tick [0-9]+ ' 10
+keys 'C-\'
+until_screen '^top-rc=131$' 5
+screen | grep -q 'daemon: tick' && fail "top's frame is left on the screen after SIGQUIT"
 keys "stty -a | tr ' ;' '\n\n' | grep -xE 'echo|icanon' | sort | tr '\n' ' '; echo" Enter
 until_screen '^echo icanon ?$' 5
 
