@@ -211,23 +211,27 @@ def run_002(lab, results, opts):
 def _one_002(lab, n, cfg, requests, rep, opts):
     dproc = None
     bg = cfg in ("equal", "idle")
+    daemon = cfg in ("idle", "solo-xvsched")
+    # The guest has one QGA connection: while the daemon's qga view uses
+    # it, a guest-exec from here can time out, and a guest-exec that
+    # waited for ab would keep the view out.  So everything is started
+    # before the daemon: tripwire, then ab detached and delayed until the
+    # daemon has settled; ab says on the serial console when it is done;
+    # the daemon is stopped before the result is read.
+    tag = f"XVLAB-AB-DONE {cfg}-{rep}-{time.monotonic_ns()}"
+    delay = 8 if daemon else 0
     try:
         if bg:
             lab.vm_exec(n, f"nohup sh -c '{TRIPWIRE_LOOP}' >/dev/null 2>&1 & echo $! > /run/xvlab-bg.pid", timeout=60)
             time.sleep(3)
-        if cfg in ("idle", "solo-xvsched"):
+        lab.vm_exec(n, f"rm -f /run/xvlab-ab.out; (sleep {delay}; ab -q -n {requests} -c 1 http://localhost/x4k "
+                       f"> /run/xvlab-ab.out 2>&1; echo '{tag}' > /dev/ttyS0) </dev/null >/dev/null 2>&1 &",
+                    timeout=60)
+        if daemon:
             conf = (f"[daemon]\ninterval = {opts.interval}\n\n[domain web]\nmatch = {n}\nview = qga\n\n"
                     "[task web]\ndomain = web\ncomm = lighttpd\npriority = 60\n\n"
                     "[task bg]\ndomain = web\ncomm = tripwire\nclass = idle\n")
             dproc, _ = lab.daemon(conf, f"002-{cfg}-r{rep}")
-            time.sleep(5)       # views open, first rounds done
-        # ab runs detached and says on the serial console when it is done:
-        # a guest-exec that waited for it would hold the guest's one QGA
-        # connection, and the daemon's qga view could not get in.
-        tag = f"XVLAB-AB-DONE {cfg}-{rep}-{time.monotonic_ns()}"
-        lab.vm_exec(n, f"rm -f /run/xvlab-ab.out; (ab -q -n {requests} -c 1 http://localhost/x4k "
-                       f"> /run/xvlab-ab.out 2>&1; echo '{tag}' > /dev/ttyS0) </dev/null >/dev/null 2>&1 &",
-                    timeout=60)
         t_end = time.monotonic() + opts.guest_timeout
         while tag not in lab.read_console(n)[-(1 << 20):]:
             if time.monotonic() > t_end:
@@ -236,11 +240,9 @@ def _one_002(lab, n, cfg, requests, rep, opts):
     finally:
         if dproc is not None:
             lab.end(dproc)
-            dproc = None
         if bg:
             lab.vm_exec(n, "kill $(cat /run/xvlab-bg.pid) 2>/dev/null; pkill -x tripwire; "
                         "rm -f /run/xvlab-bg.pid; true", timeout=60, check=False)
-            bg = False
     r = lab.vm_exec(n, "cat /run/xvlab-ab.out", timeout=60)
     for line in r.stdout.splitlines():
         if line.startswith("Requests per second:"):
