@@ -26,11 +26,16 @@ int daemon_control_query(const char *state_dir, const char *command, int timeout
         if (strlen(path) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* Non-blocking: a unix connect() to a listener whose backlog is full
+         * (a daemon that does not accept) would block for good. */
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
         if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 int r = negative_errno();
+                if (r == -EAGAIN)
+                        return quiet ? -ETIMEDOUT
+                                     : log_error_errno(-ETIMEDOUT, "the daemon at %s accepts no connection (busy?)", path);
                 return quiet ? r : log_error_errno(r, "no xvsched daemon answers at %s: %m", path);
         }
         char req[128];
@@ -55,6 +60,8 @@ int daemon_control_query(const char *state_dir, const char *command, int timeout
                 if (k <= 0)
                         return quiet ? -ETIMEDOUT : log_error_errno(-ETIMEDOUT, "the daemon did not answer");
                 ssize_t got = recv(fd, buf + n, (1 << 20) - 1 - n, 0);
+                if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
                 if (got <= 0)
                         break;
                 n += (size_t) got;

@@ -9,7 +9,7 @@
 # shell's screen back, echo and canonical mode on), and so does ^\ (131).  Then once more without
 # a daemon: read-only discovery, the guest's row, q exits 0; --once prints
 # one frame without a terminal; a control socket that never answers,
-# trickles bytes, or answers nonsense, is said in the header in bounded time (no escape
+# trickles bytes, never accepts, or answers nonsense, is said in the header in bounded time (no escape
 # sequence of its gets through); -d 0 is one usage line, exit 2; the bash
 # completion completes --delay.
 set -euo pipefail
@@ -177,10 +177,25 @@ try:
 except FileNotFoundError:
     pass
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path)
-s.listen(8)
 held = []
 end = time.time() + 20
+if mode == "full":
+    # listens, never accepts, its backlog full before it shows up
+    s.bind(path + ".tmp")
+    s.listen(0)
+    for _ in range(4):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect(path + ".tmp")
+        except BlockingIOError:
+            pass
+        held.append(c)
+    os.rename(path + ".tmp", path)
+    time.sleep(20)
+    sys.exit(0)
+s.bind(path)
+s.listen(8)
 while time.time() < end:
     c, _ = s.accept()
     if mode == "garbage":
@@ -225,6 +240,18 @@ once=$(timeout 10 "$X" -b qmp top --once </dev/null) || fail "top --once beside 
 kill "$fake_pid"
 wait "$fake_pid" 2>/dev/null || true
 assert_match 'no daemon: read-only discovery \(the daemon did not answer: ' "$(head -1 <<<"$once")" "header beside a trickling daemon"
+# One that never accepts, its backlog full (a unix connect() blocks there):
+# the same, and xvsched status is one line, non-zero, in bounded time.
+rm -f "$XVSCHED_STATE_DIR/control.sock"
+fake_daemon full
+once=$(timeout 10 "$X" -b qmp top --once </dev/null) || fail "top --once beside a daemon that never accepts exited $?"
+assert_match 'no daemon: read-only discovery \(the daemon did not answer: ' "$(head -1 <<<"$once")" "header beside a full backlog"
+rc=0
+timeout 10 "$X" status >"$XV_TEST_DIR/full.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "xvsched status beside a daemon that never accepts: exit $rc"
+assert_eq 1 "$(wc -l <"$XV_TEST_DIR/full.out")" "error lines of status beside a full backlog"
+kill "$fake_pid"
+wait "$fake_pid" 2>/dev/null || true
 rm -f "$XVSCHED_STATE_DIR/control.sock"
 fake_daemon garbage
 once=$("$X" -b qmp top --once </dev/null) || fail "top --once beside a garbage reply exited $?"
