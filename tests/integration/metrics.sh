@@ -34,10 +34,8 @@ timeout 10 "$X" -b qmp run "$XV_TEST_DIR/bad.conf" >"$XV_TEST_DIR/bad.out" 2>&1 
 assert_eq 1 "$(wc -l <"$XV_TEST_DIR/bad.out")" "error lines for a bad address"
 assert_match 'bad.conf:3: metrics = 127.0.0.1:http: expected a port' "$(cat "$XV_TEST_DIR/bad.out")" "bad address error"
 
-vm wait mx
-log "guest up after ${SECONDS} s"
-
-# --- a port already taken: one line, non-zero, nothing applied
+# --- a port already taken: one line, non-zero, nothing applied (the
+# guest is still booting: the start fails before any guest view)
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); open(sys.argv[2],"w").close(); time.sleep(30)' "$port" "$XV_TEST_DIR/held" &
 holder=$!
 xv_on_exit "kill $holder 2>/dev/null || true"
@@ -54,6 +52,9 @@ if [ -f "$XVSCHED_STATE_DIR/state.json" ]; then
 fi
 kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
+
+vm wait mx
+log "guest up after ${SECONDS} s"
 
 # --- scrapes
 daemon_start "$XV_TEST_DIR/m.conf"
@@ -76,12 +77,16 @@ for fam in xvsched_ticks_total xvsched_tick_seconds xvsched_errors_total xvsched
 done
 grep -q '^xvsched_domain_info{domain="g",vm="mx",view="agent",control_path="[^"]*"} 1$' "$XV_TEST_DIR/s1.txt" ||
         fail "domain info: $(grep '^xvsched_domain_info' "$XV_TEST_DIR/s1.txt")"
-sleep 1
-curl -sf -m 5 "$url" >"$XV_TEST_DIR/s2.txt" || fail "second GET /metrics failed"
+# scrape again until both have grown (bounded: 20 s), no fixed sleep
 c1=$(value 'xvsched_task_cpu_seconds_total{domain="g",task="burn"}' "$XV_TEST_DIR/s1.txt")
-c2=$(value 'xvsched_task_cpu_seconds_total{domain="g",task="burn"}' "$XV_TEST_DIR/s2.txt")
 n1=$(value 'xvsched_tick_seconds_count{phase="observe"}' "$XV_TEST_DIR/s1.txt")
-n2=$(value 'xvsched_tick_seconds_count{phase="observe"}' "$XV_TEST_DIR/s2.txt")
+for ((i = 0; i < 100; i++)); do
+        sleep 0.2
+        curl -sf -m 5 "$url" >"$XV_TEST_DIR/s2.txt" || fail "second GET /metrics failed"
+        c2=$(value 'xvsched_task_cpu_seconds_total{domain="g",task="burn"}' "$XV_TEST_DIR/s2.txt")
+        n2=$(value 'xvsched_tick_seconds_count{phase="observe"}' "$XV_TEST_DIR/s2.txt")
+        grows "$c1" "$c2" && grows "$n1" "$n2" && break
+done
 log "task burn CPU seconds $c1 -> $c2; ticks observed $n1 -> $n2"
 grows "$c1" "$c2" ||
         fail "the task's CPU seconds did not grow ($c1 -> $c2)"
