@@ -16,7 +16,8 @@ daemon_start() {
         # Never leave it running: stop it (it restores) before the guests go.
         xv_on_exit "kill -TERM $DAEMON_PID 2>/dev/null && wait $DAEMON_PID 2>/dev/null"
         local i
-        for ((i = 0; i < 100; i++)); do
+        # 30 s at most: a loaded host (load 30) took more than 10 s to start it.
+        for ((i = 0; i < 300; i++)); do
                 [ -S "$XVSCHED_STATE_DIR/control.sock" ] && "$X" status >/dev/null 2>&1 && return 0
                 kill -0 "$DAEMON_PID" 2>/dev/null || fail "xvsched run exited: $(cat "$XV_TEST_DIR/daemon.log")"
                 sleep 0.1
