@@ -23,8 +23,12 @@
 #  cgroup  the guest as a cgroup v2 systemd *host*: xvsched and its libraries
 #          on a hot-plugged read-only virtio disk run tests/lib/cgroup-v2-guest.sh
 #          (cpus, weight 4:1, cap 25, memory with an OOM kill, mems,
-#          ioweight, a delegated subtree, a transient scope, and reset --all
-#          restoring every file and unit property exactly).
+#          ioweight in effect: two O_DIRECT readers of that disk under BFQ,
+#          80:10 then 10:80, the heavier group reads the larger share; a
+#          property systemd refuses (a group whose unit is gone): one line
+#          in systemd's words, the set's nice rolled back, state file and
+#          drop-ins untouched; a delegated subtree, a transient scope, and
+#          reset --all restoring every file and unit property exactly).
 #  stop    vm stop removes the overlay; rootfs.img is untouched.
 # Bad input to vm/mkdebian gives one error line.  Skips when the image is
 # not built and cannot be (no mmdebstrap, no route to the Debian mirror).

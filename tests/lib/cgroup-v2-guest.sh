@@ -19,7 +19,7 @@ T=${1:-8}
 export LD_LIBRARY_PATH=$P/lib
 export XVSCHED_STATE_DIR=/run/xvtest-state
 CG=/sys/fs/cgroup
-UNITS="xv-a xv-b xv-m xv-d"
+UNITS="xv-a xv-b xv-m xv-d xv-ia xv-ib"
 
 # Each line also goes to the serial console, which the host can read while
 # the script runs (guest-exec returns its output only at the end).
@@ -31,7 +31,8 @@ fail() { say "FAIL: $*"; exit 1; }
 figure() { say "FIGURE $*"; }
 step() { say "STEP $* ($(cut -d' ' -f1 /proc/uptime))"; }
 xv() { "$P/xvsched" -l a=cgroup:/system.slice/xv-a.service -l b=cgroup:/system.slice/xv-b.service \
-        -l m=cgroup:/system.slice/xv-m.service -l d=cgroup:/xvtest.slice/xv-d.service/w ${EXTRA_LOCAL:-} "$@"; }
+        -l m=cgroup:/system.slice/xv-m.service -l d=cgroup:/xvtest.slice/xv-d.service/w \
+        -l ia=cgroup:/system.slice/xv-ia.service -l ib=cgroup:/system.slice/xv-ib.service ${EXTRA_LOCAL:-} "$@"; }
 usage_us() {
         local k v
         while read -r k v; do
@@ -64,8 +65,11 @@ for u in xv-a xv-b; do
         printf '[Service]\nExecStart=/bin/sh -c "while :; do :; done"\n' > /etc/systemd/system/$u.service
 done
 # OOMPolicy=continue: an OOM kill in it must not stop the unit (the default,
-# stop, would take its group and memory.events with it).
-printf '[Service]\nOOMPolicy=continue\nExecStart=/bin/sleep infinity\n' > /etc/systemd/system/xv-m.service
+# stop, would take its group and memory.events with it).  xv-ia and xv-ib
+# idle until the ioweight step moves readers into their groups.
+for u in xv-m xv-ia xv-ib; do
+        printf '[Service]\nOOMPolicy=continue\nExecStart=/bin/sleep infinity\n' > /etc/systemd/system/$u.service
+done
 # A delegated service (in a slice of its own, so that system.slice keeps
 # "memory pids") that runs its process in a subgroup of its own.
 cat > /etc/systemd/system/xv-d.service <<'EOF'
@@ -75,30 +79,160 @@ Delegate=yes
 ExecStart=/bin/sh -c 'd=/sys/fs/cgroup/xvtest.slice/xv-d.service; mkdir -p $d/w; echo $$ > $d/w/cgroup.procs; exec sleep infinity'
 EOF
 systemctl daemon-reload
-systemctl start xv-a xv-b xv-m xv-d || fail "cannot start the test services"
+systemctl start xv-a xv-b xv-m xv-d xv-ia xv-ib || fail "cannot start the test services"
 for _ in $(seq 50); do [ -s $CG/xvtest.slice/xv-d.service/w/cgroup.procs ] && break; sleep 0.1; done
 
+# BFQ on the payload disk (the disk this script runs from; virtio-blk's
+# default is "none", under which io weights do nothing): before the
+# snapshot, since loading BFQ adds the io.bfq.weight files.
+DEV=$(findmnt -no SOURCE --target "$P") || fail "no device under $P"
+BLK=${DEV##*/}
+modprobe bfq || fail "modprobe bfq failed (stock Debian ships bfq.ko)"
+echo bfq > /sys/block/"$BLK"/queue/scheduler || fail "cannot select bfq on $BLK"
+# BFQ keeps serving a queue while its process issues the next request
+# within slice_idle (8 ms by default).  A TCG guest on a loaded host takes
+# longer than that between two reads, so BFQ switched queues at every
+# request and the shares came out 51/51 whatever the weights (host load
+# ~30); 100 ms keeps the in-service group's queue until its budget is used.
+echo 100 > /sys/block/"$BLK"/queue/iosched/slice_idle || fail "cannot set bfq's slice_idle on $BLK"
+figure io_scheduler "$BLK $(cat /sys/block/"$BLK"/queue/scheduler)"
+
 # What reset must bring back: every file and every unit property.
+# fileline KEY FILE: "KEY=" and what filev prints, without the fork of a
+# command substitution (a snapshot reads ~50 files, three times).
+fileline() {
+        local -a l
+        if [ -e "$2" ] && mapfile -t l < "$2" 2>/dev/null; then
+                local IFS=';'
+                echo "$1=${l[*]};"
+        else
+                echo "$1=absent"
+        fi
+}
 snapshot() {
-        local u f
+        local u f sl
         for f in $CG $CG/system.slice $CG/xvtest.slice $CG/xvtest.slice/xv-d.service; do
-                echo "$f/cgroup.subtree_control=$(filev $f/cgroup.subtree_control)"
+                fileline "$f/cgroup.subtree_control" "$f/cgroup.subtree_control"
         done
         for u in $UNITS; do
+                sl=system.slice
+                [ "$u" = xv-d ] && sl=xvtest.slice
                 for f in cpu.weight cpu.max cpuset.cpus cpuset.mems memory.max io.weight io.bfq.weight; do
-                        echo "$u/$f=$(filev $CG/system.slice/$u.service/$f)"
-                        echo "$u/$f=$(filev $CG/xvtest.slice/$u.service/$f)"
+                        fileline "$sl/$u/$f" "$CG/$sl/$u.service/$f"
                 done
         done
         # One call for all units: their blocks in this order.
         # shellcheck disable=SC2086
         systemctl show -p Id,CPUWeight,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec,AllowedCPUs,AllowedMemoryNodes,MemoryMax,IOWeight ${UNITS// /.service }.service
         for f in cpu.weight cpu.max; do
-                echo "d-w/$f=$(filev $CG/xvtest.slice/xv-d.service/w/$f)"
+                fileline "d-w/$f" "$CG/xvtest.slice/xv-d.service/w/$f"
         done
 }
 snapshot > /run/xv-before
 figure system_slice_subtree_control "$(cat $CG/system.slice/cgroup.subtree_control)"
+
+# --- systemd refuses: one line, nothing half-applied ------------------------------
+# A group systemd has no unit for (the unit vanished; its group is still
+# there, with a process): nice (a thread lever, applied first) then weight
+# (a unit property systemd refuses).  One error line with systemd's words,
+# non-zero exit, the nice undone, the state file as before, no drop-in.
+step refuse
+mkdir -p $CG/system.slice/xv-ghost.service
+sleep infinity < /dev/null > /dev/null 2>&1 &
+gpid=$!
+echo "$gpid" > $CG/system.slice/xv-ghost.service/cgroup.procs || fail "cannot move pid $gpid into xv-ghost.service"
+read -r -a st < /proc/$gpid/stat; nice0=${st[18]}
+w0=$(filev $CG/system.slice/xv-ghost.service/cpu.weight)
+state0=$(filev $XVSCHED_STATE_DIR/state.json)
+rc=0
+EXTRA_LOCAL="-l g=cgroup:/system.slice/xv-ghost.service" xv set g nice=5 weight=300 2> /run/xv-refuse-err || rc=$?
+err=$(filev /run/xv-refuse-err)
+figure refused "rc=$rc $err"
+[ "$rc" != 0 ] || fail "set on a unit systemd does not know succeeded"
+mapfile -t l < /run/xv-refuse-err
+[ "${#l[@]}" = 1 ] || fail "the refusal printed ${#l[@]} lines: $err"
+case "${l[0]}" in
+"xvsched: error: g: weight=300: systemd refused CPUWeight=300 on xv-ghost.service: "*"xv-ghost.service"*) ;;
+*) fail "the refusal does not say that systemd refused, and why: ${l[0]}" ;;
+esac
+read -r -a st < /proc/$gpid/stat
+[ "${st[18]}" = "$nice0" ] || fail "nice=5 of the refused set was left applied (nice ${st[18]}, was $nice0)"
+[ "$(filev $CG/system.slice/xv-ghost.service/cpu.weight)" = "$w0" ] || fail "xv-ghost cpu.weight changed"
+[ "$(filev $XVSCHED_STATE_DIR/state.json)" = "$state0" ] || fail "the refused set changed the state file"
+[ ! -e /run/systemd/system.control/xv-ghost.service.d ] || fail "systemd kept a drop-in for xv-ghost.service"
+kill "$gpid"; wait "$gpid" 2>/dev/null
+rmdir $CG/system.slice/xv-ghost.service 2>/dev/null || true
+
+# --- io weight: IOWeight, in effect under BFQ ----------------------------------
+# Two readers of the payload disk with O_DIRECT (no page cache), one in
+# xv-ia, one in xv-ib; ioweight 80 : 10 (systemd maps IOWeight 1..100 to the
+# same io.bfq.weight; above 100 it compresses: 1000 → 181).  The figure is
+# xv-ia's share of the bytes both read (io.stat rbytes); the bound is the
+# direction only: the heavier group reads more, then, swapped, less.
+step ioweight
+rbytes() {
+        local l f s=0
+        while read -r -a l; do
+                for f in "${l[@]:1}"; do
+                        [ "${f%%=*}" = rbytes ] && s=$((s + ${f#*=}))
+                done
+        done < "$CG/system.slice/$1.service/io.stat"
+        echo "$s"
+}
+io_share() {   # WINDOW_SECONDS → SHARE: xv-ia's per cent of the bytes read
+        local a0 b0 a1 b1
+        sleep 0.5
+        a0=$(rbytes xv-ia); b0=$(rbytes xv-ib)
+        sleep "$1"
+        a1=$(rbytes xv-ia); b1=$(rbytes xv-ib)
+        [ $((a1 - a0 + b1 - b0)) -gt 0 ] || fail "the readers read nothing"
+        figure io_mb_per_s "xv-ia $(( (a1 - a0) / 1048576 / $1 )) xv-ib $(( (b1 - b0) / 1048576 / $1 ))"
+        SHARE=$((100 * (a1 - a0) / (a1 - a0 + b1 - b0)))
+}
+xv set ia ioweight=80 || fail "set ia ioweight=80"
+xv set ib ioweight=10 || fail "set ib ioweight=10"
+# shellcheck disable=SC2046  # the words, without the blank line between units
+props=$(echo $(systemctl show -p IOWeight --value xv-ia xv-ib))
+[ "$props" = "80 10" ] || fail "systemd says IOWeight of xv-ia, xv-ib: $props (not 80 10)"
+for u in ia:80 ib:10; do
+        w=$(filev $CG/system.slice/xv-${u%:*}.service/io.weight)
+        bfq=$(filev $CG/system.slice/xv-${u%:*}.service/io.bfq.weight)
+        figure ioweight_files "xv-${u%:*} io.weight=$w io.bfq.weight=$bfq"
+        [ "$w;$bfq" = "default ${u#*:};;default ${u#*:};" ] ||
+                fail "ioweight=${u#*:}: io.weight '$w', io.bfq.weight '$bfq'"
+done
+# The spinners of xv-a and xv-b hold still meanwhile (SIGSTOP): where the
+# guest's CPUs are the bottleneck, not the disk, BFQ has nothing to share
+# out (under a load of ~28 on this host's 2 cores the readers got 5-9 MB/s
+# and 51-54 % either way round).
+spinners="$(systemctl show -p MainPID --value xv-a) $(systemctl show -p MainPID --value xv-b)"
+# shellcheck disable=SC2086
+kill -STOP $spinners
+for u in xv-ia xv-ib; do
+        sh -c "echo \$\$ > $CG/system.slice/$u.service/cgroup.procs; while :; do dd if=$DEV of=/dev/null bs=256k iflag=direct 2>/dev/null; done" \
+                < /dev/null > /dev/null 2>&1 &
+done
+io_share "$T"
+heavy=$SHARE
+figure ioweight_share_ia_80_10 "$heavy"
+xv set ia ioweight=10 || fail "set ia ioweight=10"
+xv set ib ioweight=80 || fail "set ib ioweight=80"
+io_share "$T"
+figure ioweight_share_ia_10_80 "$SHARE"
+# shellcheck disable=SC2086
+kill -CONT $spinners
+# The direction: xv-ia reads a larger share as the heavier group than as
+# the lighter one (a pair of windows: where each reader sits on the disk
+# and which started first cancel out).
+[ "$heavy" -gt "$SHARE" ] || fail "xv-ia read $heavy % of the bytes at ioweight 80:10 and $SHARE % at 10:80 (the weights do not act)"
+# The readers go; the units' main processes stay.
+for u in xv-ia xv-ib; do
+        main=$(systemctl show -p MainPID --value $u)
+        mapfile -t procs < $CG/system.slice/$u.service/cgroup.procs
+        for p in "${procs[@]}"; do
+                [ "$p" = "$main" ] || kill "$p" 2>/dev/null
+        done
+done
 
 # --- cpus: thread affinity, both spinners on CPU 0 ---------------------------
 step cpus
@@ -169,21 +303,6 @@ xv set m mems=0 || fail "set m mems=0"
 [ "$(cat $CG/system.slice/xv-m.service/cpuset.mems)" = 0 ] || fail "xv-m cpuset.mems is $(filev $CG/system.slice/xv-m.service/cpuset.mems)"
 [ "$(cat $CG/system.slice/xv-m.service/cpuset.mems.effective)" = 0 ] || fail "xv-m cpuset.mems.effective is $(filev $CG/system.slice/xv-m.service/cpuset.mems.effective)"
 [ "$(systemctl show -p AllowedMemoryNodes --value xv-m)" = 0 ] || fail "systemd says xv-m AllowedMemoryNodes=$(systemctl show -p AllowedMemoryNodes --value xv-m)"
-
-# --- io weight: IOWeight ---------------------------------------------------------
-step ioweight
-if xv set b ioweight=500 2> /run/xv-io-err; then
-        w=$(filev $CG/system.slice/xv-b.service/io.weight)
-        bfq=$(filev $CG/system.slice/xv-b.service/io.bfq.weight)
-        figure ioweight_files "io.weight=$w io.bfq.weight=$bfq"
-        [ "$(systemctl show -p IOWeight --value xv-b)" = 500 ] || fail "systemd says xv-b IOWeight=$(systemctl show -p IOWeight --value xv-b)"
-        case "$w;$bfq" in
-        "default 500;"*|*";default 500;") ;;
-        *) fail "ioweight=500: io.weight '$w', io.bfq.weight '$bfq'" ;;
-        esac
-else
-        figure ioweight_refused "$(cat /run/xv-io-err)"
-fi
 
 # --- a delegated subtree: the file, cpu enabled in the service's own group -------
 step delegated
