@@ -27,6 +27,8 @@ void hv_libvirt_agent_close(void *handle);
 
 /* virConnectOpen(uri) within timeout_ms (0: HV_CONNECT_TIMEOUT_MS): libvirt
  * has no timeout of its own for a host that accepts and never answers.
+ * One process-wide connection per URI, kept; while an earlier attempt on
+ * uri is still in flight, NULL at once (no second thread left waiting).
  * NULL with err set on failure (hv-libvirt.c). */
 struct _virConnect;
 struct _virConnect *hv_libvirt_open_within(const char *uri, int timeout_ms, char *err, size_t err_size);

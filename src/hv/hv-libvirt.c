@@ -384,11 +384,27 @@ static int libvirt_connect_uri(const HvOptions *o, const char *uri, virConnectPt
         return r == -ETIMEDOUT ? -ENOTCONN : r;
 }
 
+/* The connections of hv_libvirt_open_within()'s callers (the qga view's
+ * agent opens): one process-wide context, so that a host gone silent keeps
+ * one thread waiting on it, not one more (and a socket) per retry. */
+static pthread_mutex_t within_lock = PTHREAD_MUTEX_INITIALIZER;
+static HvContext *within_ctx;
+
 virConnectPtr hv_libvirt_open_within(const char *uri, int timeout_ms, char *err, size_t err_size) {
         HvOptions o = HV_OPTIONS_DEFAULT;
         o.connect_timeout_ms = timeout_ms;
+        pthread_mutex_lock(&within_lock);
+        if (!within_ctx)
+                within_ctx = hv_context_new();
+        o.ctx = within_ctx;
+        pthread_mutex_unlock(&within_lock);
         HostJob *j = NULL;
         int r = host_begin(&o, uri ? uri : "", false, &j);
+        if (r == -ETIMEDOUT) {
+                snprintf(err, err_size, "%s: still no answer to an earlier connection attempt",
+                         uri && *uri ? uri : "libvirt");
+                return NULL;
+        }
         if (r < 0) {
                 snprintf(err, err_size, "%s", strerror(-r));
                 return NULL;

@@ -401,6 +401,72 @@ static void test_agent_open_hanging_uri(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Several opens of one silent URI (the daemon's qga view retries a remote
+ * domain's agent every minute at most): only the first waits and leaves a
+ * thread behind; the others are refused at once while it is in flight,
+ * naming the URI (before: each left a thread and a socket behind for good,
+ * so a host gone silent for a day used up the daemon's file descriptors). */
+static int threads_now(void) {
+        FILE *f = fopen("/proc/self/status", "re");
+        char line[256];
+        int n = -1;
+        while (f && fgets(line, sizeof line, f))
+                if (sscanf(line, "Threads: %d", &n) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return n;
+}
+
+static int open_within_child(const char *uri) {
+        int before = threads_now();
+        char err[256] = "";
+        for (int i = 0; i < 4; i++) {
+                struct timespec t0;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                err[0] = 0;
+                struct _virConnect *c = hv_libvirt_open_within(uri, 300, err, sizeof err);
+                print_message("open %d of a silent URI: %s after %.1f s\n", i, c ? "connected" : err, elapsed_s(&t0));
+                if (c || !strstr(err, uri) || strchr(err, '\n'))
+                        return 3;
+        }
+        int after = threads_now();
+        print_message("threads: %d before, %d after 4 opens\n", before, after);
+        return before > 0 && after - before <= 1 ? 0 : 4;
+}
+
+static void test_open_within_one_thread_per_uri(void **state) {
+        (void) state;
+        char dir[] = "/tmp/xvsched-test-owhang-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof a.sun_path, "%s/sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(listen(fd, 16), 0);
+        char uri[256];
+        snprintf(uri, sizeof uri, "qemu+unix:///system?socket=%s", a.sun_path);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0)
+                _exit(open_within_child(uri));
+        int status = 0;
+        pid_t w = 0;
+        for (int i = 0; i < 300 && (w = waitpid(child, &status, WNOHANG)) == 0; i++)
+                usleep(100 * 1000);
+        if (w == 0) {
+                kill(child, SIGKILL);
+                waitpid(child, &status, 0);
+        }
+        close(fd);
+        unlink(a.sun_path);
+        rmdir(dir);
+        assert_true(w == child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_both_channels),
@@ -414,6 +480,7 @@ int main(void) {
                 cmocka_unit_test(test_uri_host),
                 cmocka_unit_test(test_many_hosts_one_hangs),
                 cmocka_unit_test(test_agent_open_hanging_uri),
+                cmocka_unit_test(test_open_within_one_thread_per_uri),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
