@@ -177,6 +177,22 @@ static bool pause_held_by_other(json_object *e) {
         return host_process_alive(pid, start);
 }
 
+/* Is entry e (of domain dom) one of `domain`'s: its name, or NAME@HOST (many
+ * hosts: HOST as the HOST column spells the entry's URI, so `reset` picks
+ * one of two same-named domains as `set` does). */
+static bool entry_of(json_object *e, const char *dom, const char *domain) {
+        if (!dom)
+                return false;
+        if (streq(dom, domain))
+                return true;
+        const char *at = strrchr(domain, '@');
+        if (!at || at == domain || !at[1] || strlen(dom) != (size_t) (at - domain) || !strneq(dom, domain, (size_t) (at - domain)))
+                return false;
+        char host[256];
+        hv_uri_host(journal_field_str(e, "uri"), host, sizeof host);
+        return streq(host, at + 1);
+}
+
 int lever_reset(LeverContext *c, const char *domain) {
         int restored = 0, first_error = 0;
         size_t n_failed = 0;
@@ -188,7 +204,7 @@ int lever_reset(LeverContext *c, const char *domain) {
         for (size_t i = journal_size(c->journal); i > 0; i--) {
                 json_object *e = journal_entry(c->journal, i - 1);
                 const char *dom = journal_field_str(e, "domain"), *owner = journal_field_str(e, "owner");
-                if (domain && (!dom || !streq(dom, domain)))
+                if (domain && !entry_of(e, dom, domain))
                         continue;
                 if (c->owner && !streq(owner ? owner : "cli", c->owner))
                         continue;

@@ -175,6 +175,14 @@ assert_match "2 domains are named 'twin' .*on $H1.*on $H2.*NAME@HOST" "$out" "(d
 "$X" "${C[@]}" set "twin@$H2" weight=200 >/dev/null || fail "(d) set twin@$H2 failed"
 assert_eq "$t1" "$(shares 1 twin)" "(d) h1's twin untouched"
 [ "$(shares 2 twin)" != "$t2" ] || fail "(d) h2's twin unchanged"
+# reset NAME@HOST restores that host's only (it restored nothing before)
+"$X" "${C[@]}" set "twin@$H1" weight=150 >/dev/null || fail "(d) set twin@$H1 failed"
+"$X" "${C[@]}" reset "twin@$H2" || fail "(d) reset twin@$H2 failed"
+assert_eq "$t2" "$(shares 2 twin)" "(d) reset twin@$H2 restored h2's twin"
+[ "$(shares 1 twin)" != "$t1" ] || fail "(d) reset twin@$H2 restored h1's twin too"
+"$X" "${C[@]}" reset "twin@$H1" >/dev/null || fail "(d) reset twin@$H1 failed"
+assert_eq "$t1" "$(shares 1 twin)" "(d) reset twin@$H1 restored h1's twin"
+"$X" "${C[@]}" set "twin@$H2" weight=200 >/dev/null || fail "(d) set twin@$H2 (again) failed"
 
 # ---- (e) a host that accepts and never answers
 hang_port=$(free_port)
