@@ -384,6 +384,12 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
                 k->st.call_us = now_usec() - t0;
                 if (r == -ETIMEDOUT) {
                         Regs now;
+                        if (read_regs(k, thread, &now) >= 0 && rip_of(&now) == k->bp && reg(&now, R_RSP) == rsp) {
+                                /* it came back as the deadline passed */
+                                done = now;
+                                back = true;
+                                break;
+                        }
                         if (read_regs(k, thread, &now) >= 0 && rip_of(&now) == fn && reg(&now, R_RSP) == rsp - 8) {
                                 /* never started (still halted?): undo cleanly */
                                 (void) gdb_remote_write_regs(k->g, saved.b, REGS_RESTORE);

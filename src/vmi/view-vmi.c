@@ -12,6 +12,7 @@
  * continue) and never held: QEMU's monitor socket takes one client. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -570,6 +571,14 @@ static int kcall_paused(VmiView *s, void *u) {
                 return vv_error(s, r < 0 ? r : -EIO, "QEMU did not start its gdbstub: %s",
                                 r < 0 ? qmp_last_error(q) : out ? out : "?");
         }
+        /* SIGTERM, SIGINT, SIGHUP wait until the vCPU's registers are back
+         * (this thread only; pending ones act after the call) */
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
         GdbRemote *g = NULL;
         r = gdb_remote_connect(path, VV_GDB_TIMEOUT_MS, &g);
         uint64_t t0 = now_usec();
@@ -584,6 +593,7 @@ static int kcall_paused(VmiView *s, void *u) {
         }
         uint64_t t1 = now_usec();
         gdb_remote_free(g);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         _cleanup_free_ char *out2 = NULL;
         if (qmp_hmp(q, "gdbserver none", &out2) < 0)
                 log_debug("vmi view: stopping the gdbstub failed: %s", qmp_last_error(q));
