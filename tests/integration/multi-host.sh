@@ -25,7 +25,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd libvirtd virsh unshare python3 "${XV_QEMU:-qemu-system-x86_64}"
+require_cmd libvirtd virsh unshare taskset python3 "${XV_QEMU:-qemu-system-x86_64}"
 X="$XV_BUILD/src/cli/xvsched"
 export XVSCHED_STATE_DIR=$XV_TEST_DIR/state
 mkdir -p "$XVSCHED_STATE_DIR"
@@ -35,6 +35,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # QEMU's capabilities, probed once (~45 s under TCG) and kept in the build
 # dir for later runs; seeded from the host's libvirt when it has them.  The
 # QEMU user is root so that libvirt's /dev/kvm check agrees with the cache.
+# libvirtd runs on CPU 0: libvirt 9's "host cpuid changed" check compares
+# CPUID leaves 0xb/0x1f, whose EDX is the x2APIC id of the CPU the check ran
+# on, so a cache written on another CPU was judged outdated and probed again
+# at about every other start (QEMU's children get all CPUs back from libvirt).
 CAPS=$XV_BUILD/multi-host-caps
 mkdir -p "$CAPS/qemu/capabilities"
 cp -pn /var/cache/libvirt/qemu/capabilities/*.xml "$CAPS/qemu/capabilities/" 2>/dev/null || true
@@ -66,7 +70,7 @@ EOF
                 mount --bind '$d/run' /run/libvirt && mount --bind '$d/etc' /etc/libvirt &&
                 mount --bind '$d/lib' /var/lib/libvirt && mount --bind '$CAPS' /var/cache/libvirt &&
                 mount --bind '$d/log' /var/log/libvirt && mkdir -p /var/lib/libvirt/qemu /var/log/libvirt/qemu &&
-                exec libvirtd --listen -f /etc/libvirt/libvirtd.conf -p '$d/libvirtd.pid'" \
+                exec taskset -c 0 libvirtd --listen -f /etc/libvirt/libvirtd.conf -p '$d/libvirtd.pid'" \
                 >"$d/stdout" 2>&1 &)
         PORT[$n]=$port
         URI[$n]="qemu+tcp://127.0.0.1:$port/system"
