@@ -30,6 +30,7 @@ typedef struct Parser {
         unsigned *task_domain_line;
         char **rt_when;            /* per domain: task name from rt_when */
         char *metrics;             /* [daemon] metrics (checked) */
+        bool agentless_calls;      /* [daemon] agentless_calls */
 } Parser;
 
 static int perr(Parser *p, const char *fmt, ...) _printf_(2, 3);
@@ -172,6 +173,9 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
                 if (parse_bool(v, &on) < 0)
                         return perr(p, "vcpu_idle = %s: expected yes or no", v);
                 r->vcpu_idle_off = !on;
+        } else if (streq(k, "agentless_calls")) {
+                if (parse_bool(v, &p->agentless_calls) < 0)
+                        return perr(p, "agentless_calls = %s: expected yes or no", v);
         } else if (streq(k, "metrics")) {
                 struct sockaddr_storage sa;
                 socklen_t sa_len;
@@ -185,7 +189,7 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
                 return set_string(&r->timeline, v);
         } else
                 return perr(p, "unknown key '%s' in [daemon] (known: interval, busy_threshold, idle_hysteresis, "
-                               "throttle_ticks, rt_budget, rt_window, vcpu_idle, timeline, metrics)", k);
+                               "throttle_ticks, rt_budget, rt_window, vcpu_idle, agentless_calls, timeline, metrics)", k);
         return 0;
 }
 
@@ -457,7 +461,7 @@ int config_parse_string_daemon(const char *text, const char *name, Rules *ret, C
         if (r == -ENOMEM)
                 snprintf(error, error_size, "%s: out of memory", name);
         if (r >= 0 && ret_daemon) {
-                *ret_daemon = (ConfigDaemon) { .metrics = p.metrics };
+                *ret_daemon = (ConfigDaemon) { .metrics = p.metrics, .agentless_calls = p.agentless_calls };
                 p.metrics = NULL;
         }
         parser_done(&p);

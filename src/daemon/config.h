@@ -19,6 +19,7 @@ int config_parse_file(const char *path, Rules *ret, char *ret_error, size_t erro
  * (config_parse_file and config_parse_string check and drop them). */
 typedef struct ConfigDaemon {
         char *metrics;                /* metrics = ADDRESS:PORT (checked), NULL = none */
+        bool agentless_calls;         /* agentless_calls = yes: the vmi view may call guest kernel functions */
 } ConfigDaemon;
 void config_daemon_done(ConfigDaemon *c);
 int config_parse_file_daemon(const char *path, Rules *ret, ConfigDaemon *ret_daemon, char *ret_error, size_t error_size);

@@ -250,6 +250,20 @@ static void test_address(void **st) {
         assert_null(dc.metrics);
         assert_non_null(strstr(err, "m.conf:2: metrics = 127.0.0.1:http"));
         assert_null(strchr(err, '\n'));
+
+        /* agentless_calls, the other ConfigDaemon key: off unless asked */
+        assert_int_equal(config_parse_string_daemon("[domain a]\n", "a.conf", &r, &dc, err, sizeof err), 0);
+        assert_false(dc.agentless_calls);
+        rules_done(&r);
+        config_daemon_done(&dc);
+        assert_int_equal(config_parse_string_daemon("[daemon]\nagentless_calls = yes\n[domain a]\n", "a.conf", &r, &dc,
+                                                    err, sizeof err),
+                         0);
+        assert_true(dc.agentless_calls);
+        rules_done(&r);
+        config_daemon_done(&dc);
+        assert_true(config_parse_string_daemon("[daemon]\nagentless_calls = maybe\n", "a.conf", &r, &dc, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "a.conf:2: agentless_calls = maybe: expected yes or no"));
 }
 
 /* ---- the server, on a loopback port ---- */

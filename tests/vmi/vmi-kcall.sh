@@ -88,6 +88,7 @@ conf=$XV_TEST_DIR/kc.conf
 cat >"$conf" <<CONF
 [daemon]
 interval = 200ms
+agentless_calls = yes
 [domain g]
 match = kc
 view = vmi
