@@ -168,6 +168,7 @@ def run_002(lab, results, opts):
                               "guest": f"stock Debian 12, profile lab ({lab.debian}), 1 vCPU, 1 GiB",
                               "where": "same domain (ab, lighttpd and tripwire in one VM)",
                               "host_cpus_for_guests": opts.host_cpu,
+                              "daemon": f"view = {getattr(opts, 'view', 'qga')}, interval = {opts.interval}",
                               "configs": ", ".join(configs)})
     results["notes"].append(
         "ab runs inside the guest beside lighttpd: the tools/vm guests have no network device, so "
@@ -228,7 +229,11 @@ def _one_002(lab, n, cfg, requests, rep, opts):
                        f"> /run/xvlab-ab.out 2>&1; echo '{tag}' > /dev/ttyS0) </dev/null >/dev/null 2>&1 &",
                     timeout=60)
         if daemon:
-            conf = (f"[daemon]\ninterval = {opts.interval}\n\n[domain web]\nmatch = {n}\nview = qga\n\n"
+            view = getattr(opts, "view", "qga")
+            # vmi: the guest pays nothing per poll (the host reads its RAM);
+            # its stops resume through the guest kernel (docs/agentless.md).
+            calls = "agentless_calls = yes\n" if view == "vmi" else ""
+            conf = (f"[daemon]\ninterval = {opts.interval}\n{calls}\n[domain web]\nmatch = {n}\nview = {view}\n\n"
                     "[task web]\ndomain = web\ncomm = lighttpd\npriority = 60\n\n"
                     "[task bg]\ndomain = web\ncomm = tripwire\nclass = idle\n")
             dproc, _ = lab.daemon(conf, f"002-{cfg}-r{rep}")
