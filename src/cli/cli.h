@@ -76,6 +76,7 @@ typedef struct CpuSample {
 } CpuSample;
 /* Sample every thread of every domain now, sleep window_ms, sample again:
  * ret_pct[i][t] = CPU % of one CPU of domain i's thread t; ret_total[i] = sum. */
+uint64_t cli_thread_cpu_ns(const Domain *d, pid_t tid);
 int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, double **ret_total);
 void cli_free_cpu(const DomainList *l, double **pct, double *total);
 

@@ -127,7 +127,8 @@ void cli_print_json(json_object *o) {
         json_object_put(o);
 }
 
-static unsigned long long sample_thread(const Domain *d, pid_t tid) {
+/* A thread's CPU time in ns, looked up under the domain's process(es). */
+uint64_t cli_thread_cpu_ns(const Domain *d, pid_t tid) {
         uint64_t ns = 0;
         if (d->n_pids == 0)
                 (void) thread_cpu_time_ns(d->pid, tid, &ns);
@@ -152,7 +153,7 @@ int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, 
                 pct[i] = calloc(d->n_threads ? d->n_threads : 1, sizeof **pct);
                 before[i] = calloc(d->n_threads ? d->n_threads : 1, sizeof **before);
                 for (size_t t = 0; before[i] && t < d->n_threads; t++)
-                        before[i][t] = sample_thread(d, d->threads[t].tid);
+                        before[i][t] = cli_thread_cpu_ns(d, d->threads[t].tid);
         }
         double t0 = ((double) now_nsec() / 1e9);
         nanosleep(&(struct timespec) { .tv_sec = window_ms / 1000, .tv_nsec = (long) (window_ms % 1000) * 1000000L }, NULL);
@@ -160,7 +161,7 @@ int cli_measure_cpu(const DomainList *l, unsigned window_ms, double ***ret_pct, 
         for (size_t i = 0; i < l->n; i++) {
                 const Domain *d = l->domains[i];
                 for (size_t t = 0; pct[i] && before[i] && t < d->n_threads; t++) {
-                        unsigned long long after = sample_thread(d, d->threads[t].tid);
+                        unsigned long long after = cli_thread_cpu_ns(d, d->threads[t].tid);
                         double p = after >= before[i][t] ? (double) (after - before[i][t]) / 1e9 / elapsed * 100.0 : 0;
                         pct[i][t] = p;
                         total[i] += p;

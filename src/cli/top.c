@@ -49,16 +49,6 @@ typedef struct Sampler {
         uint64_t prev_t_ns;
 } Sampler;
 
-static uint64_t sample_thread(const Domain *d, pid_t tid) {
-        uint64_t ns = 0;
-        if (d->n_pids == 0)
-                (void) thread_cpu_time_ns(d->pid, tid, &ns);
-        else
-                for (size_t i = 0; i < d->n_pids && ns == 0; i++)
-                        (void) thread_cpu_time_ns(d->pids[i], tid, &ns);
-        return ns;
-}
-
 static bool prev_sample(const Sampler *s, pid_t tid, uint64_t *ret) {
         for (size_t i = 0; i < s->n_prev; i++)
                 if (s->prev[i].tid == tid) {
@@ -117,7 +107,7 @@ static int fill_domain(TopDomain *td, const Domain *d, const HvOptions *o, Sampl
                         continue;
                 n_shown++;
                 td->n_vcpus += d->threads[i].class == THREAD_VCPU;
-                uint64_t ns = sample_thread(d, d->threads[i].tid), before;
+                uint64_t ns = cli_thread_cpu_ns(d, d->threads[i].tid), before;
                 Sample *n = realloc(*cur, (*n_cur + 1) * sizeof *n);
                 if (!n)
                         return -ENOMEM;

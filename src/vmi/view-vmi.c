@@ -468,6 +468,14 @@ static void held_remove(VmiView *s, pid_t pid) {
                 }
 }
 
+/* The thread group of thread pid among the view's tasks (0: not there). */
+static pid_t tgid_of(const VmiTask *t, size_t n, pid_t pid) {
+        for (size_t i = 0; i < n; i++)
+                if (t[i].t.tid == pid)
+                        return t[i].t.pid;
+        return 0;
+}
+
 static int vv_stop(void *p, pid_t pid) {
         VmiView *s = p;
         if (!s->can_resume)
@@ -485,10 +493,7 @@ static int vv_stop(void *p, pid_t pid) {
          * runnable (it sees TIF_SIGPENDING on its next return to user mode
          * and stops the whole group), else the leader */
         const VmiTask *target = NULL, *leader = NULL;
-        pid_t tgid = 0;
-        for (size_t i = 0; i < n; i++)
-                if (t[i].t.tid == pid)
-                        tgid = t[i].t.pid;
+        pid_t tgid = tgid_of(t, n, pid);
         if (tgid == 0)
                 return vv_error(s, -ESRCH, "no thread %d in the guest", (int) pid);
         for (size_t i = 0; i < n; i++) {
@@ -658,10 +663,7 @@ static int kcall_cont(VmiView *s, pid_t pid) {
         int r = kcall_target(s, pid, &t, &n);
         if (r < 0)
                 return r;
-        pid_t tgid = 0;
-        for (size_t i = 0; i < n; i++)
-                if (t[i].t.tid == pid)
-                        tgid = t[i].t.pid;
+        pid_t tgid = tgid_of(t, n, pid);
         for (size_t i = 0; i < n; i++)
                 if (t[i].t.tid == tgid) {
                         uint64_t rax = 0;
@@ -686,10 +688,7 @@ static int nice_group(VmiView *s, pid_t pid, int nice, bool record) {
         int r = kcall_target(s, pid, &t, &n);
         if (r < 0)
                 return r;
-        pid_t tgid = 0;
-        for (size_t i = 0; i < n; i++)
-                if (t[i].t.tid == pid)
-                        tgid = t[i].t.pid;
+        pid_t tgid = tgid_of(t, n, pid);
         bool known = !record;
         for (size_t i = 0; i < s->n_niced; i++)
                 known = known || s->niced[i].pid == tgid;
