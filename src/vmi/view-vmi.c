@@ -343,6 +343,7 @@ static int with_vm_paused(VmiView *s, int (*fn)(VmiView *s, void *u), void *u) {
         r = vv_resume(s, &q);
         guest_pause_release(&p);
         s->last_pause_us = now_usec() - t0;
+        log_debug("vmi view: VM paused %" PRIu64 " us", s->last_pause_us);
         return r < 0 ? r : k;
 }
 
