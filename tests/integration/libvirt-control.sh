@@ -143,18 +143,32 @@ assert_eq running "$(lv_state lca)" "(c) reset --all resumed the VM through libv
 assert_eq 0 "$(guest_entries)" "(c) pause entry left after reset"
 
 # ---- (d) the domain disappears under running commands
+lc_entries() {   # journal entries for domain lc (the state file, as JSON)
+        [ -f "$XVSCHED_STATE_DIR/state.json" ] || { echo 0; return; }
+        python3 -c 'import json,sys
+print(len([x for x in json.load(open(sys.argv[1]))["entries"] if x.get("domain") == "lc"]))' "$XVSCHED_STATE_DIR/state.json"
+}
 (sleep 1; vm lv-stop lc >/dev/null 2>&1) &
 stopper=$!
-bad=0
+bad=0 n_set_ok=0 n_set_failed=0
 for i in $(seq 30); do
-        for cmd in "show lc" "set lc weight=200" "ps lc --via vmi"; do
+        for cmd in "show lc" "set lc weight=200 nice=3" "ps lc --via vmi"; do
                 rc=0
+                n0=$(lc_entries)
                 # shellcheck disable=SC2086
                 timeout 30 "$X" -b libvirt $cmd >/dev/null 2>"$XV_TEST_DIR/err" || rc=$?
                 lines=$(grep -c . "$XV_TEST_DIR/err" || true)
                 if [ "$rc" = 124 ] || [ "$rc" -gt 2 ] || [ "$lines" -gt 1 ]; then
                         log "(d) '$cmd' rc $rc, $lines error lines:"; cat "$XV_TEST_DIR/err"; bad=1
                 fi
+                # Nothing half-applied: a set that failed part-way took back
+                # what it had done, so the journal holds no more for lc.
+                n1=$(lc_entries)
+                if [ "$rc" != 0 ] && [ "$n1" -gt "$n0" ]; then
+                        log "(d) '$cmd' failed (rc $rc) but left $((n1 - n0)) new journal entries for lc"; bad=1
+                fi
+                [ "$rc" != 0 ] || [ "${cmd%% *}" != set ] || n_set_ok=$((n_set_ok + 1))
+                [ "$rc" = 0 ] || [ "${cmd%% *}" != set ] || n_set_failed=$((n_set_failed + 1))
         done
         [ "$(lv_state lc)" = running ] || break
 done
@@ -162,5 +176,7 @@ wait "$stopper" || true
 [ "$bad" = 0 ] || fail "(d) a command on a disappearing domain hung, crashed or printed more than one error line"
 err=$("$X" -b libvirt show lc 2>&1 >/dev/null) && fail "(d) show of a gone domain succeeded"
 assert_eq 1 "$(echo "$err" | grep -c .)" "(d) one error line for a gone domain ($err)"
+log "(d) sets while lc went away: $n_set_ok applied, $n_set_failed failed (each failed one left no entry)"
 "$X" -b libvirt reset --all >/dev/null || fail "(d) reset --all after the domain went failed"
+assert_eq 0 "$(lc_entries)" "(d) entries for the gone domain lc after reset --all"
 pass
