@@ -89,10 +89,12 @@ if [ -n "${SOAK_DEBIAN:-}" ]; then
                 sleep 5
         fi
         # gone: QGA does not answer, and no qemu-ga task in the guest (vmi)
-        if vm qga sk '{"execute":"guest-ping"}' >/dev/null 2>&1; then
-                echo "soak-kcall: qemu-guest-agent still answers" >&2
-                exit 1
-        fi
+        gone=""
+        for _ in $(seq 12); do
+                vm qga sk '{"execute":"guest-ping"}' >/dev/null 2>&1 || { gone=yes; break; }
+                sleep 5
+        done
+        [ -n "$gone" ] || { echo "soak-kcall: qemu-guest-agent still answers after 60 s" >&2; exit 1; }
         ps=$("$CTL" --pid "$pid" --qmp "$RUN/sk.qmp" ps)
         if echo "$ps" | awk -F'\t' '$7 == "qemu-ga"' | grep -q .; then
                 echo "soak-kcall: qemu-ga still in the guest's task list" >&2
