@@ -138,7 +138,7 @@ static void act_task(Daemon *d, size_t t) {
                 return;
         const char *dname = d->rules.domains[tr->domain].name;
         TaskActions a;
-        task_actions(tp, rt, dr->no_sched, dr->no_nice, &a);
+        task_actions(tp, rt, dr->no_sched, dr->no_nice || dr->nice_busy, &a);
 
         for (size_t k = 0; k < a.n_stop && rt->n_stopped < POLICY_MAX_PIDS; k++) {
                 size_t p = a.stop[k];
@@ -252,9 +252,25 @@ void daemon_vcpu_idle_off(Daemon *d) {
                         act_vcpu_idle(d, &d->doms[i], false);
 }
 
+/* A domain whose renice was refused for want of an idle vCPU is reniced
+ * again once its guest idled in a round where none of its watched normal
+ * tasks was busy: a kernel call then finds an idle vCPU at once, and the
+ * VM's pause for it does not fall on the work it would delay. */
+static void nice_busy_update(Daemon *d, size_t i) {
+        DomainRt *dr = &d->doms[i];
+        if (!dr->nice_busy || !dr->collected || !dr->guest_idled)
+                return;
+        for (size_t t = 0; t < d->rules.n_tasks; t++)
+                if (d->rules.tasks[t].domain == i && d->rules.tasks[t].class != TASK_CLASS_IDLE && d->state.tasks[t].busy)
+                        return;
+        dr->nice_busy = false;
+}
+
 void daemon_act(Daemon *d) {
-        for (size_t i = 0; i < d->rules.n_domains; i++)
+        for (size_t i = 0; i < d->rules.n_domains; i++) {
                 act_domain(d, i);
+                nice_busy_update(d, i);
+        }
         for (size_t t = 0; t < d->rules.n_tasks; t++)
                 act_task(d, t);
         /* Start the next round of every idle worker that has a reason to
@@ -266,12 +282,14 @@ void daemon_act(Daemon *d) {
                 DomainRt *dr = &d->doms[i];
                 if (!dr->worker || !dr->collected)
                         continue;
-                bool has_vcpus = dr->domain && domain_count_class(dr->domain, THREAD_VCPU) > 0;
-                bool due = dr->n_pending > 0 || !dr->view_ok || !has_vcpus ||
-                           now - dr->polled_ns >= GUEST_POLL_MAX_MS * 1000000ull ||
-                           fabs(dr->vcpu_frac - dr->vcpu_frac_polled) >= GUEST_POLL_CHANGE;
-                if (!due)
+                PollDue p = { .cheap_poll = streq(dr->view_name, "vmi"), /* reads guest RAM: no cost to the guest */
+                              .n_pending = dr->n_pending, .view_ok = dr->view_ok,
+                              .has_vcpus = dr->domain && domain_count_class(dr->domain, THREAD_VCPU) > 0,
+                              .since_poll_ns = now - dr->polled_ns, .max_ns = GUEST_POLL_MAX_MS * 1000000ull,
+                              .vcpu_change = dr->vcpu_frac - dr->vcpu_frac_polled, .change = GUEST_POLL_CHANGE };
+                if (!guest_poll_due(&p))
                         continue; /* the idle worker hands back an empty round next tick: nothing new */
+                ops_stops_first(dr->pending, dr->n_pending);
                 bool keepalive = now - dr->keepalive_ns >= KEEPALIVE_EVERY_MS * 1000000ull;
                 if (keepalive)
                         dr->keepalive_ns = now;

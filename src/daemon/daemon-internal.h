@@ -62,6 +62,10 @@ typedef struct DomainRt {
         uint64_t view_retry_at_ns; /* no view: when its worker tries to open one again (CLOCK_MONOTONIC) */
         bool no_nice;              /* the view cannot renice (vmi): do not ask again */
         bool no_sched;             /* nor change policies */
+        bool nice_busy;            /* a renice was refused for want of an idle vCPU (a guest kernel call):
+                                    * none again until the guest idled with its watched work idle */
+        bool guest_idled;          /* its guest idled over the last fresh round (match.h guest_idled) */
+        uint64_t guest_cpu_ns, guest_t_ns; /* that round's guest CPU sum and time */
         WorkerOp pending[WORKER_MAX_OPS];
         size_t n_pending;
         uint64_t keepalive_ns;

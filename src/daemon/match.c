@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,6 +109,36 @@ bool ops_have(const WorkerOp *ops, size_t n, WorkerOpKind kind, pid_t pid) {
                 if (ops[k].kind == kind && ops[k].pid == pid)
                         return true;
         return false;
+}
+
+void ops_stops_first(WorkerOp *ops, size_t n) {
+        /* stable insertion of each stop after the stops before it */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (ops[i].kind != WORKER_OP_STOP)
+                        continue;
+                WorkerOp op = ops[i];
+                memmove(&ops[k + 1], &ops[k], (i - k) * sizeof *ops);
+                ops[k++] = op;
+        }
+}
+
+bool op_skip_busy(const WorkerOp *done, size_t n_done, const WorkerOp *op) {
+        if (op->kind == WORKER_OP_STOP)
+                return false;
+        for (size_t k = 0; k < n_done; k++)
+                if (done[k].kind != WORKER_OP_STOP && done[k].result == -EBUSY)
+                        return true;
+        return false;
+}
+
+bool guest_idled(uint64_t dcpu_ns, uint64_t dt_ns, unsigned n_vcpus) {
+        return dt_ns > 0 && n_vcpus > 0 && (double) dcpu_ns < 0.9 * (double) dt_ns * n_vcpus;
+}
+
+bool guest_poll_due(const PollDue *p) {
+        return p->cheap_poll || p->n_pending > 0 || !p->view_ok || !p->has_vcpus || p->since_poll_ns >= p->max_ns ||
+               fabs(p->vcpu_change) >= p->change;
 }
 
 StopEntryFate stop_entry_fate(const Rules *r, const TaskRt *held, size_t di, bool same_qemu, pid_t pid,

@@ -74,6 +74,41 @@ bool tasks_hold_stopped(const Rules *r, const TaskRt *tasks, size_t di, pid_t pi
 /* Is an op of this kind for pid queued already? */
 bool ops_have(const WorkerOp *ops, size_t n, WorkerOpKind kind, pid_t pid);
 
+/* A round's ops in the order the worker runs them: every stop first, the
+ * rest after in their order (stable).  A stop is what protects a busy
+ * task and is cheap in every view (the vmi view injects SIGSTOP while the
+ * VM is paused); a resume or renice through a guest kernel call waits for
+ * an idle vCPU, up to seconds in a busy guest, and must not delay it. */
+void ops_stops_first(WorkerOp *ops, size_t n);
+
+/* Should the worker skip op (its result -EBUSY without asking the guest),
+ * given the ops done before it in the same round?  Yes for a resume,
+ * renice or policy change after one of those was refused with -EBUSY (no
+ * idle vCPU: the guest is busy now, and each refusal kept the worker
+ * seconds); never for a stop. */
+bool op_skip_busy(const WorkerOp *done, size_t n_done, const WorkerOp *op);
+
+/* Did the guest idle over an interval of dt_ns, by its own accounting
+ * (dcpu_ns: the growth of all its tasks' CPU time; a guest counts the time
+ * its vCPU was descheduled on the host as its running task's, so this
+ * holds on a loaded host too)?  Below 90 % of n_vcpus CPUs. */
+bool guest_idled(uint64_t dcpu_ns, uint64_t dt_ns, unsigned n_vcpus);
+
+/* Is a domain's next guest round due?  cheap_poll: asking costs the guest
+ * nothing (the vmi view reads its RAM from the host): every tick.
+ * Otherwise when actions are queued, there is no view, the domain has no
+ * vCPU threads to watch, max_ns went by since the last poll, or its host
+ * vCPU use moved by change or more. */
+typedef struct PollDue {
+        bool cheap_poll;
+        size_t n_pending;
+        bool view_ok;
+        bool has_vcpus;
+        uint64_t since_poll_ns, max_ns;
+        double vcpu_change, change;
+} PollDue;
+bool guest_poll_due(const PollDue *p);
+
 typedef enum StopEntryFate {
         STOP_ENTRY_HELD,     /* a task holds it stopped: leave it */
         STOP_ENTRY_RESUME,   /* the task list shows it stopped: resume it (again) */

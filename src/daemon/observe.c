@@ -140,6 +140,12 @@ static void observe_domain(Daemon *d, size_t di) {
                 const WorkerOp *op = &res.ops[k];
                 if (op->result >= 0 || op->result == -ESRCH)
                         continue;
+                if (op->kind == WORKER_OP_NICE && op->result == -EBUSY) {
+                        if (!dr->nice_busy)
+                                log_info("%s: no idle vCPU for a guest kernel call (the guest is busy): no renice "
+                                         "until it idles", d->rules.domains[di].name);
+                        dr->nice_busy = true;
+                }
                 if (op->kind == WORKER_OP_SCHED && op->result == -EOPNOTSUPP) {
                         dr->no_sched = true;
                         continue;
@@ -205,6 +211,11 @@ static void observe_domain(Daemon *d, size_t di) {
                 return;
         }
         o->fresh = true;
+        unsigned n_vcpus = domain_count_class(dr->domain, THREAD_VCPU);
+        dr->guest_idled = dr->guest_t_ns && res.t_ns > dr->guest_t_ns && res.guest_cpu_ns >= dr->guest_cpu_ns &&
+                          guest_idled(res.guest_cpu_ns - dr->guest_cpu_ns, res.t_ns - dr->guest_t_ns, n_vcpus);
+        dr->guest_cpu_ns = res.guest_cpu_ns;
+        dr->guest_t_ns = res.t_ns;
         o->t_ns = res.t_ns;
         o->guest_cpu_ns = res.guest_cpu_ns;
         o->vcpu_ns = res.vcpu_ns;

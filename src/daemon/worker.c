@@ -8,6 +8,7 @@
 #include "basic/log.h"
 #include "basic/macros.h"
 #include "basic/time-util.h"
+#include "daemon/match.h"
 #include "daemon/worker.h"
 #include "host/sched.h"
 #include "view-registry/view-registry.h"
@@ -77,6 +78,10 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
         }
         for (size_t i = 0; i < n_ops; i++) {
                 WorkerOp *op = &ops[i];
+                if (op_skip_busy(ops, i, op)) {   /* no idle vCPU for a kernel call now: not again this round */
+                        op->result = -EBUSY;
+                        continue;
+                }
                 op->result = op->kind == WORKER_OP_STOP   ? guest_view_stop(w->view, op->pid)
                              : op->kind == WORKER_OP_CONT ? guest_view_cont(w->view, op->pid)
                              : op->kind == WORKER_OP_NICE ? guest_view_nice(w->view, op->pid, op->nice)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <string.h>
 
 #include "basic/macros.h"
@@ -216,6 +217,85 @@ static void test_ops_have(void **st) {
         assert_false(ops_have(ops, 0, WORKER_OP_CONT, 6));
 }
 
+/* A round's stops go first, the rest keep their order: a stop must not
+ * wait behind a renice through a guest kernel call (seconds in a busy
+ * guest: the idle class's stop came after the foreground's renice). */
+static void test_ops_stops_first(void **st) {
+        (void) st;
+        WorkerOp ops[] = { { .kind = WORKER_OP_NICE, .pid = 1 }, { .kind = WORKER_OP_SCHED, .pid = 2 },
+                           { .kind = WORKER_OP_STOP, .pid = 3 }, { .kind = WORKER_OP_CONT, .pid = 4 },
+                           { .kind = WORKER_OP_STOP, .pid = 5 }, { .kind = WORKER_OP_NICE, .pid = 6 } };
+        ops_stops_first(ops, ELEMENTSOF(ops));
+        WorkerOpKind kinds[] = { WORKER_OP_STOP, WORKER_OP_STOP, WORKER_OP_NICE, WORKER_OP_SCHED, WORKER_OP_CONT,
+                                 WORKER_OP_NICE };
+        pid_t pids[] = { 3, 5, 1, 2, 4, 6 };
+        for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
+                assert_int_equal(ops[i].kind, kinds[i]);
+                assert_int_equal(ops[i].pid, pids[i]);
+        }
+        ops_stops_first(ops, 0);
+        ops_stops_first(ops, 1);
+        assert_int_equal(ops[0].pid, 3);
+}
+
+/* After a resume/renice refused with -EBUSY (no idle vCPU), the round's
+ * later ones are skipped; stops never are. */
+static void test_op_skip_busy(void **st) {
+        (void) st;
+        WorkerOp stop_busy = { .kind = WORKER_OP_STOP, .result = -EBUSY };
+        WorkerOp nice_busy = { .kind = WORKER_OP_NICE, .result = -EBUSY };
+        WorkerOp nice_perm = { .kind = WORKER_OP_NICE, .result = -EPERM };
+        WorkerOp stop = { .kind = WORKER_OP_STOP }, cont = { .kind = WORKER_OP_CONT }, nice = { .kind = WORKER_OP_NICE };
+        assert_false(op_skip_busy(NULL, 0, &nice));
+        assert_false(op_skip_busy(&stop_busy, 1, &nice));   /* a stop's EBUSY is a held siglock, not a busy guest */
+        assert_false(op_skip_busy(&nice_perm, 1, &nice));
+        assert_true(op_skip_busy(&nice_busy, 1, &nice));
+        assert_true(op_skip_busy(&nice_busy, 1, &cont));
+        assert_false(op_skip_busy(&nice_busy, 1, &stop));
+        WorkerOp done[] = { nice_perm, stop_busy, nice_busy };
+        assert_true(op_skip_busy(done, 3, &cont));
+        assert_false(op_skip_busy(done, 2, &cont));
+}
+
+/* The guest idled: its own CPU sum grew by less than 90 % of its vCPUs. */
+static void test_guest_idled(void **st) {
+        (void) st;
+        assert_false(guest_idled(95 * MS, 100 * MS, 1));
+        assert_false(guest_idled(100 * MS, 100 * MS, 1));
+        assert_true(guest_idled(50 * MS, 100 * MS, 1));
+        assert_true(guest_idled(0, 100 * MS, 1));
+        assert_true(guest_idled(150 * MS, 100 * MS, 2));
+        assert_false(guest_idled(190 * MS, 100 * MS, 2));
+        assert_false(guest_idled(0, 0, 1));
+        assert_false(guest_idled(0, 100 * MS, 0));
+}
+
+/* A poll that costs the guest nothing (vmi) is due every tick; an agent's
+ * only on actions, no view, 1 s gone by, or a change of its vCPU use: a
+ * busy domain whose vCPU stays at 100 % was asked once a second, so a
+ * task that woke beside it was seen up to a second late. */
+static void test_guest_poll_due(void **st) {
+        (void) st;
+        PollDue p = { .view_ok = true, .has_vcpus = true, .since_poll_ns = 100 * MS, .max_ns = 1000 * MS,
+                      .vcpu_change = 0.0, .change = 0.15 };
+        assert_false(guest_poll_due(&p));
+        PollDue q = p;
+        q.cheap_poll = true;
+        assert_true(guest_poll_due(&q));
+        q = p, q.n_pending = 1;
+        assert_true(guest_poll_due(&q));
+        q = p, q.view_ok = false;
+        assert_true(guest_poll_due(&q));
+        q = p, q.has_vcpus = false;
+        assert_true(guest_poll_due(&q));
+        q = p, q.since_poll_ns = 1000 * MS;
+        assert_true(guest_poll_due(&q));
+        q = p, q.vcpu_change = -0.2;
+        assert_true(guest_poll_due(&q));
+        q = p, q.vcpu_change = 0.1;
+        assert_false(guest_poll_due(&q));
+}
+
 /* A journaled stop no task holds: resumed again while the list shows it
  * stopped, dropped once it runs, is gone, is another process with its pid,
  * or its QEMU restarted. */
@@ -247,6 +327,8 @@ int main(void) {
                 cmocka_unit_test(test_actions_stopped_is_bounded), cmocka_unit_test(test_actions_idle_once),
                 cmocka_unit_test(test_actions_renice_on_change), cmocka_unit_test(test_ops_have),
                 cmocka_unit_test(test_stop_entry_fate),
+                cmocka_unit_test(test_ops_stops_first),     cmocka_unit_test(test_op_skip_busy),
+                cmocka_unit_test(test_guest_idled),         cmocka_unit_test(test_guest_poll_due),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
