@@ -134,6 +134,35 @@ class Report002And004(unittest.TestCase):
         self.assertEqual(r[3], "94.5 (90.0–99.0, n=2)")
         self.assertEqual(row(md, "same: lighttpd alone, requests/s")[3], "150.0 (100.0–200.0, n=2)")
 
+    def test_002_sections(self):
+        """Before/after, §5.3's intervals, §5.6's views, the different
+        domain (paired with solo in VM web), §5.1's access costs."""
+        sm = []
+        for rep in (1, 2):
+            sm.append(sample("solo", rep, "same", "rps", 200.0))
+            sm.append(sample("idle-base", rep, "same", "rps", 140.0))
+            sm.append(sample("idle", rep, "same", "rps", 199.0 + rep))
+            sm.append(sample("idle", rep, "same", "react_ms", 100.0 * rep))
+            sm.append(sample("idle/10ms", rep, "same", "rps", 200.0))
+            sm.append(sample("idle@qga", rep, "same", "rps", 100.0))
+            sm.append(sample("idle-db", rep, "diff", "rps", 190.0))
+            sm.append(sample("access", rep, "web", "pause_resume_us", 3000.0))
+        md = report.render_markdown({"paper": "002", "samples": sm, "series": [],
+                                     "params": {"view": "vmi", "interval": "100ms"}})
+        self.assertEqual(row(md, "same: beside tripwire in xvsched's idle class, before (--base-xvsched), "
+                                 "% of solo")[3], "70.0 (70.0–70.0, n=2)")
+        self.assertEqual(row(md, "same: beside tripwire in xvsched's idle class, % of solo")[3],
+                         "100.2 (100.0–100.5, n=2)")
+        self.assertEqual(row(md, "different domain: beside tripwire in xvsched's idle class, % of solo")[3],
+                         "95.0 (95.0–95.0, n=2)")
+        self.assertEqual(row(md, "idle class, interval 10ms (after): % of solo")[3], "100.0 (100.0–100.0, n=2)")
+        self.assertEqual(row(md, "idle class, interval 100ms (after): reaction (lighttpd busy → tripwire "
+                                 "stopped)")[3], "150.0 (100.0–200.0, n=2)")
+        self.assertEqual(row(md, "beside tripwire in xvsched's idle class, qga view: % of solo")[3],
+                         "50.0 (50.0–50.0, n=2)")
+        r = row(md, "VM pause + resume (QMP stop + cont)")
+        self.assertEqual(r[2], "14.84")
+
     def test_004_before_after(self):
         sm = [sample("kernel-io-before", 1, "g1", "max_ms", 50.0),
               sample("kernel-io-after", 1, "g1", "max_ms", 5.0),

@@ -356,9 +356,10 @@ class Lab:
         self.procs = [(q, n) for q, n in self.procs if q is not p]
         return p.returncode
 
-    def daemon(self, conf_text, tag):
-        """xvsched run CONFIG in the background with its own state dir;
-        returns (Popen, state dir)."""
+    def daemon(self, conf_text, tag, xvsched=None, cpus=None):
+        """xvsched run CONFIG in the background with its own state dir
+        (xvsched: another binary, e.g. the "before" of a before/after;
+        cpus: pinned there with taskset); returns (Popen, state dir)."""
         state = os.path.join(self.tmp, "state-" + tag)
         os.makedirs(state, exist_ok=True)
         conf = os.path.join(self.out, f"{tag}.conf")
@@ -371,7 +372,8 @@ class Lab:
         # Discovery on a loaded host can miss a QEMU whose QMP socket is
         # slow to answer ("does not exist here"): try three times.
         for attempt in range(1, 4):
-            p = self.spawn([self.xvsched, "-b", "qmp", "run", conf], "xvsched-run-" + tag,
+            pin = ["taskset", "-c", cpus] if cpus else []
+            p = self.spawn(pin + [xvsched or self.xvsched, "-b", "qmp", "run", conf], "xvsched-run-" + tag,
                            env={"XVSCHED_STATE_DIR": state}, log=log)
             for _ in range(150):
                 if os.path.exists(sock):

@@ -5,6 +5,7 @@ results, and runs its configurations interleaved: round 1 runs every
 configuration once, then round 2, ...  so that slow drifts of a shared
 machine's load hit every configuration alike."""
 import os
+import re
 import time
 
 from .runner import LabError, Sampler
@@ -146,8 +147,21 @@ def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
         lab.end_config()
 
 
-# --- 002 §5.2: lighttpd + ab vs tripwire -----------------------------------
-P002_CONFIGS = ["solo", "solo-xvsched", "equal", "idle"]
+# --- 002: lighttpd + ab vs tripwire (§5.2, §5.3, §5.4, §5.6) ---------------
+# A configuration is BASE[-db][@VIEW][/INTERVAL]:
+#   solo          lighttpd alone (ab inside the guest)
+#   solo-xvsched  lighttpd alone, the daemon watching (its own cost)
+#   equal         beside tripwire at equal priority, no daemon
+#   idle          beside tripwire in xvsched's idle class
+#   idle-base     the same with --base-xvsched's binary (the "before")
+#   -db           tripwire in a second VM `db` on the same host CPU (§5.2's
+#                 different domain) instead of in lighttpd's VM
+#   @qga, @vmi    the daemon's guest view (§5.6: polling an agent in the
+#                 guest vs reading its RAM from the host); default --view
+#   /10ms ...     the daemon's interval (§5.3); default --interval
+P002_QUICK = ["access", "solo", "solo-xvsched", "equal", "idle", "solo-xvsched@qga", "idle@qga", "idle/10ms", "idle/500ms"]
+P002_SMOKE = ["solo", "idle"]
+_P002_RE = re.compile(r"(solo|solo-xvsched|equal|idle|idle-base)(-db)?(?:@(qga|vmi))?(?:/([0-9]{1,5}(?:ms|s)))?")
 
 TRIPWIRE_LOOP = (
     "cd /etc/tripwire; P=xvsched-lab; "
@@ -158,17 +172,67 @@ TRIPWIRE_LOOP = (
     "done")
 
 
+def p002_config(cfg, opts):
+    """What configuration name cfg means (LabError if it means nothing)."""
+    m = _P002_RE.fullmatch(cfg)
+    if not m or (m.group(2) and m.group(1) in ("solo", "solo-xvsched")):
+        raise LabError(f"002: unknown configuration '{cfg}' (BASE[-db][@qga|@vmi][/INTERVAL], BASE one of "
+                       "solo, solo-xvsched, equal, idle, idle-base; -db only with equal and idle*)")
+    base, db, view, interval = m.groups()
+    if base == "idle-base" and not getattr(opts, "base_xvsched", None):
+        raise LabError("002: configuration idle-base needs --base-xvsched BIN")
+    return {"base": base, "db": bool(db), "view": view or getattr(opts, "view", None) or "vmi",
+            "interval": interval or opts.interval,
+            "daemon": base in ("solo-xvsched", "idle", "idle-base"),
+            "bg": base in ("equal", "idle", "idle-base"),
+            "xvsched": os.path.abspath(opts.base_xvsched) if base == "idle-base" else None}
+
+
+def _other_cpus(host_cpu):
+    """The host CPUs not in host_cpu ("1", "0-1", "2,3"), as taskset's list;
+    None if there are none (the daemon then runs anywhere)."""
+    mine = set()
+    for part in str(host_cpu).split(","):
+        a, _, b = part.partition("-")
+        if a.strip().isdigit():
+            mine.update(range(int(a), int(b if b.strip().isdigit() else a) + 1))
+    rest = sorted(set(os.sched_getaffinity(0)) - mine)
+    return ",".join(str(c) for c in rest) or None
+
+
+TRIPWIRE_SETUP = (
+    "cd /etc/tripwire; P=xvsched-lab; "
+    "[ -f site.key ] || twadmin --generate-keys --site-keyfile site.key --site-passphrase $P >/dev/null; "
+    "[ -f $(hostname)-local.key ] || twadmin --generate-keys --local-keyfile $(hostname)-local.key "
+    "--local-passphrase $P >/dev/null; "
+    "twadmin --create-cfgfile --cfgfile tw.cfg --site-keyfile site.key --site-passphrase $P twcfg.txt >/dev/null; "
+    "twadmin --create-polfile --cfgfile tw.cfg --polfile tw.pol --site-keyfile site.key "
+    "--site-passphrase $P twpol.txt >/dev/null; "
+    "echo ok")
+
+
 def run_002(lab, results, opts):
-    requests = opts.requests or {"smoke": 50, "quick": 400, "full": 5000}[opts.mode]
-    configs = opts.configs or P002_CONFIGS
+    requests = opts.requests or {"smoke": 50, "quick": 2000, "full": 5000}[opts.mode]
+    configs = opts.configs or (P002_SMOKE if opts.mode == "smoke" else list(P002_QUICK))
+    if not opts.configs and getattr(opts, "base_xvsched", None):
+        configs.insert(configs.index("idle"), "idle-base")
+    # every name checked before any boot; "access" is §5.1 (vmi-bench on VM web)
+    parsed = {c: p002_config(c, opts) for c in configs if c != "access"}
     if not lab.debian:
         raise LabError("002 needs the Debian lab guest (lighttpd, ab, tripwire): "
                        "tools/vm/mkdebian --profile lab --out DIR, then --debian DIR")
+    want_db = any(p["db"] for p in parsed.values())
+    daemon_cpus = _other_cpus(opts.host_cpu)
     results["params"].update({"ab": f"-n {requests} -c 1 http://localhost/x4k (4 KiB file)",
                               "guest": f"stock Debian 12, profile lab ({lab.debian}), 1 vCPU, 1 GiB",
-                              "where": "same domain (ab, lighttpd and tripwire in one VM)",
+                              "where": "same domain (ab, lighttpd and tripwire in VM web)"
+                                       + ("; different domain (-db: tripwire in VM db)" if want_db else ""),
                               "host_cpus_for_guests": opts.host_cpu,
-                              "daemon": f"view = {getattr(opts, 'view', 'qga')}, interval = {opts.interval}",
+                              "daemon": f"view = {getattr(opts, 'view', None) or 'vmi'}, interval = {opts.interval} "
+                                        "unless the configuration names them; pinned to host CPU(s) "
+                                        f"{daemon_cpus or 'any'}",
+                              "base_xvsched": getattr(opts, "base_xvsched", None) or "—",
+                              "view": getattr(opts, "view", None) or "vmi", "interval": opts.interval,
                               "configs": ", ".join(configs)})
     results["notes"].append(
         "ab runs inside the guest beside lighttpd: the tools/vm guests have no network device, so "
@@ -178,41 +242,127 @@ def run_002(lab, results, opts):
         "Full mode also makes the database (over 10 min under TCG on a loaded host) and the "
         "background job is `tripwire --check` in a loop; --quick skips the database and loops "
         "`tripwire --init`, the same hash walk over the file system.")
-    n, pid = lab.start_debian("web", cpus=1)
+    results["notes"].append(
+        "The daemon runs on the host CPU(s) the guests are not pinned to (a host's housekeeping CPU); "
+        "its host CPU is not taken from the guests'. `load1` is the host's 1-minute load average "
+        "when each measurement ended.")
+    if want_db:
+        results["notes"].append(
+            "Different domain: VM db (the same image) runs tripwire, pinned to the same host CPU as VM web; "
+            "db is booted for the whole run, so every configuration (solo included) has it idling beside web.")
+    guests = [("web", None)] + ([("db", None)] if want_db else [])
+    names = {}
     try:
-        lab.xv("set", n, f"cpus={opts.host_cpu}")
-        lab.log(f"002: booting the Debian lab guest {n} (minutes under TCG)")
-        r = lab.vm("wait", n, "--timeout", str(opts.guest_timeout), timeout=opts.guest_timeout + 30, check=False)
-        if r.returncode != 0:
-            raise LabError(f"{n}: the Debian guest did not answer QGA in {opts.guest_timeout} s")
+        for tag, _ in guests:
+            names[tag], _pid = lab.start_debian(tag, cpus=1)
+            lab.xv("set", names[tag], f"cpus={opts.host_cpu}")
+        for tag in names:
+            lab.log(f"002: booting the Debian lab guest {names[tag]} (minutes under TCG)")
+            r = lab.vm("wait", names[tag], "--timeout", str(opts.guest_timeout), timeout=opts.guest_timeout + 30,
+                       check=False)
+            if r.returncode != 0:
+                raise LabError(f"{names[tag]}: the Debian guest did not answer QGA in {opts.guest_timeout} s")
         setup = ("head -c 4096 /dev/zero > /var/www/html/x4k; systemctl is-active lighttpd >/dev/null || "
-                 "systemctl start lighttpd; cd /etc/tripwire; P=xvsched-lab; "
-                 "[ -f site.key ] || twadmin --generate-keys --site-keyfile site.key --site-passphrase $P >/dev/null; "
-                 "[ -f $(hostname)-local.key ] || twadmin --generate-keys --local-keyfile $(hostname)-local.key "
-                 "--local-passphrase $P >/dev/null; "
-                 "twadmin --create-cfgfile --cfgfile tw.cfg --site-keyfile site.key --site-passphrase $P twcfg.txt >/dev/null; "
-                 "twadmin --create-polfile --cfgfile tw.cfg --polfile tw.pol --site-keyfile site.key "
-                 "--site-passphrase $P twpol.txt >/dev/null; "
-                 "echo ok")
+                 "systemctl start lighttpd; " + TRIPWIRE_SETUP)
         if opts.mode == "full":
-            setup += ("; [ -f /var/lib/tripwire/$(hostname).twd ] || tripwire --init --cfgfile tw.cfg "
-                      "--polfile tw.pol --local-passphrase $P >/dev/null 2>&1; echo db")
+            setup += ("; cd /etc/tripwire; P=xvsched-lab; [ -f /var/lib/tripwire/$(hostname).twd ] || "
+                      "tripwire --init --cfgfile tw.cfg --polfile tw.pol --local-passphrase $P >/dev/null 2>&1; "
+                      "echo db")
         lab.log("002: lighttpd's test file, tripwire's keys and policy"
                 + (" and database" if opts.mode == "full" else "") + " (minutes under TCG)")
-        lab.vm_exec(n, setup, timeout=opts.guest_timeout)
+        for tag in names:
+            lab.vm_exec(names[tag], setup if tag == "web" else TRIPWIRE_SETUP, timeout=opts.guest_timeout)
+
         def one(rep, cfg):
             lab.log(f"002 round {rep}/{opts.reps}: {cfg}")
-            rps = _one_002(lab, n, cfg, requests, rep, opts)
-            add(results, cfg, rep, "same", "rps", rps)
+            if cfg == "access":
+                _access_002(lab, results, names["web"], rep)
+                return
+            rps, tl = _one_002(lab, names, cfg, parsed[cfg], requests, rep, opts, daemon_cpus)
+            where = "diff" if parsed[cfg]["db"] else "same"
+            add(results, cfg, rep, where, "rps", rps)
+            add(results, cfg, rep, where, "load1", os.getloadavg()[0])
+            if tl:
+                _timeline_002(results, cfg, rep, where, tl)
         each_round(lab, results, opts, configs, one)
     finally:
         lab.end_config()
 
 
-def _one_002(lab, n, cfg, requests, rep, opts):
+def _access_002(lab, results, n, rep):
+    """§5.1: what one guest-memory access costs the host here (Table 1's
+    rows), by tools/bench/vmi-bench on the running web VM: a word read
+    (process_vm_readv: no mapping to make), a kernel address's translation
+    (arithmetic) and a page walk, a full task-list scan, and a VM pause +
+    resume (QMP stop + cont), which our reads do not need but a stop does."""
+    import json
+    bench = os.path.join(lab.build, "tools", "bench", "vmi-bench")
+    if not os.access(bench, os.X_OK):
+        raise LabError(f"{bench} is not built (§5.1 needs it)")
+    pid = lab.vm("pid", n).stdout.strip().splitlines()[-1]
+    r = lab.sh([bench, "--pid", pid, "--qmp", os.path.join(lab.rundir, n + ".qmp"), "--reps", "50",
+                "--label", n], timeout=300)
+    try:
+        o = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise LabError(f"vmi-bench printed no JSON line: {r.stdout.strip()[-200:]}") from None
+    for metric, key, scale in (("word_read_us", "word_read_ns", 1e-3), ("word_read_batched_us", "word_read_batched_ns", 1e-3),
+                               ("translate_us", "kva_translate_ns", 1e-3), ("page_walk_us", "page_walk_ns", 1e-3),
+                               ("scan_us", "scan_us_median", 1.0), ("tasks", "tasks", 1.0),
+                               ("pause_resume_us", "pause_resume_us_median", 1.0)):
+        v = o.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            add(results, "access", rep, "web", metric, v * scale)
+    add(results, "access", rep, "web", "load1", os.getloadavg()[0])
+
+
+def _timeline_002(results, cfg, rep, where, path):
+    """The daemon's timeline (one JSON line a tick) -> the per-task CPU
+    series of Figure 8, the daemon's own cost and its reaction: ticks from
+    lighttpd's first busy tick to tripwire stopped."""
+    import json
+    t, cols, cost = [], {"lighttpd": [], "tripwire": []}, []
+    react_ms = None
+    busy_at = None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read(16 << 20).splitlines()
+    except OSError:
+        return
+    for ln in lines[:200000]:
+        try:
+            o = json.loads(ln)
+            tms = float(o["t_ms"])
+            tasks = {x.get("task"): x for x in o.get("tasks", []) if isinstance(x, dict)}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        web, bg = tasks.get("web") or {}, tasks.get("bg") or {}
+        t.append(tms / 1000.0)
+        cols["lighttpd"].append(float(web.get("cpu_pct") or 0))
+        cols["tripwire"].append(float(bg.get("cpu_pct") or 0))
+        c = o.get("cost") or {}
+        if isinstance(c, dict):
+            cost.append(sum(float(c.get(k) or 0) for k in ("observe_us", "decide_us", "act_us")))
+        if busy_at is None and web.get("busy") and bg:
+            busy_at = tms
+        if busy_at is not None and react_ms is None and bg.get("state") == "stopped":
+            react_ms = tms - busy_at
+    if len(t) > 1500:   # a figure's worth; every tick stays in the timeline file
+        k = (len(t) + 1499) // 1500
+        t = t[::k]
+        cols = {n: v[::k] for n, v in cols.items()}
+    if t:
+        results["series"].append({"config": cfg, "rep": rep, "guest": where, "t": t, "cpu": cols,
+                                  "kind": "timeline"})
+    if cost:
+        add(results, cfg, rep, where, "tick_cost_us", sorted(cost)[len(cost) // 2])
+    add(results, cfg, rep, where, "react_ms", react_ms)
+
+
+def _one_002(lab, names, cfg, c, requests, rep, opts, daemon_cpus):
     dproc = None
-    bg = cfg in ("equal", "idle")
-    daemon = cfg in ("idle", "solo-xvsched")
+    web = names["web"]
+    bgvm = names["db"] if c["db"] else web
     # The guest has one QGA connection: while the daemon's qga view uses
     # it, a guest-exec from here can time out, and a guest-exec that
     # waited for ab would keep the view out.  So everything is started
@@ -220,38 +370,44 @@ def _one_002(lab, n, cfg, requests, rep, opts):
     # daemon has settled; ab says on the serial console when it is done;
     # the daemon is stopped before the result is read.
     tag = f"XVLAB-AB-DONE {cfg}-{rep}-{time.monotonic_ns()}"
-    delay = 8 if daemon else 0
+    ftag = re.sub(r"[^A-Za-z0-9_.-]", "-", cfg)
+    delay = 8 if c["daemon"] else 0
+    timeline = None
     try:
-        if bg:
-            lab.vm_exec(n, f"nohup sh -c '{TRIPWIRE_LOOP}' >/dev/null 2>&1 & echo $! > /run/xvlab-bg.pid", timeout=60)
+        if c["bg"]:
+            lab.vm_exec(bgvm, f"nohup sh -c '{TRIPWIRE_LOOP}' >/dev/null 2>&1 & echo $! > /run/xvlab-bg.pid",
+                        timeout=60)
             time.sleep(3)
-        lab.vm_exec(n, f"rm -f /run/xvlab-ab.out; (sleep {delay}; ab -q -n {requests} -c 1 http://localhost/x4k "
-                       f"> /run/xvlab-ab.out 2>&1; echo '{tag}' > /dev/ttyS0) </dev/null >/dev/null 2>&1 &",
+        lab.vm_exec(web, f"rm -f /run/xvlab-ab.out; (sleep {delay}; ab -q -n {requests} -c 1 http://localhost/x4k "
+                         f"> /run/xvlab-ab.out 2>&1; echo '{tag}' > /dev/ttyS0) </dev/null >/dev/null 2>&1 &",
                     timeout=60)
-        if daemon:
-            view = getattr(opts, "view", "qga")
+        if c["daemon"]:
+            view = c["view"]
             # vmi: the guest pays nothing per poll (the host reads its RAM);
             # its stops resume through the guest kernel (docs/agentless.md).
             calls = "agentless_calls = yes\n" if view == "vmi" else ""
-            conf = (f"[daemon]\ninterval = {opts.interval}\n{calls}\n[domain web]\nmatch = {n}\nview = {view}\n\n"
-                    "[task web]\ndomain = web\ncomm = lighttpd\npriority = 60\n\n"
-                    "[task bg]\ndomain = web\ncomm = tripwire\nclass = idle\n")
-            dproc, _ = lab.daemon(conf, f"002-{cfg}-r{rep}")
+            timeline = os.path.join(lab.out, f"002-{ftag}-r{rep}.timeline.jsonl")
+            conf = (f"[daemon]\ninterval = {c['interval']}\n{calls}timeline = {timeline}\n\n"
+                    f"[domain web]\nmatch = {web}\nview = {view}\n\n"
+                    + (f"[domain db]\nmatch = {bgvm}\nview = {view}\n\n" if c["db"] else "")
+                    + "[task web]\ndomain = web\ncomm = lighttpd\n\n"
+                    + f"[task bg]\ndomain = {'db' if c['db'] else 'web'}\ncomm = tripwire\nclass = idle\n")
+            dproc, _ = lab.daemon(conf, f"002-{ftag}-r{rep}", xvsched=c["xvsched"], cpus=daemon_cpus)
         t_end = time.monotonic() + opts.guest_timeout
-        while tag not in lab.read_console(n)[-(1 << 20):]:
+        while tag not in lab.read_console(web)[-(1 << 20):]:
             if time.monotonic() > t_end:
                 raise LabError(f"002 {cfg}: ab did not finish in {opts.guest_timeout} s")
             time.sleep(0.5)
     finally:
         if dproc is not None:
             lab.end(dproc)
-        if bg:
-            lab.vm_exec(n, "kill $(cat /run/xvlab-bg.pid) 2>/dev/null; pkill -x tripwire; "
+        if c["bg"]:
+            lab.vm_exec(bgvm, "kill $(cat /run/xvlab-bg.pid) 2>/dev/null; pkill -x tripwire; "
                         "rm -f /run/xvlab-bg.pid; true", timeout=60, check=False)
-    r = lab.vm_exec(n, "cat /run/xvlab-ab.out", timeout=60)
+    r = lab.vm_exec(web, "cat /run/xvlab-ab.out", timeout=60)
     for line in r.stdout.splitlines():
         if line.startswith("Requests per second:"):
-            return float(line.split()[3])
+            return float(line.split()[3]), timeline
     raise LabError(f"002 {cfg}: ab printed no 'Requests per second' line: {r.stdout.strip()[-200:]}")
 
 
