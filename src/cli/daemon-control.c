@@ -99,10 +99,28 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
         json_object *v, *tasks, *doms;
         json_object_object_get_ex(rep, "config", &v);
         printf("config: %s\n", v ? json_object_get_string(v) : "?");
-        json_object_object_get_ex(rep, "tick", &v);
-        printf("tick:   %s", json_object_get_string(v));
-        json_object_object_get_ex(rep, "interval_ms", &v);
-        printf(" (every %s ms)\n\n", json_object_get_string(v));
+        /* many hosts: a loop each, each row says its host */
+        json_object *hosts = NULL;
+        bool many = json_object_object_get_ex(rep, "hosts", &hosts) && json_object_is_type(hosts, json_type_array);
+        if (many) {
+                printf("hosts:  %zu, a loop each\n", json_object_array_length(hosts));
+                for (size_t i = 0; i < json_object_array_length(hosts); i++) {
+                        json_object *h = json_object_array_get_idx(hosts, i), *hn, *ht, *hi, *ha;
+                        json_object_object_get_ex(h, "host", &hn);
+                        json_object_object_get_ex(h, "tick", &ht);
+                        json_object_object_get_ex(h, "interval_ms", &hi);
+                        bool ago = json_object_object_get_ex(h, "last_tick_ms_ago", &ha) && ha;
+                        printf("  %-22s tick %s (every %s ms), last %s%s\n", json_object_get_string(hn),
+                               json_object_get_string(ht), json_object_get_string(hi), ago ? json_object_get_string(ha) : "-",
+                               ago ? " ms ago" : "");
+                }
+                printf("\n%-22s ", "HOST");
+        } else {
+                json_object_object_get_ex(rep, "tick", &v);
+                printf("tick:   %s", json_object_get_string(v));
+                json_object_object_get_ex(rep, "interval_ms", &v);
+                printf(" (every %s ms)\n\n", json_object_get_string(v));
+        }
         printf("%-12s %-8s %6s %5s  %-24s %s\n", "DOMAIN", "VIEW", "WEIGHT", "RT", "CONTROL", "NOTE");
         json_object_object_get_ex(rep, "domains", &doms);
         for (size_t i = 0; doms && i < json_object_array_length(doms); i++) {
@@ -117,6 +135,9 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
                 json_object_object_get_ex(x, "weight", &c);
                 json_object_object_get_ex(x, "rt", &dd);
                 bool has_err = json_object_object_get_ex(x, "view_error", &ve);
+                json_object *xh = NULL;
+                if (many && json_object_object_get_ex(x, "host", &xh))
+                        printf("%-22s ", json_object_get_string(xh));
                 char retry[48] = "";
                 if (ri)
                         snprintf(retry, sizeof retry, "%snext try in %.1f s", has_err ? "; " : "",
@@ -132,7 +153,9 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
                                                                       : "RT budget of this window spent")
                                                    : "");
         }
-        printf("\n%-12s %-10s %-7s %4s %-9s %6s %6s %5s  %s\n", "TASK", "DOMAIN", "CLASS", "PRIO", "STATE", "CPU%",
+        if (many)
+                printf("\n%-22s", "HOST");
+        printf("%s%-12s %-10s %-7s %4s %-9s %6s %6s %5s  %s\n", many ? " " : "\n", "TASK", "DOMAIN", "CLASS", "PRIO", "STATE", "CPU%",
                "SHARE", "NICE", "WHY");
         json_object_object_get_ex(rep, "tasks", &tasks);
         for (size_t i = 0; tasks && i < json_object_array_length(tasks); i++) {
@@ -146,6 +169,9 @@ int daemon_control(const char *state_dir, const char *command, bool json) {
                 bool has_share = json_object_object_get_ex(x, "share_pct", &sh);
                 json_object_object_get_ex(x, "nice", &ni);
                 json_object_object_get_ex(x, "why", &why);
+                json_object *xh = NULL;
+                if (many && json_object_object_get_ex(x, "host", &xh))
+                        printf("%-22s ", json_object_get_string(xh));
                 char share[16] = "-";
                 if (has_share)
                         snprintf(share, sizeof share, "%.1f", json_object_get_double(sh));

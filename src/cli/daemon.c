@@ -22,10 +22,8 @@ const CliOption run_options[] = {
 };
 
 int cmd_run(int argc, char **argv) {
-        /* Rules hold per host (CPU contention is local): one daemon per host. */
-        if (arg.hv.n_libvirt_uris > 1)
-                return cli_usage_error("the daemon enforces one host's rules: run one per host "
-                                       "(xvsched -c URI --state-dir DIR run CONFIG), see docs/hosts.md");
+        /* Many hosts (-c repeated, or the config's [hosts]): one loop per
+         * host, each with its own rules (CPU contention is local). */
         DaemonOptions o = { .hv = arg.hv, .state_dir = arg.state_dir, .dry_run = arg.dry_run };
         double interval = 0;
         int r = cli_duration_option("interval", 0.001, 0.01, 10, &interval);

@@ -40,9 +40,9 @@ static int apply_levers(Daemon *d, DomainRt *dr, const char *const *kv, size_t n
                            .rt_force = d->rules.domains[dr - d->doms].rt_force };
         if (threads && thread_mask_from_string(threads, &c.thread_mask) < 0)
                 c.thread_mask = 1u << THREAD_VCPU;
-        pthread_mutex_lock(&d->journal_lock);
+        pthread_mutex_lock(d->journal_lock);
         int r = lever_apply(&c, dr->domain, s, n);
-        pthread_mutex_unlock(&d->journal_lock);
+        pthread_mutex_unlock(d->journal_lock);
         if (r < 0) {
                 metrics_count_error(METRICS_ERROR_LEVER);
                 log_warning("%s: %s", dr->domain->name, c.error);
@@ -85,9 +85,9 @@ static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns
         json_object *e = journal_entry_guest_stop_new(&o, &vm, pid, start_ns);
         if (!e)
                 return -ENOMEM;
-        pthread_mutex_lock(&d->journal_lock);
+        pthread_mutex_lock(d->journal_lock);
         int r = journal_record_guest(d->journal, e);
-        pthread_mutex_unlock(&d->journal_lock);
+        pthread_mutex_unlock(d->journal_lock);
         return r < 0 ? r : 0;
 }
 
@@ -99,7 +99,7 @@ static int journal_guest_stop(Daemon *d, size_t di, pid_t pid, uint64_t start_ns
 void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, size_t n) {
         DomainRt *dr = &d->doms[di];
         const char *dname = d->rules.domains[di].name;
-        pthread_mutex_lock(&d->journal_lock);
+        pthread_mutex_lock(d->journal_lock);
         for (size_t i = journal_size(d->journal); i > 0; i--) {
                 json_object *e = journal_entry(d->journal, i - 1), *v;
                 if (!(v = get_member(e, "type")) || !streq(json_object_get_string(v), "guest-stop") ||
@@ -122,7 +122,7 @@ void daemon_settle_guest_stops(Daemon *d, size_t di, const GuestTask *tasks, siz
                 if (key)
                         (void) journal_remove(d->journal, key);
         }
-        pthread_mutex_unlock(&d->journal_lock);
+        pthread_mutex_unlock(d->journal_lock);
 }
 
 /* ---- act ---- */

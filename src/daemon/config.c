@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,11 @@
 #include "daemon/metrics.h"
 #include "lever/lever.h"
 
-typedef enum { SECTION_NONE, SECTION_DAEMON, SECTION_DOMAIN, SECTION_TASK } SectionKind;
+typedef enum { SECTION_NONE, SECTION_DAEMON, SECTION_DOMAIN, SECTION_TASK, SECTION_HOSTS } SectionKind;
+
+/* [hosts]: at most this many URIs, each at most this long. */
+#define CONFIG_MAX_HOSTS 64
+#define CONFIG_MAX_URI 512
 
 typedef struct Parser {
         const char *file;
@@ -31,6 +36,10 @@ typedef struct Parser {
         char **rt_when;            /* per domain: task name from rt_when */
         char *metrics;             /* [daemon] metrics (checked) */
         bool agentless_calls;      /* [daemon] agentless_calls */
+        char **hosts;              /* [hosts] URIs, NULL-terminated */
+        unsigned *host_line;
+        size_t n_hosts;
+        unsigned hosts_line;       /* where [hosts] began (0: none yet) */
 } Parser;
 
 static int perr(Parser *p, const char *fmt, ...) _printf_(2, 3);
@@ -51,6 +60,68 @@ static bool valid_name(const char *s) {
                 if (!isalnum((unsigned char) *c) && !strchr("._-", *c))
                         return false;
         return true;
+}
+
+/* A host as the HOST column spells it (hv_uri_host()): "h1",
+ * "127.0.0.1:16509", "[::1]:16509". */
+static bool valid_host(const char *s) {
+        if (!*s || strlen(s) > 255)
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!isalnum((unsigned char) *c) && !strchr("._-:[]", *c))
+                        return false;
+        return true;
+}
+
+/* A domain's name or match, optionally bound to one host: NAME@HOST. */
+static bool valid_domain_name(const char *s) {
+        const char *at = strchr(s, '@');
+        if (!at)
+                return valid_name(s);
+        char name[65];
+        if ((size_t) (at - s) >= sizeof name)
+                return false;
+        snprintf(name, sizeof name, "%.*s", (int) (at - s), s);
+        return valid_name(name) && valid_host(at + 1);
+}
+
+/* A libvirt URI, driver[+transport]://[user@][host][:port]/[path][?params]:
+ * checked for its form only (libvirt parses it). */
+static bool valid_uri(const char *s) {
+        const char *sep = strstr(s, "://");
+        if (!sep || sep == s || strlen(s) > CONFIG_MAX_URI)
+                return false;
+        for (const char *c = s; c < sep; c++)
+                if (!isalnum((unsigned char) *c) && !strchr("+-_.", *c))
+                        return false;
+        for (const char *c = s; *c; c++)
+                if ((unsigned char) *c <= ' ' || (unsigned char) *c >= 0x7f)
+                        return false;
+        return true;
+}
+
+static int hosts_line(Parser *p, const char *s) {
+        if (!valid_uri(s))
+                return perr(p, "[hosts]: '%.60s' is not a libvirt URI (expected driver[+transport]://[host][:port]/path, "
+                               "e.g. qemu+ssh://h1/system)", s);
+        for (size_t i = 0; i < p->n_hosts; i++)
+                if (streq(p->hosts[i], s))
+                        return perr(p, "[hosts]: %.60s given twice (first on line %u)", s, p->host_line[i]);
+        if (p->n_hosts >= CONFIG_MAX_HOSTS)
+                return perr(p, "[hosts]: more than %d hosts", CONFIG_MAX_HOSTS);
+        char **n = realloc(p->hosts, (p->n_hosts + 2) * sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        p->hosts = n;
+        unsigned *l = realloc(p->host_line, (p->n_hosts + 1) * sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        p->host_line = l;
+        if (!(p->hosts[p->n_hosts] = strdup(s)))
+                return -ENOMEM;
+        p->host_line[p->n_hosts++] = p->line;
+        p->hosts[p->n_hosts] = NULL;
+        return 0;
 }
 
 static int parse_bool(const char *v, bool *ret) {
@@ -91,11 +162,21 @@ static int start_section(Parser *p, char *header) {
                 p->section = SECTION_DAEMON;
                 return 0;
         }
+        if (streq(header, "hosts")) {
+                if (name)
+                        return perr(p, "[hosts] takes no name");
+                if (p->hosts_line)
+                        return perr(p, "[hosts] given twice (first on line %u)", p->hosts_line);
+                p->hosts_line = p->line;
+                p->section = SECTION_HOSTS;
+                return 0;
+        }
         bool domain = streq(header, "domain");
         if (!domain && !streq(header, "task"))
-                return perr(p, "unknown section [%s] (known: [daemon], [domain NAME], [task NAME])", header);
-        if (!name || !valid_name(name))
-                return perr(p, "[%s] needs a NAME of letters, digits, '.', '_' or '-'", header);
+                return perr(p, "unknown section [%s] (known: [daemon], [hosts], [domain NAME], [task NAME])", header);
+        if (!name || !(domain ? valid_domain_name(name) : valid_name(name)))
+                return perr(p, "[%s] needs a NAME of letters, digits, '.', '_' or '-'%s", header,
+                            domain ? " (optionally NAME@HOST)" : "");
         Rules *r = &p->rules;
         if (domain) {
                 for (size_t i = 0; i < r->n_domains; i++)
@@ -195,8 +276,11 @@ static int daemon_key(Parser *p, const char *k, const char *v) {
 
 static int domain_key(Parser *p, const char *k, const char *v) {
         DomainRule *d = &p->rules.domains[p->index];
-        if (streq(k, "match"))
+        if (streq(k, "match")) {
+                if (strchr(v, '@') && !valid_domain_name(v))
+                        return perr(p, "match = %s: expected NAME or NAME@HOST (HOST as `xvsched list` spells it)", v);
                 return set_string(&d->match, v);
+        }
         if (streq(k, "view")) {
                 if (!streq(v, "agent") && !streq(v, "qga") && !streq(v, "vmi") && !streq(v, "auto"))
                         return perr(p, "view = %s: expected agent, qga, vmi or auto", v);
@@ -310,6 +394,10 @@ static int task_key(Parser *p, const char *k, const char *v) {
 
 static int finish(Parser *p) {
         Rules *r = &p->rules;
+        if (p->hosts_line && p->n_hosts == 0) {
+                p->line = p->hosts_line;
+                return perr(p, "[hosts] lists no URI (one a line, e.g. qemu+ssh://h1/system)");
+        }
         if (r->n_tasks == 0 && r->n_domains == 0) {
                 p->line = 0;
                 return perr(p, "no [domain] or [task] sections: nothing to do");
@@ -391,10 +479,17 @@ static void parser_done(Parser *p) {
                 free(p->rt_when ? p->rt_when[i] : NULL);
         free(p->rt_when);
         free(p->metrics);
+        for (size_t i = 0; i < p->n_hosts; i++)
+                free(p->hosts[i]);
+        free(p->hosts);
+        free(p->host_line);
 }
 
 void config_daemon_done(ConfigDaemon *c) {
         free(c->metrics);
+        for (size_t i = 0; i < c->n_hosts; i++)
+                free(c->hosts[i]);
+        free(c->hosts);
         *c = (ConfigDaemon) {};
 }
 
@@ -426,6 +521,11 @@ int config_parse_string_daemon(const char *text, const char *name, Rules *ret, C
                         }
                         s[n - 1] = 0;
                         r = start_section(&p, strstrip(s + 1));
+                        continue;
+                }
+                if (p.section == SECTION_HOSTS) {
+                        /* one URI a line (a URI's query may hold '=') */
+                        r = hosts_line(&p, s);
                         continue;
                 }
                 char *eq = strchr(s, '=');
@@ -461,8 +561,11 @@ int config_parse_string_daemon(const char *text, const char *name, Rules *ret, C
         if (r == -ENOMEM)
                 snprintf(error, error_size, "%s: out of memory", name);
         if (r >= 0 && ret_daemon) {
-                *ret_daemon = (ConfigDaemon) { .metrics = p.metrics, .agentless_calls = p.agentless_calls };
+                *ret_daemon = (ConfigDaemon) { .metrics = p.metrics, .agentless_calls = p.agentless_calls,
+                                               .hosts = p.hosts, .n_hosts = p.n_hosts };
                 p.metrics = NULL;
+                p.hosts = NULL;
+                p.n_hosts = 0;
         }
         parser_done(&p);
         if (r < 0) {
@@ -494,4 +597,76 @@ int config_parse_file_daemon(const char *path, Rules *ret, ConfigDaemon *ret_dae
                 return -EINVAL;
         }
         return config_parse_string_daemon(text, path, ret, ret_daemon, error, error_size);
+}
+
+const char *config_rule_host(const DomainRule *d) {
+        const char *at = d->match ? strchr(d->match, '@') : NULL;
+        return at ? at + 1 : NULL;
+}
+
+static char *strdup_or_null(const char *s, bool *oom) {
+        char *c = s ? strdup(s) : NULL;
+        if (s && !c)
+                *oom = true;
+        return c;
+}
+
+int config_rules_for_host(const Rules *src, const char *host, Rules *ret) {
+        Rules r = *src;
+        bool oom = false;
+        r.domains = NULL;
+        r.tasks = NULL;
+        r.n_domains = r.n_tasks = 0;
+        r.timeline = strdup_or_null(src->timeline, &oom);
+        _cleanup_free_ size_t *map = calloc(src->n_domains ? src->n_domains : 1, sizeof *map);
+        _cleanup_free_ long *tmap = calloc(src->n_tasks ? src->n_tasks : 1, sizeof *tmap);
+        r.domains = calloc(src->n_domains ? src->n_domains : 1, sizeof *r.domains);
+        r.tasks = calloc(src->n_tasks ? src->n_tasks : 1, sizeof *r.tasks);
+        if (!map || !tmap || !r.domains || !r.tasks || oom) {
+                rules_done(&r);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < src->n_domains; i++) {
+                const DomainRule *s = &src->domains[i];
+                const char *bound = config_rule_host(s);
+                map[i] = SIZE_MAX;
+                if (bound && !streq(bound, host))
+                        continue;
+                DomainRule *d = &r.domains[r.n_domains];
+                *d = *s;
+                d->name = strdup_or_null(s->name, &oom);
+                d->match = s->match ? strndup(s->match, bound ? (size_t) (bound - 1 - s->match) : strlen(s->match)) : NULL;
+                oom = oom || (s->match && !d->match);
+                d->view = strdup_or_null(s->view, &oom);
+                d->rt_threads = strdup_or_null(s->rt_threads, &oom);
+                d->fixed = calloc(s->n_fixed ? s->n_fixed : 1, sizeof *d->fixed);
+                if (!d->fixed) {
+                        d->n_fixed = 0;
+                        oom = true;
+                }
+                for (size_t k = 0; d->fixed && k < s->n_fixed; k++)
+                        d->fixed[k] = strdup_or_null(s->fixed[k], &oom);
+                map[i] = r.n_domains++;
+        }
+        for (size_t t = 0; t < src->n_tasks; t++) {
+                const TaskRule *s = &src->tasks[t];
+                tmap[t] = -1;
+                if (map[s->domain] == SIZE_MAX)
+                        continue;
+                TaskRule *n = &r.tasks[r.n_tasks];
+                *n = *s;
+                n->domain = map[s->domain];
+                n->name = strdup_or_null(s->name, &oom);
+                n->pattern = strdup_or_null(s->pattern, &oom);
+                tmap[t] = (long) r.n_tasks++;
+        }
+        for (size_t i = 0; i < r.n_domains; i++)
+                if (r.domains[i].rt_on_demand >= 0)
+                        r.domains[i].rt_on_demand = tmap[r.domains[i].rt_on_demand];
+        if (oom) {
+                rules_done(&r);
+                return -ENOMEM;
+        }
+        *ret = r;
+        return 0;
 }

@@ -78,7 +78,7 @@ static json_object *control_request(Daemon *d, const char *buf) {
                 json_object_object_add(rep, "error", json_object_new_string("expected {\"command\": ...}"));
         } else if (streq(json_object_get_string(cmd), "status")) {
                 json_object_put(rep);
-                rep = daemon_status_json(d);
+                rep = d->hosts ? hosts_status_json(d) : daemon_status_json(d);
                 json_object_object_add(rep, "config", json_object_new_string(d->config_path));
         } else if (streq(json_object_get_string(cmd), "reload")) {
                 char err[512] = "";

@@ -94,8 +94,9 @@ typedef struct Daemon {
         /* The journal is also written by the views' worker threads (a VM
          * pause is recorded before it is made, guard.c's hook): every use
          * of journal holds this lock.  Recursive, since a hook may run on
-         * the main thread. */
-        pthread_mutex_t journal_lock;
+         * the main thread.  Many hosts: every host's loop shares the
+         * process's journal and this lock. */
+        pthread_mutex_t *journal_lock;
         bool guest_changes_left;   /* daemon_release_all() left guest stops or pauses in the journal */
         FILE *timeline;
         char control_path[256];
@@ -105,12 +106,25 @@ typedef struct Daemon {
         bool quit;
         double cost_observe_us, cost_decide_us, cost_act_us;
         MetricsServer *metrics;    /* [daemon] metrics; NULL = none */
+        /* Many hosts (hosts.c): the process's Daemon holds the host loops
+         * (hosts, no rules of its own); each loop is a Daemon of its own,
+         * running on a thread, with host set (the HOST column's spelling,
+         * shown in its status, timeline and metrics).  NULL with one host. */
+        struct HostSet *hosts;
+        const char *host;
+        bool discovery_failing;    /* the last discovery failed (said once) */
 } Daemon;
 
 static inline json_object *get_member(json_object *e, const char *k) {
         json_object *v;
         return json_object_object_get_ex(e, k, &v) ? v : NULL;
 }
+
+/* daemon.c: one rule set's runtime, and one tick without the guard's
+ * part (guard_tick(): the process's, not a host loop's). */
+int daemon_rules_init(Daemon *d, Rules *rules);
+void daemon_rules_free(Daemon *d);
+void daemon_tick(Daemon *d);
 
 /* daemon.c: parse, check and swap in the config file's rules (SIGHUP and
  * the control socket's "reload"); the old rules stay on failure (err says
@@ -135,8 +149,12 @@ void daemon_write_timeline(Daemon *d);
 /* metrics-server.c: a snapshot for the metrics server after each tick */
 void daemon_metrics_publish(Daemon *d);
 
-/* release.c */
+/* release.c: daemon_release_all() = daemon_release_views() (this loop's
+ * guest views undo what they hold) + daemon_release_journal() (every guest
+ * change and host lever this process journaled, on every host). */
 int daemon_release_all(Daemon *d);
+int daemon_release_views(Daemon *d);
+int daemon_release_journal(Daemon *d);
 int daemon_recover(Daemon *d);
 
 /* control.c: the control socket (status, reload, stop) */
@@ -145,3 +163,19 @@ void control_accept(Daemon *d);
 void control_handle_client(Daemon *d, int fd);
 int control_expire(Daemon *d);
 void control_drop_all(Daemon *d);
+
+/* hosts.c: many hosts in one process, a loop (thread) per host. */
+typedef struct HostSet HostSet;
+/* Check rules against every host (one line naming file:line, or the host
+ * that does not answer, in err). */
+int hosts_check(const DaemonOptions *o, const Rules *rules, const char *path, char *err, size_t size);
+/* Start one loop per host of d->opt->hv.libvirt_uris with its share of rules. */
+int hosts_start(Daemon *d, const Rules *rules);
+/* Stop every loop (each undoes its guest views' holds; the caller then
+ * daemon_release_journal()s).  Frees d->hosts. */
+void hosts_stop(Daemon *d);
+/* readable when a loop stopped by itself (--ticks): then hosts_done() */
+int hosts_event_fd(const Daemon *d);
+bool hosts_done(Daemon *d);
+json_object *hosts_status_json(Daemon *d);
+int hosts_reload(Daemon *d, char *err, size_t size);

@@ -26,7 +26,7 @@
 
 /* ---- setup and teardown of one rule set ---- */
 
-static void rules_runtime_free(Daemon *d) {
+void daemon_rules_free(Daemon *d) {
         for (size_t i = 0; d->doms && i < d->rules.n_domains; i++) {
                 (void) worker_stop(d->doms[i].worker, NULL, 0);
                 domain_free(d->doms[i].domain);
@@ -43,7 +43,7 @@ static void rules_runtime_free(Daemon *d) {
         rules_done(&d->rules);
 }
 
-static int rules_runtime_init(Daemon *d, Rules *rules) {
+int daemon_rules_init(Daemon *d, Rules *rules) {
         d->rules = *rules;
         *rules = (Rules) {};
         if (d->opt->interval_ms > 0)
@@ -60,8 +60,7 @@ static int rules_runtime_init(Daemon *d, Rules *rules) {
         return r;
 }
 
-static void tick(Daemon *d) {
-        guard_tick();
+void daemon_tick(Daemon *d) {
         uint64_t a = now_nsec();
         daemon_observe(d);
         uint64_t b = now_nsec();
@@ -74,6 +73,11 @@ static void tick(Daemon *d) {
         d->cost_act_us = (double) (e - c) / 1000;
         daemon_write_timeline(d);
         daemon_metrics_publish(d);
+}
+
+static void tick(Daemon *d) {
+        guard_tick();
+        daemon_tick(d);
 }
 
 /* ---- the rule set: checked at start, swapped at reload ---- */
@@ -111,9 +115,41 @@ static int check_domains(const DaemonOptions *o, const Rules *rules, const char 
         return r;
 }
 
+/* One host: the rules bound to another (NAME@HOST) are an error; those
+ * bound to this one lose their "@HOST". */
+static int bind_one_host(const DaemonOptions *o, Rules *rules, const char *path, char *err, size_t size) {
+        char label[256];
+        hv_uri_host(o->hv.libvirt_uri, label, sizeof label);
+        bool any = false;
+        for (size_t i = 0; i < rules->n_domains; i++) {
+                const char *bound = config_rule_host(&rules->domains[i]);
+                if (bound && !streq(bound, label)) {
+                        snprintf(err, size, "%s:%u: domain '%s' is bound to host %s, not this daemon's (%s)", path,
+                                 rules->domains[i].line, rules->domains[i].name, bound, label);
+                        return -ENOENT;
+                }
+                any = any || bound;
+        }
+        if (!any)
+                return 0;
+        Rules mine = {};
+        int r = config_rules_for_host(rules, label, &mine);
+        if (r < 0) {
+                snprintf(err, size, "out of memory");
+                return r;
+        }
+        rules_done(rules);
+        *rules = mine;
+        return 0;
+}
+
 static int reload_rules(Daemon *d, char *err, size_t size) {
         Rules rules = {};
+        if (d->hosts)
+                return hosts_reload(d, err, size);
         int r = config_parse_file(d->config_path, &rules, err, size);
+        if (r >= 0)
+                r = bind_one_host(d->opt, &rules, d->config_path, err, size);
         if (r >= 0)
                 r = check_domains(d->opt, &rules, d->config_path, err, size);
         if (r < 0) {
@@ -122,8 +158,8 @@ static int reload_rules(Daemon *d, char *err, size_t size) {
                 return r;
         }
         (void) daemon_release_all(d);
-        rules_runtime_free(d);
-        r = rules_runtime_init(d, &rules);
+        daemon_rules_free(d);
+        r = daemon_rules_init(d, &rules);
         rules_done(&rules);
         if (r < 0)
                 return r;
@@ -144,25 +180,44 @@ int daemon_reload(Daemon *d, char *err, size_t size) {
         return r;
 }
 
-int daemon_run(const DaemonOptions *o) {
+int daemon_run(const DaemonOptions *given) {
+        /* The hosts: -c (each one given) wins over the config's [hosts]. */
+        DaemonOptions eff = *given;
+        const DaemonOptions *o = &eff;
+        pthread_mutex_t journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
         Daemon d = { .opt = o, .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1, .control_fd = -1,
-                     .journal_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
+                     .journal_lock = &journal_lock };
         char err[512];
         Rules rules = {};
         _cleanup_(config_daemon_done) ConfigDaemon dconf = {};
         int r = config_parse_file_daemon(o->config_path, &rules, &dconf, err, sizeof err);
         if (r < 0)
                 return log_error_errno(r, "%s", err);
-        r = check_domains(o, &rules, o->config_path, err, sizeof err);
+        if (!given->hv.libvirt_uri && given->hv.n_libvirt_uris == 0 && dconf.n_hosts > 0) {
+                eff.hv.libvirt_uri = dconf.hosts[0];
+                eff.hv.libvirt_uris = dconf.n_hosts > 1 ? dconf.hosts : NULL;
+                eff.hv.n_libvirt_uris = dconf.n_hosts > 1 ? dconf.n_hosts : 0;
+        }
+        bool many = eff.hv.n_libvirt_uris > 1;
+        if (many)
+                r = hosts_check(o, &rules, o->config_path, err, sizeof err);
+        else {
+                r = bind_one_host(o, &rules, o->config_path, err, sizeof err);
+                if (r >= 0)
+                        r = check_domains(o, &rules, o->config_path, err, sizeof err);
+        }
         if (r < 0) {
                 rules_done(&rules);
                 return log_error_errno(r, "%s", err);
         }
         d.config_path = strdup(o->config_path);
-        r = rules_runtime_init(&d, &rules);
-        rules_done(&rules);
+        /* many hosts: the loops take their rules once the process is set up */
+        r = many ? 0 : daemon_rules_init(&d, &rules);
+        if (!many)
+                rules_done(&rules);
         if (r < 0 || !d.config_path) {
-                rules_runtime_free(&d);
+                daemon_rules_free(&d);
+                rules_done(&rules);
                 free(d.config_path);
                 return log_error_errno(-ENOMEM, "out of memory");
         }
@@ -191,7 +246,7 @@ int daemon_run(const DaemonOptions *o) {
                         r = log_error_errno(r, "cannot start the guard process: %m");
                         goto out;
                 }
-                guard_pause_hook_install(d.journal, &d.journal_lock, "daemon", o->state_dir, &o->hv);
+                guard_pause_hook_install(d.journal, d.journal_lock, "daemon", o->state_dir, &o->hv);
                 /* The vmi view's agentless cont/nice call guest kernel functions
                  * through the gdbstub (docs/agentless.md).  A SIGKILL in the
                  * middle of such a call leaves a breakpoint and a vCPU's saved
@@ -242,8 +297,10 @@ int daemon_run(const DaemonOptions *o) {
                 r = log_error_errno(negative_errno(), "cannot set up the event loop: %m");
                 goto out;
         }
-        struct itimerspec its = { .it_interval = { .tv_sec = d.rules.interval_ms / 1000,
-                                                   .tv_nsec = (long) (d.rules.interval_ms % 1000) * 1000000L } };
+        /* Many hosts: this thread's timer is the guard's (the loops tick on their own). */
+        unsigned timer_ms = many ? 500 : d.rules.interval_ms;
+        struct itimerspec its = { .it_interval = { .tv_sec = timer_ms / 1000,
+                                                   .tv_nsec = (long) (timer_ms % 1000) * 1000000L } };
         its.it_value = its.it_interval;
         timerfd_settime(d.timer_fd, 0, &its, NULL);
         int fds[] = { d.timer_fd, d.signal_fd, d.control_fd };
@@ -252,11 +309,26 @@ int daemon_run(const DaemonOptions *o) {
                 epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, fds[i], &ev);
         }
 
-        log_notice("running %s: %zu domains, %zu tasks, every %u ms%s", o->config_path, d.rules.n_domains,
-                   d.rules.n_tasks, d.rules.interval_ms, o->dry_run ? " (dry run: nothing changes)" : "");
         d.t0_ns = now_nsec();
-        tick(&d);
-        {
+        if (many) {
+                log_notice("running %s: %zu hosts, a loop each%s", o->config_path, eff.hv.n_libvirt_uris,
+                           o->dry_run ? " (dry run: nothing changes)" : "");
+                /* the signals are blocked above: the loops' threads inherit that */
+                r = hosts_start(&d, &rules);
+                rules_done(&rules);
+                if (r < 0) {
+                        r = log_error_errno(r, "cannot start the hosts' loops: %m");
+                        goto out;
+                }
+                struct epoll_event ev = { .events = EPOLLIN, .data.fd = hosts_event_fd(&d) };
+                epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+                char status[128];
+                snprintf(status, sizeof status, "%zu hosts", eff.hv.n_libvirt_uris);
+                (void) daemon_notify_ready(status);
+        } else {
+                log_notice("running %s: %zu domains, %zu tasks, every %u ms%s", o->config_path, d.rules.n_domains,
+                           d.rules.n_tasks, d.rules.interval_ms, o->dry_run ? " (dry run: nothing changes)" : "");
+                tick(&d);
                 char status[128];
                 snprintf(status, sizeof status, "%zu domains, %zu tasks, every %u ms", d.rules.n_domains,
                          d.rules.n_tasks, d.rules.interval_ms);
@@ -274,7 +346,11 @@ int daemon_run(const DaemonOptions *o) {
                 for (int i = 0; i < n && !d.quit; i++) {
                         if (ev[i].data.fd == d.timer_fd) {
                                 uint64_t expirations;
-                                if (read(d.timer_fd, &expirations, sizeof expirations) > 0) {
+                                if (read(d.timer_fd, &expirations, sizeof expirations) <= 0)
+                                        continue;
+                                if (many)
+                                        guard_tick();
+                                else {
                                         tick(&d);
                                         if (o->max_ticks && d.state.tick >= o->max_ticks)
                                                 d.quit = true;
@@ -291,19 +367,35 @@ int daemon_run(const DaemonOptions *o) {
                                 }
                         } else if (ev[i].data.fd == d.control_fd)
                                 control_accept(&d);
+                        else if (d.hosts && ev[i].data.fd == hosts_event_fd(&d)) {
+                                if (hosts_done(&d))
+                                        d.quit = true;
+                        }
                         else
                                 control_handle_client(&d, ev[i].data.fd);
                 }
         }
         (void) daemon_notify_stopping();
         {
-                int k = daemon_release_all(&d);
+                /* many hosts: every loop stops (its views undo), then the journal */
+                int k = 0;
+                if (many) {
+                        hosts_stop(&d);
+                        k = daemon_release_journal(&d);
+                } else
+                        k = daemon_release_all(&d);
                 if (r >= 0)
                         r = k;
         }
 out:
+        if (d.hosts) {
+                /* a failure after the loops started */
+                hosts_stop(&d);
+                (void) daemon_release_journal(&d);
+        }
+        rules_done(&rules);
         metrics_server_stop(d.metrics);
-        rules_runtime_free(&d);
+        daemon_rules_free(&d);
         if (d.timeline)
                 fclose(d.timeline);
         control_drop_all(&d);

@@ -49,9 +49,19 @@ static void discover(Daemon *d) {
         int r = hv_discover(&quick, &l, NULL);
         if (r < 0) {
                 metrics_count_error(METRICS_ERROR_DISCOVERY);
-                log_debug("discovery failed: %s", strerror(-r));
+                /* one line when it starts failing (a host that stopped answering) */
+                if (!d->discovery_failing)
+                        log_warning("%s%sdiscovery failed: %s; going on with what is known, asking again every %d s",
+                                    d->host ? d->host : "", d->host ? ": " : "",
+                                    r == -ETIMEDOUT ? "no answer in time" : strerror(-r), REDISCOVER_EVERY_MS / 1000);
+                else
+                        log_debug("discovery failed: %s", strerror(-r));
+                d->discovery_failing = true;
                 return;
         }
+        if (d->discovery_failing)
+                log_notice("%s%sdiscovery answers again", d->host ? d->host : "", d->host ? ": " : "");
+        d->discovery_failing = false;
         for (size_t i = 0; i < d->rules.n_domains; i++) {
                 DomainRt *dr = &d->doms[i];
                 /* Only a unique match is acted on: two domains of one name

@@ -14,8 +14,8 @@
 #include "lever/journal.h"
 #include "lever/lever.h"
 
-/* Resume everything, restore every lever.  Used on exit and reload. */
-int daemon_release_all(Daemon *d) {
+/* This loop's guest views undo what they hold (exit, reload). */
+int daemon_release_views(Daemon *d) {
         int ret = 0;
         daemon_vcpu_idle_off(d); /* a guest at SCHED_IDLE would answer the undo late */
         for (size_t i = 0; i < d->rules.n_domains; i++) {
@@ -50,8 +50,15 @@ int daemon_release_all(Daemon *d) {
                 dr->vcpu_idle = false;
                 dr->n_pending = 0;
         }
+        return ret;
+}
+
+/* Every guest change and host lever of this process's journal, on every
+ * host (each entry names its host's URI). */
+int daemon_release_journal(Daemon *d) {
+        int ret = 0;
         if (!d->opt->dry_run) {
-                pthread_mutex_lock(&d->journal_lock);
+                pthread_mutex_lock(d->journal_lock);
                 /* Whatever this daemon stopped or paused in guests and has
                  * not seen running since: the recovery the guard and a
                  * restart use, on this daemon's entries only. */
@@ -66,7 +73,7 @@ int daemon_release_all(Daemon *d) {
                 }
                 LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .owner = "daemon" };
                 int r = lever_reset(&c, NULL);
-                pthread_mutex_unlock(&d->journal_lock);
+                pthread_mutex_unlock(d->journal_lock);
                 if (r < 0) {
                         for (const char *p = c.failed; p && *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n'))
                                 log_error("cannot restore %.*s", (int) strcspn(p, "\n"), p);
@@ -77,6 +84,12 @@ int daemon_release_all(Daemon *d) {
                 lever_context_done(&c);
         }
         return ret;
+}
+
+/* Resume everything, restore every lever.  Used on exit and reload. */
+int daemon_release_all(Daemon *d) {
+        int r = daemon_release_views(d), k = daemon_release_journal(d);
+        return r < 0 ? r : k;
 }
 
 /* After a crash: resume the guest stops and VM pauses a dead xvsched left

@@ -25,6 +25,9 @@ static const char *task_state(const Daemon *d, size_t t) {
 
 json_object *daemon_status_json(const Daemon *d) {
         json_object *o = json_object_new_object();
+        /* many hosts: each loop's status, its tasks and domains say their host */
+        if (d->host)
+                json_object_object_add(o, "host", json_object_new_string(d->host));
         json_object_object_add(o, "tick", json_object_new_int64((int64_t) d->state.tick));
         json_object_object_add(o, "t_ms", json_object_new_int64((int64_t) ((d->snap.t_ns - d->t0_ns) / 1000000)));
         json_object_object_add(o, "interval_ms", json_object_new_int((int) d->rules.interval_ms));
@@ -33,6 +36,8 @@ json_object *daemon_status_json(const Daemon *d) {
                 const TaskRule *tr = &d->rules.tasks[t];
                 json_object *to = json_object_new_object();
                 json_object_object_add(to, "task", json_object_new_string(tr->name));
+                if (d->host)
+                        json_object_object_add(to, "host", json_object_new_string(d->host));
                 json_object_object_add(to, "domain", json_object_new_string(d->rules.domains[tr->domain].name));
                 json_object_object_add(to, "class", json_object_new_string(task_class_to_string(tr->class)));
                 json_object_object_add(to, "priority", json_object_new_int(tr->priority));
@@ -59,6 +64,8 @@ json_object *daemon_status_json(const Daemon *d) {
                 const DomainRt *dr = &d->doms[i];
                 json_object *dobj = json_object_new_object();
                 json_object_object_add(dobj, "domain", json_object_new_string(d->rules.domains[i].name));
+                if (d->host)
+                        json_object_object_add(dobj, "host", json_object_new_string(d->host));
                 json_object_object_add(dobj, "present", json_object_new_boolean(dr->domain != NULL));
                 /* The discovered domain this rule's domain matched (xvsched top). */
                 json_object_object_add(dobj, "matched", dr->domain ? json_object_new_string(dr->domain->name) : NULL);

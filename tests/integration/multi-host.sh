@@ -18,10 +18,15 @@
 #  (e) with the silent URI among them: `list` ends within bounds, one error
 #      line names the silent host, both answering hosts are still listed,
 #      exit status 1; `set` on a domain of an answering host still works;
-#  (f) the daemon: `run` with two hosts refuses in one line (one daemon per
-#      host); with h1 it sets mha's fixed weight through libvirt, keeps
-#      ticking while h1's libvirtd is stopped (SIGSTOP), and restores on h1
-#      when it ends.
+#  (f) a daemon on one host: with h1 it sets mha's fixed weight through
+#      libvirt, keeps ticking while h1's libvirtd is stopped (SIGSTOP), and
+#      restores on h1 when it ends;
+#  (g) one daemon, two hosts (the config's [hosts]; -c wins over it): a
+#      loop per host, rules bound to one host (NAME@HOST) and one on both
+#      (twin, per host), set on each host (virsh); `status` says each row's
+#      host; h2's libvirtd stopped, h1's loop ticks on and its levers stay;
+#      SIGTERM restores both hosts exactly; a rule bound to an unknown host
+#      is one line naming file:line.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_root
@@ -221,8 +226,6 @@ assert_eq "$t2" "$(shares 2 twin)" "(e) h2's twin restored"
 # libvirt; its libvirtd stopped (SIGSTOP: the connection is open, nothing
 # answers) stalls at most one tick by the connect timeout, then the loop goes
 # on; SIGTERM restores on that host once it answers again.
-if out=$("$X" "${C[@]}" run /dev/null 2>&1); then fail "(f) run with two hosts started"; fi
-assert_match "one host's rules: run one per host" "$out" "(f) run with two hosts: why"
 cat >"$XV_TEST_DIR/f.conf" <<EOF
 [daemon]
 interval = 200ms
@@ -253,4 +256,64 @@ kill -0 "$dpid" 2>/dev/null || fail "(f) the daemon died: $(tail -3 "$XV_TEST_DI
 kill -TERM "$dpid"
 wait "$dpid" || fail "(f) the daemon exited with $?: $(tail -3 "$XV_TEST_DIR/f.log")"
 assert_eq "$b1" "$(shares 1 mha)" "(f) mha's weight restored on h1 by the daemon's exit"
-pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded, a daemon on a remote host"
+
+# ---- (g) one daemon, a loop per host
+t1=$(shares 1 twin) t2=$(shares 2 twin) b2=$(shares 2 mhb)
+cat >"$XV_TEST_DIR/g.conf" <<EOF
+[hosts]
+${URI[1]}
+${URI[2]}
+[daemon]
+interval = 200ms
+[domain a]
+match = mha@$H1
+weight = 300
+[domain mhb@$H2]
+weight = 400
+[domain twin]
+weight = 250
+EOF
+# -c wins over [hosts]: with h1 alone, the rule bound to h2 is refused
+if out=$("$X" -b libvirt -c "${URI[1]}" run "$XV_TEST_DIR/g.conf" 2>&1); then fail "(g) -c h1 with a rule for h2 started"; fi
+assert_eq 1 "$(echo "$out" | wc -l)" "(g) -c h1: one line ($out)"
+assert_match "g.conf:9: domain 'mhb@$H2' is bound to host $H2, not this daemon's \($H1\)" "$out" "(g) -c h1: why"
+sed 's/^match = mha@.*/match = mha@nohost/' "$XV_TEST_DIR/g.conf" >"$XV_TEST_DIR/g-bad.conf"
+if out=$("$X" -b libvirt run "$XV_TEST_DIR/g-bad.conf" 2>&1); then fail "(g) a rule bound to an unknown host started"; fi
+assert_match "g-bad.conf:6: domain 'a' is bound to host nohost, which is none of the daemon's \($H1, $H2\)" "$out" \
+        "(g) unknown host: why"
+"$X" -b libvirt --connect-timeout 1 run "$XV_TEST_DIR/g.conf" --timeline "$XV_TEST_DIR/g.jsonl" >"$XV_TEST_DIR/g.log" 2>&1 &
+gpid=$!
+xv_on_exit "kill -TERM $gpid 2>/dev/null; wait $gpid 2>/dev/null"
+applied() { [ "$(shares 1 mha)" != "$b1" ] && [ "$(shares 2 mhb)" != "$b2" ] && [ "$(shares 1 twin)" != "$t1" ] &&
+                [ "$(shares 2 twin)" != "$t2" ]; }
+for ((i = 0; i < 100; i++)); do applied && break; sleep 0.1; done
+applied || fail "(g) not every host's rule applied: mha@h1 $(shares 1 mha) mhb@h2 $(shares 2 mhb) twin $(shares 1 twin)/$(shares 2 twin): $(tail -3 "$XV_TEST_DIR/g.log")"
+w1=$(shares 1 mha)
+hosts_of() { "$X" status --json | python3 -c 'import json,sys
+s=json.load(sys.stdin); h={x["host"]: x["tick"] for x in s["hosts"]}
+print(" ".join(sorted(d["domain"]+"@"+d["host"] for d in s["domains"])), h.get(sys.argv[1], -1))' "$1"; }
+st=$(hosts_of "$H1") || fail "(g) status failed"
+want=$(printf '%s\n' "a@$H1" "twin@$H1" "mhb@$H2@$H2" "twin@$H2" | LC_ALL=C sort | paste -sd' ')
+assert_eq "$want" "${st% *}" "(g) status: each domain with its host"
+"$X" status | grep -q "^$H2 \+twin " || fail "(g) status's text names the host: $("$X" status)"
+lpid2=$(cat "$XV_TEST_DIR/h2/libvirtd.pid")
+k0=${st##* }
+kill -STOP "$lpid2"
+xv_on_exit "kill -CONT $lpid2 2>/dev/null"
+sleep 2.5
+st=$(hosts_of "$H1") || fail "(g) status failed while h2 was stopped"
+kill -CONT "$lpid2"
+k1=${st##* }
+log "h1's loop: $((k1 - k0)) ticks in the 2.5 s h2's libvirtd was stopped"
+# 200 ms ticks: h1's loop is h1's alone (no bound on how many, only that it went on)
+assert_le 3 "$((k1 - k0))" "(g) h1's ticks while h2's libvirtd was stopped"
+assert_eq "$w1" "$(shares 1 mha)" "(g) mha's weight on h1 kept meanwhile"
+kill -0 "$gpid" 2>/dev/null || fail "(g) the daemon died: $(tail -3 "$XV_TEST_DIR/g.log")"
+kill -TERM "$gpid"
+wait "$gpid" || fail "(g) the daemon exited with $?: $(tail -3 "$XV_TEST_DIR/g.log")"
+assert_eq "$b1" "$(shares 1 mha)" "(g) mha restored on h1"
+assert_eq "$b2" "$(shares 2 mhb)" "(g) mhb restored on h2"
+assert_eq "$t1" "$(shares 1 twin)" "(g) twin restored on h1"
+assert_eq "$t2" "$(shares 2 twin)" "(g) twin restored on h2"
+grep -q '"host":"'"$H2"'"' "$XV_TEST_DIR/g.jsonl" || fail "(g) the timeline's lines name their host"
+pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded, a daemon on a remote host, one daemon with a loop per host"

@@ -92,8 +92,66 @@ static void test_errors(void **state) {
         assert_non_null(strstr(err, "/nonexistent/xvsched.conf: cannot read"));
 }
 
+/* [hosts]: URIs one a line, errors one line with file:line; NAME@HOST
+ * binds a domain rule to one host (config_rules_for_host). */
+static void test_hosts(void **state) {
+        (void) state;
+        Rules r;
+        ConfigDaemon c = {};
+        char err[256];
+        const char *conf = "[hosts]\nqemu+tcp://127.0.0.1:16601/system\nqemu+ssh://root@h2/system?keyfile=/k  # two\n\n"
+                           "[domain web]\nweight = 300\n"
+                           "[domain db@h2]\nweight = 200\n"
+                           "[domain x]\nmatch = other@127.0.0.1:16601\nrt = fifo:5\n"
+                           "[task t]\ndomain = db@h2\ncomm = pg\nclass = rt\n"
+                           "[task u]\ndomain = web\ncomm = w\n";
+        if (config_parse_string_daemon(conf, "h.conf", &r, &c, err, sizeof err) < 0)
+                fail_msg("%s", err);
+        assert_int_equal(c.n_hosts, 2);
+        assert_string_equal(c.hosts[0], "qemu+tcp://127.0.0.1:16601/system");
+        assert_string_equal(c.hosts[1], "qemu+ssh://root@h2/system?keyfile=/k");
+        assert_null(c.hosts[2]);
+        assert_null(config_rule_host(&r.domains[0]));
+        assert_string_equal(config_rule_host(&r.domains[1]), "h2");
+
+        Rules h2 = {}, h1 = {};
+        assert_int_equal(config_rules_for_host(&r, "h2", &h2), 0);
+        assert_int_equal(h2.n_domains, 2);          /* web, db */
+        assert_string_equal(h2.domains[1].name, "db@h2");
+        assert_string_equal(h2.domains[1].match, "db");
+        assert_int_equal(h2.n_tasks, 2);
+        assert_string_equal(h2.tasks[0].name, "t");
+        assert_int_equal(h2.tasks[0].domain, 1);
+        assert_int_equal(h2.domains[1].rt_on_demand, 0);
+        assert_int_equal(h2.tasks[1].domain, 0);
+        assert_int_equal(config_rules_for_host(&r, "127.0.0.1:16601", &h1), 0);
+        assert_int_equal(h1.n_domains, 2);          /* web, x */
+        assert_string_equal(h1.domains[1].match, "other");
+        assert_int_equal(h1.n_tasks, 1);
+        assert_string_equal(h1.tasks[0].name, "u");
+        assert_int_equal(h1.tasks[0].domain, 0);
+        assert_int_equal(h1.domains[0].n_fixed, 1);
+        assert_string_equal(h1.domains[0].fixed[0], "weight=300");
+        rules_done(&h1);
+        rules_done(&h2);
+        rules_done(&r);
+        config_daemon_done(&c);
+
+        expect_error("[hosts]\nh1\n[domain a]\n", "bad.conf:2: [hosts]: 'h1' is not a libvirt URI");
+        expect_error("[hosts]\nqemu:///system\n\nqemu:///system\n[domain a]\n",
+                     "bad.conf:4: [hosts]: qemu:///system given twice (first on line 2)");
+        expect_error("[hosts]\n[domain a]\n", "bad.conf:1: [hosts] lists no URI");
+        expect_error("[hosts]\nqemu:///system\n[hosts]\n", "bad.conf:3: [hosts] given twice (first on line 1)");
+        expect_error("[hosts x]\n", "bad.conf:1: [hosts] takes no name");
+        expect_error("qemu:///system\n", "bad.conf:1: expected KEY = VALUE");
+        expect_error("[hosts]\nqemu+tcp://h 1/system\n", "bad.conf:2: [hosts]: 'qemu+tcp://h 1/system' is not");
+        expect_error("[domain a@]\n", "bad.conf:1: [domain] needs a NAME");
+        expect_error("[domain a]\nmatch = b@h/1\n", "bad.conf:2: match = b@h/1: expected NAME or NAME@HOST");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_hosts),
                 cmocka_unit_test(test_example),
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_errors),
