@@ -11,6 +11,7 @@
 #include "basic/time-util.h"
 #include "cli/cli.h"
 #include "host/sched.h"
+#include "hv/hv-libvirt-events.h"
 
 int cli_usage_error(const char *fmt, ...) {
         char buf[1024];
@@ -37,6 +38,8 @@ int cli_duration_option(const char *name, double bare_unit_s, double min_s, doub
 int cli_discover(DomainList *ret) {
         _cleanup_free_ char *note = NULL;
         _cleanup_(hv_strv_freep) char **failed = NULL;
+        /* libvirt's keepalive: a call to a host that goes silent ends (docs/hosts.md) */
+        (void) hv_libvirt_events_start();
         int r = hv_discover_hosts(&arg.hv, ret, &note, &failed);
         /* Many hosts: one line per host that failed; the others are listed. */
         for (size_t i = 0; r >= 0 && failed && failed[i]; i++) {

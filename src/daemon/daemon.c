@@ -20,6 +20,7 @@
 #include "daemon/daemon-internal.h"
 #include "daemon/guard.h"
 #include "daemon/notify.h"
+#include "hv/hv-libvirt-events.h"
 #include "lever/journal.h"
 #include "policy/policy.h"
 #include "view/pause-hook.h"
@@ -283,6 +284,9 @@ int daemon_run(const DaemonOptions *given) {
                 log_error_errno(r, "%s", err);
                 goto out;
         }
+        /* After the guard's fork too: libvirt's event loop (a thread), so
+         * that a call to a host gone silent ends by keepalive (docs/hosts.md) */
+        (void) hv_libvirt_events_start();
 
         sigset_t mask;
         sigemptyset(&mask);

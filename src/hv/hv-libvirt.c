@@ -12,6 +12,7 @@
 #include <libxml/xpath.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@
 #include "basic/time-util.h"
 #include "host/cgroup.h"
 #include "hv/hv-libvirt-agent.h"
+#include "hv/hv-libvirt-events.h"
+#include "hv/hv-libvirt-scale.h"
 #include "hv/hv.h"
 #include "hv/qemu-args.h"
 
@@ -37,6 +40,145 @@ static void silent_error_handler(void *userdata _unused_, virErrorPtr err) {
 static const char *last_libvirt_error(void) {
         virErrorPtr e = virGetLastError();
         return e && e->message ? e->message : "unknown libvirt error";
+}
+
+/* ---- libvirt's event loop and keepalive (hv-libvirt-events.h) ---- */
+
+static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool events_wanted, events_registered;
+static pid_t events_pid;   /* the process whose thread runs the loop (0: none) */
+
+static void *events_run(void *p _unused_) {
+        for (;;)
+                if (virEventRunDefaultImpl() < 0) {
+                        log_debug("libvirt's event loop: %s", last_libvirt_error());
+                        struct timespec ts = { 0, 100000000L };
+                        nanosleep(&ts, NULL);
+                }
+        return NULL;
+}
+
+static int events_start_locked(void) {
+        if (events_pid == getpid())
+                return 0;
+        if (events_registered)
+                return -ECHILD;   /* registered by the process this one was forked from */
+        virSetErrorFunc(NULL, silent_error_handler);
+        if (virEventRegisterDefaultImpl() < 0) {
+                log_debug("cannot register libvirt's event loop: %s", last_libvirt_error());
+                return -EIO;
+        }
+        events_registered = true;
+        /* no signal for this thread: the daemon takes its signals with a signalfd */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int k = pthread_create(&t, &attr, events_run, NULL);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (k != 0) {
+                log_debug("cannot start libvirt's event loop thread: %s", strerror(k));
+                return -k;
+        }
+        events_pid = getpid();
+        return 0;
+}
+
+int hv_libvirt_events_start(void) {
+        pthread_mutex_lock(&events_lock);
+        events_wanted = true;
+        int r = events_start_locked();
+        pthread_mutex_unlock(&events_lock);
+        return r;
+}
+
+/* Does this process run the event loop?  Asked before a connection is
+ * opened: libvirt registers a connection with the loop when it opens it, and
+ * keepalive needs that. */
+static bool events_running(void) {
+        pthread_mutex_lock(&events_lock);
+        bool on = events_wanted && events_pid == getpid();
+        pthread_mutex_unlock(&events_lock);
+        return on;
+}
+
+/* Hosts whose connection was lost (one line when it is, one when a new
+ * connection answers), and each host's cgroup version once known; by the
+ * connection's URI.  A handful of hosts: a list. */
+typedef struct HostNote {
+        char *uri;
+        bool lost;
+        HvCgroupVersion cgroup;
+} HostNote;
+static pthread_mutex_t notes_lock = PTHREAD_MUTEX_INITIALIZER;
+static HostNote *notes;
+static size_t n_notes;
+
+/* Under notes_lock: uri's note, added when create; NULL when none (or no memory). */
+static HostNote *note_find(const char *uri, bool create) {
+        for (size_t i = 0; i < n_notes; i++)
+                if (streq(notes[i].uri, uri))
+                        return &notes[i];
+        if (!create)
+                return NULL;
+        HostNote *n = realloc(notes, (n_notes + 1) * sizeof *n);
+        if (!n)
+                return NULL;
+        notes = n;
+        notes[n_notes] = (HostNote) { .uri = strdup(uri) };
+        if (!notes[n_notes].uri)
+                return NULL;
+        return &notes[n_notes++];
+}
+
+/* After a call on c failed with libvirt's words why: when c is dead (closed
+ * by keepalive, or by the other end), one line for its host, once per loss,
+ * and what is known of the host is forgotten (it may come back another). */
+static void conn_check_lost(virConnectPtr c, const char *why) {
+        if (!c || virConnectIsAlive(c) != 0)
+                return;
+        _cleanup_free_ char *uri = virConnectGetURI(c);
+        if (!uri)
+                return;
+        pthread_mutex_lock(&notes_lock);
+        HostNote *n = note_find(uri, true);
+        bool first = n && !n->lost;
+        if (n) {
+                n->lost = true;
+                n->cgroup = HV_CGROUP_UNKNOWN;
+        }
+        pthread_mutex_unlock(&notes_lock);
+        if (!first)
+                return;
+        char host[256];
+        hv_uri_host(uri, host, sizeof host);
+        if (why && strstr(why, "keepalive"))
+                log_warning("%s: libvirt connection lost: no answer within about %d s (%s)", host,
+                            HV_KEEPALIVE_INTERVAL_S * (HV_KEEPALIVE_COUNT + 1), why);
+        else
+                log_warning("%s: libvirt connection lost: %s", host, why && *why ? why : "closed");
+}
+
+/* A connection to c's host answered: one line when the last one was lost. */
+static void conn_check_back(virConnectPtr c) {
+        _cleanup_free_ char *uri = virConnectGetURI(c);
+        if (!uri)
+                return;
+        pthread_mutex_lock(&notes_lock);
+        HostNote *n = note_find(uri, false);
+        bool was_lost = n && n->lost;
+        if (n)
+                n->lost = false;
+        pthread_mutex_unlock(&notes_lock);
+        if (was_lost) {
+                char host[256];
+                hv_uri_host(uri, host, sizeof host);
+                log_notice("%s: libvirt connection back", host);
+        }
 }
 
 /* The caller's connections (HvOptions.ctx): no process-wide cache.  One
@@ -61,6 +203,7 @@ typedef struct HostJob {
         char *proc_root, *cgroup_root;
         HvOptions o;            /* the caller's, with strings of its own and no ctx */
         virConnectPtr conn;     /* the context's (a reference), or opened by the thread */
+        bool keepalive;         /* conn was opened with the event loop running, asking for keepalive (hv-libvirt-events.h) */
         char *canon;
         DomainList found;
         char error[256];        /* libvirt's words for a failure */
@@ -70,6 +213,7 @@ typedef struct HvConn {
         char *uri;          /* as asked, "" for libvirt's default */
         char *canon;        /* what the connection says its URI is (virConnectGetURI) */
         virConnectPtr conn;
+        bool keepalive;     /* conn was opened asking for keepalive */
         pid_t pid;          /* the process that opened conn */
         HostJob *pending;   /* an open still in flight (a host that has not answered) */
 } HvConn;
@@ -127,12 +271,28 @@ void hv_context_free(HvContext *c) {
         free(c);
 }
 
-static virConnectPtr libvirt_open(const char *uri) {
+/* A new connection; with the event loop running here, one that asks for
+ * keepalive, so that a call on it to a host gone silent ends within about
+ * HV_KEEPALIVE_INTERVAL_S * (HV_KEEPALIVE_COUNT + 1) s. */
+static virConnectPtr libvirt_open(const char *uri, bool *ret_keepalive) {
         virSetErrorFunc(NULL, silent_error_handler);
+        bool events = events_running();   /* before the open: libvirt registers the connection with it */
         virConnectPtr c = virConnectOpen(uri && *uri ? uri : NULL);
-        if (!c)
+        *ret_keepalive = false;
+        if (!c) {
                 log_debug("cannot connect to libvirt%s%s: %s", uri && *uri ? " at " : "", uri && *uri ? uri : "",
                           last_libvirt_error());
+                return NULL;
+        }
+        if (events) {
+                /* 0: on; 1: the other end has no keepalive; -1: this driver has none (test:///) */
+                int k = virConnectSetKeepAlive(c, HV_KEEPALIVE_INTERVAL_S, HV_KEEPALIVE_COUNT);
+                if (k != 0)
+                        log_debug("libvirt%s%s: no keepalive%s%s", uri && *uri ? " at " : "", uri && *uri ? uri : "",
+                                  k < 0 ? ": " : " on the other end", k < 0 ? last_libvirt_error() : "");
+                *ret_keepalive = true;   /* asked: whatever the answer, asking again would say the same */
+        }
+        conn_check_back(c);
         return c;
 }
 
@@ -168,7 +328,7 @@ static void *host_job_run(void *p) {
         HostJob *j = p;
         int r = 0;
         virSetErrorFunc(NULL, silent_error_handler);
-        if (!j->conn && !(j->conn = libvirt_open(j->uri))) {
+        if (!j->conn && !(j->conn = libvirt_open(j->uri, &j->keepalive))) {
                 snprintf(j->error, sizeof j->error, "%s", last_libvirt_error());
                 r = -ENOTCONN;
         }
@@ -176,8 +336,10 @@ static void *host_job_run(void *p) {
                 j->canon = virConnectGetURI(j->conn);
         if (r >= 0 && j->discover) {
                 r = discover_on(&j->o, j->conn, &j->found);
-                if (r < 0)
+                if (r < 0) {
                         snprintf(j->error, sizeof j->error, "%s", r == -EIO ? last_libvirt_error() : strerror(-r));
+                        conn_check_lost(j->conn, j->error);
+                }
         }
         pthread_mutex_lock(&j->lock);
         j->r = r;
@@ -243,18 +405,24 @@ static int host_begin(const HvOptions *o, const char *uri, bool discover, HostJo
                         /* it answered after its caller gave up: keep what it opened */
                         if (!h->conn && h->pending->r >= 0 && h->pending->conn && virConnectRef(h->pending->conn) == 0) {
                                 h->conn = h->pending->conn;
+                                h->keepalive = h->pending->keepalive;
                                 free(h->canon);
                                 h->canon = h->pending->canon ? strdup(h->pending->canon) : NULL;
                         }
                         host_job_unref(h->pending);
                         h->pending = NULL;
                 }
-                if (h && h->conn && virConnectIsAlive(h->conn) != 1) {
+                /* a dead one (lost: closed by keepalive or the other end), or
+                 * one opened before the event loop ran here (no keepalive):
+                 * a new one */
+                if (h && h->conn && (virConnectIsAlive(h->conn) != 1 || (!h->keepalive && events_running()))) {
                         virConnectClose(h->conn);
                         h->conn = NULL;
                 }
-                if (h && h->conn && virConnectRef(h->conn) == 0)
+                if (h && h->conn && virConnectRef(h->conn) == 0) {
                         j->conn = h->conn;
+                        j->keepalive = h->keepalive;
+                }
                 if (h && (!j->conn || discover)) {
                         /* a thread will ask the host: until it is done, the
                          * host is not asked again (one that went silent on a
@@ -314,6 +482,7 @@ static int host_wait(const HvOptions *o, HostJob *j, uint64_t deadline_ns) {
                 }
                 if (h && j->conn && !h->conn && virConnectRef(j->conn) == 0) {
                         h->conn = j->conn;
+                        h->keepalive = j->keepalive;
                         h->pid = getpid();
                         free(h->canon);
                         h->canon = j->canon ? strdup(j->canon) : NULL;
@@ -701,6 +870,7 @@ int hv_libvirt_discover_many(const HvOptions *o, DomainList *l, char ***ret_fail
 /* ---- levers through libvirt ---- */
 
 static int libvirt_call_error(const char *what, const char *uuid);
+static int call_failed(virConnectPtr c, int r);
 
 /* The domain (a virDomainPtr holds its own reference on the connection).
  * -ENOENT only when libvirt says there is no such domain: any other failure
@@ -719,7 +889,7 @@ static int lookup_on(const HvOptions *o, const char *uri, const char *uuid, cons
                         return -ENOENT;
                 }
                 r = libvirt_call_error("lookup", uuid ? uuid : name);
-                return r == -ENOENT ? -EIO : r;
+                return call_failed(c, r == -ENOENT ? -EIO : r);
         }
         *ret = dom;
         return 0;
@@ -738,6 +908,22 @@ static inline void domain_unrefp(virDomainPtr *d) {
         if (*d)
                 virDomainFree(*d);
         *d = NULL;
+}
+
+/* A call on c failed (libvirt's last error says why): -ENOTCONN when that
+ * left c dead (closed by keepalive: its host stopped answering; or by the
+ * other end), with one line for its host; else r. */
+static int call_failed(virConnectPtr c, int r) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", last_libvirt_error());   /* virConnectIsAlive() resets it */
+        if (!c || virConnectIsAlive(c) != 0)
+                return r;
+        conn_check_lost(c, why);
+        return -ENOTCONN;
+}
+
+static int dom_call_failed(virDomainPtr dom, int r) {
+        return call_failed(virDomainGetConnect(dom), r);
 }
 
 /* -ENOENT when the domain went away under the call, else -EIO. */
@@ -873,6 +1059,68 @@ static bool host_is_cgroup_v2(const HvOptions *o) {
         return v2;
 }
 
+static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr *ret, int *ret_n);
+
+/* The cgroup version of dom's host, for its cpu_shares and blkio weight
+ * (raw cgroup values there).  This machine's for a local domain.  For a
+ * remote one, what its libvirt says (docs/hosts.md):
+ *  1. its refusal of cpu_shares=0, which names the host's range ([2, 262144]
+ *     on v1, [1, 10000] on v2); libvirt >= 9.0 checks the range before it
+ *     writes anything (an older one might let the kernel clamp 0 to 2 on v1,
+ *     so it is not asked);
+ *  2. else the domain's cpu_shares, when only v1 can hold it (> 10000);
+ *  3. else this machine's version, as before (a debug line says so).
+ * Kept per host until its connection is lost. */
+static HvCgroupVersion dom_cgroup_version(const HvOptions *o, virDomainPtr dom) {
+        virConnectPtr c = virDomainGetConnect(dom);
+        HvCgroupVersion local = host_is_cgroup_v2(o) ? HV_CGROUP_V2 : HV_CGROUP_V1;
+        if (!c || connection_is_local(c))
+                return local;
+        _cleanup_free_ char *uri = virConnectGetURI(c);
+        if (!uri)
+                return local;
+        pthread_mutex_lock(&notes_lock);
+        HostNote *n = note_find(uri, false);
+        HvCgroupVersion v = n ? n->cgroup : HV_CGROUP_UNKNOWN;
+        pthread_mutex_unlock(&notes_lock);
+        if (v != HV_CGROUP_UNKNOWN)
+                return v;
+        unsigned long version = 0;
+        if (virConnectGetLibVersion(c, &version) == 0 && version >= 9000000) {
+                virTypedParameterPtr p = NULL;
+                int np = 0, max = 0;
+                if (virTypedParamsAddULLong(&p, &np, &max, VIR_DOMAIN_SCHEDULER_CPU_SHARES, 0) == 0) {
+                        if (virDomainSetSchedulerParametersFlags(dom, p, np, VIR_DOMAIN_AFFECT_LIVE) < 0)
+                                v = hv_cgroup_version_from_refusal(last_libvirt_error());
+                        else
+                                log_debug("%s: libvirt took cpu_shares=0", uri);   /* not what 9.0 does */
+                        log_debug("%s: cgroup version from libvirt's range for cpu_shares: %d (%s)", uri, (int) v,
+                                  last_libvirt_error());
+                }
+                virTypedParamsFree(p, np);
+        }
+        if (v == HV_CGROUP_UNKNOWN) {
+                virTypedParameterPtr p = NULL;
+                int np = 0;
+                if (params_get(dom, "weight", &p, &np) >= 0) {
+                        virTypedParameterPtr f = virTypedParamsGet(p, np, VIR_DOMAIN_SCHEDULER_CPU_SHARES);
+                        if (f && f->type == VIR_TYPED_PARAM_ULLONG)
+                                v = hv_cgroup_version_from_shares(f->value.ul);
+                        virTypedParamsFree(p, np);
+                }
+                if (v == HV_CGROUP_UNKNOWN) {
+                        log_debug("%s: its cgroup version is not known: taking this machine's (v%d)", uri, (int) local);
+                        return local;   /* not kept: asked again next time */
+                }
+        }
+        pthread_mutex_lock(&notes_lock);
+        n = note_find(uri, true);
+        if (n)
+                n->cgroup = v;
+        pthread_mutex_unlock(&notes_lock);
+        return v;
+}
+
 /* Read the named typed parameters into "a b" text (unsigned/signed long long, uint). */
 static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr *ret, int *ret_n) {
         int n = 0;
@@ -880,6 +1128,8 @@ static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr 
         int k;
         if (streq(lever, "weight") || streq(lever, "cap")) {
                 char *type = virDomainGetSchedulerType(dom, &n);
+                if (!type)
+                        return dom_call_failed(dom, -EOPNOTSUPP);
                 free(type);
                 if (n <= 0)
                         return -EOPNOTSUPP;
@@ -888,14 +1138,18 @@ static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr 
                         return -ENOMEM;
                 k = virDomainGetSchedulerParametersFlags(dom, p, &n, VIR_DOMAIN_AFFECT_LIVE);
         } else if (streq(lever, "ioweight")) {
-                if (virDomainGetBlkioParameters(dom, NULL, &n, VIR_DOMAIN_AFFECT_LIVE) < 0 || n <= 0)
+                if (virDomainGetBlkioParameters(dom, NULL, &n, VIR_DOMAIN_AFFECT_LIVE) < 0)
+                        return dom_call_failed(dom, -EOPNOTSUPP);
+                if (n <= 0)
                         return -EOPNOTSUPP;
                 p = calloc((size_t) n, sizeof *p);
                 if (!p)
                         return -ENOMEM;
                 k = virDomainGetBlkioParameters(dom, p, &n, VIR_DOMAIN_AFFECT_LIVE);
         } else if (streq(lever, "memory")) {
-                if (virDomainGetMemoryParameters(dom, NULL, &n, VIR_DOMAIN_AFFECT_LIVE) < 0 || n <= 0)
+                if (virDomainGetMemoryParameters(dom, NULL, &n, VIR_DOMAIN_AFFECT_LIVE) < 0)
+                        return dom_call_failed(dom, -EOPNOTSUPP);
+                if (n <= 0)
                         return -EOPNOTSUPP;
                 p = calloc((size_t) n, sizeof *p);
                 if (!p)
@@ -904,8 +1158,9 @@ static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr 
         } else
                 return -EOPNOTSUPP;
         if (k < 0) {
+                int r = dom_call_failed(dom, -EIO);
                 virTypedParamsFree(p, n);
-                return -EIO;
+                return r;
         }
         *ret = p;
         *ret_n = n;
@@ -927,7 +1182,7 @@ static int params_set(virDomainPtr dom, const char *lever, virTypedParameterPtr 
                 if (e && (e->code == VIR_ERR_OPERATION_INVALID || e->code == VIR_ERR_NO_SUPPORT ||
                           e->code == VIR_ERR_CONFIG_UNSUPPORTED || e->code == VIR_ERR_OPERATION_UNSUPPORTED))
                         return -EOPNOTSUPP;
-                return e && e->code == VIR_ERR_INVALID_ARG ? -EINVAL : -EIO;
+                return dom_call_failed(dom, e && e->code == VIR_ERR_INVALID_ARG ? -EINVAL : -EIO);
         }
         return 0;
 }
@@ -987,8 +1242,12 @@ static int text_to_cpumap(const char *text, unsigned char *map, int maplen) {
 
 static int pin_geometry(virDomainPtr dom, int *ret_maplen, int *ret_nvcpus) {
         int ncpus = virNodeGetCPUMap(virDomainGetConnect(dom), NULL, NULL, 0);
+        if (ncpus < 0)
+                return dom_call_failed(dom, -EOPNOTSUPP);
         int nvcpus = virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE);
-        if (ncpus <= 0 || nvcpus <= 0)
+        if (nvcpus < 0)
+                return dom_call_failed(dom, -EOPNOTSUPP);
+        if (ncpus == 0 || nvcpus == 0)
                 return -EOPNOTSUPP;
         *ret_maplen = VIR_CPU_MAPLEN(ncpus);
         *ret_nvcpus = nvcpus;
@@ -1008,7 +1267,7 @@ static int lv_pin_save(virDomainPtr dom, bool vcpu, char **ret) {
         int k = vcpu ? virDomainGetVcpuPinInfo(dom, n, maps, maplen, VIR_DOMAIN_AFFECT_LIVE)
                      : virDomainGetEmulatorPinInfo(dom, maps, maplen, VIR_DOMAIN_AFFECT_LIVE);
         if (k < 0)
-                return -EOPNOTSUPP;
+                return dom_call_failed(dom, -EOPNOTSUPP);
         size_t cap = 1, len = 0;
         char *out = calloc(1, 1);
         for (int i = 0; out && i < n; i++) {
@@ -1057,7 +1316,7 @@ static int lv_pin_apply(virDomainPtr dom, bool vcpu, const char *text) {
                              : virDomainPinEmulator(dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE);
                 if (k < 0) {
                         virErrorPtr e = virGetLastError();
-                        return e && e->code == VIR_ERR_INVALID_ARG ? -EINVAL : -EIO;
+                        return dom_call_failed(dom, e && e->code == VIR_ERR_INVALID_ARG ? -EINVAL : -EIO);
                 }
                 if (per_vcpu)
                         tok = strtok_r(NULL, ";", &save);
@@ -1080,9 +1339,13 @@ static bool is_pin_lever(const char *lever) {
         return streq(lever, "cpus.vcpu") || streq(lever, "cpus.emulator");
 }
 
+static int lv_weight_read(const HvOptions *o, const Domain *d, char **ret);
+
 static int lv_lever_save(const HvOptions *o, const Domain *d, const char *lever, char **ret) {
         if (is_pin_lever(lever))
                 return lv_pin_lever(o, d, lever, NULL, ret);
+        if (streq(lever, "weight.read"))
+                return lv_weight_read(o, d, ret);
         const char *const *fields = lever_fields(lever);
         if (!fields)
                 return -EOPNOTSUPP;
@@ -1110,6 +1373,30 @@ static int lv_lever_save(const HvOptions *o, const Domain *d, const char *lever,
         virTypedParamsFree(p, n);
         *ret = strdup(out);
         return *ret ? 0 : -ENOMEM;
+}
+
+/* "weight.read" (list and show, not the journal): the weight in xvsched's
+ * scale, converted with the domain's host's cgroup version. */
+static int lv_weight_read(const HvOptions *o, const Domain *d, char **ret) {
+        virDomainPtr dom;
+        int r = lookup(o, d, &dom);
+        if (r < 0)
+                return r;
+        virTypedParameterPtr p = NULL;
+        int n = 0;
+        r = params_get(dom, "weight", &p, &n);
+        virTypedParameterPtr f = r >= 0 ? virTypedParamsGet(p, n, VIR_DOMAIN_SCHEDULER_CPU_SHARES) : NULL;
+        uint64_t shares = !f ? 0 : f->type == VIR_TYPED_PARAM_ULLONG ? f->value.ul
+                                 : f->type == VIR_TYPED_PARAM_UINT   ? f->value.ui
+                                                                     : 0;
+        if (r >= 0 && !f)
+                r = -EOPNOTSUPP;
+        if (r >= 0 && asprintf(ret, "%u", hv_cpu_shares_to_weight(shares, dom_cgroup_version(o, dom))) < 0)
+                r = -ENOMEM;
+        if (p)
+                virTypedParamsFree(p, n);
+        virDomainFree(dom);
+        return r;
 }
 
 /* Write "v1 v2 ..." back into the lever's fields, with the types libvirt reported. */
@@ -1164,6 +1451,17 @@ static int lv_write_fields(const HvOptions *o, const Domain *d, const char *leve
         return r;
 }
 
+/* d's host's cgroup version (dom_cgroup_version()). */
+static int dom_version(const HvOptions *o, const Domain *d, HvCgroupVersion *ret) {
+        virDomainPtr dom;
+        int r = lookup(o, d, &dom);
+        if (r < 0)
+                return r;
+        *ret = dom_cgroup_version(o, dom);
+        virDomainFree(dom);
+        return 0;
+}
+
 static int lv_lever_set(const HvOptions *o, const Domain *d, const char *lever, const char *value) {
         char text[128];
         if (is_pin_lever(lever))
@@ -1172,9 +1470,13 @@ static int lv_lever_set(const HvOptions *o, const Domain *d, const char *lever, 
                 unsigned w;
                 if (safe_atou(value, &w) < 0)
                         return -EINVAL;
-                /* libvirt's cpu_shares is the raw cgroup value: shares on v1, weight on v2. */
-                snprintf(text, sizeof text, "%llu",
-                         (unsigned long long) (host_is_cgroup_v2(o) ? w : cgroup_weight_to_shares(w)));
+                /* libvirt's cpu_shares is the raw cgroup value of the
+                 * domain's host: shares on v1, weight on v2. */
+                HvCgroupVersion v;
+                int r = dom_version(o, d, &v);
+                if (r < 0)
+                        return r;
+                snprintf(text, sizeof text, "%llu", (unsigned long long) hv_weight_to_cpu_shares(w, v));
         } else if (streq(lever, "cap")) {
                 double pct;
                 if (safe_atod(value, &pct) < 0 || pct < 0)
@@ -1188,7 +1490,11 @@ static int lv_lever_set(const HvOptions *o, const Domain *d, const char *lever, 
                 unsigned w;
                 if (safe_atou(value, &w) < 0)
                         return -EINVAL;
-                snprintf(text, sizeof text, "%u", host_is_cgroup_v2(o) ? w : cgroup_io_weight_to_blkio(w));
+                HvCgroupVersion v;
+                int r = dom_version(o, d, &v);
+                if (r < 0)
+                        return r;
+                snprintf(text, sizeof text, "%u", hv_ioweight_to_blkio(w, v));
         } else if (streq(lever, "memory")) {
                 uint64_t bytes;
                 if (safe_atou64(value, &bytes) < 0)

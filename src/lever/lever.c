@@ -389,12 +389,10 @@ static void read_remote(const HvOptions *o, const Domain *d, DomainLevers *l) {
         if (!b || !b->lever_save)
                 return;
         _cleanup_free_ char *w = NULL, *cap = NULL, *pins = NULL;
-        uint64_t shares;
-        if (b->lever_save(o, d, "weight", &w) >= 0 && safe_atou64(w, &shares) >= 0) {
-                CgroupHost *h = NULL;
-                bool v2 = cgroup_host_open(o->cgroup_root, &h) >= 0 && cgroup_host_version(h) == CGROUP_V2;
-                cgroup_host_free(h);
-                l->weight = v2 ? (unsigned) shares : cgroup_shares_to_weight(shares);
+        unsigned weight;
+        /* "weight.read": in xvsched's scale, by the remote host's cgroup version */
+        if (b->lever_save(o, d, "weight.read", &w) >= 0 && safe_atou(w, &weight) >= 0) {
+                l->weight = weight;
                 l->have_weight = true;
         }
         long long period, quota;

@@ -18,6 +18,7 @@
 
 #include "basic/macros.h"
 #include "hv/hv-libvirt-agent.h"
+#include "hv/hv-libvirt-scale.h"
 #include "hv/hv.h"
 #include "lever/vm-pause.h"
 #include "model/domain.h"
@@ -467,8 +468,74 @@ static void test_open_within_one_thread_per_uri(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A remote domain's weight in its host's scale (before: this machine's
+ * cgroup version decided, so a v1 host driven from a v2 machine got
+ * weight=300 as cpu_shares=300, a third of what was meant, and read back
+ * 1024 as weight 1024 instead of 100). */
+static void test_remote_cgroup_version(void **state) {
+        (void) state;
+        /* libvirt 9's refusal of cpu_shares=0 names the host's range */
+        assert_int_equal(hv_cgroup_version_from_refusal("invalid argument: shares '0' must be in range [2, 262144]"),
+                         HV_CGROUP_V1);
+        assert_int_equal(hv_cgroup_version_from_refusal("invalid argument: shares '0' must be in range [1, 10000]"),
+                         HV_CGROUP_V2);
+        /* translated words, the same figures */
+        assert_int_equal(hv_cgroup_version_from_refusal("argument non valide : « shares » doit être dans [1, 10000]"),
+                         HV_CGROUP_V2);
+        /* anything else: unknown (then the value, then this machine's) */
+        assert_int_equal(hv_cgroup_version_from_refusal(NULL), HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_refusal(""), HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_refusal("Unable to write to '/sys/fs/cgroup/x/cpu.weight': Numerical result out of range"),
+                         HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_refusal("cfs_period '0' must be in range (1000, 1000000)"),
+                         HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_refusal("shares must be in range [1, 10000"), HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_refusal("shares must be in range [3, 262144]"), HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_refusal("[99999999999999999999999, 1]"), HV_CGROUP_UNKNOWN);
+        /* a value only v1 holds */
+        assert_int_equal(hv_cgroup_version_from_shares(262144), HV_CGROUP_V1);
+        assert_int_equal(hv_cgroup_version_from_shares(10001), HV_CGROUP_V1);
+        assert_int_equal(hv_cgroup_version_from_shares(10000), HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_shares(1024), HV_CGROUP_UNKNOWN);
+        assert_int_equal(hv_cgroup_version_from_shares(100), HV_CGROUP_UNKNOWN);
+}
+
+static void test_remote_weight_scale(void **state) {
+        (void) state;
+        /* v1: shares (1024 for weight 100), clamped to [2, 262144] */
+        assert_int_equal(hv_weight_to_cpu_shares(100, HV_CGROUP_V1), 1024);
+        assert_int_equal(hv_weight_to_cpu_shares(300, HV_CGROUP_V1), 3072);
+        assert_int_equal(hv_weight_to_cpu_shares(1, HV_CGROUP_V1), 10);
+        assert_int_equal(hv_weight_to_cpu_shares(10000, HV_CGROUP_V1), 102400);
+        assert_int_equal(hv_cpu_shares_to_weight(1024, HV_CGROUP_V1), 100);
+        assert_int_equal(hv_cpu_shares_to_weight(3072, HV_CGROUP_V1), 300);
+        assert_int_equal(hv_cpu_shares_to_weight(262144, HV_CGROUP_V1), 10000);
+        assert_int_equal(hv_cpu_shares_to_weight(2, HV_CGROUP_V1), 1);
+        /* v2: the weight itself, in [1, 10000] */
+        assert_int_equal(hv_weight_to_cpu_shares(300, HV_CGROUP_V2), 300);
+        assert_int_equal(hv_weight_to_cpu_shares(0, HV_CGROUP_V2), 1);
+        assert_int_equal(hv_weight_to_cpu_shares(20000, HV_CGROUP_V2), 10000);
+        assert_int_equal(hv_cpu_shares_to_weight(300, HV_CGROUP_V2), 300);
+        assert_int_equal(hv_cpu_shares_to_weight(0, HV_CGROUP_V2), 1);
+        assert_int_equal(hv_cpu_shares_to_weight(262144, HV_CGROUP_V2), 10000);
+        /* round trip on each */
+        for (unsigned w = 1; w <= 10000; w += 37) {
+                assert_int_equal(hv_cpu_shares_to_weight(hv_weight_to_cpu_shares(w, HV_CGROUP_V2), HV_CGROUP_V2), w);
+                unsigned back = hv_cpu_shares_to_weight(hv_weight_to_cpu_shares(w, HV_CGROUP_V1), HV_CGROUP_V1);
+                assert_true(back + 1 >= w && back <= w + 1);
+        }
+        /* blkio: v1 weight*5 in [10, 1000]; v2 io.weight itself */
+        assert_int_equal(hv_ioweight_to_blkio(100, HV_CGROUP_V1), 500);
+        assert_int_equal(hv_ioweight_to_blkio(1, HV_CGROUP_V1), 10);
+        assert_int_equal(hv_ioweight_to_blkio(10000, HV_CGROUP_V1), 1000);
+        assert_int_equal(hv_ioweight_to_blkio(100, HV_CGROUP_V2), 100);
+        assert_int_equal(hv_ioweight_to_blkio(10000, HV_CGROUP_V2), 10000);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_remote_cgroup_version),
+                cmocka_unit_test(test_remote_weight_scale),
                 cmocka_unit_test(test_both_channels),
                 cmocka_unit_test(test_no_channels),
                 cmocka_unit_test(test_not_unix),
