@@ -10,7 +10,9 @@
 #      text and JSON;
 #  (b) `set` on h1's domain changes it through libvirt on h1 only (virsh on
 #      each host says so): weight, cap, cpus (vcpupin), and `list` reads them
-#      back from h1; `reset` restores it on h1 from the journal's URI;
+#      back from h1; `reset` restores it on h1 from the journal's URI; the
+#      weight goes in h1's cgroup scale even with a tree of the other
+#      cgroup version given as this machine's (--cgroup-root);
 #  (c) a lever that only works on the local host (nice, rt, mems) is refused
 #      for a remote domain in one line, nothing changed;
 #  (d) two domains of one name: `set NAME` refuses in one line naming both
@@ -19,8 +21,9 @@
 #      line names the silent host, both answering hosts are still listed,
 #      exit status 1; `set` on a domain of an answering host still works;
 #  (f) a daemon on one host: with h1 it sets mha's fixed weight through
-#      libvirt, keeps ticking while h1's libvirtd is stopped (SIGSTOP), and
-#      restores on h1 when it ends;
+#      libvirt, keeps ticking while h1's libvirtd is stopped (SIGSTOP), its
+#      call on the open connection cut by libvirt's keepalive with one line,
+#      a new connection after SIGCONT, and restores on h1 when it ends;
 #  (g) one daemon, two hosts (the config's [hosts]; -c wins over it): a
 #      loop per host, rules bound to one host (NAME@HOST) and one on both
 #      (twin, per host), set on each host (virsh); `status` says each row's
@@ -167,6 +170,26 @@ assert_match "127.0.0.1:${PORT[1]}/system" "$(cat "$XVSCHED_STATE_DIR/state.json
 assert_eq "$b1" "$(shares 1 mha)" "(b) mha's cpu_shares restored on h1"
 assert_eq -1 "$(quota 1 mha)" "(b) mha's cap restored on h1"
 assert_eq "$bp" "$(vcpu0 1 mha)" "(b) mha's vCPU pinning restored on h1"
+# A weight in the remote host's scale, not this machine's: with a fake cgroup
+# tree of the other version given as this machine's (--cgroup-root), h1 (the
+# real version, as its libvirt's range for cpu_shares says) still gets
+# weight=300 in its own scale (cpu_shares 3072 on v1, 300 on v2; before: the
+# fake tree's), and list reads it back as 300.
+fake=$XV_TEST_DIR/fake-cgroup
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+        mkdir -p "$fake/cpu" && echo 1024 >"$fake/cpu/cpu.shares"   # v1 here, h1 on v2
+        want=300
+else
+        mkdir -p "$fake" && echo "cpuset cpu io memory pids" >"$fake/cgroup.controllers"   # v2 here, h1 on v1
+        want=3072
+fi
+"$X" --cgroup-root "$fake" "${C[@]}" set mha weight=300 || fail "(b) set mha with a fake tree here failed"
+assert_eq "$want" "$(shares 1 mha)" "(b) mha's cpu_shares on h1 with a tree of the other version here"
+lv=$("$X" --cgroup-root "$fake" "${C[@]}" list --json --window 10 | python3 -c 'import json,sys
+print({d["name"]+"@"+d["host"]: d["levers"] for d in json.load(sys.stdin)}[sys.argv[1]].get("weight"))' "mha@$H1")
+assert_eq 300 "$lv" "(b) mha's weight as list reads it with a tree of the other version here"
+"$X" "${C[@]}" reset mha >/dev/null || fail "(b) reset mha (scale) failed"
+assert_eq "$b1" "$(shares 1 mha)" "(b) mha's cpu_shares restored on h1 (scale)"
 
 # ---- (c) local-only levers on a remote domain: one line, nothing changed
 for kv in nice=5 rt=fifo:10 mems=0; do
@@ -246,12 +269,22 @@ lpid=$(cat "$XV_TEST_DIR/h1/libvirtd.pid")
 n0=$(wc -l <"$XV_TEST_DIR/f.jsonl")
 kill -STOP "$lpid"
 xv_on_exit "kill -CONT $lpid 2>/dev/null"
-sleep 3
+# The rediscovery's call on the open connection is cut by libvirt's keepalive
+# (2 s x 3: about 8 s after h1's last answer): one line, the loop ticking on
+# meanwhile (before: the call waited for good, silently).
+t0=$SECONDS
+for ((i = 0; i < 200; i++)); do grep -q "libvirt connection lost" "$XV_TEST_DIR/f.log" && break; sleep 0.1; done
 n1=$(wc -l <"$XV_TEST_DIR/f.jsonl")
-kill -CONT "$lpid"
-log "$((n1 - n0)) ticks in the 3 s h1's libvirtd was stopped"
+log "(f) $((SECONDS - t0)) s to the lost line; $((n1 - n0)) ticks meanwhile: $(grep "connection lost" "$XV_TEST_DIR/f.log")"
+assert_eq 1 "$(grep -c "^xvsched: warning: $H1: libvirt connection lost: no answer within about 8 s" "$XV_TEST_DIR/f.log")" \
+        "(f) one line for the lost connection to h1 (within 20 s)"
 # 200 ms ticks, one rediscovery held by the 1 s timeout: far more than 3 ticks
 assert_le 3 "$((n1 - n0))" "(f) ticks while h1's libvirtd was stopped"
+kill -CONT "$lpid"
+# the connection attempt in flight meanwhile answers: the host is back
+for ((i = 0; i < 200; i++)); do grep -q "$H1: libvirt connection back" "$XV_TEST_DIR/f.log" && break; sleep 0.1; done
+grep -q "$H1: libvirt connection back" "$XV_TEST_DIR/f.log" || fail "(f) no new connection to h1 after SIGCONT: $(tail -3 "$XV_TEST_DIR/f.log")"
+assert_eq 1 "$(grep -c "connection lost" "$XV_TEST_DIR/f.log")" "(f) still one lost line after h1 came back"
 kill -0 "$dpid" 2>/dev/null || fail "(f) the daemon died: $(tail -3 "$XV_TEST_DIR/f.log")"
 kill -TERM "$dpid"
 wait "$dpid" || fail "(f) the daemon exited with $?: $(tail -3 "$XV_TEST_DIR/f.log")"
