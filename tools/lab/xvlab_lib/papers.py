@@ -9,6 +9,7 @@ The ratio column is ours / paper where both are numbers (a range's midpoint).
 A figure is {"name", "title", "kind": "stacked" | "bars", ...} (report.py).
 """
 from . import stats as S
+from . import p003
 
 TITLES = {
     "000": "Effect of qemu-kvm process priority on KVM guests",
@@ -354,26 +355,6 @@ def figures_004(data):
              "kind": "bars", "bars": bars, "ylabel": "ms", "log": True}]
 
 
-# --- 003 --------------------------------------------------------------------
-P003 = {"stones": (11750881, {"2": 99.88, "3": 99.88}), "memstride": (21.331, {"2": 99.43, "3": 99.87})}
-
-
-def tables_003(data):
-    sm = data.get("samples", [])
-    rows = []
-    for metric, unit, (one, pct) in (("stones", "stones/s", P003["stones"]),
-                                     ("memstride", "s", P003["memstride"])):
-        rows.append(_row(f"{metric}, 1 VM", one, S.summarize(S.select(sm, "1", "g1", metric)), unit))
-        for n in ("2", "3"):
-            rows.append(_row(f"{metric}, {n} VMs, guest 1 as % of 1 VM", pct[n],
-                             S.summarize(S.paired(sm, "1", n, "g1", metric, S.ratio_pct)), "%"))
-    return [{"title": "Table 2: isolation with 1, 2, 3 VMs",
-             "note": "Paper: each VM on 2 dedicated cores. Here: a 2-core host, so VMs share "
-                     "cores past the first (see Parameters); network TCP_RR not run (guests "
-                     "have no network).",
-             "rows": rows}]
-
-
 # --- 001 --------------------------------------------------------------------
 def tables_001(data):
     sm = data.get("samples", [])
@@ -397,6 +378,6 @@ BUILDERS = {
     "000": (tables_000, figures_000),
     "001": (tables_001, lambda d: []),
     "002": (tables_002, figures_002),
-    "003": (tables_003, lambda d: []),
+    "003": (p003.tables, p003.figures),
     "004": (tables_004, figures_004),
 }

@@ -200,9 +200,10 @@ class Lab:
         return f"xl{self.run_id}{tag}"
 
     # --- guests --------------------------------------------------------------
-    def start_busybox(self, tag, script, agent=False, stay=False, mem=None, cpus=1):
+    def start_busybox(self, tag, script, agent=False, stay=False, mem=None, cpus=1, extra=()):
+        """extra: more `vm start` options (--disk ..., --net ...)."""
         n = self.name(tag)
-        args = ["start", "--name", n, "--cpus", str(cpus), "--cmd", script]
+        args = ["start", "--name", n, "--cpus", str(cpus), "--cmd", script, *extra]
         if agent:
             args.append("--agent")
         if stay:
