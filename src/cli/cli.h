@@ -96,6 +96,13 @@ int cmd_timeline(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_daemon_stop(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_partition(int argc, char **argv);
+/* The journal, opened with one error line on failure (lever.c). */
+struct Journal;
+int cli_open_journal(struct Journal **ret);
+/* After a reset restored everything of DOMAIN (NULL: --all): drop it from
+ * its partition (partition.c); the journal's lock is held. */
+int cli_partition_after_reset(const char *domain);
 /* Client of the daemon's control socket (daemon-control.c): send one command,
  * print the reply (JSON if json, else text).  -ECONNREFUSED/-ENOENT when no
  * daemon runs. */
@@ -112,3 +119,4 @@ extern const CliOption hold_options[];
 extern const CliOption cont_options[];
 extern const CliOption timeline_options[];
 extern const CliOption top_options[];
+extern const CliOption partition_options[];

@@ -40,6 +40,10 @@ static int open_journal(Journal **ret) {
         return 0;
 }
 
+int cli_open_journal(Journal **ret) {
+        return open_journal(ret);
+}
+
 int cmd_set(int argc, char **argv) {
         if (argc < 3)
                 return cli_usage_error("usage: xvsched set DOMAIN KEY=VALUE... (keys: nice rt cpus weight cap mems memory ioweight)");
@@ -178,6 +182,7 @@ int cmd_reset(int argc, char **argv) {
                 return r < 0 ? r : guest_first_error < 0 ? guest_first_error : -EIO;
         }
         r += (int) gres.resumed;
+        (void) cli_partition_after_reset(domain);   /* restored: in no partition any more */
         if (gres.skipped > 0 && !arg.json)
                 printf("left %u guest change%s of a running xvsched to it\n", gres.skipped, gres.skipped == 1 ? "" : "s");
         if (arg.json) {
