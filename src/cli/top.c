@@ -10,6 +10,7 @@
 #include <curses.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "cli/cli.h"
 #include "cli/top-model.h"
 #include "host/sched.h"
+#include "hv/hv-libvirt-events.h"
 #include "lever/lever.h"
 
 const CliOption top_options[] = {
@@ -36,6 +38,10 @@ const CliOption top_options[] = {
 /* How long top waits for the daemon's status: a stuck daemon must not
  * freeze the screen. */
 #define TOP_STATUS_TIMEOUT_MS 1000
+/* Live, the status is fetched on a thread of its own; a frame waits this
+ * long for a fetch it asked for, then shows the last one the thread got:
+ * the keys answer while a stuck daemon holds the fetch. */
+#define TOP_STATUS_FRAME_WAIT_MS 50
 #define TOP_MAX_LINES 2000
 
 typedef struct Sample {
@@ -146,8 +152,138 @@ static int fill_domain(TopDomain *td, const Domain *d, const HvOptions *o, Sampl
         return top_set_string(&td->note, note);
 }
 
-/* One frame's data into m (which starts empty); ask_daemon: its status too. */
-static int gather(Sampler *s, TopModel *m, bool ask_daemon) {
+/* The daemon's status, fetched on a thread (live top): the loop asks, the
+ * thread queries the control socket (up to TOP_STATUS_TIMEOUT_MS) and keeps
+ * the latest reply; the loop never waits for a stuck daemon. */
+typedef struct StatusFetch {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        unsigned refs;          /* the loop's and the thread's */
+        bool want, busy, stop;
+        uint64_t n_done;        /* fetches finished */
+        int r;                  /* the latest one's result (n_done > 0) */
+        char *text;             /* its reply (r >= 0) */
+        char *state_dir;
+} StatusFetch;
+
+static void fetch_unref(StatusFetch *f) {
+        pthread_mutex_lock(&f->lock);
+        unsigned left = --f->refs;
+        pthread_mutex_unlock(&f->lock);
+        if (left > 0)
+                return;
+        free(f->text);
+        free(f->state_dir);
+        pthread_cond_destroy(&f->cond);
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+}
+
+static void *fetch_run(void *p) {
+        StatusFetch *f = p;
+        pthread_mutex_lock(&f->lock);
+        for (;;) {
+                while (!f->want && !f->stop)
+                        pthread_cond_wait(&f->cond, &f->lock);
+                if (f->stop)
+                        break;
+                f->want = false;
+                f->busy = true;
+                pthread_mutex_unlock(&f->lock);
+                char *text = NULL;
+                int r = daemon_control_query(f->state_dir, "status", TOP_STATUS_TIMEOUT_MS, true, &text);
+                pthread_mutex_lock(&f->lock);
+                free(f->text);
+                f->text = r >= 0 ? text : NULL;
+                if (r < 0)
+                        free(text);
+                f->r = r;
+                f->n_done++;
+                f->busy = false;
+                pthread_cond_broadcast(&f->cond);
+        }
+        pthread_mutex_unlock(&f->lock);
+        fetch_unref(f);
+        return NULL;
+}
+
+static int fetch_start(StatusFetch **ret) {
+        StatusFetch *f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        pthread_mutex_init(&f->lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&f->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        f->refs = 2;
+        if (arg.state_dir && !(f->state_dir = strdup(arg.state_dir))) {
+                f->refs = 1;
+                fetch_unref(f);
+                return -ENOMEM;
+        }
+        /* its signals are the loop's (SIGINT, SIGTERM, SIGHUP end top there) */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int k = pthread_create(&t, &attr, fetch_run, f);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (k != 0) {
+                f->refs = 1;
+                fetch_unref(f);
+                return -k;
+        }
+        *ret = f;
+        return 0;
+}
+
+/* The loop is done with f: the thread ends after the fetch it may be in
+ * (a stuck daemon's: up to TOP_STATUS_TIMEOUT_MS), or with the process. */
+static void fetch_stop(StatusFetch *f) {
+        if (!f)
+                return;
+        pthread_mutex_lock(&f->lock);
+        f->stop = true;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        fetch_unref(f);
+}
+
+/* Ask for a fresh status (unless a fetch is in flight already), wait for it
+ * at most TOP_STATUS_FRAME_WAIT_MS, and return the latest one: *ret_r and a
+ * copy of its text; -EINPROGRESS in *ret_r when none has finished yet. */
+static int fetch_latest(StatusFetch *f, int *ret_r, char **ret_text) {
+        pthread_mutex_lock(&f->lock);
+        uint64_t before = f->n_done;
+        if (!f->busy && !f->want) {
+                f->want = true;
+                pthread_cond_broadcast(&f->cond);
+        }
+        uint64_t deadline = now_nsec() + (uint64_t) TOP_STATUS_FRAME_WAIT_MS * 1000000ull;
+        struct timespec ts = { .tv_sec = (time_t) (deadline / 1000000000ull),
+                               .tv_nsec = (long) (deadline % 1000000000ull) };
+        while (f->n_done == before)
+                if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) == ETIMEDOUT)
+                        break;
+        int r = f->n_done > 0 ? f->r : -EINPROGRESS;
+        char *text = r >= 0 && f->text ? strdup(f->text) : NULL;
+        pthread_mutex_unlock(&f->lock);
+        if (r >= 0 && !text)
+                return -ENOMEM;
+        *ret_r = r;
+        *ret_text = text;
+        return 0;
+}
+
+/* One frame's data into m (which starts empty); ask_daemon: its status too
+ * (through fetch when given, else asked here and waited for). */
+static int gather(Sampler *s, TopModel *m, StatusFetch *fetch, bool ask_daemon) {
         HvOptions o = arg.hv;
         o.quick = true;   /* no monitor queries: QEMU's monitor is the daemon's to use */
         DomainList l = {};
@@ -155,6 +291,7 @@ static int gather(Sampler *s, TopModel *m, bool ask_daemon) {
         _cleanup_(hv_strv_freep) char **failed = NULL;
         /* Many hosts (-c repeated): one that does not answer is said, the
          * others shown. */
+        (void) hv_libvirt_events_start();   /* keepalive: a host gone silent ends its calls */
         int r = hv_discover_hosts(&o, &l, &note, &failed);
         char msg[256] = "";
         if (r == -ENOTCONN)
@@ -195,9 +332,16 @@ static int gather(Sampler *s, TopModel *m, bool ask_daemon) {
         if (!ask_daemon)
                 return 0;
         _cleanup_free_ char *text = NULL;
-        r = daemon_control_query(arg.state_dir, "status", TOP_STATUS_TIMEOUT_MS, true, &text);
+        if (fetch) {
+                int k = fetch_latest(fetch, &r, &text);
+                if (k < 0)
+                        return k;
+        } else
+                r = daemon_control_query(arg.state_dir, "status", TOP_STATUS_TIMEOUT_MS, true, &text);
         if (r >= 0)
                 r = top_model_apply_status(m, text);
+        else if (r == -EINPROGRESS && !msg[0])
+                snprintf(msg, sizeof msg, "asking the daemon");
         else if (r != -ENOENT && r != -ECONNREFUSED && !msg[0])
                 snprintf(msg, sizeof msg, "the daemon did not answer: %s", strerror(-r));
         if (r == -ENOMEM)
@@ -218,12 +362,12 @@ static void clock_now(char buf[16]) {
 static int top_once(double delay_s) {
         Sampler s = {};
         TopModel m = {};
-        int r = gather(&s, &m, false);   /* the first sample of the vCPU threads only */
+        int r = gather(&s, &m, NULL, false);   /* the first sample of the vCPU threads only */
         if (r >= 0) {
                 top_model_done(&m);
                 struct timespec ts = { arg.window_ms / 1000, (long) (arg.window_ms % 1000) * 1000000L };
                 nanosleep(&ts, NULL);
-                r = gather(&s, &m, true);
+                r = gather(&s, &m, NULL, true);
         }
         free(s.prev);
         if (r < 0) {
@@ -324,12 +468,13 @@ static int top_live(double delay_s) {
         char filter[TOP_FILTER_MAX] = "", typed[TOP_FILTER_MAX] = "", saved[TOP_FILTER_MAX] = "";
         bool typing = false, dirty = true, first = true;
         uint64_t next = 0;
-        int r = 0;
-        while (!quit_signal) {
+        StatusFetch *fetch = NULL;
+        int r = fetch_start(&fetch);
+        while (r >= 0 && !quit_signal) {
                 uint64_t now = now_nsec();
                 if (!v.paused && now >= next) {
                         TopModel nm = {};
-                        r = gather(&s, &nm, true);
+                        r = gather(&s, &nm, fetch, true);
                         top_model_done(&m);
                         m = nm;
                         if (r < 0)
@@ -434,6 +579,7 @@ static int top_live(double delay_s) {
         }
         endwin();
         delscreen(scr);
+        fetch_stop(fetch);
         free(s.prev);
         top_model_done(&m);
         sigaction(SIGINT, &old_int, NULL);
@@ -444,7 +590,8 @@ static int top_live(double delay_s) {
                 close(saved_stderr);
         }
         if (r < 0)
-                return log_error_errno(r, "out of memory");
+                return r == -ENOMEM ? log_error_errno(r, "out of memory")
+                                    : log_error_errno(r, "cannot start the daemon's status thread: %m");
         /* A signal ends top as it would end any program, the terminal restored. */
         if (quit_signal > 0)
                 return 128 + quit_signal;

@@ -10,7 +10,8 @@
 # a daemon: read-only discovery, the guest's row, q exits 0; --once prints
 # one frame without a terminal; a control socket that never answers,
 # trickles bytes, never accepts, or answers nonsense, is said in the header in bounded time (no escape
-# sequence of its gets through); -d 0 is one usage line, exit 2; the bash
+# sequence of its gets through), and beside one that never answers live top's
+# keys still answer (q after six pause/resume pairs within 4 s); -d 0 is one usage line, exit 2; the bash
 # completion completes --delay.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -232,6 +233,22 @@ wait "$fake_pid" 2>/dev/null || true
 assert_match 'no daemon: read-only discovery \(the daemon did not answer: ' "$(head -1 <<<"$once")" "header beside a silent daemon"
 grep -q '^tp1 ' <<<"$once" || fail "no domain rows beside a silent daemon"
 log "--once beside a silent control socket: $ms ms"
+# Live beside it: the frame says so, and the keys answer while each status
+# fetch waits out its 1 s (on a thread of its own).  Six pause/resume pairs
+# (each resume asks for a frame at once) and q: before, each resumed frame
+# waited for the daemon in the key loop, >= 6 s before q was read.
+rm -f "$XVSCHED_STATE_DIR/control.sock"
+fake_daemon silent
+keys "clear; $X -b qmp top -d 0.3; echo top-rc=\$?" Enter
+until_screen 'the daemon did not answer' 15
+until_screen '^tp1 +qmp ' 5
+start=$(date +%s%N)
+keys p p p p p p p p p p p p q
+until_screen '^top-rc=0$' 4
+ms=$((($(date +%s%N) - start) / 1000000))
+log "q read after 6 pause/resume pairs beside a silent control socket: $ms ms"
+kill "$fake_pid"
+wait "$fake_pid" 2>/dev/null || true
 # One that sends a byte every 0.3 s and never a whole reply: the same
 # (the status timeout bounds the whole reply, not each read).
 rm -f "$XVSCHED_STATE_DIR/control.sock"
