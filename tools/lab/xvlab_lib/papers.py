@@ -9,6 +9,7 @@ The ratio column is ours / paper where both are numbers (a range's midpoint).
 A figure is {"name", "title", "kind": "stacked" | "bars", ...} (report.py).
 """
 from . import stats as S
+from . import p001
 from . import p003
 
 TITLES = {
@@ -355,28 +356,9 @@ def figures_004(data):
              "kind": "bars", "bars": bars, "ylabel": "ms", "log": True}]
 
 
-# --- 001 --------------------------------------------------------------------
-def tables_001(data):
-    sm = data.get("samples", [])
-    rows = []
-    for metric, what in (("regs", "register increments"), ("memcpy", "memcpy 1024 KB")):
-        rows.append(_row(f"{what}: host, ns per repetition", None,
-                         S.summarize(S.select(sm, "host", "h", metric)), "ns"))
-        rows.append(_row(f"{what}: 1 guest ÷ host", {"regs": 1.0, "memcpy": 1.20}[metric],
-                         S.summarize(S.paired(sm, "host", "guest1", "h", metric, lambda a, b: b / a)), "×"))
-        rows.append(_row(f"{what}: 2 guests, shared core ÷ 1 guest", {"regs": 1.0, "memcpy": 1.69}[metric],
-                         S.summarize(S.paired(sm, "guest1", "shared", "h", metric, lambda a, b: b / a)), "×"))
-        rows.append(_row(f"{what}: 2 guests, partitioned cores ÷ 1 guest", {"regs": 1.0, "memcpy": 1.69}[metric],
-                         S.summarize(S.paired(sm, "guest1", "partitioned", "h", metric, lambda a, b: b / a)), "×"))
-    return [{"title": "Per-repetition cost (TSC-timed) in the paper's configurations",
-             "note": "Paper: registers unaffected; memcpy 1024 KB +20 % in a guest and +67–71 % "
-                     "with two concurrent copies; the I/O part (randread) is not run here.",
-             "rows": rows}]
-
-
 BUILDERS = {
     "000": (tables_000, figures_000),
-    "001": (tables_001, lambda d: []),
+    "001": (p001.tables, p001.figures),
     "002": (tables_002, figures_002),
     "003": (p003.tables, p003.figures),
     "004": (tables_004, figures_004),

@@ -9,6 +9,7 @@ import re
 import time
 
 from .runner import LabError, Sampler
+from . import p001
 from . import p003
 
 # A guest prints each report between these lines (runner.Lab.reports).
@@ -506,45 +507,9 @@ def run_004(lab, results, opts):
     each_round(lab, results, opts, configs, one)
 
 
-# --- 001: TSC-timed loops, host vs guests, shared vs partitioned ------------
-def run_001(lab, results, opts):
-    reps_in = {"smoke": 3, "quick": 5, "full": 10}[opts.mode]
-    results["params"].update({"regs": f"xvbench regs --reps {reps_in}",
-                              "memcpy": f"xvbench memcpy --size 1M --reps {reps_in}",
-                              "shared": "2 guests on host CPU 1", "partitioned": "guest 1 on CPU 0, guest 2 on CPU 1"})
-    results["notes"].append("Mint itself is not run; its partitions are expressed as CPU placement "
-                            "(xvsched set cpus=). The I/O part (randread on a disk per partition) is missing.")
-    xvbench = os.path.join(lab.build, "bench", "xvbench")
-    work = (f"r regs xvbench regs --reps {reps_in}; r memcpy xvbench memcpy --size 1M --reps {reps_in}")
-    def one(rep, cfg):
-        lab.log(f"001 round {rep}/{opts.reps}: {cfg}")
-        if cfg == "host":
-            for wl, extra in (("regs", []), ("memcpy", ["--size", "1M"])):
-                r = lab.sh(["taskset", "-c", "1", xvbench, wl, *extra, "--reps", str(reps_in), "--quiet", "--json"],
-                           timeout=300)
-                import json as _j
-                add(results, "host", rep, "h", wl, _j.loads(r.stdout)["results"]["rep"]["median_ns"])
-            return
-        try:
-            names = []
-            for i in range(1, (1 if cfg == "guest1" else 2) + 1):
-                n, _ = lab.start_busybox(f"m{rep}{cfg[:1]}{i}", GUEST_R + work, mem=192)
-                lab.xv("set", n, f"cpus={1 if cfg != 'partitioned' or i == 2 else 0}")
-                names.append(n)
-            for n in names:
-                lab.wait_exit(n, opts.guest_timeout)
-            rp = lab.reports(names[0])
-            for wl in ("regs", "memcpy"):
-                if rp.get(wl) and rp[wl][1]:
-                    add(results, cfg, rep, "h", wl, rp[wl][1]["results"]["rep"]["median_ns"])
-        finally:
-            lab.end_config()
-    each_round(lab, results, opts, opts.configs or ["host", "guest1", "shared", "partitioned"], one)
-
-
 SCENARIOS = {
     "000": (run_000, "prime printing 1..N in 1, 5, 5-with-nice −20 guests; + weight, priority policy"),
-    "001": (run_001, "regs/memcpy TSC-timed: host, 1 guest, 2 guests shared vs partitioned cores"),
+    "001": (p001.run, "regs/memcpy/randread TSC-timed in the paper's 7 configurations: host, Mint nodes as xvsched partitions, guests shared vs partitioned, a disk image per partition"),
     "002": (run_002, "§5.2 lighttpd + ab beside tripwire (Debian lab guest): equal vs idle class"),
     "003": (p003.run, "timer/ACK response with and without stress + network load; stones, 1 GiB stride, "
                       "TCP_RR with 1, 2, 3 VMs (Table 2)"),
