@@ -1073,12 +1073,11 @@ static int params_get(virDomainPtr dom, const char *lever, virTypedParameterPtr 
  * Kept per host until its connection is lost. */
 static HvCgroupVersion dom_cgroup_version(const HvOptions *o, virDomainPtr dom) {
         virConnectPtr c = virDomainGetConnect(dom);
-        HvCgroupVersion local = host_is_cgroup_v2(o) ? HV_CGROUP_V2 : HV_CGROUP_V1;
         if (!c || connection_is_local(c))
-                return local;
+                return host_is_cgroup_v2(o) ? HV_CGROUP_V2 : HV_CGROUP_V1;
         _cleanup_free_ char *uri = virConnectGetURI(c);
         if (!uri)
-                return local;
+                return host_is_cgroup_v2(o) ? HV_CGROUP_V2 : HV_CGROUP_V1;
         pthread_mutex_lock(&notes_lock);
         HostNote *n = note_find(uri, false);
         HvCgroupVersion v = n ? n->cgroup : HV_CGROUP_UNKNOWN;
@@ -1109,6 +1108,7 @@ static HvCgroupVersion dom_cgroup_version(const HvOptions *o, virDomainPtr dom) 
                         virTypedParamsFree(p, np);
                 }
                 if (v == HV_CGROUP_UNKNOWN) {
+                        HvCgroupVersion local = host_is_cgroup_v2(o) ? HV_CGROUP_V2 : HV_CGROUP_V1;
                         log_debug("%s: its cgroup version is not known: taking this machine's (v%d)", uri, (int) local);
                         return local;   /* not kept: asked again next time */
                 }
