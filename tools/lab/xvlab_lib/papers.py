@@ -11,6 +11,7 @@ A figure is {"name", "title", "kind": "stacked" | "bars", ...} (report.py).
 from . import stats as S
 from . import p001
 from . import p003
+from . import p004
 
 TITLES = {
     "000": "Effect of qemu-kvm process priority on KVM guests",
@@ -306,60 +307,10 @@ def figures_002(data):
     return figs
 
 
-# --- 004 --------------------------------------------------------------------
-P004 = {("kernel", "before"): 1.16, ("kernel-io", "before"): 100.55, ("kernel-io", "after"): 10.97}
-
-
-def tables_004(data):
-    sm = data.get("samples", [])
-    rows = []
-    for load in ("kernel", "kernel-io"):
-        for when in ("before", "after"):
-            cfg = f"{load}-{when}"
-            rows.append(_row(f"{load} load, {when} RT priority: max wake-up delay",
-                             P004.get((load, when)), S.summarize(S.select(sm, cfg, "g1", "max_ms")), "ms"))
-            rows.append(_row(f"{load} load, {when} RT priority: 99th percentile", None,
-                             S.summarize(S.select(sm, cfg, "g1", "p99_ms")), "ms"))
-    ratio = []
-    for load in ("kernel", "kernel-io"):
-        ratio.append(_row(f"{load} load: max delay before ÷ after", round(100.55 / 10.97, 2) if load == "kernel-io" else None,
-                          S.summarize(S.paired(sm, f"{load}-after", f"{load}-before", "g1", "max_ms",
-                                               lambda a, b: b / a)), "×"))
-        ratio.append(_row(f"{load} load: 99th percentile before ÷ after", None,
-                          S.summarize(S.paired(sm, f"{load}-after", f"{load}-before", "g1", "p99_ms",
-                                               lambda a, b: b / a)), "×"))
-    for load in ("kernel", "kernel-io"):
-        for when in ("before", "after"):
-            ratio.append(_row(f"{load} load, {when}: wake-ups (of one per ms)", None,
-                              S.summarize(S.select(sm, f"{load}-{when}", "g1", "wakeups")), "count"))
-    return [{"title": "Wake-up delay of a periodic timer in a guest under load",
-             "note": "Paper: 1.16 ms (kernel load), 100.55 ms (kernel + I/O load), 10.97 ms after "
-                     "virtio + vhost-net + real-time priority for qemu-kvm. Ours: xvbench timer "
-                     "in the guest; 'after' = xvsched set rt=fifo on the guest's vCPU and I/O "
-                     "threads, beside host load on the same CPU.",
-             "rows": rows},
-            {"title": "Before/after", "note": "Ratios paired per round; wake-ups: how many of the 1 ms periods the timer saw (TCG misses many).", "rows": ratio}]
-
-
-def figures_004(data):
-    sm = data.get("samples", [])
-    bars = []
-    for load in ("kernel", "kernel-io"):
-        for when in ("before", "after"):
-            cfg = f"{load}-{when}"
-            st = S.summarize(S.select(sm, cfg, "g1", "max_ms"))
-            if st:
-                bars.append({"label": cfg, "ours": st, "paper": P004.get((load, when))})
-    if not bars:
-        return []
-    return [{"name": "fig-jitter", "title": "Max wake-up delay, before/after RT priority",
-             "kind": "bars", "bars": bars, "ylabel": "ms", "log": True}]
-
-
 BUILDERS = {
     "000": (tables_000, figures_000),
     "001": (p001.tables, p001.figures),
     "002": (tables_002, figures_002),
     "003": (p003.tables, p003.figures),
-    "004": (tables_004, figures_004),
+    "004": (p004.tables, p004.figures),
 }

@@ -11,6 +11,7 @@ import time
 from .runner import LabError, Sampler
 from . import p001
 from . import p003
+from . import p004
 
 # A guest prints each report between these lines (runner.Lab.reports).
 GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
@@ -445,73 +446,12 @@ def _one_002(lab, names, cfg, c, requests, rep, opts, daemon_cpus):
     raise LabError(f"002 {cfg}: ab printed no 'Requests per second' line: {r.stdout.strip()[-200:]}")
 
 
-# --- 004: timer jitter under load, before/after RT priority ----------------
-P004_CONFIGS = ["kernel-before", "kernel-after", "kernel-io-before", "kernel-io-after"]
-
-
-def run_004(lab, results, opts):
-    dur = opts.duration or {"smoke": 3, "quick": 15, "full": 240}[opts.mode]
-    configs = opts.configs or P004_CONFIGS
-    cpu = opts.host_cpu
-    results["params"].update({"timer": f"xvbench timer --mode abs --interval 1ms --prio 90, {dur} s",
-                              "kernel_load": "xvbench load kernel (SysV shm + semaphores, sched_yield, 1 µs sleeps)",
-                              "io_load": "xvbench load io + files + udp in the guest; xvbench load io on the host",
-                              "host_load": f"xvbench load cpu on host CPU {cpu} (where the guest runs)",
-                              "after": "xvsched set rt=fifo:50 (vCPU, emulator and I/O threads)",
-                              "configs": ", ".join(configs)})
-    results["notes"].append(
-        "The busybox guest has no disk: its I/O load works on the initramfs (tmpfs) and loopback "
-        "UDP; the paper's emulated-vs-virtio devices and vhost-net are not compared.")
-    xvbench = os.path.join(lab.build, "bench", "xvbench")
-    def one(rep, cfg):
-        lab.log(f"004 round {rep}/{opts.reps}: {cfg}")
-        io = cfg.startswith("kernel-io")
-        loads = f"xvbench load kernel --duration {dur + 4} --quiet & "
-        if io:
-            loads += (f"xvbench load io --dir /tmp --duration {dur + 4} --quiet & "
-                      f"xvbench load files --dir /tmp --duration {dur + 4} --quiet & "
-                      f"xvbench load udp --duration {dur + 4} --quiet & ")
-        # RT threads while the guest kernel boots make its timer check fail
-        # ("IO-APIC + timer doesn't work", panic): the levers are set once
-        # it is up, while it is paused (as in 000).
-        script = (GUEST_R + "echo XVLAB-READY; sleep 5; " + loads
-                  + f"sleep 1; r timer xvbench timer --mode abs --interval 1ms --prio 90 --duration {dur}; wait")
-        host = []
-        try:
-            n, pid = lab.start_busybox(f"t{rep}{P004_CONFIGS.index(cfg) if cfg in P004_CONFIGS else 9}", script, mem=256)
-            lab.xv("set", n, f"cpus={cpu}")
-            _pause_when_ready(lab, [n], opts.guest_timeout)
-            if cfg.endswith("after"):
-                lab.xv("set", n, "rt=fifo:50")
-            lab.qmp_all([n], "cont")
-            host.append(lab.spawn(["taskset", "-c", str(cpu), xvbench, "load", "cpu", "--duration",
-                                   str(opts.guest_timeout), "--quiet"], "host-load-cpu"))
-            if io:
-                host.append(lab.spawn(["taskset", "-c", str(cpu), xvbench, "load", "io", "--dir", lab.tmp,
-                                       "--duration", str(opts.guest_timeout), "--quiet"], "host-load-io"))
-            lab.wait_exit(n, opts.guest_timeout)
-            rpt = lab.reports(n).get("timer")
-            if not rpt or not rpt[1]:
-                lab.keep_console(n, os.path.join(lab.out, f"console-{cfg}-{rep}.txt"))
-                results["notes"].append(f"{cfg} round {rep}: no timer report (console kept)")
-                return
-            lat = rpt[1]["results"]["latency"]
-            add(results, cfg, rep, "g1", "max_ms", lat["max_ns"] / 1e6)
-            add(results, cfg, rep, "g1", "p99_ms", lat["p99_ns"] / 1e6)
-            add(results, cfg, rep, "g1", "mean_ms", lat["mean_ns"] / 1e6)
-            add(results, cfg, rep, "g1", "wakeups", lat["count"])
-        finally:
-            for p in host:
-                lab.end(p)
-            lab.end_config()
-    each_round(lab, results, opts, configs, one)
-
-
 SCENARIOS = {
     "000": (run_000, "prime printing 1..N in 1, 5, 5-with-nice −20 guests; + weight, priority policy"),
     "001": (p001.run, "regs/memcpy/randread TSC-timed in the paper's 7 configurations: host, Mint nodes as xvsched partitions, guests shared vs partitioned, a disk image per partition"),
     "002": (run_002, "§5.2 lighttpd + ab beside tripwire (Debian lab guest): equal vs idle class"),
     "003": (p003.run, "timer/ACK response with and without stress + network load; stones, 1 GiB stride, "
                       "TCP_RR with 1, 2, 3 VMs (Table 2)"),
-    "004": (run_004, "timer jitter under kernel / kernel+I/O load, before/after RT priority"),
+    "004": (lambda lab, results, opts: p004.run(lab, results, opts, _pause_when_ready, each_round),
+            "timer jitter under kernel / kernel+I/O load (tmpfs, emulated IDE, virtio disk), before/after RT priority"),
 }
