@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -583,6 +584,63 @@ static void hook_release(const GuestPause *p, void *userdata) {
                 unhold(id);
 }
 
+/* A guest kernel call's state, kept in its pause's entry as "kcall" (what
+ * vm_pause_undo() finishes or undoes before it resumes the VM). */
+static json_object *kcall_json(const GuestKcall *k) {
+        static const char *const steps[] = { [GUEST_KCALL_BREAKPOINT] = "breakpoint", [GUEST_KCALL_CALL] = "call" };
+        if (k->step <= GUEST_KCALL_NONE || k->step > GUEST_KCALL_CALL || !k->gdb_socket ||
+            k->regs_len > GUEST_KCALL_MAX_REGS || (k->step == GUEST_KCALL_CALL && (!k->regs || k->vcpu <= 0)))
+                return NULL;
+        json_object *o = json_object_new_object();
+        char hex[2 * GUEST_KCALL_MAX_REGS + 1], a[32];
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "step", json_object_new_string(steps[k->step]));
+        json_object_object_add(o, "gdb_socket", json_object_new_string(k->gdb_socket));
+        snprintf(a, sizeof a, "%#" PRIx64, k->bp);
+        json_object_object_add(o, "bp", json_object_new_string(a));
+        json_object_object_add(o, "bp_orig", json_object_new_int(k->bp_orig));
+        snprintf(a, sizeof a, "%#" PRIx64, k->fn);
+        json_object_object_add(o, "fn", json_object_new_string(a));
+        if (k->step == GUEST_KCALL_CALL) {
+                for (size_t i = 0; i < k->regs_len; i++)
+                        snprintf(hex + 2 * i, 3, "%02x", k->regs[i]);
+                hex[2 * k->regs_len] = 0;
+                json_object_object_add(o, "vcpu", json_object_new_int(k->vcpu));
+                json_object_object_add(o, "regs", json_object_new_string(hex));
+        }
+        return o;
+}
+
+static int hook_kcall(const GuestPause *p, const GuestKcall *k, void *userdata) {
+        (void) userdata;
+        if (hook_cfg.refuse)
+                return -EROFS;
+        _cleanup_free_ char *key = pause_key(p);
+        if (!key)
+                return -ENOMEM;
+        json_object *o = NULL;
+        if (k->step != GUEST_KCALL_NONE && !(o = kcall_json(k)))
+                return -EINVAL;
+        Journal *j, *own;
+        int r = hook_lock_journal(&own, &j);
+        if (r < 0) {
+                json_object_put(o);
+                return r;
+        }
+        /* only into this process's own pause: a VM paused by someone else
+         * has no entry to carry it (the call is refused) */
+        if (!own_entry(j, key)) {
+                json_object_put(o);
+                r = k->step == GUEST_KCALL_NONE ? 0 : -ENOENT;
+        } else
+                r = journal_set_field(j, key, "kcall", o);
+        hook_unlock_journal(own);
+        if (r < 0)
+                log_debug_errno(r, "cannot record the guest kernel call's state with the pause of %s: %m", p->domain);
+        return r;
+}
+
 void guard_pause_hook_install(Journal *j, pthread_mutex_t *lock, const char *owner_name, const char *state_dir,
                               const HvOptions *hv) {
         free(hook_cfg.state_dir);
@@ -592,7 +650,8 @@ void guard_pause_hook_install(Journal *j, pthread_mutex_t *lock, const char *own
         hook_cfg.state_dir = state_dir ? strdup(state_dir) : NULL;
         hook_cfg.hv = hv;
         hook_cfg.refuse = false;
-        GuestPauseHook h = { .before = hook_before, .after = hook_after, .adopt = hook_adopt, .release = hook_release };
+        GuestPauseHook h = { .before = hook_before, .after = hook_after, .adopt = hook_adopt, .release = hook_release,
+                             .kcall = hook_kcall };
         guest_pause_hook_set(&h);
         vm_control_install(hv);   /* libvirt domains: pause, resume, registers through libvirt */
 }

@@ -261,6 +261,30 @@ int journal_record_guest(Journal *j, json_object *entry) {
         return r < 0 ? r : 2;
 }
 
+int journal_set_field(Journal *j, const char *key, const char *field, json_object *value) {
+        json_object *e = journal_find(j, key), *old = NULL;
+        if (!e || !field || streq(field, "key")) {
+                json_object_put(value);
+                return e ? -EINVAL : -ENOENT;
+        }
+        if (json_object_object_get_ex(e, field, &old))
+                json_object_get(old);
+        if (value)
+                json_object_object_add(e, field, value);
+        else
+                json_object_object_del(e, field);
+        int r = journal_save(j);
+        if (r < 0) {
+                /* Not persisted: the entry as it was, and no change. */
+                if (old)
+                        json_object_object_add(e, field, json_object_get(old));
+                else
+                        json_object_object_del(e, field);
+        }
+        json_object_put(old);
+        return r;
+}
+
 int journal_remove(Journal *j, const char *key) {
         for (size_t i = 0; i < json_object_array_length(j->entries); i++) {
                 const char *k = entry_key(json_object_array_get_idx(j->entries, i));

@@ -57,6 +57,10 @@ bool journal_has(const Journal *j, const char *key);
 /* Add entry (consumed) unless its key is present; persists at once. */
 int journal_record(Journal *j, json_object *entry);
 int journal_remove(Journal *j, const char *key);
+/* Set field `field` of the entry of `key` to value (consumed; NULL: remove
+ * the field) and persist at once.  -ENOENT: no such entry; on any error
+ * the entry is left as it was (the caller must not make the change). */
+int journal_set_field(Journal *j, const char *key, const char *field, json_object *value);
 /* Make the entry of `key` the newest (restored first), in one write. */
 int journal_move_last(Journal *j, const char *key);
 size_t journal_size(const Journal *j);

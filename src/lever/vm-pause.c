@@ -16,6 +16,7 @@
 #include "basic/time-util.h"
 #include "host/proc.h"
 #include "hv/hv.h"
+#include "lever/vm-kcall.h"
 #include "lever/vm-pause.h"
 #include "qmp/qmp-resume.h"
 
@@ -157,6 +158,18 @@ int vm_pause_undo(json_object *e) {
                 log_debug("pause %s: the socket is pid %d's, not QEMU %d's: no cont through it", sock, (int) peer,
                           (int) pid);
                 return -EPERM;   /* kept: not this socket's to resume */
+        }
+        /* A guest kernel call in flight when its process died: finished or
+         * undone before the VM runs (vm-kcall.h).  Not reachable: the entry
+         * stays (and the VM paused) for the next try. */
+        json_object *kc;
+        if (json_object_object_get_ex(e, "kcall", &kc)) {
+                _cleanup_free_ char *msg = NULL;
+                r = vm_kcall_finish(q, pid, kc, &msg);
+                if (r == -EBADMSG)
+                        log_debug("pause %s: a malformed guest kernel call record: ignored", sock);
+                else if (r < 0)
+                        return r;
         }
         _cleanup_free_ char *status = NULL;
         r = qmp_resume_confirmed(&q, NULL, PAUSE_UNDO_DEADLINE_MS, &status);

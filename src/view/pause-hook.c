@@ -43,6 +43,11 @@ void guest_pause_release(const GuestPause *p) {
                 h.release(p, h.userdata);
 }
 
+int guest_pause_kcall(const GuestPause *p, const GuestKcall *k) {
+        GuestPauseHook h = hook_get();
+        return h.kcall ? h.kcall(p, k, h.userdata) : 0;
+}
+
 static GuestVmOps vm_ops;
 
 void guest_vm_ops_set(const GuestVmOps *ops) {

@@ -26,6 +26,8 @@ typedef struct GuestPause {
         const char *uuid;          /* through libvirt: the domain's UUID */
 } GuestPause;
 
+struct GuestKcall;
+
 typedef struct GuestPauseHook {
         /* Before QMP `stop`: record the pause.  < 0: do not pause. */
         int (*before)(const GuestPause *p, void *userdata);
@@ -42,8 +44,36 @@ typedef struct GuestPauseHook {
          * or adopt() returning 1), whether the VM runs again or not: one it
          * could not resume is then retried by the program (its main loop). */
         void (*release)(const GuestPause *p, void *userdata);
+        /* A guest kernel call (docs/agentless.md) is about to make its next
+         * change in the VM of pause p (which this process holds): record
+         * the call's state with the pause, before the change, so that
+         * whoever resumes the pause finishes or undoes the call first.
+         * < 0: not recorded, the change is not made.  NULL: nothing
+         * recorded (a library user without a journal). */
+        int (*kcall)(const GuestPause *p, const struct GuestKcall *k, void *userdata);
         void *userdata;
 } GuestPauseHook;
+
+/* An in-flight guest kernel call through QEMU's gdbstub, as recorded with
+ * its pause (GuestPauseHook.kcall). */
+typedef enum GuestKcallStep {
+        GUEST_KCALL_NONE = 0,      /* no call in flight (done, or never set up): forget it */
+        GUEST_KCALL_BREAKPOINT,    /* a breakpoint (Z0) goes in at bp; no register changed */
+        GUEST_KCALL_CALL,          /* vCPU `vcpu`'s registers (regs) saved; the call set up / running */
+} GuestKcallStep;
+
+#define GUEST_KCALL_MAX_REGS 256
+
+typedef struct GuestKcall {
+        GuestKcallStep step;
+        const char *gdb_socket;    /* the gdbstub's UNIX socket (its directory is xvsched's) */
+        uint64_t bp;               /* the breakpoint's address (a return address: just after a hlt) */
+        int bp_orig;               /* the byte at bp before the breakpoint (-1: unknown) */
+        int vcpu;                  /* GUEST_KCALL_CALL: the gdb thread (cpu_index + 1) */
+        uint64_t fn;               /* the function called */
+        const uint8_t *regs;       /* the vCPU's registers as the stub sent them (rax..r15, rip, eflags) */
+        size_t regs_len;           /* at most GUEST_KCALL_MAX_REGS */
+} GuestKcall;
 
 /* Process-wide (every view, every thread); h is copied.  NULL: none. */
 void guest_pause_hook_set(const GuestPauseHook *h);
@@ -53,6 +83,8 @@ void guest_pause_after(const GuestPause *p);
 /* 0 when there is no hook (then any pause found is someone else's). */
 int guest_pause_adopt(const GuestPause *p);
 void guest_pause_release(const GuestPause *p);
+/* 0 when there is no hook, or it records no calls. */
+int guest_pause_kcall(const GuestPause *p, const GuestKcall *k);
 
 /* ---- pausing a VM whose monitor is not ours ----
  *

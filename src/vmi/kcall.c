@@ -3,6 +3,7 @@
  * functions through QEMU's gdbstub (kcall.h, docs/agentless.md). */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,11 +165,42 @@ static uint64_t rip_of(const Regs *r) {
 typedef struct Kc {
         Vmi *v;
         GdbRemote *g;
+        const VmiKcallOptions *opt;
         VmiKcallStats st;
         uint64_t t_stopped;       /* the VM stopped since */
         uint64_t bp;
+        int bp_orig;              /* the byte at bp before the breakpoint, -1: unknown */
+        uint64_t fn;
         bool bp_in;
+        bool noted;               /* a note other than NONE was recorded */
+        bool regs_back;           /* the registers saved were written back (or never changed) */
 } Kc;
+
+void vmi_kcall_test_die(const char *step) {
+        const char *die = getenv("XVSCHED_TEST_KCALL_DIE"), *sd = getenv("XVSCHED_STATE_DIR");
+        if (die && streq(die, step) && sd && *sd) {
+                log_debug("kcall: test hook: dying at step %s", step);
+                raise(SIGKILL);
+        }
+}
+
+/* Record the call's state before its next change (VmiKcallOptions.note). */
+static int note(Kc *k, GuestKcallStep step, int vcpu, const Regs *saved) {
+        if (!k->opt || !k->opt->note)
+                return 0;
+        GuestKcall n = { .step = step, .gdb_socket = k->opt->gdb_socket, .bp = k->bp, .bp_orig = k->bp_orig,
+                         .vcpu = vcpu, .fn = k->fn, .regs = saved ? saved->b : NULL,
+                         .regs_len = saved ? REGS_RESTORE : 0 };
+        int r = k->opt->note(&n, k->opt->userdata);
+        if (r < 0 && step == GUEST_KCALL_NONE)
+                return r;   /* the caller's error stays the one reported */
+        if (r < 0)
+                return vmi_set_error(k->v, r, "cannot record the call's state before changing the VM (%s): "
+                                     "not changed", strerror(-r));
+        if (step != GUEST_KCALL_NONE)
+                k->noted = true;
+        return 0;
+}
 
 static int read_regs(Kc *k, int thread, Regs *r) {
         int e = gdb_remote_select(k->g, thread);
@@ -308,6 +340,10 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
         r = find_idle(k, threads, n, &k->bp);
         if (r < 0)
                 return r;
+        uint8_t orig;
+        k->bp_orig = gdb_remote_read_mem(k->g, k->bp, &orig, 1) >= 0 ? orig : -1;
+        if ((r = note(k, GUEST_KCALL_BREAKPOINT, 0, NULL)) < 0)
+                return r;
         r = gdb_remote_breakpoint(k->g, true, k->bp);
         if (r < 0)
                 return vmi_set_error(k->v, r, "cannot set a breakpoint: %s", gdb_remote_last_error(k->g));
@@ -323,6 +359,7 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
                         return vmi_set_error(k->v, -ETIMEDOUT, "no vCPU left hlt within %d ms", wake_ms);
                 if ((r = do_continue(k)) < 0)
                         return r;
+                vmi_kcall_test_die("wake");
                 r = wait_stop(k, left, &st);
                 k->st.wait_us = now_usec() - t0;
                 if (r == -ETIMEDOUT)
@@ -350,6 +387,9 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
         uint64_t rsp = reg(&saved, R_RSP);
         if (!kptr_ok(rsp))
                 return vmi_set_error(k->v, -EBADMSG, "vCPU thread %d: RSP %#" PRIx64 " is not a kernel stack", thread, rsp);
+        if ((r = note(k, GUEST_KCALL_CALL, thread, &saved)) < 0)
+                return r;
+        k->regs_back = false;
         r = gdb_remote_write_mem(k->g, rsp - 8, &k->bp, 8);
         if (r < 0)
                 return vmi_set_error(k->v, r, "cannot write the return address: %s", gdb_remote_last_error(k->g));
@@ -366,8 +406,17 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
         if ((r = read_regs(k, thread, &check)) < 0)
                 return r;
         if (rip_of(&check) != fn || reg(&check, R_RSP) != rsp - 8) {
-                (void) gdb_remote_write_regs(k->g, saved.b, REGS_RESTORE);
+                if (gdb_remote_write_regs(k->g, saved.b, REGS_RESTORE) >= 0)
+                        k->regs_back = true;
                 return vmi_set_error(k->v, -EIO, "the stub did not take the call's registers");
+        }
+        vmi_kcall_test_die("setup");
+        if (getenv("XVSCHED_TEST_KCALL_DIE") && streq(getenv("XVSCHED_TEST_KCALL_DIE"), "inside")) {
+                /* test: a few instructions into the function, then die */
+                for (int i = 0; i < 3; i++)
+                        if (gdb_remote_step(k->g, thread) < 0 || gdb_remote_wait_stop(k->g, 2000, &st) < 0)
+                                break;
+                vmi_kcall_test_die("inside");
         }
 
         /* 4. back at the breakpoint on that vCPU with RSP restored */
@@ -380,6 +429,7 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
                         left = 1;
                 if ((r = do_continue(k)) < 0)
                         return r;
+                vmi_kcall_test_die("call");
                 r = wait_stop(k, left, &st);
                 k->st.call_us = now_usec() - t0;
                 if (r == -ETIMEDOUT) {
@@ -392,10 +442,13 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
                         }
                         if (read_regs(k, thread, &now) >= 0 && rip_of(&now) == fn && reg(&now, R_RSP) == rsp - 8) {
                                 /* never started (still halted?): undo cleanly */
-                                (void) gdb_remote_write_regs(k->g, saved.b, REGS_RESTORE);
+                                if (gdb_remote_write_regs(k->g, saved.b, REGS_RESTORE) >= 0)
+                                        k->regs_back = true;
                                 return vmi_set_error(k->v, -ETIME, "the call did not start within %d ms; "
                                                      "registers restored", call_ms);
                         }
+                        /* given up on purpose: nothing for a recovery to finish */
+                        k->regs_back = true;
                         return vmi_set_error(k->v, -ETIME, "the call did not return within %d ms: the vCPU is left to "
                                              "finish it (it returns to where it was, RSP intact; the caller-saved "
                                              "registers are not restored)", call_ms);
@@ -418,15 +471,17 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
         if (!back)
                 return vmi_set_error(k->v, -ETIME, "the call did not return after %d stops", VMI_KCALL_MAX_EVENTS);
         *ret_rax = reg(&done, R_RAX);
+        vmi_kcall_test_die("return");
         if ((r = gdb_remote_select(k->g, thread)) < 0 || (r = gdb_remote_write_regs(k->g, saved.b, REGS_RESTORE)) < 0)
                 return vmi_set_error(k->v, r, "cannot restore vCPU thread %d's registers: %s", thread,
                                      gdb_remote_last_error(k->g));
+        k->regs_back = true;
         return 0;
 }
 
 int vmi_kcall(Vmi *v, GdbRemote *g, uint64_t fn, const uint64_t args[3], const VmiKcallOptions *opt,
               uint64_t *ret_rax, VmiKcallStats *ret_stats) {
-        Kc k = { .v = v, .g = g };
+        Kc k = { .v = v, .g = g, .opt = opt, .fn = fn, .bp_orig = -1, .regs_back = true };
         stopped_now(&k);
         if (fn < KIMAGE_START || fn >= KIMAGE_END)
                 return vmi_set_error(v, -EINVAL, "%#" PRIx64 " is not kernel text", fn);
@@ -436,8 +491,16 @@ int vmi_kcall(Vmi *v, GdbRemote *g, uint64_t fn, const uint64_t args[3], const V
                 return vmi_set_error(v, r, "the gdbstub does not answer: %s", gdb_remote_last_error(g));
         uint64_t rax = 0;
         r = kcall_run(&k, fn, args, opt, &rax);
-        if (k.bp_in && gdb_remote_breakpoint(g, false, k.bp) < 0 && r >= 0)
+        if (k.bp_in && gdb_remote_breakpoint(g, false, k.bp) >= 0)
+                k.bp_in = false;
+        else if (k.bp_in && r >= 0)
                 r = vmi_set_error(v, -EIO, "cannot remove the breakpoint: %s", gdb_remote_last_error(g));
+        /* Nothing in flight any more: forget the recorded state.  Still in
+         * flight (the stub stopped answering): the record stays, and
+         * whoever resumes the pause finishes the call first. */
+        if (k.noted && !k.bp_in && k.regs_back)
+                (void) note(&k, GUEST_KCALL_NONE, 0, NULL);
+        k.st.in_flight = k.noted && !(!k.bp_in && k.regs_back);
         running_now(&k);   /* the caller counts from here */
         if (ret_stats)
                 *ret_stats = k.st;

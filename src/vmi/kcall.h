@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "qmp/gdb-remote.h"
+#include "view/pause-hook.h"
 #include "vmi/vmi.h"
 
 #define VMI_KCALL_IDLE_TRIES 20
@@ -55,7 +56,24 @@ int vmi_ksym_lookup(Vmi *v, const char *name, uint64_t *ret);
 typedef struct VmiKcallOptions {
         int wake_ms;               /* wait for a vCPU to leave hlt (0: 2000) */
         int call_ms;               /* wait for the call to return (0: 2000) */
+        /* Told before each change the call makes in the VM, so that it can
+         * be journaled first (docs/agentless.md, "Killed mid-call"): the
+         * breakpoint (GUEST_KCALL_BREAKPOINT), then the vCPU's saved
+         * registers (GUEST_KCALL_CALL), and GUEST_KCALL_NONE once nothing is
+         * in flight any more (registers back, breakpoint out).  < 0: that
+         * change is not made and the call fails.  NULL: not told. */
+        int (*note)(const GuestKcall *k, void *userdata);
+        void *userdata;
+        const char *gdb_socket;    /* passed on in the notes */
 } VmiKcallOptions;
+
+/* Test hook: $XVSCHED_TEST_KCALL_DIE = "wake" (the breakpoint in, the VM
+ * running until a vCPU leaves hlt), "setup" (the call's registers written,
+ * the VM stopped), "inside" (that vCPU stepped 3 instructions into the
+ * function, the VM stopped), "call" (the VM running the call) or "return"
+ * (back at the breakpoint, registers not restored yet): the process raises
+ * SIGKILL there.  Honoured only with $XVSCHED_STATE_DIR set (a test's own state). */
+void vmi_kcall_test_die(const char *step);
 
 typedef struct VmiKcallStats {
         uint64_t stopped_us;       /* the VM stopped inside vmi_kcall */
@@ -64,6 +82,7 @@ typedef struct VmiKcallStats {
         unsigned step_overs;       /* other vCPUs stepped past the breakpoint */
         unsigned idle_tries;
         int vcpu;                  /* the thread (vCPU) that made the call */
+        bool in_flight;            /* failed with the breakpoint in or registers not back (recorded) */
 } VmiKcallStats;
 
 /* fn(args[0], args[1], args[2]) on a vCPU of the paused VM; *ret_rax its

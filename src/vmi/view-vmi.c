@@ -203,6 +203,13 @@ static int vv_open(const Domain *d, void **ret) {
         s->vmi->opt.regs = NULL;   /* not kept */
         s->vmi->opt.n_regs = 0;
 
+        /* Test hook: leave the agent out (the agentless route on a test
+         * guest that has one), only with a test's own state directory. */
+        const char *no_agent = getenv("XVSCHED_TEST_VMI_NO_AGENT"), *sd = getenv("XVSCHED_STATE_DIR");
+        if (no_agent && streq(no_agent, "1") && sd && *sd && s->agent_socket) {
+                free(s->agent_socket);
+                s->agent_socket = NULL;
+        }
         if (s->agent_socket) {
                 /* resume goes through the agent: offer stop only if it answers */
                 for (int i = 0; i < 2 && !s->can_resume; i++) {
@@ -546,6 +553,14 @@ typedef struct KcallArgs {
         uint64_t rax;
 } KcallArgs;
 
+/* The call's state goes into the journal with the pause, before each
+ * change (the pause hook; docs/agentless.md, "Killed mid-call"). */
+static int kcall_note(const GuestKcall *k, void *userdata) {
+        VmiView *s = userdata;
+        GuestPause p = vv_pause_of(s);
+        return guest_pause_kcall(&p, k);
+}
+
 /* QEMU's gdbstub on a UNIX socket in a directory of our own (mode 0700,
  * given to QEMU's user), for one call; stopped again after it. */
 static int kcall_paused(VmiView *s, void *u) {
@@ -592,7 +607,8 @@ static int kcall_paused(VmiView *s, void *u) {
         if (r < 0)
                 vv_error(s, r, "cannot connect to QEMU's gdbstub at %s: %s", path, strerror(-r));
         else {
-                r = vmi_kcall(s->vmi, g, a->fn, a->args, NULL, &a->rax, &s->last_kcall);
+                VmiKcallOptions o = { .note = kcall_note, .userdata = s, .gdb_socket = path };
+                r = vmi_kcall(s->vmi, g, a->fn, a->args, &o, &a->rax, &s->last_kcall);
                 s->last_kcall_us = now_usec() - t0;
                 if (r < 0)
                         vv_error(s, r, "guest kernel call failed: %s", vmi_last_error(s->vmi));

@@ -47,6 +47,72 @@ log "$(echo "$out" | tail -1)"
 assert_match "^cycles n=$CYCLES frozen=$CYCLES " "$(echo "$out" | tail -1)" "every stop froze the CPU time"
 assert_match 'end_state=[RS] ' "$(echo "$out" | tail -1)" "final state"
 
+# Killed in the middle of a guest kernel call (docs/agentless.md, "Killed
+# mid-call"): `xvsched cont --via vmi` (agent left out by a test hook) raises
+# SIGKILL at a step of the call (XVSCHED_TEST_KCALL_DIE); its guard finishes
+# or undoes the call from the journal.  Then: the pause entry is gone, the
+# guard restored the vCPU's registers and removed the breakpoint, the VM
+# runs, the busy loop is stopped where the call never ran (wake, setup) and
+# running where it did (inside, call, return), and a plain cont resumes it.
+# make check kills at "return" (the vCPU's registers are the call's); suite
+# slow (vmi-kcall-kill) at every step.
+. "$(dirname "$0")/../lib/policy.sh"
+mkdir -p "$XVSCHED_STATE_DIR"
+state_of() { "$CTL" --pid "$pid" --qmp "$QMP" ps | awk -F'\t' -v p="$busy" '$2 == p { print $3; exit }'; }
+wait_state() {   # REGEX SECONDS
+        local i s
+        for ((i = 0; i < $2 * 5; i++)); do
+                s=$(state_of)
+                [[ $s =~ ^($1)$ ]] && return 0
+                sleep 0.2
+        done
+        echo "$s"
+        return 1
+}
+kill_t0=$(date +%s%N)
+for step in ${XV_KCALL_KILL_STEPS:-return}; do
+        "$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" stop "$busy" >/dev/null || fail "stop before step $step failed"
+        s=$(wait_state T 10) || fail "the busy loop did not stop before step $step: $s"
+        err=$XV_TEST_DIR/kill-$step.err
+        rc=0
+        XVSCHED_TEST_VMI_NO_AGENT=1 XVSCHED_TEST_KCALL_DIE=$step "$X" -v -b qmp cont sc "$busy" --via vmi \
+                >/dev/null 2>"$err" || rc=$?
+        [ "$rc" = 137 ] || fail "cont did not die at step $step (exit $rc): $(tail -3 "$err")"
+        t0=$(date +%s%N)
+        for ((i = 0; i < 300; i++)); do
+                grep -q '"pause"' "$XVSCHED_STATE_DIR/state.json" 2>/dev/null || break
+                sleep 0.1
+        done
+        grep -q '"pause"' "$XVSCHED_STATE_DIR/state.json" &&
+                fail "step $step: the pause is still in the journal 30 s after the kill: $(tail -3 "$err")"
+        line=$(grep -o 'kcall recovery (step [a-z]*, .*' "$err" | tail -1)
+        log "killed at step $step: guard done $((($(date +%s%N) - t0) / 1000000)) ms after: $line"
+        case $step in
+        wake) assert_match 'step breakpoint, .*: breakpoints removed' "$line" "step $step: guard" ;;
+        inside) assert_match 'step call, .*: the call returned; vCPU registers restored, breakpoints removed' "$line" \
+                "step $step: guard (the vCPU was inside the function: let it return)" ;;
+        *) assert_match 'step call, .*registers restored, breakpoints removed' "$line" "step $step: guard" ;;
+        esac
+        st=$(vm qmp sc '{"execute":"query-status"}')
+        if ! [[ $st =~ \"running\":\ *true ]]; then
+                vm qmp sc '{"execute":"human-monitor-command","arguments":{"command-line":"info registers -a"}}' |
+                        grep -o 'RIP=[0-9a-f]*' >&2
+                grep -E 'kcall|gdb' "$err" | tail -20 >&2
+                fail "step $step: VM run state after the guard: $st"
+        fi
+        case $step in
+        wake | setup) s=$(wait_state T 2) || fail "step $step: the call never ran, yet the busy loop is $s" ;;
+        *) s=$(wait_state 'R|S' 10) || fail "step $step: the call ran, yet the busy loop is $s" ;;
+        esac
+        out=$(XVSCHED_TEST_VMI_NO_AGENT=1 "$X" -b qmp cont sc "$busy" --via vmi 2>&1) ||
+                fail "step $step: cont --via vmi after the guard failed: $out"
+        s=$(wait_state 'R|S' 10) || fail "step $step: the busy loop is $s after cont"
+done
+out=$("$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" --hold-ms 20 cycles "$busy" 2) ||
+        fail "stop/resume cycles after the kills failed: $out"
+assert_match "^cycles n=2 frozen=2 " "$(echo "$out" | tail -1)" "the busy loop still stops and runs after the kills"
+log "killed mid-call: $((($(date +%s%N) - kill_t0) / 1000000)) ms for the steps ${XV_KCALL_KILL_STEPS:-return}"
+
 # the VM runs (not left paused) and the guest kernel stayed quiet
 st=$(vm qmp sc '{"execute":"query-status"}')
 assert_match '"running": *true' "$st" "VM run state"
