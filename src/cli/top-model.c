@@ -146,11 +146,23 @@ static TopDomain *find_domain(TopModel *m, const char *name, bool watched) {
         return NULL;
 }
 
+/* A daemon of many hosts: each row names its loop's host, and a domain of
+ * another host is NAME@HOST here (as list's HOST column says it, and as
+ * discovery's rows are named), so that twins on two hosts stay two rows. */
+static const char *with_host(json_object *x, const char *name, char *buf, size_t size) {
+        const char *host = member_string(x, "host");
+        if (!name || !host || streq(host, "localhost") || strchr(name, '@'))
+                return name;
+        snprintf(buf, size, "%s@%s", name, host);
+        return buf;
+}
+
 static int apply_domain(TopModel *m, json_object *x) {
-        const char *rule = member_string(x, "domain");
+        char rbuf[512], mbuf[512];
+        const char *rule = with_host(x, member_string(x, "domain"), rbuf, sizeof rbuf);
         if (!rule)
                 return 0;
-        const char *matched = member_string(x, "matched");
+        const char *matched = with_host(x, member_string(x, "matched"), mbuf, sizeof mbuf);
         TopDomain *d = NULL;
         for (size_t i = 0; i < m->n_domains && !d; i++)
                 if (!m->domains[i].watched && m->domains[i].backend &&
@@ -203,7 +215,8 @@ static int apply_domain(TopModel *m, json_object *x) {
 }
 
 static int apply_task(TopModel *m, json_object *x) {
-        const char *name = member_string(x, "task"), *dom = member_string(x, "domain");
+        char dbuf[512];
+        const char *name = member_string(x, "task"), *dom = with_host(x, member_string(x, "domain"), dbuf, sizeof dbuf);
         if (!name || !dom)
                 return 0;
         TopDomain *d = find_domain(m, dom, true);

@@ -113,6 +113,7 @@ typedef struct Daemon {
         struct HostSet *hosts;
         const char *host;
         bool discovery_failing;    /* the last discovery failed (said once) */
+        uint64_t metrics_t_ns;     /* its snapshot's time at its last metrics publish */
 } Daemon;
 
 static inline json_object *get_member(json_object *e, const char *k) {

@@ -321,7 +321,8 @@ int hosts_start(Daemon *d, const Rules *rules) {
                         h->opt.hv.n_local_specs = 0;
                 }
                 h->d = (Daemon) { .opt = &h->opt, .journal = d->journal, .journal_lock = d->journal_lock,
-                                  .timeline = d->timeline, .host = h->label, .config_path = d->config_path,
+                                  .timeline = d->timeline, .metrics = d->metrics, .host = h->label,
+                                  .config_path = d->config_path,
                                   .epoll_fd = -1, .timer_fd = -1, .signal_fd = -1, .control_fd = -1 };
                 h->done_fd = s->event_fd;
                 h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

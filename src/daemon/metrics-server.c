@@ -48,7 +48,6 @@ struct MetricsServer {
         /* the loop's own */
         uint64_t ticks;            /* since the daemon started: a reload does not reset it */
         MetricsHistogram phase[_METRICS_PHASE_MAX];
-        uint64_t last_t_ns;
         double publish_seconds;
         double start_time;
 };
@@ -241,33 +240,64 @@ static int grow(void **a, size_t *cap, size_t n, size_t size) {
 }
 
 /* The time task t was held stopped, as last published (its rule matched
- * by name: a reload keeps what is known of tasks that stay). */
-static double last_stopped(const MetricsSnapshot *prev, size_t t, const char *domain, const char *name) {
-        if (t < prev->n_tasks && streq(prev->tasks[t].name, name) && streq(prev->tasks[t].domain, domain))
+ * by host and name: a reload keeps what is known of tasks that stay). */
+static double last_stopped(const MetricsSnapshot *prev, size_t t, const char *host, const char *domain, const char *name) {
+        if (t < prev->n_tasks && streq(prev->tasks[t].name, name) && streq(prev->tasks[t].domain, domain) &&
+            streq(prev->tasks[t].host, host))
                 return prev->tasks[t].stopped_seconds;
         for (size_t i = 0; i < prev->n_tasks; i++)
-                if (streq(prev->tasks[i].name, name) && streq(prev->tasks[i].domain, domain))
+                if (streq(prev->tasks[i].name, name) && streq(prev->tasks[i].domain, domain) &&
+                    streq(prev->tasks[i].host, host))
                         return prev->tasks[i].stopped_seconds;
         return 0;
 }
 
+/* Many hosts: each host's loop publishes from its own thread, one at a
+ * time, keeping the other hosts' rows of the last snapshot. */
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool other_host(const char *row_host, const Daemon *d) {
+        return d->host && !streq(row_host, d->host);
+}
+
+static void metrics_publish_locked(Daemon *d);
+
 void daemon_metrics_publish(Daemon *d) {
-        MetricsServer *m = d->metrics;
-        if (!m)
+        if (!d->metrics)
                 return;
+        pthread_mutex_lock(&publish_lock);
+        metrics_publish_locked(d);
+        pthread_mutex_unlock(&publish_lock);
+}
+
+static void metrics_publish_locked(Daemon *d) {
+        MetricsServer *m = d->metrics;
         uint64_t t0 = now_nsec();
-        m->ticks++;   /* not d->state.tick: that one restarts with the rules */
+        m->ticks++;   /* not d->state.tick: that one restarts with the rules (many hosts: every loop's ticks) */
         const MetricsSnapshot *prev = metrics_server_last(m);
         MetricsSnapshot *s = metrics_server_begin(m);
-        if (grow((void **) &s->domains, &s->a_domains, d->rules.n_domains, sizeof *s->domains) < 0 ||
-            grow((void **) &s->tasks, &s->a_tasks, d->rules.n_tasks, sizeof *s->tasks) < 0)
+        size_t kd = 0, kt = 0;   /* the other hosts' rows, kept */
+        for (size_t i = 0; i < prev->n_domains; i++)
+                kd += other_host(prev->domains[i].host, d);
+        for (size_t i = 0; i < prev->n_tasks; i++)
+                kt += other_host(prev->tasks[i].host, d);
+        if (grow((void **) &s->domains, &s->a_domains, kd + d->rules.n_domains, sizeof *s->domains) < 0 ||
+            grow((void **) &s->tasks, &s->a_tasks, kt + d->rules.n_tasks, sizeof *s->tasks) < 0)
                 return;   /* the last snapshot stays published */
+        kd = kt = 0;
+        for (size_t i = 0; i < prev->n_domains; i++)
+                if (other_host(prev->domains[i].host, d))
+                        s->domains[kd++] = prev->domains[i];
+        for (size_t i = 0; i < prev->n_tasks; i++)
+                if (other_host(prev->tasks[i].host, d))
+                        s->tasks[kt++] = prev->tasks[i];
 
         metrics_histogram_observe(&m->phase[METRICS_PHASE_OBSERVE], d->cost_observe_us / 1e6);
         metrics_histogram_observe(&m->phase[METRICS_PHASE_DECIDE], d->cost_decide_us / 1e6);
         metrics_histogram_observe(&m->phase[METRICS_PHASE_ACT], d->cost_act_us / 1e6);
-        double dt = m->last_t_ns && d->snap.t_ns > m->last_t_ns ? (double) (d->snap.t_ns - m->last_t_ns) / 1e9 : 0;
-        m->last_t_ns = d->snap.t_ns;
+        /* each loop's own (many hosts: the loops tick apart) */
+        double dt = d->metrics_t_ns && d->snap.t_ns > d->metrics_t_ns ? (double) (d->snap.t_ns - d->metrics_t_ns) / 1e9 : 0;
+        d->metrics_t_ns = d->snap.t_ns;
 
         s->ticks = m->ticks;
         s->interval_seconds = d->rules.interval_ms / 1000.0;
@@ -277,10 +307,11 @@ void daemon_metrics_publish(Daemon *d) {
                 s->errors[e] = metrics_error_count((MetricsError) e);
         s->publish_seconds = m->publish_seconds;
 
-        s->n_domains = d->rules.n_domains;
+        s->n_domains = kd + d->rules.n_domains;
         for (size_t i = 0; i < d->rules.n_domains; i++) {
                 const DomainRt *dr = &d->doms[i];
-                MetricsDomain *md = &s->domains[i];
+                MetricsDomain *md = &s->domains[kd + i];
+                metrics_label_copy(md->host, METRICS_LABEL_MAX, d->host ? d->host : "");
                 metrics_label_copy(md->name, METRICS_LABEL_MAX, d->rules.domains[i].name);
                 metrics_label_copy(md->vm, METRICS_LABEL_MAX, dr->domain ? dr->domain->name : "");
                 metrics_label_copy(md->view, METRICS_LABEL_MAX, dr->view_ok ? dr->view_name : "");
@@ -294,16 +325,17 @@ void daemon_metrics_publish(Daemon *d) {
                 md->vcpu_seconds = (double) dr->vcpu_ns / 1e9;
                 md->steal_scale = d->state.domains[i].steal_scale;
         }
-        s->n_tasks = d->rules.n_tasks;
+        s->n_tasks = kt + d->rules.n_tasks;
         for (size_t t = 0; t < d->rules.n_tasks; t++) {
                 const TaskRule *tr = &d->rules.tasks[t];
-                MetricsTask *mt = &s->tasks[t];
+                MetricsTask *mt = &s->tasks[kt + t];
+                metrics_label_copy(mt->host, METRICS_LABEL_MAX, d->host ? d->host : "");
                 metrics_label_copy(mt->name, METRICS_LABEL_MAX, tr->name);
                 metrics_label_copy(mt->domain, METRICS_LABEL_MAX, d->rules.domains[tr->domain].name);
                 mt->state = task_state(d, t);
                 mt->present = d->snap.tasks[t].present;
                 mt->cpu_seconds = (double) d->snap.tasks[t].cpu_ns / 1e9;
-                mt->stopped_seconds = last_stopped(prev, t, mt->domain, mt->name) + (d->tasks[t].n_stopped > 0 ? dt : 0);
+                mt->stopped_seconds = last_stopped(prev, kt + t, mt->host, mt->domain, mt->name) + (d->tasks[t].n_stopped > 0 ? dt : 0);
                 mt->has_target = tr->share_pct > 0;
                 mt->target_share = tr->share_pct / 100;
                 mt->share = d->state.tasks[t].share_ewma;

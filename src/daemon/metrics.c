@@ -151,13 +151,18 @@ static void family(FILE *f, const char *name, const char *type, const char *help
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* name{k1="v1",k2="v2",...} value; labels: NULL-terminated pairs. */
+/* name{k1="v1",k2="v2",...} value; labels: NULL-terminated pairs (a pair
+ * whose value is NULL is left out: the host label of a one-host daemon). */
 static void sample(FILE *f, const char *name, const char *const *labels, double v) {
         fputs(name, f);
         if (labels && labels[0]) {
                 fputc('{', f);
+                bool first = true;
                 for (size_t i = 0; labels[i]; i += 2) {
-                        fprintf(f, "%s%s=\"", i ? "," : "", labels[i]);
+                        if (!labels[i + 1])
+                                continue;
+                        fprintf(f, "%s%s=\"", first ? "" : ",", labels[i]);
+                        first = false;
                         put_label_value(f, labels[i + 1]);
                         fputc('"', f);
                 }
@@ -214,7 +219,7 @@ static void render_domains(FILE *f, const MetricsSnapshot *s) {
         for (size_t i = 0; i < s->n_domains; i++) {
                 const MetricsDomain *d = &s->domains[i];
                 sample(f, "xvsched_domain_info",
-                       (const char *const[]) { "domain", d->name, "vm", d->vm, "view", d->view, "control_path",
+                       (const char *const[]) { "host", d->host[0] ? d->host : NULL, "domain", d->name, "vm", d->vm, "view", d->view, "control_path",
                                                d->control_path, NULL },
                        1);
         }
@@ -224,7 +229,7 @@ static void render_domains(FILE *f, const MetricsSnapshot *s) {
                 for (size_t i = 0; i < s->n_domains; i++) {                                              \
                         const MetricsDomain *d = &s->domains[i];                                         \
                         if (cond)                                                                        \
-                                sample(f, metric, (const char *const[]) { "domain", d->name, NULL }, value); \
+                                sample(f, metric, (const char *const[]) { "host", d->host[0] ? d->host : NULL, "domain", d->name, NULL }, value); \
                 }                                                                                        \
         } while (0)
         DOMAIN_GAUGE("xvsched_domain_present", "gauge", "1 if the domain's VM is found on this host.", true, d->present);
@@ -250,7 +255,7 @@ static void render_tasks(FILE *f, const MetricsSnapshot *s) {
                 for (size_t i = 0; i < s->n_tasks; i++) {                                                        \
                         const MetricsTask *t = &s->tasks[i];                                                     \
                         if (cond)                                                                                \
-                                sample(f, metric, (const char *const[]) { "domain", t->domain, "task", t->name, NULL }, \
+                                sample(f, metric, (const char *const[]) { "host", t->host[0] ? t->host : NULL, "domain", t->domain, "task", t->name, NULL }, \
                                        value);                                                                   \
                 }                                                                                                \
         } while (0)
@@ -269,7 +274,7 @@ static void render_tasks(FILE *f, const MetricsSnapshot *s) {
         for (size_t i = 0; i < s->n_tasks; i++)
                 for (size_t k = 0; k < _METRICS_TASK_STATE_MAX; k++)
                         sample(f, "xvsched_task_state",
-                               (const char *const[]) { "domain", s->tasks[i].domain, "task", s->tasks[i].name, "state",
+                               (const char *const[]) { "host", s->tasks[i].host[0] ? s->tasks[i].host : NULL, "domain", s->tasks[i].domain, "task", s->tasks[i].name, "state",
                                                        task_state_names[k], NULL },
                                s->tasks[i].state == (MetricsTaskState) k);
 }

@@ -54,6 +54,7 @@ const char *metrics_error_to_string(MetricsError e);
 void metrics_count_error(MetricsError e);
 
 typedef struct MetricsDomain {
+        char host[METRICS_LABEL_MAX + 1];         /* many hosts: its host (label host); "" = one host, no label */
         char name[METRICS_LABEL_MAX + 1];         /* the rule's name (label domain) */
         char vm[METRICS_LABEL_MAX + 1];           /* the discovered VM's name; "" while absent */
         char view[METRICS_LABEL_MAX + 1];         /* "" without a view */
@@ -79,6 +80,7 @@ typedef enum MetricsTaskState {
 const char *metrics_task_state_to_string(MetricsTaskState s);
 
 typedef struct MetricsTask {
+        char host[METRICS_LABEL_MAX + 1];         /* as MetricsDomain's */
         char name[METRICS_LABEL_MAX + 1];
         char domain[METRICS_LABEL_MAX + 1];
         MetricsTaskState state;

@@ -26,10 +26,11 @@
 #      a new connection after SIGCONT, and restores on h1 when it ends;
 #  (g) one daemon, two hosts (the config's [hosts]; -c wins over it): a
 #      loop per host, rules bound to one host (NAME@HOST) and one on both
-#      (twin, per host), set on each host (virsh); `status` says each row's
-#      host; h2's libvirtd stopped, h1's loop ticks on and its levers stay;
-#      SIGTERM restores both hosts exactly; a rule bound to an unknown host
-#      is one line naming file:line.
+#      (twin, per host), set on each host (virsh); `status` and /metrics
+#      say each row's host; h2's libvirtd stopped, h1's loop ticks on and its levers stay;
+#      SIGTERM restores both hosts exactly, and so does the next start after
+#      a SIGKILL; a rule bound to an unknown host is one line naming
+#      file:line.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 require_root
@@ -291,13 +292,14 @@ wait "$dpid" || fail "(f) the daemon exited with $?: $(tail -3 "$XV_TEST_DIR/f.l
 assert_eq "$b1" "$(shares 1 mha)" "(f) mha's weight restored on h1 by the daemon's exit"
 
 # ---- (g) one daemon, a loop per host
-t1=$(shares 1 twin) t2=$(shares 2 twin) b2=$(shares 2 mhb)
+t1=$(shares 1 twin) t2=$(shares 2 twin) b2=$(shares 2 mhb) mport=$(free_port)
 cat >"$XV_TEST_DIR/g.conf" <<EOF
 [hosts]
 ${URI[1]}
 ${URI[2]}
 [daemon]
 interval = 200ms
+metrics = 127.0.0.1:$mport
 [domain a]
 match = mha@$H1
 weight = 300
@@ -309,10 +311,10 @@ EOF
 # -c wins over [hosts]: with h1 alone, the rule bound to h2 is refused
 if out=$("$X" -b libvirt -c "${URI[1]}" run "$XV_TEST_DIR/g.conf" 2>&1); then fail "(g) -c h1 with a rule for h2 started"; fi
 assert_eq 1 "$(echo "$out" | wc -l)" "(g) -c h1: one line ($out)"
-assert_match "g.conf:9: domain 'mhb@$H2' is bound to host $H2, not this daemon's \($H1\)" "$out" "(g) -c h1: why"
+assert_match "g.conf:10: domain 'mhb@$H2' is bound to host $H2, not this daemon's \($H1\)" "$out" "(g) -c h1: why"
 sed 's/^match = mha@.*/match = mha@nohost/' "$XV_TEST_DIR/g.conf" >"$XV_TEST_DIR/g-bad.conf"
 if out=$("$X" -b libvirt run "$XV_TEST_DIR/g-bad.conf" 2>&1); then fail "(g) a rule bound to an unknown host started"; fi
-assert_match "g-bad.conf:6: domain 'a' is bound to host nohost, which is none of the daemon's \($H1, $H2\)" "$out" \
+assert_match "g-bad.conf:7: domain 'a' is bound to host nohost, which is none of the daemon's \($H1, $H2\)" "$out" \
         "(g) unknown host: why"
 "$X" -b libvirt --connect-timeout 1 run "$XV_TEST_DIR/g.conf" --timeline "$XV_TEST_DIR/g.jsonl" >"$XV_TEST_DIR/g.log" 2>&1 &
 gpid=$!
@@ -329,15 +331,20 @@ st=$(hosts_of "$H1") || fail "(g) status failed"
 want=$(printf '%s\n' "a@$H1" "twin@$H1" "mhb@$H2@$H2" "twin@$H2" | LC_ALL=C sort | paste -sd' ')
 assert_eq "$want" "${st% *}" "(g) status: each domain with its host"
 "$X" status | grep -q "^$H2 \+twin " || fail "(g) status's text names the host: $("$X" status)"
+m=$(curl -sf --max-time 5 "http://127.0.0.1:$mport/metrics") || fail "(g) GET /metrics failed"
+for dh in "a $H1" "twin $H1" "twin $H2"; do
+        echo "$m" | grep -qF "xvsched_domain_present{host=\"${dh#* }\",domain=\"${dh% *}\"} 1" ||
+                fail "(g) /metrics: no xvsched_domain_present of ${dh% *} on ${dh#* }: $(echo "$m" | grep domain_present)"
+done
 lpid2=$(cat "$XV_TEST_DIR/h2/libvirtd.pid")
 k0=${st##* }
 kill -STOP "$lpid2"
 xv_on_exit "kill -CONT $lpid2 2>/dev/null"
-sleep 2.5
+sleep 1.5
 st=$(hosts_of "$H1") || fail "(g) status failed while h2 was stopped"
 kill -CONT "$lpid2"
 k1=${st##* }
-log "h1's loop: $((k1 - k0)) ticks in the 2.5 s h2's libvirtd was stopped"
+log "h1's loop: $((k1 - k0)) ticks in the 1.5 s h2's libvirtd was stopped"
 # 200 ms ticks: h1's loop is h1's alone (no bound on how many, only that it went on)
 assert_le 3 "$((k1 - k0))" "(g) h1's ticks while h2's libvirtd was stopped"
 assert_eq "$w1" "$(shares 1 mha)" "(g) mha's weight on h1 kept meanwhile"
@@ -349,4 +356,19 @@ assert_eq "$b2" "$(shares 2 mhb)" "(g) mhb restored on h2"
 assert_eq "$t1" "$(shares 1 twin)" "(g) twin restored on h1"
 assert_eq "$t2" "$(shares 2 twin)" "(g) twin restored on h2"
 grep -q '"host":"'"$H2"'"' "$XV_TEST_DIR/g.jsonl" || fail "(g) the timeline's lines name their host"
+# a daemon killed (SIGKILL) leaves both hosts changed; the next start restores
+# every host's entries from the journal (each on its host) before its loops run
+"$X" -b libvirt --connect-timeout 1 run "$XV_TEST_DIR/g.conf" >"$XV_TEST_DIR/g2.log" 2>&1 &
+gpid=$!
+for ((i = 0; i < 100; i++)); do applied && break; sleep 0.1; done
+applied || fail "(g) second run: not every host's rule applied: $(tail -3 "$XV_TEST_DIR/g2.log")"
+kill -KILL "$gpid"
+wait "$gpid" 2>/dev/null || true
+applied || fail "(g) the killed daemon's changes are gone already (nothing left for the next start to restore)"
+"$X" -b libvirt --connect-timeout 1 run "$XV_TEST_DIR/g.conf" --ticks 2 >"$XV_TEST_DIR/g3.log" 2>&1 ||
+        fail "(g) the next start failed: $(tail -3 "$XV_TEST_DIR/g3.log")"
+grep -q "found 4 values left by a previous run" "$XV_TEST_DIR/g3.log" ||
+        fail "(g) the next start found not the killed daemon's 4 values: $(head -3 "$XV_TEST_DIR/g3.log")"
+assert_eq "$b1 $b2 $t1 $t2" "$(shares 1 mha) $(shares 2 mhb) $(shares 1 twin) $(shares 2 twin)" \
+        "(g) after the next start (--ticks 2): every host restored"
 pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded, a daemon on a remote host, one daemon with a loop per host"

@@ -127,6 +127,24 @@ static void test_names_and_types(void **st) {
         free(t);
 }
 
+/* Many hosts: each domain's and task's samples carry host first; one
+ * host (host "") none, as test_names_and_types checks. */
+static void test_host_label(void **st) {
+        (void) st;
+        MetricsSnapshot *s = example();
+        snprintf(s->domains[0].host, sizeof s->domains[0].host, "h1");
+        snprintf(s->tasks[0].host, sizeof s->tasks[0].host, "127.0.0.1:16509");
+        char *t = render(s);
+        assert_line(t, "xvsched_domain_info{host=\"h1\",domain=\"web\",vm=\"web\",view=\"agent\",control_path=\"agent\"} 1");
+        assert_line(t, "xvsched_domain_weight{host=\"h1\",domain=\"web\"} 200");
+        assert_line(t, "xvsched_domain_present{domain=\"db\"} 0");
+        assert_line(t, "xvsched_task_cpu_seconds_total{host=\"127.0.0.1:16509\",domain=\"web\",task=\"nginx\"} 3.25");
+        assert_line(t, "xvsched_task_state{host=\"127.0.0.1:16509\",domain=\"web\",task=\"nginx\",state=\"running\"} 1");
+        assert_line(t, "xvsched_task_state{domain=\"db\",task=\"pg\",state=\"absent\"} 1");
+        free(t);
+        s->domains[0].host[0] = s->tasks[0].host[0] = 0;
+}
+
 static void test_escaping(void **st) {
         (void) st;
         MetricsSnapshot *s = example();
@@ -422,6 +440,7 @@ static void test_server_concurrent(void **st) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_and_types),
+                cmocka_unit_test(test_host_label),
                 cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_histogram),
                 cmocka_unit_test(test_address),

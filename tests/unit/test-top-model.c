@@ -121,6 +121,40 @@ static void test_apply_status_old_daemon(void **st) {
         top_model_done(&m);
 }
 
+/* A daemon of many hosts (src/daemon/hosts.c): one rule on two hosts is two
+ * rows, each NAME@HOST like discovery's remote rows, with its own tasks. */
+static void test_apply_status_hosts(void **st) {
+        (void) st;
+        TopModel m = {};
+        discovered(&m, "twin@h1", 10, 100);
+        discovered(&m, "twin@h2", 20, 100);
+        discovered(&m, "pg@h2", 5, 100);
+        assert_int_equal(top_model_apply_status(&m,
+                                                "{\"tick\":7,\"interval_ms\":200,\"hosts\":[{\"host\":\"h1\",\"tick\":7},"
+                                                "{\"host\":\"h2\",\"tick\":5}],\"tasks\":["
+                                                "{\"task\":\"w\",\"host\":\"h1\",\"domain\":\"twin\",\"state\":\"running\"},"
+                                                "{\"task\":\"w\",\"host\":\"h2\",\"domain\":\"twin\",\"state\":\"sleeping\"},"
+                                                "{\"task\":\"q\",\"host\":\"h2\",\"domain\":\"db@h2\",\"state\":\"running\"}],"
+                                                "\"domains\":["
+                                                "{\"domain\":\"twin\",\"host\":\"h1\",\"present\":true,\"matched\":\"twin\"},"
+                                                "{\"domain\":\"twin\",\"host\":\"h2\",\"present\":true,\"matched\":\"twin\"},"
+                                                "{\"domain\":\"db@h2\",\"host\":\"h2\",\"present\":true,\"matched\":\"pg\"}]}"),
+                         0);
+        assert_int_equal(m.n_domains, 3);
+        const TopDomain *t1 = by_name(&m, "twin@h1"), *t2 = by_name(&m, "twin@h2"), *db = by_name(&m, "db@h2");
+        assert_non_null(t1);
+        assert_non_null(t2);
+        assert_non_null(db);
+        assert_true(t1->watched && t2->watched && db->watched);
+        assert_string_equal(db->matched, "pg@h2");
+        assert_int_equal(t1->n_tasks, 1);
+        assert_string_equal(t1->tasks[0].state, "running");
+        assert_int_equal(t2->n_tasks, 1);
+        assert_string_equal(t2->tasks[0].state, "sleeping");
+        assert_int_equal(db->n_tasks, 1);
+        top_model_done(&m);
+}
+
 static void test_apply_status_bad(void **st) {
         (void) st;
         static const char *bad[] = { "", "nonsense", "[]", "{\"error\":\"unknown command\"}",
@@ -433,6 +467,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_apply_status),
                 cmocka_unit_test(test_apply_status_old_daemon),
+                cmocka_unit_test(test_apply_status_hosts),
                 cmocka_unit_test(test_apply_status_bad),
                 cmocka_unit_test(test_sort),
                 cmocka_unit_test(test_filter),
