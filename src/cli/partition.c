@@ -69,7 +69,8 @@ static int state_open(State *s) {
         const char *why;
         r = partition_set_parse(text, &s->set, &why);
         if (r == -EBADMSG)
-                return log_error_errno(r, "%s/%s: %s; left untouched", dir, PARTITION_FILE, why);
+                return log_error_errno(r, "%s/%s: %s; left untouched (remove it to forget every partition)", dir,
+                                       PARTITION_FILE, why);
         if (r < 0)
                 return log_error_errno(r, "%s/%s: %m", dir, PARTITION_FILE);
         return 0;
@@ -408,7 +409,9 @@ static int do_remove(int argc, char **argv) {
         r = leave(&s, p, argv + 3, (size_t) argc - 3);
         if (r < 0)
                 return log_error_errno(r, "partition %s: some values could not be restored (kept in the state file)", p->name);
-        print_partition(p, " left");
+        if (!arg.json)
+                for (int i = 3; i < argc; i++)
+                        printf("%s%s left partition %s: restored\n", arg.dry_run ? "would: " : "", argv[i], p->name);
         if (arg.json)
                 cli_print_json(partition_json(p));
         return 0;
