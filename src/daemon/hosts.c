@@ -291,12 +291,16 @@ void hosts_stop(Daemon *d) {
         d->hosts = NULL;
 }
 
-int hosts_start(Daemon *d, const Rules *rules) {
+/* event_fd: the earlier set's (a reload: the main loop watches it), or -1. */
+static int hosts_start_with(Daemon *d, const Rules *rules, int event_fd) {
         const HvOptions *hv = &d->opt->hv;
         HostSet *s = calloc(1, sizeof *s);
-        if (!s)
+        if (!s) {
+                if (event_fd >= 0)
+                        close(event_fd);
                 return -ENOMEM;
-        s->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        }
+        s->event_fd = event_fd >= 0 ? event_fd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         s->loops = calloc(hv->n_libvirt_uris, sizeof *s->loops);
         d->hosts = s;
         if (s->event_fd < 0 || !s->loops)
@@ -347,6 +351,10 @@ int hosts_start(Daemon *d, const Rules *rules) {
         if (r < 0)
                 hosts_stop(d);
         return r;
+}
+
+int hosts_start(Daemon *d, const Rules *rules) {
+        return hosts_start_with(d, rules, -1);
 }
 
 int hosts_event_fd(const Daemon *d) {
@@ -438,9 +446,13 @@ int hosts_reload(Daemon *d, char *err, size_t size) {
                 log_error("reload: %s (keeping the old rules)", err);
                 return r;
         }
+        /* the main loop watches the set's eventfd: the new set keeps it */
+        int efd = d->hosts ? d->hosts->event_fd : -1;
+        if (d->hosts)
+                d->hosts->event_fd = -1;
         hosts_stop(d);
         (void) daemon_release_journal(d);
-        r = hosts_start(d, &rules);
+        r = hosts_start_with(d, &rules, efd);
         rules_done(&rules);
         if (r < 0) {
                 snprintf(err, size, "cannot start the hosts' loops: %s", strerror(-r));

@@ -27,7 +27,8 @@
 #  (g) one daemon, two hosts (the config's [hosts]; -c wins over it): a
 #      loop per host, rules bound to one host (NAME@HOST) and one on both
 #      (twin, per host), set on each host (virsh); `status` and /metrics
-#      say each row's host; h2's libvirtd stopped, h1's loop ticks on and its levers stay;
+#      say each row's host; a reload changes both hosts; h2's libvirtd
+#      stopped, h1's loop ticks on and its levers stay;
 #      SIGTERM restores both hosts exactly, and so does the next start after
 #      a SIGKILL; a rule bound to an unknown host is one line naming
 #      file:line.
@@ -336,6 +337,13 @@ for dh in "a $H1" "twin $H1" "twin $H2"; do
         echo "$m" | grep -qF "xvsched_domain_present{host=\"${dh#* }\",domain=\"${dh% *}\"} 1" ||
                 fail "(g) /metrics: no xvsched_domain_present of ${dh% *} on ${dh#* }: $(echo "$m" | grep domain_present)"
 done
+# reload: new rules checked on both hosts, every loop restarted with them
+tw=$(($(shares 1 twin) * 350 / 250))
+sed -i 's/^weight = 250$/weight = 350/' "$XV_TEST_DIR/g.conf"
+"$X" reload >/dev/null || fail "(g) reload failed: $(tail -3 "$XV_TEST_DIR/g.log")"
+for ((i = 0; i < 100; i++)); do [ "$(shares 1 twin) $(shares 2 twin)" = "$tw $tw" ] && break; sleep 0.1; done
+assert_eq "$tw $tw" "$(shares 1 twin) $(shares 2 twin)" "(g) twin's new weight on both hosts after reload"
+st=$(hosts_of "$H1") || fail "(g) status failed after reload"
 lpid2=$(cat "$XV_TEST_DIR/h2/libvirtd.pid")
 k0=${st##* }
 kill -STOP "$lpid2"
