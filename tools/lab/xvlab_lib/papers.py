@@ -225,6 +225,10 @@ def tables_002(data):
             t53.append(_row(f"idle class, interval {interval or dint} ({lab}): % of solo", paper, kept, "% of solo"))
             t53.append(_row(f"idle class, interval {interval or dint} ({lab}): reaction (lighttpd busy → "
                             "tripwire stopped)", None, S.summarize(S.select(sm, cfg, where, "react_ms")), "ms"))
+            t53.append(_row(f"idle class, interval {interval or dint} ({lab}): ticks with lighttpd busy and "
+                            "tripwire not stopped", None, S.summarize(S.select(sm, cfg, where, "bg_ran_pct")), "%"))
+            t53.append(_row(f"idle class, interval {interval or dint} ({lab}): tripwire's CPU while lighttpd "
+                            "was busy", None, S.summarize(S.select(sm, cfg, where, "bg_cpu_pct")), "% of vCPU"))
         if base in ("solo-xvsched", "idle") and not interval and not db:
             t56.append(_row(f"{what}, {view or dview} view: % of solo", paper, kept, "% of solo"))
         if base in ("solo-xvsched", "idle", "idle-base"):

@@ -327,6 +327,8 @@ def _timeline_002(results, cfg, rep, where, path):
     t, cols, cost = [], {"lighttpd": [], "tripwire": []}, []
     react_ms = None
     busy_at = None
+    fg_ticks = bg_ran = 0
+    bg_cpu = 0.0
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read(16 << 20).splitlines()
@@ -348,6 +350,10 @@ def _timeline_002(results, cfg, rep, where, path):
             cost.append(sum(float(c.get(k) or 0) for k in ("observe_us", "decide_us", "act_us")))
         if busy_at is None and web.get("busy") and bg:
             busy_at = tms
+        if web.get("busy") and bg:
+            fg_ticks += 1
+            bg_cpu += float(bg.get("cpu_pct") or 0)
+            bg_ran += bg.get("state") != "stopped"
         if busy_at is not None and react_ms is None and bg.get("state") == "stopped":
             react_ms = tms - busy_at
     if len(t) > 1500:   # a figure's worth; every tick stays in the timeline file
@@ -360,6 +366,11 @@ def _timeline_002(results, cfg, rep, where, path):
     if cost:
         add(results, cfg, rep, where, "tick_cost_us", sorted(cost)[len(cost) // 2])
     add(results, cfg, rep, where, "react_ms", react_ms)
+    if fg_ticks:
+        # while lighttpd was busy: the share of ticks tripwire was not
+        # stopped, and its mean CPU (the guest's view, % of the vCPU)
+        add(results, cfg, rep, where, "bg_ran_pct", bg_ran / fg_ticks * 100.0)
+        add(results, cfg, rep, where, "bg_cpu_pct", bg_cpu / fg_ticks)
 
 
 SETTLE_S = 8
