@@ -4,7 +4,9 @@
 # a CPU-bound guest process: SIGSTOP injected while the VM is paused, the
 # process reaches T and its CPU time stops growing, the agent resumes it;
 # it ends running and the console shows no oops, BUG or WARNING.  Without
-# an agent the view refuses to stop (it could not resume).
+# an agent the view refuses to stop (it could not resume).  An agentless
+# resume killed by SIGKILL in the middle of its guest kernel call is
+# finished by its guard (XV_KCALL_KILL_STEPS, default "return").
 . "$(dirname "$0")/../lib/common.sh"
 require_vm
 CTL=$XV_BUILD/tools/ctl/vmi-ctl
@@ -35,27 +37,18 @@ fi
 assert_match 'control_path none' "$out" "control path without an agent"
 assert_match 'cannot|no way to resume' "$out" "refusal"
 
-# no agent, guest kernel calls on: stop by injection, resume through
-# send_sig(SIGCONT) called through QEMU's gdbstub (docs/agentless.md; the
-# full check with renice and the guard is tests/vmi/vmi-kcall.sh, suite slow)
-out=$("$CTL" --pid "$pid" --qmp "$QMP" --hold-ms 20 cycles "$busy" 3) || fail "agentless stop/resume cycles failed: $out"
-assert_match "^cycles n=3 frozen=3 " "$(echo "$out" | tail -1)" "agentless: every stop froze the CPU time"
-
-out=$("$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" --hold-ms 20 cycles "$busy" "$CYCLES") ||
-        fail "stop/resume cycles failed: $out"
-log "$(echo "$out" | tail -1)"
-assert_match "^cycles n=$CYCLES frozen=$CYCLES " "$(echo "$out" | tail -1)" "every stop froze the CPU time"
-assert_match 'end_state=[RS] ' "$(echo "$out" | tail -1)" "final state"
-
 # Killed in the middle of a guest kernel call (docs/agentless.md, "Killed
 # mid-call"): `xvsched cont --via vmi` (agent left out by a test hook) raises
 # SIGKILL at a step of the call (XVSCHED_TEST_KCALL_DIE); its guard finishes
 # or undoes the call from the journal.  Then: the pause entry is gone, the
 # guard restored the vCPU's registers and removed the breakpoint, the VM
-# runs, the busy loop is stopped where the call never ran (wake, setup) and
-# running where it did (inside, call, return), and a plain cont resumes it.
-# make check kills at "return" (the vCPU's registers are the call's); suite
-# slow (vmi-kcall-kill) at every step.
+# runs, the busy loop is stopped where the call never ran (wake, setup: a
+# plain cont then resumes it) and running where it did (inside, call,
+# return); the agentless cycles below then call the guest kernel again.
+# make check kills at "return" (the vCPU's registers are the call's), on
+# the running busy loop (each introspection attach costs seconds under
+# load; the cycles below check its state); suite slow (vmi-kcall-kill) at
+# every step, the busy loop stopped first.
 . "$(dirname "$0")/../lib/policy.sh"
 mkdir -p "$XVSCHED_STATE_DIR"
 state_of() { "$CTL" --pid "$pid" --qmp "$QMP" ps | awk -F'\t' -v p="$busy" '$2 == p { print $3; exit }'; }
@@ -70,9 +63,13 @@ wait_state() {   # REGEX SECONDS
         return 1
 }
 kill_t0=$(date +%s%N)
+stop_first=${XV_KCALL_KILL_STEPS:+1}
 for step in ${XV_KCALL_KILL_STEPS:-return}; do
-        "$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" stop "$busy" >/dev/null || fail "stop before step $step failed"
-        s=$(wait_state T 10) || fail "the busy loop did not stop before step $step: $s"
+        if [ -n "$stop_first" ]; then
+                "$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" stop "$busy" >/dev/null ||
+                        fail "stop before step $step failed"
+                s=$(wait_state T 10) || fail "the busy loop did not stop before step $step: $s"
+        fi
         err=$XV_TEST_DIR/kill-$step.err
         rc=0
         XVSCHED_TEST_VMI_NO_AGENT=1 XVSCHED_TEST_KCALL_DIE=$step "$X" -v -b qmp cont sc "$busy" --via vmi \
@@ -100,18 +97,30 @@ for step in ${XV_KCALL_KILL_STEPS:-return}; do
                 grep -E 'kcall|gdb' "$err" | tail -20 >&2
                 fail "step $step: VM run state after the guard: $st"
         fi
+        [ -n "$stop_first" ] || continue
         case $step in
-        wake | setup) s=$(wait_state T 2) || fail "step $step: the call never ran, yet the busy loop is $s" ;;
+        wake | setup)
+                s=$(wait_state T 2) || fail "step $step: the call never ran, yet the busy loop is $s"
+                out=$(XVSCHED_TEST_VMI_NO_AGENT=1 "$X" -b qmp cont sc "$busy" --via vmi 2>&1) ||
+                        fail "step $step: cont --via vmi after the guard failed: $out"
+                s=$(wait_state 'R|S' 10) || fail "step $step: the busy loop is $s after cont"
+                ;;
         *) s=$(wait_state 'R|S' 10) || fail "step $step: the call ran, yet the busy loop is $s" ;;
         esac
-        out=$(XVSCHED_TEST_VMI_NO_AGENT=1 "$X" -b qmp cont sc "$busy" --via vmi 2>&1) ||
-                fail "step $step: cont --via vmi after the guard failed: $out"
-        s=$(wait_state 'R|S' 10) || fail "step $step: the busy loop is $s after cont"
 done
-out=$("$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" --hold-ms 20 cycles "$busy" 2) ||
-        fail "stop/resume cycles after the kills failed: $out"
-assert_match "^cycles n=2 frozen=2 " "$(echo "$out" | tail -1)" "the busy loop still stops and runs after the kills"
 log "killed mid-call: $((($(date +%s%N) - kill_t0) / 1000000)) ms for the steps ${XV_KCALL_KILL_STEPS:-return}"
+
+# no agent, guest kernel calls on: stop by injection, resume through
+# send_sig(SIGCONT) called through QEMU's gdbstub (docs/agentless.md; the
+# full check with renice and the guard is tests/vmi/vmi-kcall.sh, suite slow)
+out=$("$CTL" --pid "$pid" --qmp "$QMP" --hold-ms 20 cycles "$busy" 3) || fail "agentless stop/resume cycles failed: $out"
+assert_match "^cycles n=3 frozen=3 " "$(echo "$out" | tail -1)" "agentless: every stop froze the CPU time"
+
+out=$("$CTL" --pid "$pid" --qmp "$QMP" --agent "$AGENT" --hold-ms 20 cycles "$busy" "$CYCLES") ||
+        fail "stop/resume cycles failed: $out"
+log "$(echo "$out" | tail -1)"
+assert_match "^cycles n=$CYCLES frozen=$CYCLES " "$(echo "$out" | tail -1)" "every stop froze the CPU time"
+assert_match 'end_state=[RS] ' "$(echo "$out" | tail -1)" "final state"
 
 # the VM runs (not left paused) and the guest kernel stayed quiet
 st=$(vm qmp sc '{"execute":"query-status"}')
