@@ -357,4 +357,4 @@ def figures(data):
     if not bars:
         return []
     return [{"name": "fig-ratios", "title": "Paper 001: cost ratios between configurations",
-             "kind": "bars", "bars": bars, "ylabel": "ratio (1 = no cost)"}]
+             "kind": "bars", "bars": bars, "ylabel": "ratio (1 = no cost), log scale", "log": True}]
