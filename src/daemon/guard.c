@@ -587,8 +587,9 @@ static void hook_release(const GuestPause *p, void *userdata) {
 /* A guest kernel call's state, kept in its pause's entry as "kcall" (what
  * vm_pause_undo() finishes or undoes before it resumes the VM). */
 static json_object *kcall_json(const GuestKcall *k) {
-        static const char *const steps[] = { [GUEST_KCALL_BREAKPOINT] = "breakpoint", [GUEST_KCALL_CALL] = "call" };
-        if (k->step <= GUEST_KCALL_NONE || k->step > GUEST_KCALL_CALL || !k->gdb_socket ||
+        static const char *const steps[] = { [GUEST_KCALL_BREAKPOINT] = "breakpoint", [GUEST_KCALL_CALL] = "call",
+                                             [GUEST_KCALL_STUB] = "stub" };
+        if (k->step <= GUEST_KCALL_NONE || k->step > GUEST_KCALL_STUB || !k->gdb_socket ||
             k->regs_len > GUEST_KCALL_MAX_REGS || (k->step == GUEST_KCALL_CALL && (!k->regs || k->vcpu <= 0)))
                 return NULL;
         json_object *o = json_object_new_object();

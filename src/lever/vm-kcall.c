@@ -53,10 +53,16 @@ int vm_kcall_parse(json_object *kcall, VmKcallState *ret) {
                                    ? json_object_get_string(v) : NULL;
         const char *bp = json_object_object_get_ex(kcall, "bp", &v) ? json_object_get_string(v) : NULL;
         const char *fn = json_object_object_get_ex(kcall, "fn", &v) ? json_object_get_string(v) : NULL;
-        if (!step || !sock || strlen(sock) >= sizeof st.gdb_socket || parse_u64(bp, &st.bp) < 0 ||
-            parse_u64(fn, &st.fn) < 0 || st.bp == 0)
+        if (!step || !sock || strlen(sock) >= sizeof st.gdb_socket)
                 return -EBADMSG;
         strcpy(st.gdb_socket, sock);
+        if (streq(step, "stub")) {
+                st.step = 3;
+                *ret = st;
+                return 0;
+        }
+        if (parse_u64(bp, &st.bp) < 0 || parse_u64(fn, &st.fn) < 0 || st.bp == 0)
+                return -EBADMSG;
         if (json_object_object_get_ex(kcall, "bp_orig", &v) && json_object_is_type(v, json_type_int)) {
                 int64_t b = json_object_get_int64(v);
                 st.bp_orig = b >= 0 && b <= 255 ? (int) b : -1;
@@ -252,6 +258,17 @@ int vm_kcall_finish(QmpClient *q, pid_t qemu_pid, json_object *kcall, char **ret
         if (r < 0)
                 return r;
         Fin f = { .st = &st };
+        if (st.step == 3) {
+                /* only the stub was up: stop it (it keeps no breakpoint) */
+                _cleanup_free_ char *o = NULL;
+                r = qmp_hmp(q, "gdbserver none", &o);
+                if (r >= 0)
+                        remove_old_socket(st.gdb_socket);
+                log_debug("kcall recovery (step stub): %s", r >= 0 ? "gdbstub stopped" : qmp_last_error(q));
+                if (ret_msg)
+                        *ret_msg = strdup(r >= 0 ? "gdbstub stopped" : "cannot stop the gdbstub");
+                return r;
+        }
         char dir[] = "/tmp/xvsched-gdb.XXXXXX", path[sizeof dir + 8], cmd[sizeof path + 64];
         if (!mkdtemp(dir))
                 return -errno;

@@ -53,7 +53,7 @@ VmKcallAction vm_kcall_decide(uint64_t rip, uint64_t rsp, uint64_t bp, uint64_t 
 
 /* Parse a "kcall" object: 0, or -EBADMSG (then nothing is done with it). */
 typedef struct VmKcallState {
-        int step;                  /* 1 breakpoint, 2 call */
+        int step;                  /* 1 breakpoint, 2 call, 3 stub (only the gdbstub was up) */
         char gdb_socket[108];
         uint64_t bp, fn;
         int bp_orig;               /* -1: unknown */

@@ -60,6 +60,7 @@ typedef enum GuestKcallStep {
         GUEST_KCALL_NONE = 0,      /* no call in flight (done, or never set up): forget it */
         GUEST_KCALL_BREAKPOINT,    /* a breakpoint (Z0) goes in at bp; no register changed */
         GUEST_KCALL_CALL,          /* vCPU `vcpu`'s registers (regs) saved; the call set up / running */
+        GUEST_KCALL_STUB,          /* only QEMU's gdbstub is up (at gdb_socket): no call in flight */
 } GuestKcallStep;
 
 #define GUEST_KCALL_MAX_REGS 256

@@ -558,7 +558,11 @@ typedef struct KcallArgs {
 static int kcall_note(const GuestKcall *k, void *userdata) {
         VmiView *s = userdata;
         GuestPause p = vv_pause_of(s);
-        return guest_pause_kcall(&p, k);
+        if (k->step != GUEST_KCALL_NONE)
+                return guest_pause_kcall(&p, k);
+        /* no call in flight, but the stub is still up until `gdbserver none` */
+        GuestKcall stub = { .step = GUEST_KCALL_STUB, .gdb_socket = k->gdb_socket, .bp_orig = -1 };
+        return guest_pause_kcall(&p, &stub);
 }
 
 /* QEMU's gdbstub on a UNIX socket in a directory of our own (mode 0700,
@@ -584,10 +588,22 @@ static int kcall_paused(VmiView *s, void *u) {
         snprintf(proc, sizeof proc, "/proc/%d", (int) s->pid);
         if (stat(proc, &st) >= 0 && st.st_uid != geteuid() && chown(dir, st.st_uid, (gid_t) -1) < 0)
                 log_debug("vmi view: cannot give %s to uid %u: %m", dir, (unsigned) st.st_uid);
+        /* The stub is a change to the VM's QEMU too: journaled first, so that
+         * whoever resumes this pause after a SIGKILL stops it (a stub left
+         * listening makes every later `gdbserver` fail: "duplicate yank
+         * instance"). */
+        GuestPause p = vv_pause_of(s);
+        GuestKcall stub = { .step = GUEST_KCALL_STUB, .gdb_socket = path, .bp_orig = -1 };
+        r = guest_pause_kcall(&p, &stub);
+        if (r < 0) {
+                rmdir(dir);
+                return vv_error(s, r, "cannot record the gdbstub with the pause (%s): no call", strerror(-r));
+        }
         snprintf(cmd, sizeof cmd, "gdbserver unix:%s,server=on,wait=off", path);
         _cleanup_free_ char *out = NULL;
         r = qmp_hmp(q, cmd, &out);
         if (r < 0 || !out || !strstr(out, "Waiting for gdb connection")) {
+                (void) guest_pause_kcall(&p, &(GuestKcall) { .step = GUEST_KCALL_NONE });
                 rmdir(dir);
                 return vv_error(s, r < 0 ? r : -EIO, "QEMU did not start its gdbstub: %s",
                                 r < 0 ? qmp_last_error(q) : out ? out : "?");
@@ -619,6 +635,10 @@ static int kcall_paused(VmiView *s, void *u) {
         _cleanup_free_ char *out2 = NULL;
         if (qmp_hmp(q, "gdbserver none", &out2) < 0)
                 log_debug("vmi view: stopping the gdbstub failed: %s", qmp_last_error(q));
+        else if (!g || !s->last_kcall.in_flight)
+                /* nothing left in QEMU: forget the record (a call still in
+                 * flight keeps it for whoever resumes the pause) */
+                (void) guest_pause_kcall(&p, &(GuestKcall) { .step = GUEST_KCALL_NONE });
         unlink(path);
         rmdir(dir);
         s->last_teardown_us = now_usec() - t1;

@@ -109,6 +109,16 @@ static void test_parse(void **state) {
         assert_int_equal(st.regs[139], 139);
         json_object_put(k);
 
+        /* only the stub was up: no address needed */
+        k = json_object_new_object();
+        json_object_object_add(k, "step", json_object_new_string("stub"));
+        json_object_object_add(k, "gdb_socket", json_object_new_string("/tmp/xvsched-gdb.AbCdEf/gdb"));
+        assert_int_equal(vm_kcall_parse(k, &st), 0);
+        assert_int_equal(st.step, 3);
+        json_object_object_del(k, "gdb_socket");
+        assert_int_equal(vm_kcall_parse(k, &st), -EBADMSG);
+        json_object_put(k);
+
         /* malformed: a short register block, no vCPU, an unknown step, a
          * bare number for an address, the breakpoint missing */
         k = record("call", 2, 100);
