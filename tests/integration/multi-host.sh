@@ -373,10 +373,18 @@ applied || fail "(g) second run: not every host's rule applied: $(tail -3 "$XV_T
 kill -KILL "$gpid"
 wait "$gpid" 2>/dev/null || true
 applied || fail "(g) the killed daemon's changes are gone already (nothing left for the next start to restore)"
-"$X" -b libvirt --connect-timeout 1 run "$XV_TEST_DIR/g.conf" --ticks 2 >"$XV_TEST_DIR/g3.log" 2>&1 ||
-        fail "(g) the next start failed: $(tail -3 "$XV_TEST_DIR/g3.log")"
+# (--ticks with a reload midway: the daemon still ends once the new loops
+# have ticked their count; it waited for good when a reload lost the signal)
+"$X" -b libvirt --connect-timeout 1 run "$XV_TEST_DIR/g.conf" --interval 100ms --ticks 15 >"$XV_TEST_DIR/g3.log" 2>&1 &
+gpid=$!
+xv_on_exit "kill -TERM $gpid 2>/dev/null; wait $gpid 2>/dev/null"
+for ((i = 0; i < 100; i++)); do "$X" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$X" reload >/dev/null 2>&1 || log "(g) the --ticks run ended before its reload: $(tail -1 "$XV_TEST_DIR/g3.log")"
+for ((i = 0; i < 300; i++)); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$gpid" 2>/dev/null && fail "(g) run --ticks 15 did not end within 30 s of its reload: $(tail -3 "$XV_TEST_DIR/g3.log")"
+wait "$gpid" || fail "(g) the next start failed: $(tail -3 "$XV_TEST_DIR/g3.log")"
 grep -q "found 4 values left by a previous run" "$XV_TEST_DIR/g3.log" ||
         fail "(g) the next start found not the killed daemon's 4 values: $(head -3 "$XV_TEST_DIR/g3.log")"
 assert_eq "$b1 $b2 $t1 $t2" "$(shares 1 mha) $(shares 2 mhb) $(shares 1 twin) $(shares 2 twin)" \
-        "(g) after the next start (--ticks 2): every host restored"
+        "(g) after the next start (--ticks 15, a reload midway): every host restored"
 pass "two hosts by URI: list with hosts, set/reset on one host only, remote-only refusals, NAME@HOST, a silent host bounded, a daemon on a remote host, one daemon with a loop per host"
