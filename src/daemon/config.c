@@ -35,7 +35,7 @@ typedef struct Parser {
         unsigned *task_domain_line;
         char **rt_when;            /* per domain: task name from rt_when */
         char *metrics;             /* [daemon] metrics (checked) */
-        bool agentless_calls;      /* [daemon] agentless_calls */
+        bool agentless_calls;      /* [daemon] agentless_calls (default yes) */
         char **hosts;              /* [hosts] URIs, NULL-terminated */
         unsigned *host_line;
         size_t n_hosts;
@@ -495,7 +495,7 @@ void config_daemon_done(ConfigDaemon *c) {
 
 int config_parse_string_daemon(const char *text, const char *name, Rules *ret, ConfigDaemon *ret_daemon, char *error,
                                size_t error_size) {
-        Parser p = { .file = name, .error = error, .error_size = error_size };
+        Parser p = { .file = name, .error = error, .error_size = error_size, .agentless_calls = true };
         p.rules = (Rules) { .interval_ms = 100, .busy_threshold = 0.05, .idle_hysteresis = 3, .throttle_ticks = 3,
                             .starved_fraction = 0.5, .rt_window_ms = POLICY_RT_WINDOW_MS_DEFAULT };
         _cleanup_free_ char *copy = strdup(text);

@@ -249,11 +249,11 @@ int daemon_run(const DaemonOptions *given) {
                 }
                 guard_pause_hook_install(d.journal, d.journal_lock, "daemon", o->state_dir, &o->hv);
                 /* The vmi view's agentless cont/nice call guest kernel functions
-                 * through the gdbstub (docs/agentless.md).  A SIGKILL in the
-                 * middle of such a call leaves a breakpoint and a vCPU's saved
-                 * registers that nothing journals yet, so the daemon makes no
-                 * such call unless asked.  Set after recovery and the guard's
-                 * fork: both may still resume an earlier run's agentless stop. */
+                 * through the gdbstub (docs/agentless.md; a call interrupted by
+                 * a SIGKILL is journaled with its pause and finished by the
+                 * guard or the next start).  agentless_calls = no turns them
+                 * off: set after recovery and the guard's fork, which may
+                 * still resume an earlier run's agentless stop. */
                 if (!dconf.agentless_calls && setenv("XVSCHED_VMI_KCALL", "0", 1) < 0) {
                         r = log_error_errno(-errno, "cannot set XVSCHED_VMI_KCALL: %m");
                         goto out;

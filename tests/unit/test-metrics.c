@@ -269,8 +269,15 @@ static void test_address(void **st) {
         assert_non_null(strstr(err, "m.conf:2: metrics = 127.0.0.1:http"));
         assert_null(strchr(err, '\n'));
 
-        /* agentless_calls, the other ConfigDaemon key: off unless asked */
+        /* agentless_calls, the other ConfigDaemon key: on unless turned off
+         * (a call killed midway is finished by the guard, docs/agentless.md) */
         assert_int_equal(config_parse_string_daemon("[domain a]\n", "a.conf", &r, &dc, err, sizeof err), 0);
+        assert_true(dc.agentless_calls);
+        rules_done(&r);
+        config_daemon_done(&dc);
+        assert_int_equal(config_parse_string_daemon("[daemon]\nagentless_calls = no\n[domain a]\n", "a.conf", &r, &dc,
+                                                    err, sizeof err),
+                         0);
         assert_false(dc.agentless_calls);
         rules_done(&r);
         config_daemon_done(&dc);
