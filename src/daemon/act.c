@@ -138,7 +138,10 @@ static void act_task(Daemon *d, size_t t) {
                 return;
         const char *dname = d->rules.domains[tr->domain].name;
         TaskActions a;
-        task_actions(tp, rt, dr->no_sched, dr->no_nice || dr->nice_busy, &a);
+        bool wait = kcall_deferred(strstr(dr->control_path, "kcall") != NULL, dr->nice_busy, dr->guest_idled);
+        task_actions(tp, rt, dr->no_sched, dr->no_nice || wait, &a);
+        if (wait)
+                a.resume = false; /* held stopped until the guest idles: the call needs an idle vCPU */
 
         for (size_t k = 0; k < a.n_stop && rt->n_stopped < POLICY_MAX_PIDS; k++) {
                 size_t p = a.stop[k];

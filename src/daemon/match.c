@@ -132,6 +132,10 @@ bool op_skip_busy(const WorkerOp *done, size_t n_done, const WorkerOp *op) {
         return false;
 }
 
+bool kcall_deferred(bool kcall_view, bool nice_busy, bool guest_idled) {
+        return nice_busy || (kcall_view && !guest_idled);
+}
+
 bool guest_idled(uint64_t dcpu_ns, uint64_t dt_ns, unsigned n_vcpus) {
         return dt_ns > 0 && n_vcpus > 0 && (double) dcpu_ns < 0.9 * (double) dt_ns * n_vcpus;
 }

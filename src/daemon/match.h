@@ -88,6 +88,15 @@ void ops_stops_first(WorkerOp *ops, size_t n);
  * seconds); never for a stop. */
 bool op_skip_busy(const WorkerOp *done, size_t n_done, const WorkerOp *op);
 
+/* Should a domain's renices and resumes wait?  Where they are guest
+ * kernel calls (kcall_view: the vmi view without an agent), each needs a
+ * vCPU idle in hlt, and one tried while the guest is busy holds the VM
+ * paused and running in turns until it gives up (seconds; over a minute
+ * on a loaded host).  So they wait until the guest was seen idle
+ * (guest_idled) and, after a refusal (nice_busy), until then too.  Stops
+ * never wait. */
+bool kcall_deferred(bool kcall_view, bool nice_busy, bool guest_idled);
+
 /* Did the guest idle over an interval of dt_ns, by its own accounting
  * (dcpu_ns: the growth of all its tasks' CPU time; a guest counts the time
  * its vCPU was descheduled on the host as its running task's, so this

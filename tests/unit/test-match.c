@@ -257,6 +257,19 @@ static void test_op_skip_busy(void **st) {
         assert_false(op_skip_busy(done, 2, &cont));
 }
 
+/* Renices and resumes through guest kernel calls wait for an idle guest
+ * (before: the first renice was tried at once in a busy guest and held the
+ * VM paused for over a minute at load 30); other views never wait unless
+ * a call was refused. */
+static void test_kcall_deferred(void **st) {
+        (void) st;
+        assert_true(kcall_deferred(true, false, false));
+        assert_false(kcall_deferred(true, false, true));
+        assert_true(kcall_deferred(true, true, true));
+        assert_false(kcall_deferred(false, false, false));
+        assert_true(kcall_deferred(false, true, false));
+}
+
 /* The guest idled: its own CPU sum grew by less than 90 % of its vCPUs. */
 static void test_guest_idled(void **st) {
         (void) st;
@@ -329,6 +342,7 @@ int main(void) {
                 cmocka_unit_test(test_stop_entry_fate),
                 cmocka_unit_test(test_ops_stops_first),     cmocka_unit_test(test_op_skip_busy),
                 cmocka_unit_test(test_guest_idled),         cmocka_unit_test(test_guest_poll_due),
+                cmocka_unit_test(test_kcall_deferred),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
