@@ -70,8 +70,9 @@ typedef struct VmiKcallOptions {
 /* Test hook: $XVSCHED_TEST_KCALL_DIE = "wake" (the breakpoint in, the VM
  * running until a vCPU leaves hlt), "setup" (the call's registers written,
  * the VM stopped), "inside" (that vCPU stepped 3 instructions into the
- * function, the VM stopped), "call" (the VM running the call) or "return"
- * (back at the breakpoint, registers not restored yet): the process raises
+ * function, the VM stopped), "call" (the VM running the call), "return"
+ * (back at the breakpoint, registers not restored yet) or "stub" (the call
+ * done, QEMU's gdbstub still up; the vmi view's): the process raises
  * SIGKILL there.  Honoured only with $XVSCHED_STATE_DIR set (a test's own state). */
 void vmi_kcall_test_die(const char *step);
 

@@ -631,6 +631,7 @@ static int kcall_paused(VmiView *s, void *u) {
         }
         uint64_t t1 = now_usec();
         gdb_remote_free(g);
+        vmi_kcall_test_die("stub");   /* test hook: the call done, the stub still up */
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         _cleanup_free_ char *out2 = NULL;
         if (qmp_hmp(q, "gdbserver none", &out2) < 0)

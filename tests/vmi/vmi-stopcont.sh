@@ -44,7 +44,8 @@ assert_match 'cannot|no way to resume' "$out" "refusal"
 # guard restored the vCPU's registers and removed the breakpoint, the VM
 # runs, the busy loop is stopped where the call never ran (wake, setup: a
 # plain cont then resumes it) and running where it did (inside, call,
-# return); the agentless cycles below then call the guest kernel again.
+# return, stub: the call done, the stub up); the agentless cycles below
+# then call the guest kernel again.
 # make check kills at "return" (the vCPU's registers are the call's), on
 # the running busy loop (each introspection attach costs seconds under
 # load; the cycles below check its state); suite slow (vmi-kcall-kill) at
@@ -82,10 +83,11 @@ for step in ${XV_KCALL_KILL_STEPS:-return}; do
         done
         grep -q '"pause"' "$XVSCHED_STATE_DIR/state.json" &&
                 fail "step $step: the pause is still in the journal 30 s after the kill: $(tail -3 "$err")"
-        line=$(grep -o 'kcall recovery (step [a-z]*, .*' "$err" | tail -1)
+        line=$(grep -o 'kcall recovery (step [a-z]*[,)].*' "$err" | tail -1)
         log "killed at step $step: guard done $((($(date +%s%N) - t0) / 1000000)) ms after: $line"
         case $step in
         wake) assert_match 'step breakpoint, .*: breakpoints removed' "$line" "step $step: guard" ;;
+        stub) assert_match 'step stub\): gdbstub stopped' "$line" "step $step: guard" ;;
         inside) assert_match 'step call, .*: the call returned; vCPU registers restored, breakpoints removed' "$line" \
                 "step $step: guard (the vCPU was inside the function: let it return)" ;;
         *) assert_match 'step call, .*registers restored, breakpoints removed' "$line" "step $step: guard" ;;
