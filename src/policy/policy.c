@@ -315,12 +315,12 @@ static bool update_shares(const Rules *r, PolicyState *s, const Snapshot *snap, 
 }
 
 /* 5a. A domain's weight: its highest busy priority, 1 while only idle-class
- * work runs, burst boost, or the share target with its feedback gain. */
+ * work runs (not while it is being resumed), burst boost, or the share target with its feedback gain. */
 static unsigned plan_weight(const Rules *r, PolicyState *s, const Snapshot *snap, const Plan *p, size_t d,
                             bool share_fresh) {
         DomainState *ds = &s->domains[d];
         int busy_prio = -1, top_prio = -1;
-        bool idle_running = false, has_burst = false;
+        bool idle_running = false, idle_resuming = false, has_burst = false;
         double target = 0, achieved = 0;
         for (size_t i = 0; i < r->n_tasks; i++) {
                 const TaskRule *tr = &r->tasks[i];
@@ -332,7 +332,13 @@ static unsigned plan_weight(const Rules *r, PolicyState *s, const Snapshot *snap
                         achieved += s->tasks[i].share_ewma;
                 }
                 if (tr->class == TASK_CLASS_IDLE) {
-                        if (snap->tasks[i].present && !p->tasks[i].stop)
+                        /* A task still stopped that this plan lets run is
+                         * being resumed: the VM must get the CPU to carry
+                         * that out (a guest kernel call, QMP, its agent),
+                         * so weight 1 waits until the resume is seen. */
+                        if (snap->tasks[i].present && !p->tasks[i].stop && snap->tasks[i].stopped)
+                                idle_resuming = true;
+                        else if (snap->tasks[i].present && !p->tasks[i].stop)
                                 idle_running = true;
                         continue;
                 }
@@ -346,7 +352,7 @@ static unsigned plan_weight(const Rules *r, PolicyState *s, const Snapshot *snap
         unsigned w;
         if (busy_prio >= 0)
                 w = policy_priority_to_weight(busy_prio);
-        else if (idle_running)
+        else if (idle_running && !idle_resuming)
                 w = 1;
         else if (top_prio >= 0)
                 w = policy_priority_to_weight(top_prio); /* ready for its top task to wake */

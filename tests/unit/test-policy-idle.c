@@ -179,6 +179,44 @@ static void test_rt_wins(void **state) {
         world_done(&w);
 }
 
+/* A resume of the idle-class task is carried out by the VM itself (a guest
+ * kernel call, QMP, its agent): its domain keeps a normal weight until the
+ * task is seen running again, and only then drops to 1.  (At weight 1 on a
+ * loaded host, QEMU's main loop starved and the resume timed out for
+ * minutes.) */
+static void test_resume_not_at_weight_1(void **state) {
+        (void) state;
+        World w;
+        world_init(&w, two_vms);
+        double fg_wakes[] = { 1.0, 1.0, 0 };
+        steps(&w, fg_wakes, 5);
+        assert_true(w.plan.tasks[1].stop);
+        /* fg sleeps: after its hysteresis bg is planned to run again, in a
+         * tick whose snapshot still shows it stopped. */
+        double only_bg[] = { 0, 1.0, 0 };
+        int n = 0;
+        while (w.plan.tasks[1].stop && n++ < 50)
+                step(&w, only_bg);
+        assert_false(w.plan.tasks[1].stop);
+        assert_true(w.snap.tasks[1].stopped);
+        assert_true(w.plan.domains[1].weight > 1);
+        /* The resume did not take yet (the snapshot still says T): still
+         * not 1. */
+        w.t += TICK_NS;
+        w.snap.t_ns = w.t;
+        for (size_t i = 0; i < w.rules.n_domains; i++)
+                w.snap.domains[i].t_ns = w.t;
+        w.snap.tasks[1].stopped = true;
+        decide(&w.rules, &w.state, &w.snap, &w.plan);
+        assert_false(w.plan.tasks[1].stop);
+        assert_true(w.plan.domains[1].weight > 1);
+        /* Seen running: weight 1. */
+        steps(&w, only_bg, 2);
+        assert_false(w.snap.tasks[1].stopped);
+        assert_int_equal(w.plan.domains[1].weight, 1);
+        world_done(&w);
+}
+
 static void test_switched_off(void **state) {
         (void) state;
         World w;
@@ -204,6 +242,7 @@ int main(void) {
                 cmocka_unit_test(test_only_idle_work), cmocka_unit_test(test_other_work_in_the_vm),
                 cmocka_unit_test(test_nothing_busy),   cmocka_unit_test(test_view_cannot_stop),
                 cmocka_unit_test(test_rt_wins),        cmocka_unit_test(test_switched_off),
+                cmocka_unit_test(test_resume_not_at_weight_1),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
