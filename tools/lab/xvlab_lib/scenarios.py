@@ -350,7 +350,7 @@ def _timeline_002(results, cfg, rep, where, path):
             cost.append(sum(float(c.get(k) or 0) for k in ("observe_us", "decide_us", "act_us")))
         if busy_at is None and web.get("busy") and bg:
             busy_at = tms
-        if web.get("busy") and bg:
+        if web.get("busy") and bg and bg.get("state") != "absent":
             fg_ticks += 1
             bg_cpu += float(bg.get("cpu_pct") or 0)
             bg_ran += bg.get("state") != "stopped"
