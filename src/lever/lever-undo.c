@@ -30,6 +30,10 @@ static int restore_thread(const HvOptions *o, json_object *e) {
         return thread_sched_restore(tid, &ts);
 }
 
+/* Set when the last restore_cgroup() reached cgroup_knob_restore(), so
+ * cgroup_last_refusal() speaks of this entry and not of an earlier one. */
+static _Thread_local bool cgroup_restore_reached;
+
 static int restore_cgroup(const HvOptions *o, json_object *e) {
         (void) o;
         const char *root = journal_field_str(e, "root"), *cg = journal_field_str(e, "cgroup"), *knob = journal_field_str(e, "knob"),
@@ -41,6 +45,7 @@ static int restore_cgroup(const HvOptions *o, json_object *e) {
         if (r < 0)
                 return r;
         r = cgroup_knob_restore(h, cg, cgroup_knob_from_string(knob), saved);
+        cgroup_restore_reached = true;
         cgroup_host_free(h);
         return r;
 }
@@ -232,6 +237,7 @@ int lever_reset(LeverContext *c, const char *domain) {
                         lever_note(c, "would restore %s", key);
                         continue;
                 }
+                cgroup_restore_reached = false;
                 int r = k ? lever_restore_entry(c->hv, e) : -EBADMSG;
                 if (r >= 0 || lever_restore_gone(r)) {
                         if (r >= 0)
@@ -240,7 +246,9 @@ int lever_reset(LeverContext *c, const char *domain) {
                         if (r >= 0)
                                 continue;
                         reset_failed(c, key, "restored, but the state file could not be updated");
-                } else
+                } else if (cgroup_restore_reached && cgroup_last_refusal())
+                        reset_failed(c, key, cgroup_last_refusal()); /* systemd said no: its words, as set's */
+                else
                         reset_failed(c, key, r == -EBADMSG ? "not a valid state entry" : lever_errno_reason(r));
                 log_debug_errno(r, "cannot restore %s: %m", key);
                 n_failed++;

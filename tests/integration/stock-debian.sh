@@ -39,7 +39,8 @@
 # XV_STOCK_PHASES="boot vmi" runs only those (stop always runs);
 # XV_STOCK_CPUS (default 2: 1 vCPU booted no faster here under TCG),
 # XV_STOCK_APPEND (kernel parameters; default: the masks below),
-# XV_DEBIAN_KERNEL=trixie.
+# XV_DEBIAN_KERNEL=trixie, XV_STOCK_CG_TIMEOUT (seconds for the guest's
+# cgroup script, default 1200; at load 30 it needs more).
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -311,7 +312,7 @@ phase_cgroup() {
                 'for i in $(seq 600); do [ -b /dev/disk/by-label/xvpayload ] && break; sleep 0.1; done; mkdir -p /mnt/xv && mount -o ro /dev/disk/by-label/xvpayload /mnt/xv' ||
                 fail "the payload disk did not appear in the guest"
         rc=0
-        out=$(vm exec "$name" --timeout 1200 -- /bin/bash /mnt/xv/cgroup-v2-guest.sh "$CG_SECONDS" 2>&1) || rc=$?
+        out=$(vm exec "$name" --timeout "${XV_STOCK_CG_TIMEOUT:-1200}" -- /bin/bash /mnt/xv/cgroup-v2-guest.sh "$CG_SECONDS" 2>&1) || rc=$?
         printf '%s\n' "$out" | grep -E '^(FIGURE|FAIL|STEP)' | sed "s/^/$XV_TEST_NAME: guest: /"
         if [ "$rc" != 0 ] || ! grep -q '^DONE$' <<< "$out"; then
                 printf '%s\n' "$out" | tail -n 30 >&2

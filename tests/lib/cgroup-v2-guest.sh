@@ -338,6 +338,24 @@ now=$(awk -F: '$1 == 0 { print $3 }' /proc/$cpid/cgroup)
 [ "$(cat $CG/xvsched.slice/xvsched-c.scope/cpu.weight)" = 200 ] || fail "xvsched-c.scope cpu.weight is $(filev $CG/xvsched.slice/xvsched-c.scope/cpu.weight)"
 figure scope_from "$home"
 
+# --- reset that systemd refuses: its words, the entry kept -------------------------
+# xv-m's MemoryMax entry, renamed in the state file to a property systemd
+# does not have: reset m fails naming the property, the unit and systemd's
+# reason (as set does), keeps that entry, and exits non-zero.  The good
+# state file then goes back for the full reset below.
+step refuse-reset
+cp "$XVSCHED_STATE_DIR/state.json" /run/xv-state-good
+sed -i 's/unit:MemoryMax=/unit:XvBogus=/' "$XVSCHED_STATE_DIR/state.json"
+grep -q 'unit:XvBogus=' "$XVSCHED_STATE_DIR/state.json" || fail "no MemoryMax entry for xv-m in the state file to corrupt"
+rc=0
+"$P/xvsched" reset m 2> /run/xv-refuse-reset || rc=$?
+figure reset_refused "rc=$rc $(tr '\n' ' ' < /run/xv-refuse-reset)"
+[ "$rc" != 0 ] || fail "reset of an entry systemd refuses succeeded"
+grep -q "systemd refused XvBogus=.* on xv-m.service: .*XvBogus" /run/xv-refuse-reset ||
+        fail "the refused reset does not give systemd's words: $(tr '\n' ' ' < /run/xv-refuse-reset)"
+grep -q 'unit:XvBogus=' "$XVSCHED_STATE_DIR/state.json" || fail "the refused entry was dropped from the state file"
+cp /run/xv-state-good "$XVSCHED_STATE_DIR/state.json"
+
 # --- reset: every file and every unit property as before ---------------------------
 step reset
 snapshot > /run/xv-during
