@@ -32,7 +32,7 @@ import threading
 import time
 
 from . import stats as S
-from .runner import LabError
+from .runner import LabError, pause_when_ready as _pause_when_ready
 
 CONFIGS = ["host", "node0", "nodes01", "guest", "node0-guest", "nodes01-guests", "shared-guests"]
 PAPER_NO = {"host": 1, "node0": 2, "nodes01": 3, "guest": 4, "node0-guest": 5, "nodes01-guests": 6,
@@ -220,19 +220,6 @@ def _median(path):
             return json.load(f)["results"]["rep"]["median_ns"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _pause_when_ready(lab, names, timeout):
-    left = list(names)
-    t_end = time.monotonic() + timeout
-    while left:
-        for n in list(left):
-            if "\nXVLAB-READY" in lab.read_console(n)[-65536:]:
-                lab.qmp_all([n], "stop")
-                left.remove(n)
-        if time.monotonic() > t_end:
-            raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
-        time.sleep(0.2)
 
 
 def _one_guests(lab, results, opts, rep, cfg, args, imgs):

@@ -19,7 +19,7 @@ import socket
 import time
 
 from . import stats as S
-from .runner import LabError
+from .runner import LabError, pause_when_ready as _pause_when_ready
 
 CONFIGS = ["rt", "1", "2", "3"]
 
@@ -68,19 +68,6 @@ def _wait_marker(lab, n, marker, timeout):
             return False
         time.sleep(0.2)
     return False
-
-
-def _pause_when_ready(lab, names, timeout):
-    left = list(names)
-    t_end = time.monotonic() + timeout
-    while left:
-        for n in list(left):
-            if "\nXVLAB-READY" in lab.read_console(n)[-65536:]:
-                lab.qmp_all([n], "stop")
-                left.remove(n)
-        if time.monotonic() > t_end:
-            raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
-        time.sleep(0.2)
 
 
 def _lat(results, cfg, rep, metric, rpt):

@@ -417,3 +417,18 @@ class Lab:
 
 def b64(script):
     return base64.b64encode(script.encode()).decode()
+
+
+def pause_when_ready(lab, names, timeout):
+    """QMP stop each guest as soon as its console says XVLAB-READY (guests
+    booted one by one are then resumed together)."""
+    left = list(names)
+    t_end = time.monotonic() + timeout
+    while left:
+        for n in list(left):
+            if "\nXVLAB-READY" in lab.read_console(n)[-65536:]:
+                lab.qmp_all([n], "stop")
+                left.remove(n)
+        if time.monotonic() > t_end:
+            raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
+        time.sleep(0.2)

@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from .runner import LabError, Sampler
+from .runner import LabError, Sampler, pause_when_ready as _pause_when_ready
 from . import p001
 from . import p003
 from . import p004
@@ -65,20 +65,6 @@ def run_000(lab, results, opts):
         lab.log(f"000 round {rep}/{opts.reps}: config {cfg}")
         _one_000(lab, results, opts, rep, cfg, maxn, cpu)
     each_round(lab, results, opts, configs, one)
-
-
-def _pause_when_ready(lab, names, timeout):
-    """QMP stop each guest as soon as its console says XVLAB-READY."""
-    left = list(names)
-    t_end = time.monotonic() + timeout
-    while left:
-        for n in list(left):
-            if "\nXVLAB-READY" in lab.read_console(n)[-65536:]:
-                lab.qmp_all([n], "stop")
-                left.remove(n)
-        if time.monotonic() > t_end:
-            raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
-        time.sleep(0.2)
 
 
 def _one_000(lab, results, opts, rep, cfg, maxn, cpu):
