@@ -646,7 +646,10 @@ static int kcall_paused(VmiView *s, void *u) {
         return r;
 }
 
-/* The task of thread group pid's leader (and every thread when all). */
+/* The task of thread group pid's leader (and every thread when all).  On
+ * an error *ret_tasks is NULL: the callers free it with _cleanup_free_ (a
+ * freed pointer left there was freed twice: a guest task gone before its
+ * resume or renice aborted the daemon, "double free or corruption"). */
 static int kcall_target(VmiView *s, pid_t pid, VmiTask **ret_tasks, size_t *ret_n) {
         int r = vv_scan(s, ret_tasks, ret_n);
         if (r < 0)
@@ -655,11 +658,15 @@ static int kcall_target(VmiView *s, pid_t pid, VmiTask **ret_tasks, size_t *ret_
                 if ((*ret_tasks)[i].t.tid == pid) {
                         if ((*ret_tasks)[i].t.is_kthread || pid <= 1) {
                                 free(*ret_tasks);
+                                *ret_tasks = NULL;
+                                *ret_n = 0;
                                 return vv_error(s, -EPERM, "refusing kernel thread or init %d", (int) pid);
                         }
                         return 0;
                 }
         free(*ret_tasks);
+        *ret_tasks = NULL;
+        *ret_n = 0;
         return vv_error(s, -ESRCH, "no thread %d in the guest", (int) pid);
 }
 

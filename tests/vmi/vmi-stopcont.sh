@@ -37,6 +37,18 @@ fi
 assert_match 'control_path none' "$out" "control path without an agent"
 assert_match 'cannot|no way to resume' "$out" "refusal"
 
+# An agentless resume of a pid that is gone, or of a kernel thread: one
+# error, no crash (the task list was freed twice there: glibc aborted the
+# daemon with "double free or corruption" when a task exited before its
+# resume or renice).
+for p in 99999:'no thread 99999 in the guest' 2:'refusing kernel thread or init 2'; do
+        rc=0
+        out=$("$CTL" --pid "$pid" --qmp "$QMP" cont "${p%%:*}" 2>&1) || rc=$?
+        [ "$rc" = 1 ] && ! [[ $out =~ Sanitizer|double\ free ]] ||
+                fail "agentless cont of pid ${p%%:*}: exit $rc (wanted 1): $(echo "$out" | head -3)"
+        assert_match "${p#*:}" "$out" "agentless cont of pid ${p%%:*}"
+done
+
 # Killed in the middle of a guest kernel call (docs/agentless.md, "Killed
 # mid-call"): `xvsched cont --via vmi` (agent left out by a test hook) raises
 # SIGKILL at a step of the call (XVSCHED_TEST_KCALL_DIE); its guard finishes
