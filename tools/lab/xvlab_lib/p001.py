@@ -32,7 +32,7 @@ import threading
 import time
 
 from . import stats as S
-from .runner import LabError, pause_when_ready as _pause_when_ready
+from .runner import GUEST_R, LabError, add_sample as _add, loadavg, pause_when_ready as _pause_when_ready
 
 CONFIGS = ["host", "node0", "nodes01", "guest", "node0-guest", "nodes01-guests", "shared-guests"]
 PAPER_NO = {"host": 1, "node0": 2, "nodes01": 3, "guest": 4, "node0-guest": 5, "nodes01-guests": 6,
@@ -52,25 +52,6 @@ LAYOUT = {
     "nodes01-guests": [("n0", "d0"), ("n1", "d1")],
     "shared-guests": [("shared", "d0"), ("shared", "d1")],
 }
-
-GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
-           'echo;echo "XVLAB-BEGIN $t";cat /tmp/o.json;echo "XVLAB-END $t $s";rm -f /tmp/o.json;};')
-
-
-def _add(results, config, rep, guest, metric, value):
-    if value is None:
-        return
-    results["samples"].append({"config": config, "rep": rep, "guest": guest,
-                               "metric": metric, "value": value})
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
 
 def sizes(mode):
     """xvbench arguments per workload for a mode."""

@@ -19,7 +19,7 @@ import socket
 import time
 
 from . import stats as S
-from .runner import LabError, pause_when_ready as _pause_when_ready
+from .runner import GUEST_R, LabError, add_sample as _add, loadavg, pause_when_ready as _pause_when_ready
 
 CONFIGS = ["rt", "1", "2", "3"]
 
@@ -31,31 +31,12 @@ P_TABLE2 = {"stones": (11750881, {"2": 99.88, "3": 99.88}),
             "memstride": (21.331, {"2": 99.43, "3": 99.87}),
             "tcprr": (1816.7, {"2": 90.01, "3": 98.75})}
 
-GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
-           'echo;echo "XVLAB-BEGIN $t";cat /tmp/o.json;echo "XVLAB-END $t $s";rm -f /tmp/o.json;};')
-
-
-def _add(results, config, rep, guest, metric, value):
-    if value is None:
-        return
-    results["samples"].append({"config": config, "rep": rep, "guest": guest,
-                               "metric": metric, "value": value})
-
-
 def free_port():
     """A TCP port that is free on 127.0.0.1 now (QEMU or the server binds it
     next; a race with another process only fails that configuration)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _wait_marker(lab, n, marker, timeout):

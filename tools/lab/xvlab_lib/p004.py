@@ -15,7 +15,7 @@ threads): the paper's 100.55 ms -> 10.97 ms as a before/after ratio."""
 import os
 
 from . import stats as S
-from .runner import LabError
+from .runner import GUEST_R, LabError, add_sample as _add, loadavg as _loadavg
 
 CONFIGS = ["kernel-before", "kernel-after", "kernel-io-before", "kernel-io-after",
            "kernel-ide-before", "kernel-ide-after", "kernel-virtio-before", "kernel-virtio-after"]
@@ -28,28 +28,11 @@ LOADS = [("kernel", "kernel load"), ("kernel-io", "kernel + I/O load (tmpfs)"),
 P004 = {("kernel", "before"): 1.16, ("kernel-io", "before"): 100.55, ("kernel-io", "after"): 10.97,
         ("kernel-ide", "before"): 100.55, ("kernel-virtio", "after"): 10.97}
 
-GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
-           'echo;echo "XVLAB-BEGIN $t";cat /tmp/o.json;echo "XVLAB-END $t $s";rm -f /tmp/o.json;};')
 
 # Load the on-demand ext4 modules (mkimage's deps/ext4), make an ext2 file
 # system on DEV and mount it on /mnt/d.
 MOUNT = ('for m in $(cat /lib/modules/deps/ext4); do [ -d /sys/module/$m ] || insmod /lib/modules/$m.ko; done; '
          'mke2fs -q {dev} && mkdir -p /mnt/d && mount -t ext2 {dev} /mnt/d && echo XVLAB-DISK-OK; ')
-
-
-def _add(results, config, rep, guest, metric, value):
-    if value is None:
-        return
-    results["samples"].append({"config": config, "rep": rep, "guest": guest,
-                               "metric": metric, "value": value})
-
-
-def _loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _disk_of(cfg):

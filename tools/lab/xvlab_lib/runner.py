@@ -432,3 +432,23 @@ def pause_when_ready(lab, names, timeout):
         if time.monotonic() > t_end:
             raise LabError(f"{', '.join(left)}: not booted in {timeout} s")
         time.sleep(0.2)
+
+
+# A guest prints each report between these lines (Lab.reports).
+GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
+           'echo;echo "XVLAB-BEGIN $t";cat /tmp/o.json;echo "XVLAB-END $t $s";rm -f /tmp/o.json;};')
+
+
+def add_sample(results, config, rep, guest, metric, value):
+    if value is None:
+        return
+    results["samples"].append({"config": config, "rep": rep, "guest": guest,
+                               "metric": metric, "value": value})
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -8,22 +8,10 @@ import os
 import re
 import time
 
-from .runner import LabError, Sampler, pause_when_ready as _pause_when_ready
+from .runner import GUEST_R, LabError, Sampler, add_sample as add, pause_when_ready as _pause_when_ready
 from . import p001
 from . import p003
 from . import p004
-
-# A guest prints each report between these lines (runner.Lab.reports).
-GUEST_R = ('r(){ t=$1;shift;"$@" --quiet --json=/tmp/o.json;s=$?;'
-           'echo;echo "XVLAB-BEGIN $t";cat /tmp/o.json;echo "XVLAB-END $t $s";rm -f /tmp/o.json;};')
-
-
-def add(results, config, rep, guest, metric, value):
-    if value is None:
-        return
-    results["samples"].append({"config": config, "rep": rep, "guest": guest,
-                               "metric": metric, "value": value})
-
 
 def rounds(opts, configs):
     """Interleaved (rep, config) pairs."""
