@@ -3,8 +3,10 @@
 # and an idle-class CPU-bound task in guest ibg share one core.  With
 # xvsched the foreground keeps far more than the half of its solo
 # throughput it would keep at equal priority (>= 75 %; 99 % on a quiet
-# machine); when the foreground sleeps, the background runs again (>= 35 %
-# of a core, ~97 % on a quiet machine, ~0 if it stayed stopped).  The bounds
+# machine); when the foreground sleeps, the background is resumed and runs
+# again (>= 35 % of a core, ~97 % on a quiet machine, ~0 if it stayed
+# stopped; not asserted when other host work took over 40 % of CPU 0, to
+# which its vCPUs at SCHED_IDLE yield).  The bounds
 # hold beside `stress-ng --cpu 1`; the figures come from
 # scripts/bench-policy.sh and live in docs/policy.md.
 # Interval 500 ms, the paper's default.
@@ -120,9 +122,24 @@ wait_policies ibg 5 20 "the foreground sleeps, the backup runs"
 assert_match "^bg +[^ ]+ +1 +idle " "$("$X" status)" "status shows bg's vCPUs at SCHED_IDLE (RT column)"
 assert_eq true "$("$X" status --json | python3 -c 'import json,sys; print(str([d for d in json.load(sys.stdin)["domains"] if d["domain"]=="bg"][0]["vcpu_idle"]).lower())')" \
         "status --json: vcpu_idle of bg"
+backup_stopped && fail "the foreground sleeps, but the backup is still stopped by the daemon"
+# The share is only meaningful while CPU 0 (both guests' cpus) has no other
+# host work: at SCHED_IDLE the backup's vCPU yields to any host task (e.g.
+# the CI's stress-ng when the balancer puts it on CPU 0: 0.7 % then).  So
+# CPU 0's other work is measured beside it, and above 40 % the share is
+# reported as inconclusive, not asserted (the resume itself is, above).
+cpu0_busy() { awk '$1 == "cpu0" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+hz=$(getconf CLK_TCK)
+c0=$(cpu0_busy); w0=$(date +%s%N)
 read -r _ bg < <(measure_vcpus 5 ibg)
-echo "background while the foreground sleeps: $bg % of a core"
-in_range "$bg" 35 1000 || fail "the background got only $bg % while the foreground slept"
+c1=$(cpu0_busy); w1=$(date +%s%N)
+other=$(python3 -c "print(round(max(0.0, ($c1 - $c0) / $hz / (($w1 - $w0) / 1e9) * 100 - $bg), 1))")
+echo "background while the foreground sleeps: $bg % of a core (other host work on CPU 0: $other %)"
+if in_range "$other" 0 40; then
+        in_range "$bg" 35 1000 || fail "the background got only $bg % while the foreground slept"
+else
+        echo "background share inconclusive: other host work took $other % of CPU 0 (its vCPUs at SCHED_IDLE yield to it)"
+fi
 "$X" status
 daemon_stop
 assert_eq 0 "$(journal_entries)" "journal empty after SIGTERM"
