@@ -326,6 +326,13 @@ static int lookup(State *s, const char *name, Partition **ret) {
         return log_error_errno(-ENOENT, "no partition named '%s' (known: %s)", name, s->set.n ? known : "none");
 }
 
+/* state_open() and then lookup() of NAME: what every command on one
+ * partition starts with. */
+static int state_open_lookup(State *s, const char *name, Partition **ret) {
+        int r = state_open(s);
+        return r < 0 ? r : lookup(s, name, ret);
+}
+
 static int do_add(int argc, char **argv) {
         if (argc < 4)
                 return cli_usage_error("usage: xvsched partition add NAME DOMAIN...");
@@ -333,9 +340,7 @@ static int do_add(int argc, char **argv) {
         size_t n = (size_t) argc - 3;
         _cleanup_(state_done) State s = { .dir_fd = -EBADF };
         Partition *p;
-        int r = state_open(&s);
-        if (r >= 0)
-                r = lookup(&s, argv[2], &p);
+        int r = state_open_lookup(&s, argv[2], &p);
         if (r < 0)
                 return r;
         r = check_new_members(&s, names, n, p);
@@ -398,9 +403,7 @@ static int do_remove(int argc, char **argv) {
                 return cli_usage_error("usage: xvsched partition remove NAME DOMAIN...");
         _cleanup_(state_done) State s = { .dir_fd = -EBADF };
         Partition *p;
-        int r = state_open(&s);
-        if (r >= 0)
-                r = lookup(&s, argv[2], &p);
+        int r = state_open_lookup(&s, argv[2], &p);
         if (r < 0)
                 return r;
         r = check_members_of(p, argv + 3, (size_t) argc - 3);
@@ -422,9 +425,7 @@ static int do_delete(int argc, char **argv) {
                 return cli_usage_error("usage: xvsched partition delete NAME");
         _cleanup_(state_done) State s = { .dir_fd = -EBADF };
         Partition *p;
-        int r = state_open(&s);
-        if (r >= 0)
-                r = lookup(&s, argv[2], &p);
+        int r = state_open_lookup(&s, argv[2], &p);
         if (r < 0)
                 return r;
         /* leave() drops members from p as it goes: it works on copies */
@@ -466,9 +467,7 @@ static int do_move(int argc, char **argv) {
                 return cli_usage_error("usage: xvsched partition move NAME [--cpus LIST] [--mems LIST]");
         _cleanup_(state_done) State s = { .dir_fd = -EBADF };
         Partition *p;
-        int r = state_open(&s);
-        if (r >= 0)
-                r = lookup(&s, argv[2], &p);
+        int r = state_open_lookup(&s, argv[2], &p);
         if (r < 0)
                 return r;
         /* The new placement: what is given, the rest as it is. */
