@@ -147,7 +147,11 @@ json=$("$X" -b libvirt -c "$TCP" list --json) || fail "(a) list --json over $TCP
 log "figure: list ($TCP) $(ms "$t0") ms"
 assert_eq "channel (libvirt), guest-exec allowed" "$(path_of "$json" "$name" qga)" "(a) the QGA channel over TCP"
 assert_match "^no \(remote host" "$(path_of "$json" "$name" vmi)" "(a) vmi over TCP says it needs local RAM"
-"$X" -b libvirt -c "$TCP" list | grep -A1 "^$name " | sed "s/^/$XV_TEST_NAME: /"
+# A remote URI adds the HOST column first: the name is the row's second field.
+rows=$("$X" -b libvirt -c "$TCP" list) || fail "(a) list over $TCP failed"
+grep -A1 -E "^[^ ]+ +$name " <<<"$rows" | sed "s/^/$XV_TEST_NAME: /" | grep -q . ||
+        fail "(a) no row for $name in the list over $TCP: $(head -c 400 <<<"$rows")"
+grep -A1 -E "^[^ ]+ +$name " <<<"$rows" | sed "s/^/$XV_TEST_NAME: /"
 # One agent round trip through libvirt (a virsh start and connect included):
 # the qga view's attach is two (guest-ping, guest-info) after discovery.
 for u in qemu:///system "$TCP"; do
