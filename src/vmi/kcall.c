@@ -176,9 +176,15 @@ typedef struct Kc {
         bool regs_back;           /* the registers saved were written back (or never changed) */
 } Kc;
 
-void vmi_kcall_test_die(const char *step) {
+/* The test hook XVSCHED_TEST_KCALL_DIE names this step, and a test's own
+ * state directory is set (never in a normal run). */
+static bool test_die_at(const char *step) {
         const char *die = getenv("XVSCHED_TEST_KCALL_DIE"), *sd = getenv("XVSCHED_STATE_DIR");
-        if (die && streq(die, step) && sd && *sd) {
+        return die && streq(die, step) && sd && *sd;
+}
+
+void vmi_kcall_test_die(const char *step) {
+        if (test_die_at(step)) {
                 log_debug("kcall: test hook: dying at step %s", step);
                 raise(SIGKILL);
         }
@@ -411,7 +417,7 @@ static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallO
                 return vmi_set_error(k->v, -EIO, "the stub did not take the call's registers");
         }
         vmi_kcall_test_die("setup");
-        if (getenv("XVSCHED_TEST_KCALL_DIE") && streq(getenv("XVSCHED_TEST_KCALL_DIE"), "inside")) {
+        if (test_die_at("inside")) {
                 /* test: a few instructions into the function, then die */
                 for (int i = 0; i < 3; i++)
                         if (gdb_remote_step(k->g, thread) < 0 || gdb_remote_wait_stop(k->g, 2000, &st) < 0)
