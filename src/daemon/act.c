@@ -15,6 +15,7 @@
 #include "daemon/daemon-internal.h"
 #include "daemon/guard.h"
 #include "daemon/match.h"
+#include "host/cgroup.h"
 #include "host/sched.h"
 #include "lever/journal.h"
 #include "lever/lever.h"
@@ -193,12 +194,70 @@ static void act_task(Daemon *d, size_t t) {
                                 queue_op(dr, WORKER_OP_NICE, rt->pids[p], tp->nice);
                 }
                 task_rt_reniced(rt, tp->nice);
+        } else if (a.nice_already)
+                task_rt_reniced(rt, tp->nice);
+}
+
+/* Is the domain's cgroup at cpu.idle 1 already (set by someone else)?
+ * Then the daemon leaves it alone, on and off. */
+static bool group_idle_already(Daemon *d, const Domain *dom) {
+        if (dom->remote || !dom->cgroup || streq(dom->cgroup, "/"))
+                return false;
+        CgroupHost *h = NULL;
+        bool idle = false;
+        if (cgroup_host_open(d->opt->hv.cgroup_root, &h) >= 0) {
+                if (cgroup_get_idle(h, dom->cgroup, &idle) < 0)
+                        idle = false;
+                cgroup_host_free(h);
         }
+        return idle;
+}
+
+/* SCHED_IDLE on threads ranks them only inside their own cgroup: a domain
+ * with a cgroup of its own also gets cpu.idle 1 there (the idle= lever,
+ * journaled like every lever), and its value before when it leaves.  A
+ * domain without one (a raw QEMU in the root, a group shared with other
+ * processes), a kernel without cpu.idle, a remote domain: one notice line,
+ * not tried again until the daemon restarts; the vCPUs' SCHED_IDLE stays. */
+static void act_group_idle(Daemon *d, DomainRt *dr, bool on) {
+        Domain *dom = dr->domain;
+        if (on ? dr->group_idle_refused : !dr->group_idle)
+                return;
+        if (on && (dom->remote || group_idle_already(d, dom))) {
+                log_debug("%s: cgroup %s left as it is (remote, or cpu.idle 1 already)", dom->name,
+                          dom->cgroup ? dom->cgroup : "-");
+                dr->group_idle = false;
+                return;
+        }
+        if (d->opt->dry_run) {
+                printf("plan: %s: set idle=%s\n", dom->name, on ? "yes" : "no");
+                dr->group_idle = on;
+                return;
+        }
+        LeverSetting s;
+        const char *why;
+        if (lever_setting_parse(on ? "idle=yes" : "idle=no", &s, &why) < 0)
+                return;
+        LeverContext c = { .hv = &d->opt->hv, .journal = d->journal, .thread_mask = THREAD_MASK_ALL, .owner = "daemon" };
+        pthread_mutex_lock(d->journal_lock);
+        int r = lever_apply(&c, dom, &s, 1);
+        pthread_mutex_unlock(d->journal_lock);
+        if (r < 0) {
+                if (on)
+                        log_notice("%s: vCPUs at SCHED_IDLE, but not the whole cgroup: %s", dom->name, c.error);
+                else
+                        log_warning("%s: %s (the state file keeps its value for exit)", dom->name, c.error);
+                dr->group_idle_refused |= on;
+        } else
+                log_debug("%s: %s", dom->name, c.notes ? c.notes : "idle");
+        dr->group_idle = on && r >= 0;
+        lever_context_done(&c);
 }
 
 /* The domain's vCPU threads to the host's SCHED_IDLE and back (rt=idle,
  * rt=off), journaled like every thread lever: restored at exit, SIGTERM
- * and the next start after a crash. */
+ * and the next start after a crash.  Its own cgroup follows (cpu.idle);
+ * a failure there leaves the threads' part as it is. */
 static void act_vcpu_idle(Daemon *d, DomainRt *dr, bool on) {
         const char *one[] = { on ? "rt=idle" : "rt=off" };
         int r = apply_levers(d, dr, one, 1, "vcpu");
@@ -206,6 +265,8 @@ static void act_vcpu_idle(Daemon *d, DomainRt *dr, bool on) {
                 dr->vcpu_idle = on;
         else if (on)
                 dr->vcpu_idle_failed = true; /* apply_levers said why; leaving is tried again next tick */
+        if (!on || r >= 0)
+                act_group_idle(d, dr, on);
 }
 
 static void act_domain(Daemon *d, size_t i) {

@@ -36,11 +36,14 @@ void match_task(const TaskRule *tr, const GuestTask *tasks, size_t n, TaskObs *t
                         to->nice = tasks[k].nice;
                 }
         /* ...and every thread of them. */
+        rt->nice_seen_uniform = to->n_pids > 0;
+        rt->nice_seen = to->nice;
         for (size_t k = 0; k < n; k++)
                 for (size_t p = 0; p < to->n_pids; p++)
                         if (tasks[k].pid == to->pids[p]) {
                                 to->cpu_ns += tasks[k].cpu_ns;
                                 to->runnable |= tasks[k].state == 'R';
+                                rt->nice_seen_uniform &= tasks[k].nice == rt->nice_seen;
                         }
         to->present = to->n_pids > 0;
         memcpy(rt->pids, to->pids, sizeof to->pids);
@@ -81,6 +84,13 @@ void task_actions(const TaskPlan *tp, const TaskRt *rt, bool no_sched, bool no_n
                 bool same_pids = rt->n_nice_pids == rt->n_pids &&
                                  memcmp(rt->nice_pids, rt->pids, rt->n_pids * sizeof *rt->pids) == 0;
                 a.renice = !(rt->nice_set && rt->nice == tp->nice && same_pids);
+                /* Already there (the task list shows it): no call into the
+                 * guest, which on the vmi view is a VM pause and a kernel
+                 * call, and nothing to restore at exit. */
+                if (a.renice && rt->nice_seen_uniform && rt->nice_seen == tp->nice) {
+                        a.renice = false;
+                        a.nice_already = true;
+                }
         }
         *ret = a;
 }

@@ -38,6 +38,10 @@ typedef struct TaskRt {
         size_t n_nice_pids;
         pid_t idle_pids[POLICY_MAX_PIDS];   /* made SCHED_IDLE in the guest */
         size_t n_idle_pids;
+        /* What match_task() saw: every thread of pids at nice nice_seen
+         * (a renice to that value would change nothing). */
+        bool nice_seen_uniform;
+        int nice_seen;
 } TaskRt;
 
 /* Does guest task g match rule t (comm: exact; cmdline: fnmatch glob;
@@ -59,6 +63,7 @@ typedef struct TaskActions {
         size_t idle[POLICY_MAX_PIDS];  /* indexes into rt->pids to make SCHED_IDLE (as many as rt->idle_pids has room for) */
         size_t n_idle;
         bool renice;                   /* renice every pid in rt->pids to tp->nice */
+        bool nice_already;             /* no renice needed: the guest shows every thread at tp->nice */
 } TaskActions;
 
 /* no_sched, no_nice: the view cannot change policies, nice values. */

@@ -76,6 +76,9 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                 res->retry_in_ms = w->retry_ns > now ? (w->retry_ns - now) / 1000000 : 0;
                 return;
         }
+        /* A round never waits seconds for a guest kernel call: the task list
+         * it brings would be that late, and the policy blind meanwhile. */
+        guest_view_set_quick(w->view, true);
         for (size_t i = 0; i < n_ops; i++) {
                 WorkerOp *op = &ops[i];
                 if (op_skip_busy(ops, i, op)) {   /* no idle vCPU for a kernel call now: not again this round */
@@ -113,6 +116,7 @@ static void round_run(Worker *w, WorkerOp *ops, size_t n_ops, bool keepalive, Wo
                  * resumed now; an agent that went silent undoes them by its
                  * lease).  What this misses stays in the daemon's journal and
                  * is resumed when the view is back (settle_guest_stops). */
+                guest_view_set_quick(w->view, false);
                 (void) guest_view_release(w->view);
                 guest_view_free(w->view);
                 w->view = NULL;
@@ -232,6 +236,8 @@ int worker_stop(Worker *w, const WorkerOp *final, size_t n_final) {
                 WorkerResult res = {};
                 open_view(w, &res);
         }
+        if (w->view)   /* the undo at exit may wait for the guest, in bounds */
+                guest_view_set_quick(w->view, false);
         for (size_t i = 0; i < n_final; i++) {
                 int r = !w->view ? -ENOTCONN
                         : final[i].kind == WORKER_OP_CONT ? guest_view_cont(w->view, final[i].pid)

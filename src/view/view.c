@@ -92,6 +92,11 @@ int guest_view_cpus(GuestView *v, GuestCpu **ret, size_t *ret_n) {
         return v->ops->cpus ? v->ops->cpus(v->state, ret, ret_n) : -EOPNOTSUPP;
 }
 
+void guest_view_set_quick(GuestView *v, bool quick) {
+        if (v->ops->set_quick)
+                v->ops->set_quick(v->state, quick);
+}
+
 const char *guest_view_control_path(const GuestView *v) {
         if (v->ops->control_path)
                 return v->ops->control_path(v->state);

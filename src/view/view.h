@@ -65,6 +65,13 @@ typedef struct GuestViewOps {
         /* Optional: scheduling policy of every thread of pid (SCHED_OTHER,
          * SCHED_BATCH, SCHED_IDLE with priority 0; FIFO/RR with 1..99). */
         int (*sched)(void *state, pid_t pid, int policy, int priority);
+        /* Optional: how long a control call may wait for the guest.  Not
+         * quick (the default: commands, release): as long as it takes, in
+         * bounds.  Quick (the daemon's rounds): a call that would wait for
+         * the guest (the vmi view's kernel call, which needs an idle vCPU)
+         * fails with -EBUSY soon instead, so that the round and the task
+         * list it brings are not held for seconds; the caller asks again. */
+        void (*set_quick)(void *state, bool quick);
 } GuestViewOps;
 
 extern const GuestViewOps guest_view_agent;
@@ -91,6 +98,8 @@ int guest_view_nice(GuestView *v, pid_t pid, int nice);
 int guest_view_sched(GuestView *v, pid_t pid, int policy, int priority);
 int guest_view_keepalive(GuestView *v);
 int guest_view_release(GuestView *v);
+/* See GuestViewOps.set_quick; a no-op for views without waits. */
+void guest_view_set_quick(GuestView *v, bool quick);
 /* Can this view both stop and resume tasks?  (Consults caps() when set.) */
 bool guest_view_can_stop(const GuestView *v);
 unsigned guest_view_caps(const GuestView *v);

@@ -305,7 +305,9 @@ static int step_over(Kc *k, int thread) {
 }
 
 static int find_idle(Kc *k, const int *threads, size_t n, uint64_t *ret_rip) {
-        for (unsigned tries = 0; tries < VMI_KCALL_IDLE_TRIES; tries++) {
+        unsigned max_tries = k->opt && k->opt->idle_tries > 0 ? MIN(k->opt->idle_tries, VMI_KCALL_IDLE_TRIES)
+                                                              : VMI_KCALL_IDLE_TRIES;
+        for (unsigned tries = 0; tries < max_tries; tries++) {
                 k->st.idle_tries = tries + 1;
                 for (size_t i = 0; i < n; i++) {
                         Regs r;
@@ -326,8 +328,8 @@ static int find_idle(Kc *k, const int *threads, size_t n, uint64_t *ret_rip) {
                 if (e < 0 && e != -ETIMEDOUT)
                         return e;
         }
-        return vmi_set_error(k->v, -EBUSY, "no vCPU idle in hlt in %d looks over about 1.5 s (a guest that "
-                             "never idles)", VMI_KCALL_IDLE_TRIES);
+        return vmi_set_error(k->v, -EBUSY, "no vCPU idle in hlt in %u looks (a guest that is busy now, or "
+                             "never idles)", max_tries);
 }
 
 static int kcall_run(Kc *k, uint64_t fn, const uint64_t args[3], const VmiKcallOptions *opt, uint64_t *ret_rax) {

@@ -56,6 +56,9 @@ int vmi_ksym_lookup(Vmi *v, const char *name, uint64_t *ret);
 typedef struct VmiKcallOptions {
         int wake_ms;               /* wait for a vCPU to leave hlt (0: 2000) */
         int call_ms;               /* wait for the call to return (0: 2000) */
+        /* Looks for a vCPU idle in hlt, the guest running 2, 4, 8, ... ms
+         * (at most 100) between them (0: VMI_KCALL_IDLE_TRIES, ~1.5 s). */
+        unsigned idle_tries;
         /* Told before each change the call makes in the VM, so that it can
          * be journaled first (docs/agentless.md, "Killed mid-call"): the
          * breakpoint (GUEST_KCALL_BREAKPOINT), then the vCPU's saved

@@ -66,6 +66,7 @@ typedef struct VmiView {
          * gdbstub (src/vmi/kcall.c, docs/agentless.md), when there is no
          * agent and the VM's QMP socket is ours. */
         bool kcall;
+        bool quick;              /* guest_view_set_quick(): one short look for an idle vCPU, one try */
         uint64_t fn_send_sig, fn_set_user_nice;
         QmpClient *paused_q;     /* with_vm_paused()'s connection, during fn */
         struct { pid_t pid; int nice; } *niced;   /* original nice values, restored at release */
@@ -544,6 +545,9 @@ static int vv_stop(void *p, pid_t pid) {
 
 #define VV_GDB_TIMEOUT_MS 2000
 #define VV_KCALL_TRIES 3
+/* Quick mode (the daemon's rounds): looks for an idle vCPU with the guest
+ * running 2, 4 and 8 ms between them, then -EBUSY. */
+#define VV_QUICK_IDLE_TRIES 4
 
 typedef struct KcallArgs {
         uint64_t va;             /* the task, checked again while paused */
@@ -623,7 +627,8 @@ static int kcall_paused(VmiView *s, void *u) {
         if (r < 0)
                 vv_error(s, r, "cannot connect to QEMU's gdbstub at %s: %s", path, strerror(-r));
         else {
-                VmiKcallOptions o = { .note = kcall_note, .userdata = s, .gdb_socket = path };
+                VmiKcallOptions o = { .note = kcall_note, .userdata = s, .gdb_socket = path,
+                                      .idle_tries = s->quick ? VV_QUICK_IDLE_TRIES : 0 };
                 r = vmi_kcall(s->vmi, g, a->fn, a->args, &o, &a->rax, &s->last_kcall);
                 s->last_kcall_us = now_usec() - t0;
                 if (r < 0)
@@ -684,8 +689,9 @@ static int kcall_on(VmiView *s, const VmiTask *t, uint64_t fn, uint64_t a1, uint
         }
         int r = -EBUSY;
         /* no idle vCPU (a guest busy for ~1.5 s): a few more tries, so that
-         * a release (resume, nice restored) rarely fails for it */
-        for (int i = 0; i < VV_KCALL_TRIES && r == -EBUSY; i++) {
+         * a release (resume, nice restored) rarely fails for it; in quick
+         * mode one, and the daemon asks again once the guest idled */
+        for (int i = 0; i < (s->quick ? 1 : VV_KCALL_TRIES) && r == -EBUSY; i++) {
                 s->last_kcall = (VmiKcallStats) {};
                 s->last_setup_us = s->last_teardown_us = 0;
                 r = with_vm_paused(s, kcall_paused, &a);
@@ -851,6 +857,11 @@ static const char *vv_last_error(void *p) {
         return s->error;
 }
 
+static void vv_set_quick(void *p, bool quick) {
+        VmiView *s = p;
+        s->quick = quick;
+}
+
 const GuestViewOps guest_view_vmi = {
         .name = "vmi",
         .open = vv_open,
@@ -865,4 +876,5 @@ const GuestViewOps guest_view_vmi = {
         .cpus = vv_cpus,
         .caps = vv_caps,
         .control_path = vv_control_path,
+        .set_quick = vv_set_quick,
 };

@@ -209,6 +209,40 @@ static void test_actions_renice_on_change(void **st) {
         assert_false(a.renice);
 }
 
+/* A renice to the value every thread already has is no call at all (on the
+ * vmi view each is a VM pause and a guest kernel call); one thread off it,
+ * or another value, and the renice is made. */
+static void test_actions_nice_already(void **st) {
+        (void) st;
+        GuestTask l[] = {
+                task(10, 10, "web", "web", 'S', 1),
+                task(10, 11, "web", "web", 'S', 1),
+                task(20, 20, "web", "web", 'R', 1),
+        };
+        TaskRule tr = { .match = TASK_MATCH_COMM, .pattern = "web" };
+        TaskObs o;
+        TaskRt rt = {};
+        TaskActions a;
+        TaskPlan p = { .set_nice = true, .nice = 0 };
+        match_task(&tr, l, ELEMENTSOF(l), &o, &rt);
+        task_actions(&p, &rt, false, false, &a);
+        assert_false(a.renice);
+        assert_true(a.nice_already);
+        p.nice = 19;                     /* another value: a renice */
+        task_actions(&p, &rt, false, false, &a);
+        assert_true(a.renice);
+        assert_false(a.nice_already);
+        p.nice = 0;
+        l[1].nice = 5;                   /* one thread off it: a renice */
+        match_task(&tr, l, ELEMENTSOF(l), &o, &rt);
+        task_actions(&p, &rt, false, false, &a);
+        assert_true(a.renice);
+        l[1].nice = 0;
+        TaskRule none = { .match = TASK_MATCH_COMM, .pattern = "nope" };
+        match_task(&none, l, ELEMENTSOF(l), &o, &rt);
+        assert_false(rt.nice_seen_uniform); /* nothing seen: nothing known */
+}
+
 static void test_ops_have(void **st) {
         (void) st;
         WorkerOp ops[] = { { .kind = WORKER_OP_STOP, .pid = 5 }, { .kind = WORKER_OP_CONT, .pid = 6 } };
@@ -338,7 +372,7 @@ int main(void) {
                 cmocka_unit_test(test_rule_matches),        cmocka_unit_test(test_match_aggregates_threads),
                 cmocka_unit_test(test_match_bounded),       cmocka_unit_test(test_actions_stop_once),
                 cmocka_unit_test(test_actions_stopped_is_bounded), cmocka_unit_test(test_actions_idle_once),
-                cmocka_unit_test(test_actions_renice_on_change), cmocka_unit_test(test_ops_have),
+                cmocka_unit_test(test_actions_renice_on_change), cmocka_unit_test(test_actions_nice_already), cmocka_unit_test(test_ops_have),
                 cmocka_unit_test(test_stop_entry_fate),
                 cmocka_unit_test(test_ops_stops_first),     cmocka_unit_test(test_op_skip_busy),
                 cmocka_unit_test(test_guest_idled),         cmocka_unit_test(test_guest_poll_due),

@@ -50,6 +50,27 @@ run_checks() {
         [ "$pm" -ge 950 ] || { echo "$out" | grep DISAGREE >&2; fail "$n: rq->curr agrees with /proc only $pm per mille"; }
         # the two CPU-bound loops are what the CPUs run
         echo "$out" | grep -q 'curr [0-9]* sh idle=0' || fail "$n: no CPU runs the busy loops"
+        [ "$n" = anon ] && quick_call_check "$pid" "$n"
+        return 0
+}
+
+# Both vCPUs busy: no idle vCPU for a guest kernel call.  As the daemon's
+# rounds make it (--quick), a call is refused after one short look, not
+# after three ~1.5 s searches (which held the daemon's round, and its view
+# of the guest, for ~4.5 s: the 002 idle-class loss), and the VM runs on.
+quick_call_check() {
+        local pid=$1 n=$2 busy out rc=0 t0 ms
+        busy=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" ps | awk -F'\t' '$7 == "sh" && $8 ~ /while/ && $3 == "R" { print $2; exit }')
+        [ -n "$busy" ] || fail "$n: no running busy loop in the task list"
+        t0=$(date +%s%N)
+        out=$("$CTL" --pid "$pid" --qmp "$XV_RUN/$n.qmp" --quick cont "$busy" 2>&1) || rc=$?
+        ms=$((($(date +%s%N) - t0) / 1000000))
+        log "$n: quick kernel call with both vCPUs busy: exit $rc in $ms ms: $(echo "$out" | tail -1)"
+        [ "$rc" = 1 ] || fail "$n: quick call with no idle vCPU: exit $rc (wanted 1): $out"
+        assert_match 'no vCPU idle in hlt in 4 looks' "$out" "$n: quick call refusal"
+        # the patient call's idle searches alone let the guest run ~4.5 s
+        [ "$ms" -lt 4000 ] || fail "$n: the quick call took $ms ms"
+        assert_match '"running": *true' "$(vm qmp "$n" '{"execute":"query-status"}')" "$n: VM runs after the refused call"
 }
 
 # 1. anonymous RAM, read with process_vm_readv

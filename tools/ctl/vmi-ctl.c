@@ -31,6 +31,7 @@
 static pid_t arg_pid;
 static const char *arg_qmp, *arg_agent;
 static unsigned arg_hold_ms = 20;
+static bool arg_quick;
 
 static uint64_t now_us(void) {
         struct timespec ts;
@@ -151,6 +152,7 @@ static int cmd_stopcont(bool stop, pid_t pid) {
         _cleanup_(domain_freep) Domain *d = make_domain();
         _cleanup_(guest_view_freep) GuestView *v = open_view(&guest_view_vmi, d);
         printf("control_path %s\n", guest_view_control_path(v));
+        guest_view_set_quick(v, arg_quick);
         int r = stop ? guest_view_stop(v, pid) : guest_view_cont(v, pid);
         if (r < 0) {
                 fprintf(stderr, "vmi-ctl: %s %d: %s: %s\n", stop ? "stop" : "cont", (int) pid, strerror(-r),
@@ -410,7 +412,7 @@ static int cmd_cycles(pid_t pid, unsigned n) {
 }
 
 static void usage(void) {
-        fputs("Usage: vmi-ctl --pid PID [--qmp SOCK] [--agent SOCK] [--hold-ms MS]\n"
+        fputs("Usage: vmi-ctl --pid PID [--qmp SOCK] [--agent SOCK] [--hold-ms MS] [--quick]\n"
               "               info | ps | cpus | stop PID | cont PID | crosscheck N | cpucheck N | cycles PID N\n",
               stderr);
         exit(2);
@@ -422,6 +424,7 @@ int main(int argc, char **argv) {
                 { "qmp", required_argument, NULL, 'q' },
                 { "agent", required_argument, NULL, 'a' },
                 { "hold-ms", required_argument, NULL, 'H' },
+                { "quick", no_argument, NULL, 'Q' },   /* stop/cont as the daemon's rounds make them */
                 {},
         };
         int c;
@@ -434,6 +437,7 @@ int main(int argc, char **argv) {
                 case 'q': arg_qmp = optarg; break;
                 case 'a': arg_agent = optarg; break;
                 case 'H': arg_hold_ms = (unsigned) atoi(optarg); break;
+                case 'Q': arg_quick = true; break;
                 default: usage();
                 }
         if (arg_pid <= 0 || optind >= argc)
