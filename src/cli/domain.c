@@ -58,6 +58,8 @@ static json_object *levers_json(const DomainLevers *l) {
                                        l->memory == UINT64_MAX ? NULL : json_object_new_int64((int64_t) l->memory));
         if (l->have_ioweight)
                 json_object_object_add(o, "ioweight", json_object_new_int((int) l->ioweight));
+        if (l->have_idle)
+                json_object_object_add(o, "idle", json_object_new_boolean(l->idle));
         return o;
 }
 
@@ -391,7 +393,8 @@ int cmd_show(int argc, char **argv) {
                                  (unsigned long long) (lv.memory >> 20));
                 if (lv.have_ioweight)
                         snprintf(io, sizeof io, "%u", lv.ioweight);
-                printf("Levers:    WEIGHT CAP    CPUSET   MEMS %s  MEMORY %s  IOWEIGHT %s\n", mems ? mems : "-", mem, io);
+                printf("Levers:    WEIGHT CAP    CPUSET   MEMS %s  MEMORY %s  IOWEIGHT %s  IDLE %s\n", mems ? mems : "-", mem, io,
+                       lv.have_idle ? (lv.idle ? "yes" : "no") : "-");
                 printf("           %s\n", levers);
                 printf("\n%8s %-9s %4s %-18s %5s %-6s %4s %-8s %6s\n", "TID", "CLASS", "VCPU", "COMM", "NICE", "POLICY",
                        "PRIO", "AFFINITY", "CPU%");

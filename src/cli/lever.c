@@ -46,7 +46,7 @@ int cli_open_journal(Journal **ret) {
 
 int cmd_set(int argc, char **argv) {
         if (argc < 3)
-                return cli_usage_error("usage: xvsched set DOMAIN KEY=VALUE... (keys: nice rt cpus weight cap mems memory ioweight)");
+                return cli_usage_error("usage: xvsched set DOMAIN KEY=VALUE... (keys: nice rt cpus weight cap mems memory ioweight idle)");
 
         /* Validate every key first: nothing is discovered or touched before
          * the whole command line makes sense. */

@@ -37,7 +37,7 @@ static const CliOption no_options[] = { {} };
 static const Command commands[] = {
         { "list", "", "list every domain with its threads and levers", cmd_list, no_options, true },
         { "show", "DOMAIN", "one domain in detail: threads, classes, levers, CPU use", cmd_show, no_options, true },
-        { "set", "DOMAIN KEY=VALUE...", "change levers, all or nothing (nice rt cpus weight cap mems memory ioweight)", cmd_set, no_options, true },
+        { "set", "DOMAIN KEY=VALUE...", "change levers, all or nothing (nice rt cpus weight cap mems memory ioweight idle)", cmd_set, no_options, true },
         { "reset", "DOMAIN|--all", "restore every value xvsched changed", cmd_reset, no_options, true },
         { "daemon", "run [CONFIG]|status|reload|stop", "the policy daemon: run it, ask it for its state, reload or stop it", cmd_daemon, run_options, true },
         { "run", "[CONFIG]", "short for 'daemon run': enforce the rules of CONFIG", cmd_run, run_options, false },

@@ -79,6 +79,8 @@ typedef struct DomainRt {
         bool rt_refused;           /* RT refused as unsafe for the host (lever_rt_check): said once, not retried */
         bool vcpu_idle;            /* its vCPU threads at the host's SCHED_IDLE (rt=idle, journaled) */
         bool vcpu_idle_failed;     /* rt=idle failed: said once, not retried until the domain restarts */
+        bool group_idle;           /* with them, its own cgroup at cpu.idle 1 (idle=yes, journaled) */
+        bool group_idle_refused;   /* idle=yes refused (no own group, no cpu.idle): said once, not retried */
 } DomainRt;
 
 typedef struct Daemon {

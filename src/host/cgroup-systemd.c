@@ -112,6 +112,7 @@ const char *cgroup_v2_knob_controller(CgroupKnob k) {
         switch (k) {
         case CGROUP_KNOB_WEIGHT:
         case CGROUP_KNOB_CAP:
+        case CGROUP_KNOB_IDLE:
                 return "cpu";
         case CGROUP_KNOB_CPUS:
         case CGROUP_KNOB_MEMS:
@@ -247,6 +248,7 @@ static int knob_file_present(const CgroupHost *h, const char *cg, CgroupKnob k) 
                 [CGROUP_KNOB_MEMS] = { "cpuset.mems" },
                 [CGROUP_KNOB_MEMORY_MAX] = { "memory.max" },
                 [CGROUP_KNOB_IO_WEIGHT] = { "io.weight", "io.bfq.weight" },
+                [CGROUP_KNOB_IDLE] = { "cpu.idle" },
         };
         if (k < 0 || k >= _CGROUP_KNOB_MAX)
                 return -EINVAL;
@@ -293,6 +295,17 @@ static int unit_props_for(const CgroupHost *h, const char *unit, CgroupKnob k, c
                 if (r < 0)
                         return r;
                 return systemd_cap_to_quota(v->cap, n > 1 ? cur[1].u : SYSTEMD_UNSET, &p->u);
+        }
+        case CGROUP_KNOB_IDLE: {
+                /* systemd's CPUWeight=idle is 0 on the bus; not idle: an
+                 * idle unit's weight back to unset, any other kept. */
+                UnitProp cur[SYSTEMD_PROPS_MAX];
+                size_t n;
+                int r = systemd_unit_get_knob(h->sd_bus, unit, k, cur, &n);
+                if (r < 0)
+                        return r;
+                p->u = systemd_idle_to_weight(v->u != 0, cur[0].u);
+                return 0;
         }
         default:
                 return -EINVAL;

@@ -26,6 +26,7 @@ static const char *const knob_table[_CGROUP_KNOB_MAX] = {
         [CGROUP_KNOB_MEMS] = "mems",
         [CGROUP_KNOB_MEMORY_MAX] = "memory",
         [CGROUP_KNOB_IO_WEIGHT] = "ioweight",
+        [CGROUP_KNOB_IDLE] = "idle",
 };
 
 const char *cgroup_knob_to_string(CgroupKnob k) {
@@ -435,6 +436,8 @@ int cgroup_host_procs_path(const CgroupHost *h, const char *cg, char **ret) {
 int cgroup_knob_path(const CgroupHost *h, const char *cg, CgroupKnob k, char **ret) {
         if (k < 0 || k >= _CGROUP_KNOB_MAX)
                 return -EINVAL;
+        if (k == CGROUP_KNOB_IDLE && h) /* the same name on v1 and v2 */
+                return cgroup_file(h, CGROUP_CTRL_CPU, cg, "cpu.idle", ret);
         return DISPATCH(h, knob_path, cg, k, ret);
 }
 
@@ -527,6 +530,42 @@ int cgroup_set_io_weight(const CgroupHost *h, const char *cg, unsigned weight) {
         if (r != 0)
                 return r < 0 ? r : 0;
         return DISPATCH(h, set_io_weight, cg, weight);
+}
+
+int cgroup_get_idle(const CgroupHost *h, const char *cg, bool *ret) {
+        if (!h || !ret)
+                return -EINVAL;
+        uint64_t v;
+        int r = cgroup_read_u64(h, CGROUP_CTRL_CPU, cg, "cpu.idle", &v);
+        if (r < 0)
+                return r;
+        if (v > 1)
+                return -ERANGE;
+        *ret = v == 1;
+        return 0;
+}
+
+int cgroup_set_idle(const CgroupHost *h, const char *cg, bool idle) {
+        if (!h)
+                return -EINVAL;
+        int r = cgroup_route_set(h, cg, CGROUP_KNOB_IDLE, &(CgroupValue) { .u = idle });
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return cgroup_write(h, CGROUP_CTRL_CPU, cg, "cpu.idle", idle ? "1" : "0");
+}
+
+int cgroup_idle_check(const CgroupHost *h, const char *cg) {
+        if (!h)
+                return -EINVAL;
+        int r = cgroup_file_exists(h, CGROUP_CTRL_CPU, cg, "cpu.idle");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        /* No cpu.idle: a kernel without it when the group has the cpu
+         * controller's other files (v1 always; v2 once cpu is enabled). */
+        r = cgroup_file_exists(h, CGROUP_CTRL_CPU, cg, h->backend->version == CGROUP_V1 ? "cpu.shares" : "cpu.weight");
+        if (r < 0)
+                return r;
+        return r > 0 ? -EOPNOTSUPP : 0;
 }
 
 static CgroupController knob_controller(CgroupKnob k) {

@@ -45,6 +45,7 @@ typedef enum CgroupKnob {
         CGROUP_KNOB_MEMS,
         CGROUP_KNOB_MEMORY_MAX,
         CGROUP_KNOB_IO_WEIGHT,
+        CGROUP_KNOB_IDLE,
         _CGROUP_KNOB_MAX,
         _CGROUP_KNOB_INVALID = -1,
 } CgroupKnob;
@@ -57,7 +58,7 @@ typedef enum CgroupKnob {
 
 typedef struct CgroupHost CgroupHost;
 
-const char *cgroup_knob_to_string(CgroupKnob k);      /* "weight", "cap", "cpus", "mems", "memory", "ioweight" */
+const char *cgroup_knob_to_string(CgroupKnob k);      /* "weight", "cap", "cpus", "mems", "memory", "ioweight", "idle" */
 CgroupKnob cgroup_knob_from_string(const char *s);
 
 /* Pure mappings between the xvsched scale and each backend's raw value. */
@@ -139,6 +140,17 @@ int cgroup_get_memory_max(const CgroupHost *h, const char *cg, uint64_t *ret);
 int cgroup_set_memory_max(const CgroupHost *h, const char *cg, uint64_t bytes);
 int cgroup_get_io_weight(const CgroupHost *h, const char *cg, unsigned *ret);
 int cgroup_set_io_weight(const CgroupHost *h, const char *cg, unsigned weight);
+/* cpu.idle (Linux >= 5.15, v1's cpu controller and v2 alike): 1 makes the
+ * whole group SCHED_IDLE-like against its siblings.  Where systemd owns the
+ * tree, a unit's own group takes it as CPUWeight=0 over D-Bus (systemd's
+ * "CPUWeight=idle", which writes cpu.idle 1; idle=false puts an idle
+ * unit's CPUWeight back to unset).  check: 0 when cg can take it (the file
+ * is there, or v2 has not enabled cpu for cg yet); -EOPNOTSUPP when cg has
+ * the cpu controller's weight file but no cpu.idle (a kernel before 5.15,
+ * or without CONFIG_FAIR_GROUP_SCHED); -ENOENT when cg does not exist. */
+int cgroup_get_idle(const CgroupHost *h, const char *cg, bool *ret);
+int cgroup_set_idle(const CgroupHost *h, const char *cg, bool idle);
+int cgroup_idle_check(const CgroupHost *h, const char *cg);
 
 /* Exact save/restore of a knob's raw file contents (e.g. v1 cap saves
  * "QUOTA PERIOD").  The saved string is opaque, printable, without newlines;

@@ -116,12 +116,19 @@ const char *systemd_knob_property(CgroupKnob k) {
                 [CGROUP_KNOB_MEMS] = "AllowedMemoryNodes",
                 [CGROUP_KNOB_MEMORY_MAX] = "MemoryMax",
                 [CGROUP_KNOB_IO_WEIGHT] = "IOWeight",
+                [CGROUP_KNOB_IDLE] = "CPUWeight", /* 0: systemd's CPUWeight=idle */
         };
         return k >= 0 && k < _CGROUP_KNOB_MAX ? props[k] : NULL;
 }
 
 static bool knob_is_set(CgroupKnob k) {
         return k == CGROUP_KNOB_CPUS || k == CGROUP_KNOB_MEMS;
+}
+
+uint64_t systemd_idle_to_weight(bool idle, uint64_t cur) {
+        if (idle)
+                return SYSTEMD_WEIGHT_IDLE;
+        return cur == SYSTEMD_WEIGHT_IDLE ? SYSTEMD_UNSET : cur;
 }
 
 int systemd_cap_to_quota(double percent, uint64_t period_usec, uint64_t *ret) {

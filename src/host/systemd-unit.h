@@ -42,6 +42,9 @@
 /* systemd's "unset" for t properties (CGROUP_WEIGHT_INVALID, USEC_INFINITY,
  * CGROUP_LIMIT_MAX). */
 #define SYSTEMD_UNSET UINT64_MAX
+/* CPUWeight=idle on the bus (CGROUP_WEIGHT_IDLE, systemd >= 252): systemd
+ * writes cpu.idle 1 instead of a cpu.weight. */
+#define SYSTEMD_WEIGHT_IDLE UINT64_C(0)
 #define SYSTEMD_PROPS_MAX 2
 
 typedef struct UnitProp {
@@ -78,6 +81,9 @@ const char *systemd_knob_property(CgroupKnob k);
  * cap above CGROUP_CAP_MAX, -EINVAL for a negative or non-finite one. */
 int systemd_cap_to_quota(double percent, uint64_t period_usec, uint64_t *ret);
 double systemd_quota_to_cap(uint64_t quota_per_sec_usec);   /* 0 = none */
+/* The idle lever as CPUWeight, given the unit's CPUWeight now: idle → 0
+ * (systemd's "idle"); not idle → unset where it is idle now, else kept. */
+uint64_t systemd_idle_to_weight(bool idle, uint64_t cur);
 
 /* A CpuSet as systemd's "ay" mask and back (n bytes, trailing zero bytes
  * dropped; the empty set is 0 bytes). */

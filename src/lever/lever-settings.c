@@ -15,7 +15,7 @@
 static const char *const lever_names[_LEVER_MAX] = {
         [LEVER_NICE] = "nice",     [LEVER_RT] = "rt",    [LEVER_CPUS] = "cpus",
         [LEVER_WEIGHT] = "weight", [LEVER_CAP] = "cap",  [LEVER_MEMS] = "mems",
-        [LEVER_MEMORY] = "memory", [LEVER_IOWEIGHT] = "ioweight",
+        [LEVER_MEMORY] = "memory", [LEVER_IOWEIGHT] = "ioweight", [LEVER_IDLE] = "idle",
 };
 
 const char *lever_key_to_string(LeverKey k) {
@@ -40,6 +40,7 @@ CgroupKnob lever_key_to_knob(LeverKey k) {
         case LEVER_MEMS: return CGROUP_KNOB_MEMS;
         case LEVER_MEMORY: return CGROUP_KNOB_MEMORY_MAX;
         case LEVER_IOWEIGHT: return CGROUP_KNOB_IO_WEIGHT;
+        case LEVER_IDLE: return CGROUP_KNOB_IDLE;
         default: return _CGROUP_KNOB_INVALID;
         }
 }
@@ -78,7 +79,7 @@ int lever_setting_parse(const char *kv, LeverSetting *ret, const char **ret_reas
         const char *v = eq + 1;
         s.key = lever_key_from_string(key);
         if (s.key < 0) {
-                *ret_reason = "unknown key (known: nice, rt, cpus, weight, cap, mems, memory, ioweight)";
+                *ret_reason = "unknown key (known: nice, rt, cpus, weight, cap, mems, memory, ioweight, idle)";
                 return -EINVAL;
         }
         snprintf(s.value, sizeof s.value, "%s", v);
@@ -144,6 +145,15 @@ int lever_setting_parse(const char *kv, LeverSetting *ret, const char **ret_reas
                 else if (parse_size(v, &s.v.bytes) < 0 || s.v.bytes < 4096)
                         return -EINVAL;
                 break;
+        case LEVER_IDLE:
+                *ret_reason = "must be yes or no";
+                if (streq(v, "yes") || streq(v, "1") || streq(v, "on"))
+                        s.v.idle = true;
+                else if (streq(v, "no") || streq(v, "0") || streq(v, "off"))
+                        s.v.idle = false;
+                else
+                        return -EINVAL;
+                break;
         default:
                 return -EINVAL;
         }
@@ -161,7 +171,7 @@ int lever_settings_validate(LeverContext *c, const Domain *d, const LeverSetting
                 if (seen[s->key])
                         return lever_fail(c, s, -EINVAL, "given more than once");
                 seen[s->key] = true;
-                if (d->remote && (s->key == LEVER_NICE || s->key == LEVER_RT || s->key == LEVER_MEMS))
+                if (d->remote && (s->key == LEVER_NICE || s->key == LEVER_RT || s->key == LEVER_MEMS || s->key == LEVER_IDLE))
                         return lever_fail(c, s, -EOPNOTSUPP, "domain '%s' is on another host (%s): there only weight, cap, "
                                           "cpus, memory and ioweight act, through libvirt's API", d->name,
                                           d->libvirt_uri ? d->libvirt_uri : "remote");

@@ -53,6 +53,8 @@ static int apply_via_backend(LeverContext *c, LeverTxn *t, Domain *d, const Leve
         switch (s->key) {
         case LEVER_MEMS:
                 return -EOPNOTSUPP; /* libvirt's numatune cannot always change live: write cpuset.mems */
+        case LEVER_IDLE:
+                return -EOPNOTSUPP; /* libvirt has no tunable for cpu.idle: its machine group's file */
         case LEVER_CAP: snprintf(value, sizeof value, "%g", s->v.cap); break;
         case LEVER_MEMORY: snprintf(value, sizeof value, "%llu", (unsigned long long) s->v.bytes); break;
         default: snprintf(value, sizeof value, "%u", s->v.weight); break;
@@ -308,6 +310,7 @@ static int cgroup_set_typed(const CgroupHost *h, const char *cg, const LeverSett
         case LEVER_MEMS: return cgroup_set_mems(h, cg, &s->v.cpus);
         case LEVER_MEMORY: return cgroup_set_memory_max(h, cg, s->v.bytes);
         case LEVER_IOWEIGHT: return cgroup_set_io_weight(h, cg, s->v.weight);
+        case LEVER_IDLE: return cgroup_set_idle(h, cg, s->v.idle);
         default: return -EINVAL;
         }
 }
@@ -319,9 +322,25 @@ static int apply_group_lever(LeverContext *c, LeverTxn *t, Domain *d, const Cgro
         if (d->remote)  /* its host's cgroups are not here */
                 return lever_fail(c, s, r, "libvirt on %s cannot set it for this domain", d->libvirt_uri ? d->libvirt_uri : "its host");
 
-        r = ensure_own_cgroup(c, t, d, h, s);
-        if (r < 0)
-                return r;
+        if (s->key == LEVER_IDLE) {
+                /* cpu.idle idles every process of the group: only a group
+                 * the domain has to itself, and never one made for it here
+                 * (the daemon's idle class asks for it on every domain). */
+                if (cgroup_shared(h, d->cgroup, d))
+                        return lever_fail(c, s, -EBUSY, "domain '%s' has no cgroup of its own (%s is shared with other "
+                                          "processes): cpu.idle there would idle them too; weight= gives it one",
+                                          d->name, d->cgroup ? d->cgroup : "none");
+                r = cgroup_idle_check(h, d->cgroup);
+                if (r == -EOPNOTSUPP)
+                        return lever_fail(c, s, r, "this kernel has no cpu.idle (Linux 5.15 or later has it) in cgroup %s",
+                                          d->cgroup);
+                if (r < 0)
+                        return lever_fail(c, s, r, "cgroup %s: %s", d->cgroup, lever_errno_reason(r));
+        } else {
+                r = ensure_own_cgroup(c, t, d, h, s);
+                if (r < 0)
+                        return r;
+        }
         CgroupKnob k = lever_key_to_knob(s->key);
         if (c->dry_run) {
                 lever_note(c, "%s=%s: would write cgroup %s", lever_key_to_string(s->key), s->value, d->cgroup ? d->cgroup : "(new)");
@@ -368,10 +387,14 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
 
         LeverTxn t;
         int r = lever_txn_begin(&t);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const LeverSetting *s = &settings[i];
-                r = lever_is_thread_lever(s->key) ? apply_thread_lever(c, &t, d, s) : apply_group_lever(c, &t, d, h, s);
-        }
+        /* idle= last: a weight= of the same call may give the domain its own group first */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; r >= 0 && i < n; i++) {
+                        const LeverSetting *s = &settings[i];
+                        if ((s->key == LEVER_IDLE) != (pass == 1))
+                                continue;
+                        r = lever_is_thread_lever(s->key) ? apply_thread_lever(c, &t, d, s) : apply_group_lever(c, &t, d, h, s);
+                }
         for (size_t i = 0; r >= 0 && !c->dry_run && i < n; i++) /* once every lever is in place (cpus=) */
                 if (settings[i].key == LEVER_RT)
                         lever_warn_rt(c, d, &settings[i]);
@@ -429,6 +452,7 @@ int lever_read_domain(const HvOptions *o, const Domain *d, DomainLevers *ret) {
                         l.have_mems = cgroup_get_mems(h, d->cgroup, &l.mems) >= 0;
                         l.have_memory = cgroup_get_memory_max(h, d->cgroup, &l.memory) >= 0;
                         l.have_ioweight = cgroup_get_io_weight(h, d->cgroup, &l.ioweight) >= 0;
+                        l.have_idle = cgroup_get_idle(h, d->cgroup, &l.idle) >= 0;
                         cgroup_host_free(h);
                 }
         }

@@ -12,6 +12,10 @@
  *   mems=LIST               cpuset.mems
  *   memory=SIZE|max         memory limit
  *   ioweight=1..10000       I/O weight
+ *   idle=yes|no             cpu.idle of the domain's own cgroup (the whole
+ *                           group SCHED_IDLE-like against its siblings);
+ *                           refused for a group shared with other
+ *                           processes: this lever never creates one
  *
  * Thread levers act on the threads of the classes selected (vcpu, emulator,
  * io); group levers act on the domain's cgroup (created under /xvsched-NAME and
@@ -38,6 +42,7 @@ typedef enum LeverKey {
         LEVER_MEMS,
         LEVER_MEMORY,
         LEVER_IOWEIGHT,
+        LEVER_IDLE,
         _LEVER_MAX,
         _LEVER_INVALID = -1,
 } LeverKey;
@@ -55,6 +60,7 @@ typedef struct LeverSetting {
                 unsigned weight;  /* weight and ioweight */
                 double cap;
                 uint64_t bytes;
+                bool idle;
         } v;
 } LeverSetting;
 
@@ -129,6 +135,7 @@ typedef struct DomainLevers {
         CpuSet cpus, mems;
         uint64_t memory;
         unsigned ioweight;
-        bool have_weight, have_cap, have_cpus, have_mems, have_memory, have_ioweight;
+        bool idle;
+        bool have_weight, have_cap, have_cpus, have_mems, have_memory, have_ioweight, have_idle;
 } DomainLevers;
 int lever_read_domain(const HvOptions *o, const Domain *d, DomainLevers *ret);
