@@ -97,6 +97,17 @@ int cmd_daemon(int argc, char **argv);
 int cmd_daemon_stop(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_partition(int argc, char **argv);
+int cmd_route(int argc, char **argv);
+/* What `list --routes` shows of a domain (route.c): its guest kernel's
+ * release, read from guest memory (no pause), and the kcall route's verdict
+ * there (STATE_DIR/routes.json). */
+typedef struct CliRouteStatus {
+        char kernel[65];
+        bool readable, soaked, disabled;
+        char reason[257];
+        char status[400];      /* "ok", "disabled: REASON", "not soaked", "kernel not readable (...)" */
+} CliRouteStatus;
+void cli_route_status(const Domain *d, CliRouteStatus *ret);
 /* The journal, opened with one error line on failure (lever.c). */
 struct Journal;
 int cli_open_journal(struct Journal **ret);
@@ -120,3 +131,5 @@ extern const CliOption cont_options[];
 extern const CliOption timeline_options[];
 extern const CliOption top_options[];
 extern const CliOption partition_options[];
+extern const CliOption route_options[];
+extern const CliOption list_options[];

@@ -14,6 +14,7 @@
 #include "lever/lever.h"
 #include "view/qga-client.h"
 #include "view-registry/view-registry.h"
+#include "vmi/routes.h"
 
 static json_object *json_cpuset(const CpuSet *s) {
         _cleanup_free_ char *t = cpuset_format(s);
@@ -292,9 +293,23 @@ static void fmt_levers(const DomainLevers *l, char *buf, size_t size) {
         snprintf(buf, size, "%-7s %-6s %-8s", w, c, cpus ? cpus : "-");
 }
 
+static json_object *route_json(const CliRouteStatus *rs) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "kernel", rs->readable ? json_object_new_string(rs->kernel) : NULL);
+        json_object_object_add(o, "route", json_object_new_string(ROUTE_KCALL));
+        json_object_object_add(o, "status", json_object_new_string(!rs->readable ? "unknown"
+                                                                  : rs->disabled   ? "disabled"
+                                                                  : rs->soaked     ? "ok"
+                                                                                   : "not soaked"));
+        json_object_object_add(o, "reason", rs->soaked ? json_object_new_string(rs->reason) : NULL);
+        json_object_object_add(o, "detail", json_object_new_string(rs->status));
+        return o;
+}
+
 int cmd_list(int argc, char **argv _unused_) {
         if (argc > 1)
                 return cli_usage_error("list takes no arguments (did you mean 'show %s'?)", argv[1]);
+        bool routes = cli_option("routes") != NULL;
         DomainList l = {};
         int r = cli_discover(&l);
         if (r < 0)
@@ -307,8 +322,15 @@ int cmd_list(int argc, char **argv _unused_) {
         }
         if (arg.json) {
                 json_object *a = json_object_new_array();
-                for (size_t i = 0; i < l.n; i++)
-                        json_object_array_add(a, domain_json(l.domains[i], pct[i], total[i], false));
+                for (size_t i = 0; i < l.n; i++) {
+                        json_object *o = domain_json(l.domains[i], pct[i], total[i], false);
+                        if (routes) {
+                                CliRouteStatus rs;
+                                cli_route_status(l.domains[i], &rs);
+                                json_object_object_add(o, "agentless_route", route_json(&rs));
+                        }
+                        json_object_array_add(a, o);
+                }
                 cli_print_json(a);
         } else {
                 /* Many hosts, or a remote one: each row starts with its host. */
@@ -337,6 +359,12 @@ int cmd_list(int argc, char **argv _unused_) {
                         domain_paths(d, &p);
                         printf("  paths: agent: %s; qga: %s; vmi: %s; pause: %s; stop: %s\n", p.agent, p.qga, p.vmi,
                                p.pause, p.stop);
+                        if (routes) {
+                                CliRouteStatus rs;
+                                cli_route_status(d, &rs);
+                                printf("  kernel: %s; route %s: %s\n", rs.readable ? rs.kernel : "unknown", ROUTE_KCALL,
+                                       rs.status);
+                        }
                 }
         }
         cli_free_cpu(&l, pct, total);

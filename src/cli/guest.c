@@ -357,8 +357,9 @@ static int view_held_change(const char *domain, const char *via, const char *wha
         if (r < 0)
                 return r;
         if (stop ? !guest_view_can_stop(v) : !(guest_view_caps(v) & GUEST_VIEW_CAP_NICE))
-                return log_error_errno(-EOPNOTSUPP, "%s: the %s view cannot %s guest processes", domain,
-                                       guest_view_name(v), stop ? "stop and resume" : "renice");
+                return log_error_errno(-EOPNOTSUPP, "%s: the %s view cannot %s guest processes (control path: %s)",
+                                       domain, guest_view_name(v), stop ? "stop and resume" : "renice",
+                                       guest_view_control_path(v));
         _cleanup_free_ pid_t *pids = NULL;
         size_t n;
         r = view_resolve(v, domain, what, &pids, &n);

@@ -31,6 +31,7 @@
 #include "qmp/qmp.h"
 #include "vmi/kcall.h"
 #include "vmi/mem.h"
+#include "vmi/routes.h"
 #include "vmi/vmi.h"
 
 #define VV_QMP_TIMEOUT_MS 3000
@@ -75,6 +76,9 @@ typedef struct VmiView {
         uint64_t last_kcall_us;  /* vmi_kcall's own duration */
         uint64_t last_setup_us, last_teardown_us;  /* gdbstub start + connect, close + stop */
         char error[256];
+        /* The guest kernel has the kcall route disabled (routes.h): the
+         * control path, "vmi (kcall disabled on KERNEL: REASON)". */
+        char route_off[ROUTE_KERNEL_MAX + ROUTE_REASON_MAX + 64];
 } VmiView;
 
 static int vv_error(VmiView *s, int r, const char *fmt, ...) _printf_(3, 4);
@@ -124,6 +128,22 @@ static int vv_qmp(VmiView *s, QmpClient **ret) {
         if (!s->qmp_socket)
                 return -ENOTCONN;
         return qmp_connect(s->qmp_socket, VV_QMP_TIMEOUT_MS, ret);
+}
+
+/* Is the kcall route disabled on this guest's kernel (STATE_DIR/routes.json,
+ * docs/agentless.md "Routes disabled per kernel")?  Then the view makes no
+ * guest kernel call, as with $XVSCHED_VMI_KCALL=0, and says why. */
+static bool vv_route_disabled(VmiView *s) {
+        char rel[VMI_RELEASE_SIZE], err[512];
+        RouteEntry e;
+        if (vmi_kernel_release(s->vmi, rel) < 0 ||
+            route_verdict_lookup(NULL, ROUTE_KCALL, rel, &e, err, sizeof err) <= 0 ||
+            e.verdict != ROUTE_VERDICT_DISABLED)
+                return false;
+        snprintf(s->route_off, sizeof s->route_off, "vmi (kcall disabled on %s: %s)", rel,
+                 e.reason[0] ? e.reason : "no reason given");
+        vv_error(s, -EOPNOTSUPP, "guest kernel calls disabled on %s: %s", rel, e.reason[0] ? e.reason : "no reason given");
+        return true;
 }
 
 static int vv_open(const Domain *d, void **ret) {
@@ -228,6 +248,8 @@ static int vv_open(const Domain *d, void **ret) {
                 const char *k = getenv("XVSCHED_VMI_KCALL");
                 if (k && streq(k, "0"))
                         vv_error(s, -EOPNOTSUPP, "guest kernel calls disabled ($XVSCHED_VMI_KCALL=0)");
+                else if (vv_route_disabled(s))
+                        ;   /* said by vv_route_disabled() */
                 else if ((r = vmi_ksym_lookup(s->vmi, "send_sig", &s->fn_send_sig)) < 0 ||
                          (r = vmi_ksym_lookup(s->vmi, "set_user_nice", &s->fn_set_user_nice)) < 0)
                         vv_error(s, r, "no agentless resume: %s", vmi_last_error(s->vmi));
@@ -841,6 +863,8 @@ static const char *vv_control_path(void *p) {
                 return "vmi-sigstop+gdbstub-kcall (send_sig, set_user_nice)";
         if (s->can_resume && s->can_pause)
                 return s->uuid ? "vmi-sigstop(libvirt pause)+agent-cont" : "vmi-sigstop+agent-cont";
+        if (s->route_off[0] && !s->can_resume)
+                return s->route_off;
         return s->can_resume ? "agent-cont only (no QMP to pause the VM)" : "none";
 }
 

@@ -234,6 +234,20 @@ int vmi_kva_to_pa(Vmi *v, uint64_t va, uint64_t *ret_pa);
 int vmi_page_walk(Vmi *v, uint64_t pgd_pa, uint64_t va, uint64_t *ret_pa);
 int vmi_read_kva(Vmi *v, uint64_t va, void *buf, size_t len);
 
+/* The guest kernel's release ("6.1.0-57-amd64", uname -r) from
+ * init_uts_ns (an exported symbol, found as vmi_ksym_lookup() finds
+ * functions) .name.release (uts_namespace.name's offset from the BTF; else
+ * 0 or 8, whichever holds sysname "Linux"; release at +130 in the fixed
+ * UAPI struct new_utsname).  Untrusted: NUL-terminated within its 65 bytes,
+ * non-empty, printable without spaces; else -EBADMSG.  On error out is
+ * "unknown" (uts.c). */
+#define VMI_RELEASE_SIZE 65
+int vmi_kernel_release(Vmi *v, char out[VMI_RELEASE_SIZE]);
+/* Pure: the release in buf (len bytes from init_uts_ns), uts_namespace.name
+ * at name_off (< 0: unknown, try 0 and 8).  -ENOENT: no "Linux" sysname
+ * there; -EBADMSG: a release that is not plausible. */
+int vmi_uts_release_parse(const uint8_t *buf, size_t len, int32_t name_off, char out[VMI_RELEASE_SIZE]);
+
 /* Every thread.  *ret malloc'd (free()).  -EAGAIN on a torn list (retry or
  * pause the VM), -ELOOP/-E2BIG past the bounds, -EBADMSG on garbage. */
 int vmi_scan(Vmi *v, VmiTask **ret, size_t *ret_n);
