@@ -124,7 +124,7 @@ snapshot() {
         # One call for all units: their blocks in this order.
         # shellcheck disable=SC2086
         systemctl show -p Id,CPUWeight,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec,AllowedCPUs,AllowedMemoryNodes,MemoryMax,IOWeight ${UNITS// /.service }.service
-        for f in cpu.weight cpu.max; do
+        for f in cpu.weight cpu.max cpu.idle; do
                 fileline "d-w/$f" "$CG/xvtest.slice/xv-d.service/w/$f"
         done
 }
@@ -324,6 +324,7 @@ xv set m mems=0 || fail "set m mems=0"
 step delegated
 xv set d weight=300 || fail "set d weight=300 (delegated)"
 [ "$(cat $CG/xvtest.slice/xv-d.service/w/cpu.weight)" = 300 ] || fail "xv-d.service/w cpu.weight is $(filev $CG/xvtest.slice/xv-d.service/w/cpu.weight)"
+xv set d idle=yes && [ "$(cat $CG/xvtest.slice/xv-d.service/w/cpu.idle)" = 1 ] || fail "set d idle=yes: xv-d.service/w cpu.idle is $(filev $CG/xvtest.slice/xv-d.service/w/cpu.idle)"
 figure delegated_subtree_control "$(cat $CG/xvtest.slice/xv-d.service/cgroup.subtree_control)"
 
 # --- a process in a shared group: moved into a transient scope -------------------
