@@ -223,7 +223,8 @@ static void act_group_idle(Daemon *d, DomainRt *dr, bool on) {
         Domain *dom = dr->domain;
         if (on ? dr->group_idle_refused : !dr->group_idle)
                 return;
-        if (on && (dom->remote || group_idle_already(d, dom))) {
+        /* (group_idle still set: ours from before the domain restarted in the same group) */
+        if (on && !dr->group_idle && (dom->remote || group_idle_already(d, dom))) {
                 log_debug("%s: cgroup %s left as it is (remote, or cpu.idle 1 already)", dom->name,
                           dom->cgroup ? dom->cgroup : "-");
                 dr->group_idle = false;
