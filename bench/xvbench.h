@@ -38,7 +38,8 @@ typedef int (*workload_run_t)(Bench *b, int argc, char **argv);
         X(rr, "TCP request/response: transactions/s and latency, ack mode (paper 003)")           \
         X(stones, "Dhrystone-style integer/string/record loop, iterations/s (paper 003)")         \
         X(memstride, "time to write a buffer at a stride (paper 003)")                            \
-        X(load, "load generators: cpu vm io hdd kernel files udp (papers 003, 004)")
+        X(load, "load generators: cpu vm io hdd kernel files udp (papers 003, 004)")              \
+        X(burst, "sleep, then a short CPU burst: response and slowdown per burst length (paper 002)")
 
 #define X(n, s)                                                                                   \
         int wl_##n##_run(Bench *b, int argc, char **argv);                                        \

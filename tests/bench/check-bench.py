@@ -36,6 +36,8 @@ CASES = {
 }
 for g in ("cpu", "vm", "io", "hdd", "kernel", "files", "udp"):
     CASES["load-" + g] = ["load", g, "--workers", "2", "--duration", "0.3", "--bytes", "4M"]
+CASES["burst"] = ["burst", "--burst", "2ms,5ms", "--sleep", "5ms", "--loops", "5"]
+CASES["burst-cputime"] = ["burst", "--burst", "2ms,5ms", "--sleep", "5ms", "--loops", "5", "--measure", "cputime"]
 
 
 class CheckError(Exception):
@@ -166,6 +168,32 @@ def check_report(case, d):
         need(r["latency"]["count"] == r["transactions"], "latency count != transactions")
         if p["role"] == "ack":
             need(p["response_bytes"] == 1, "ack replies are 1 byte")
+    elif workload == "burst":
+        need(p["measure"] in ("work", "cputime"), "burst: measure")
+        need(isinstance(p["burst_ns"], list) and p["burst_ns"], "burst: burst_ns is not a list")
+        need(len(r["bursts"]) == len(p["burst_ns"]), "burst: one entry per burst length")
+        need(r["cycles"] == p["loops"] + p["warmup"], f"burst: {r['cycles']} cycles, loops + warmup expected")
+        if p["measure"] == "work":
+            need(r["calibration"]["units_per_ms"] > 0, "burst: calibration")
+        for want, e in zip(p["burst_ns"], r["bursts"]):
+            need(e["burst_ns"] == want, "burst: lengths out of order")
+            need(e["count"] == p["loops"], f"burst: {e['count']} responses, {p['loops']} expected")
+            check_latency(e["response"], "response")
+            check_latency(e["wake_latency"], "wake_latency")
+            need(e["response"]["count"] == e["count"], "burst: response count")
+            need(0 < e["response_median_ns"] <= e["response_p95_ns"] <= e["response_max_ns"],
+                 "burst: response median <= p95 <= max")
+            need(e["response_max_ns"] == e["response"]["max_ns"], "burst: max differs from the distribution's")
+            need(abs(e["slowdown_median"] - e["response_median_ns"] / want) < 1e-6 * e["slowdown_median"] + 1e-9,
+                 "burst: slowdown is not response / burst")
+            need(e["slowdown_median"] <= e["slowdown_p95"] <= e["slowdown_max"], "burst: slowdowns out of order")
+            need(e["cpu_median_ns"] > 0, "burst: no CPU time")
+            if p["measure"] == "cputime":
+                # the thread's CPU clock advanced by the burst, and wall >= CPU
+                need(e["cpu_median_ns"] >= want, "burst: cputime burst shorter than asked")
+                need(e["response"]["min_ns"] >= want, "burst: a response shorter than its burst")
+            else:
+                need(e["work_units"] > 0, "burst: no work units")
     elif workload == "load":
         need(r["operations"] > 0, "load: no operations")
         need(sum(r["per_worker_operations"]) == r["operations"], "per-worker sum")
@@ -237,7 +265,7 @@ def case_text(xv):
          f"text report: {p.stdout!r}")
     p = run([xv, "help"])
     need(p.returncode == 0, "help")
-    for w in ("prime", "regs", "memcpy", "randread", "timer", "rr", "stones", "memstride", "load"):
+    for w in ("prime", "regs", "memcpy", "randread", "timer", "rr", "stones", "memstride", "load", "burst"):
         need(w in p.stdout, f"help does not list {w}")
         q = run([xv, "help", w])
         need(q.returncode == 0 and q.stdout.startswith("Usage: xvbench " + w), f"help {w}")
@@ -282,6 +310,13 @@ def case_bad_input(xv):
             (["rr", "server", "--host", "127.0.0.1", "--port", busy_port, "--duration", "1"], 1),
             (["rr", "client", "--port", closed_port, "--duration", "0.2", "--connect-timeout", "0.2"], 1),
             (["load", "files", "--dir", "/nonexistent-dir", "--duration", "0.1"], 1),
+            (["burst", "--burst", "5ms,,6ms"], 2),
+            (["burst", "--burst", "0"], 2),
+            (["burst", "--burst", "11s"], 2),
+            (["burst", "--burst", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"], 2),
+            (["burst", "--measure", "wall"], 2),
+            (["burst", "--loops", "3", "--duration", "1"], 2),
+            (["burst", "--sleep", "2h"], 2),
         ]
         failures = []
         for args, want in cases:
