@@ -22,7 +22,18 @@
 #                     a guest "sk" already running there is reused
 #   SOAK_LOAD=1       stress-ng --cpu 1 on the host beside (default 1)
 #   SOAK_MAX_S=S      start no cycle after S seconds (the count run is printed)
-#   XV_BUILD=DIR      the build (tools/ctl/kcall-soak, tools/ctl/vmi-ctl)
+#   XV_BUILD=DIR      the build (tools/ctl/kcall-soak, tools/ctl/vmi-ctl, src/cli/xvsched)
+#   SOAK_RECORD=0     record no verdict (default: record it, below)
+#   SOAK_ROUTES_DIR=DIR  where the verdict goes (default: the caller's
+#                     $XVSCHED_STATE_DIR, else /run/xvsched; the run itself
+#                     uses its own state directory)
+# The verdict (docs/agentless.md, "Routes disabled per kernel"): on the
+# release the guest kernel reports in its memory (xvsched list --routes),
+# the route vmi-sigstop+gdbstub-kcall is disabled, with the failing counts
+# as the reason, when a check failed (an action, another task changed, the
+# VM not running, the end state, the console); ok, with the counts, when
+# every asked cycle passed; nothing is recorded when fewer cycles ran than
+# were asked (SOAK_MAX_S) without a failure.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${XV_BUILD:-$SRC/build}
@@ -31,6 +42,7 @@ N=${1:-1000}
 RUN=${SOAK_RUN:-$(mktemp -d /tmp/soak-kcall.XXXXXX)}
 mkdir -p "$RUN/state"
 RUN=$(cd "$RUN" && pwd)
+ROUTES_DIR=${SOAK_ROUTES_DIR:-${XVSCHED_STATE_DIR:-/run/xvsched}}
 export XV_RUN=$RUN XVSCHED_STATE_DIR=$RUN/state
 vm() { "$SRC/tools/vm/vm" --dir "$RUN" "$@"; }
 SOAK=$BUILD/tools/ctl/kcall-soak
@@ -170,5 +182,44 @@ echo "$st" | grep -q '"running": *true' || rc=1
 oops=$(tr -d '\r' <"$console" | grep -E 'Oops|BUG:|kernel BUG|WARNING:|cut here|Call Trace|rcu.*stall|RCU.*stall|Kernel panic|soft lockup|hung_task|blocked for more than' || true)
 echo "console: $(printf '%s' "$oops" | grep -c . || true) oops/BUG/WARNING/call-trace/RCU-stall lines ($(wc -l <"$console") lines in all, $console)"
 [ -z "$oops" ] || { echo "$oops" | head -20; rc=1; }
+
+# the verdict for this kernel (see the top)
+record_verdict() {
+        local x=$BUILD/src/cli/xvsched line rel fails k v verdict why
+        line=$(tail -1 "$RUN/cycles.out")
+        [[ $line == "soak cycles="* ]] || { echo "soak-kcall: no counts from kcall-soak: no verdict recorded"; return 0; }
+        rel=$("$x" -b qmp list --routes --json 2>/dev/null | python3 -c 'import json,sys
+for d in json.load(sys.stdin):
+    if d["pid"] == int(sys.argv[1]):
+        print((d.get("agentless_route") or {}).get("kernel") or "")' "$pid" || true)
+        [ -n "$rel" ] || { echo "soak-kcall: the guest kernel release is not readable: no verdict recorded"; return 0; }
+        fails=""
+        for kv in ${line#soak }; do
+                k=${kv%%=*} v=${kv#*=}
+                case $k in
+                stop_resume_fail | renice_fail | others_changed | vm_not_running | snapshot_fail)
+                        [ "$v" = 0 ] || fails+="$kv " ;;
+                end_running) [ "$v" = yes ] || fails+="$kv " ;;
+                esac
+        done
+        [ "$vm_ok" = yes ] || fails+="vm_running_at_end=no "
+        [ -z "$oops" ] || fails+="console_problem_lines=$(printf '%s\n' "$oops" | grep -c .) "
+        local counts
+        counts=$(echo "$line" | grep -o 'cycles=[0-9]* asked=[0-9]*' || true)
+        if [ -n "$fails" ]; then
+                verdict=disable why="soak-kcall failed: ${fails}($counts)"
+        elif [ "$rc" = 0 ]; then
+                verdict=enable why="soak-kcall passed: $counts, no failure"
+        else
+                echo "soak-kcall: $counts without a failure: no verdict recorded"
+                return 0
+        fi
+        why=$(printf '%s' "$why" | tr -cd '[:print:]' | cut -c1-256)
+        "$x" --state-dir "$ROUTES_DIR" route "$verdict" vmi-sigstop+gdbstub-kcall "$rel" --why "$why" \
+                --source soak-kcall || echo "soak-kcall: recording the verdict failed"
+}
+vm_ok=no
+echo "$st" | grep -q '"running": *true' && vm_ok=yes
+[ "${SOAK_RECORD:-1}" = 0 ] || record_verdict
 echo "soak-kcall: $( [ "$rc" = 0 ] && echo PASS || echo FAIL ) (run dir $RUN)"
 exit "$rc"

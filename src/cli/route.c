@@ -21,6 +21,7 @@
 
 const CliOption route_options[] = {
         { "why", "TEXT", "disable: the reason shown with the route (printable, at most 256 bytes)", false },
+        { "source", "NAME", "disable, enable: who decided (default manual; scripts/soak-kcall.sh: soak-kcall)", false },
         {},
 };
 
@@ -81,7 +82,7 @@ static int route_set(int argc, char **argv, RouteVerdict verdict) {
         if (argc != 4)
                 return cli_usage_error("usage: xvsched route %s ROUTE KERNEL%s", verb,
                                        verdict == ROUTE_VERDICT_DISABLED ? " --why TEXT" : " [--why TEXT]");
-        const char *route = argv[2], *kernel = argv[3], *why = cli_option("why");
+        const char *route = argv[2], *kernel = argv[3], *why = cli_option("why"), *source = cli_option("source");
         if (!route_name_known(route))
                 return cli_usage_error("route %s: unknown route '%.64s' (known: %s)", verb, route, ROUTE_KCALL);
         if (!route_kernel_valid(kernel))
@@ -92,11 +93,14 @@ static int route_set(int argc, char **argv, RouteVerdict verdict) {
         if (why && !route_text_valid(why, ROUTE_REASON_MAX))
                 return cli_usage_error("route %s: --why: at most %d printable ASCII bytes, no control characters", verb,
                                        ROUTE_REASON_MAX);
+        if (source && (!*source || !route_text_valid(source, ROUTE_SOURCE_MAX) || strchr(source, ' ')))
+                return cli_usage_error("route %s: --source: 1 to %d printable ASCII bytes, no spaces", verb,
+                                       ROUTE_SOURCE_MAX);
         RouteEntry e = { .verdict = verdict, .when = (int64_t) time(NULL) };
         snprintf(e.kernel, sizeof e.kernel, "%s", kernel);
         snprintf(e.route, sizeof e.route, "%s", route);
         snprintf(e.reason, sizeof e.reason, "%s", why ? why : "enabled by hand");
-        snprintf(e.source, sizeof e.source, "manual");
+        snprintf(e.source, sizeof e.source, "%s", source ? source : "manual");
         if (arg.dry_run) {
                 printf("would mark %s %s on %s\n", route, route_verdict_to_string(verdict), kernel);
                 return 0;
@@ -132,8 +136,8 @@ static int route_set(int argc, char **argv, RouteVerdict verdict) {
 int cmd_route(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage_error("usage: xvsched route list|disable ROUTE KERNEL --why TEXT|enable ROUTE KERNEL");
-        if (cli_option("why") && streq(argv[1], "list"))
-                return cli_usage_error("route list: --why belongs to disable and enable");
+        if ((cli_option("why") || cli_option("source")) && streq(argv[1], "list"))
+                return cli_usage_error("route list: --why and --source belong to disable and enable");
         if (streq(argv[1], "list")) {
                 if (argc != 2)
                         return cli_usage_error("route list takes no arguments");

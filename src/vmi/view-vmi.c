@@ -135,8 +135,16 @@ static int vv_qmp(VmiView *s, QmpClient **ret) {
  * guest kernel call, as with $XVSCHED_VMI_KCALL=0, and says why. */
 static bool vv_route_disabled(VmiView *s) {
         char rel[VMI_RELEASE_SIZE], err[512];
+        RouteStore st;
+        if (route_store_load(NULL, &st, err, sizeof err) < 0)
+                log_debug("vmi view: %s", err);   /* treated as empty */
+        bool any = false;
+        for (size_t i = 0; i < st.n; i++)
+                any |= st.e[i].verdict == ROUTE_VERDICT_DISABLED && streq(st.e[i].route, ROUTE_KCALL);
+        route_store_done(&st);
         RouteEntry e;
-        if (vmi_kernel_release(s->vmi, rel) < 0 ||
+        /* the release costs a scan of guest RAM: only when some kernel has the route disabled */
+        if (!any || vmi_kernel_release(s->vmi, rel) < 0 ||
             route_verdict_lookup(NULL, ROUTE_KCALL, rel, &e, err, sizeof err) <= 0 ||
             e.verdict != ROUTE_VERDICT_DISABLED)
                 return false;

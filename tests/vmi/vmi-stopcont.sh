@@ -124,6 +124,10 @@ for step in ${XV_KCALL_KILL_STEPS:-return}; do
 done
 log "killed mid-call: $((($(date +%s%N) - kill_t0) / 1000000)) ms for the steps ${XV_KCALL_KILL_STEPS:-return}"
 
+# the route disabled on this guest's kernel, then enabled (the cycles below
+# then call the guest kernel again): vmi-routes-phase.sh
+. "$(dirname "$0")/vmi-routes-phase.sh"
+
 # no agent, guest kernel calls on: stop by injection, resume through
 # send_sig(SIGCONT) called through QEMU's gdbstub (docs/agentless.md; the
 # full check with renice and the guard is tests/vmi/vmi-kcall.sh, suite slow)
