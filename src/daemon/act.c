@@ -281,6 +281,11 @@ static void act_domain(Daemon *d, size_t i) {
                         (void) apply_levers(d, dr, (const char *const *) rule->fixed, rule->n_fixed, NULL);
                 dr->fixed_applied = true;
         }
+        /* The vCPUs (and the group's cpu.idle) leave idle before the weight
+         * changes: the kernel takes no cpu.shares/cpu.weight for an idle
+         * group (EINVAL). */
+        if (dr->vcpu_idle && !dp->vcpu_idle)
+                act_vcpu_idle(d, dr, false);
         bool fixed_weight = false;
         for (size_t k = 0; k < rule->n_fixed; k++)
                 fixed_weight |= strneq(rule->fixed[k], "weight=", 7);
@@ -291,10 +296,8 @@ static void act_domain(Daemon *d, size_t i) {
                 if (apply_levers(d, dr, one, 1, NULL) >= 0)
                         dr->weight = dp->weight;
         }
-        /* The vCPUs leave SCHED_IDLE before RT may raise them, and enter it
-         * only after RT let them go. */
-        if (dr->vcpu_idle && !dp->vcpu_idle)
-                act_vcpu_idle(d, dr, false);
+        /* The vCPUs left SCHED_IDLE above, before RT may raise them; they
+         * enter it only after RT let them go. */
         if (rule->rt_policy && dp->rt != dr->rt && !(dp->rt && dr->rt_refused)) {
                 char kv[32];
                 if (dp->rt)

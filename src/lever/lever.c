@@ -340,6 +340,10 @@ static int apply_group_lever(LeverContext *c, LeverTxn *t, Domain *d, const Cgro
                 r = ensure_own_cgroup(c, t, d, h, s);
                 if (r < 0)
                         return r;
+                bool idle = false;
+                if (s->key == LEVER_WEIGHT && d->cgroup && cgroup_get_idle(h, d->cgroup, &idle) >= 0 && idle)
+                        return lever_fail(c, s, -EBUSY, "cgroup %s is at cpu.idle 1 (idle=yes): the kernel takes no weight "
+                                          "for an idle group; idle=no first", d->cgroup);
         }
         CgroupKnob k = lever_key_to_knob(s->key);
         if (c->dry_run) {

@@ -238,6 +238,17 @@ static void test_apply(void **state) {
         assert_int_equal(lever_read_domain(&hv, d, &l), 0);
         assert_true(l.have_idle);
         assert_true(l.idle);
+        /* the kernel refuses a weight for an idle group (EINVAL): said first */
+        char *before = state_file();
+        assert_int_equal(lever_setting_parse("weight=200", &s, &why), 0);
+        assert_int_equal(lever_apply(&c, d, &s, 1), -EBUSY);
+        assert_non_null(strstr(c.error, "weight=200: cgroup /grp is at cpu.idle 1"));
+        assert_string_equal(slurp("cg/grp/cpu.weight"), "100");
+        char *after = state_file();
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        lever_context_done(&c);
         assert_int_equal(lever_reset(&c, "me"), 1);
         assert_string_equal(slurp("cg/grp/cpu.idle"), "0");
         assert_int_equal(journal_size(j), 0);
