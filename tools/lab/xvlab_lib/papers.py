@@ -12,6 +12,7 @@ from . import stats as S
 from . import p001
 from . import p003
 from . import p004
+from . import p002burst
 
 TITLES = {
     "000": "Effect of qemu-kvm process priority on KVM guests",
@@ -208,6 +209,8 @@ def _ms(interval):
 
 def tables_002(data):
     sm = data.get("samples", [])
+    if p002burst.has_data(data) and all(p002burst.is_config(s.get("config")) for s in sm):
+        return p002burst.tables(data)       # a §5.5-only run
     params = data.get("params", {})
     dview, dint = params.get("view", "vmi"), params.get("interval", "100ms")
     rows = [_row("same: lighttpd alone, requests/s", None, S.summarize(S.select(sm, "solo", "same", "rps")), "req/s")]
@@ -280,6 +283,7 @@ def tables_002(data):
                     "rows": t56})
     if t54:
         out.append({"title": "The daemon's own cost per tick (its timeline)", "note": "", "rows": t54})
+    out += p002burst.tables(data)
     out.append({"title": "Host load while measuring",
                 "note": "The host's 1-minute load average when each measurement ended (2 CPUs; "
                         "other engineers' work included).", "rows": load})
@@ -308,7 +312,7 @@ def figures_002(data):
                          "kind": "stacked", "t": s["t"], "cols": s["cpu"],
                          "ylabel": "CPU (% of the vCPU, the guest's view)",
                          "xlabel": "seconds since the daemon started", "rep": s.get("rep")})
-    return figs
+    return figs + p002burst.figures(data)
 
 
 BUILDERS = {

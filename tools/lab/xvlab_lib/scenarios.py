@@ -12,6 +12,7 @@ from .runner import GUEST_R, LabError, Sampler, add_sample as add, pause_when_re
 from . import p001
 from . import p003
 from . import p004
+from . import p002burst
 
 def rounds(opts, configs):
     """Interleaved (rep, config) pairs."""
@@ -193,8 +194,20 @@ def run_002(lab, results, opts):
     configs = opts.configs or (P002_SMOKE if opts.mode == "smoke" else list(P002_QUICK))
     if not opts.configs and getattr(opts, "base_xvsched", None):
         configs.insert(configs.index("idle"), "idle-base")
+    # §5.5 (burst-*: two busybox guests, no Debian) runs first, on its own
+    burst = [c for c in configs if c.startswith("burst-")]
+    configs = [c for c in configs if not c.startswith("burst-")]
     # every name checked before any boot; "access" is §5.1 (vmi-bench on VM web)
     parsed = {c: p002_config(c, opts) for c in configs if c != "access"}
+    if burst:
+        import argparse
+        bopts = argparse.Namespace(**vars(opts))
+        bopts.configs = burst
+        if configs and not lab.debian:
+            raise LabError("002 needs the Debian lab guest for " + ", ".join(configs))
+        p002burst.run(lab, results, bopts, _pause_when_ready, each_round, _other_cpus(opts.host_cpu))
+        if not configs:
+            return
     if not lab.debian:
         raise LabError("002 needs the Debian lab guest (lighttpd, ab, tripwire): "
                        "tools/vm/mkdebian --profile lab --out DIR, then --debian DIR")
