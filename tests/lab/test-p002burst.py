@@ -71,7 +71,8 @@ class Burst(unittest.TestCase):
         lines = ["not json", tick(0, None, None, 100, 100), tick(500, None, 8, 100, 25),
                  tick(1000, -20, 8, 100, 25), tick(1500, -20, 8, 100, 25), "{\"t_ms\": \"x\"}"]
         st = p002burst.settled(lines)
-        self.assertEqual(st, {"settle_ms": 1000.0, "burst_nice": -20, "hog_nice": 8, "w_short": 100, "w_hog": 25})
+        self.assertEqual(st, {"settle_ms": 500.0, "nice_ms": 1000.0, "burst_nice": -20, "hog_nice": 8,
+                              "w_short": 100, "w_hog": 25})
         self.assertEqual(p002burst.settled([]), {})
 
     def test_tables(self):
@@ -212,6 +213,8 @@ class Run(unittest.TestCase):
         self.assertEqual(m["burst_nice"], -20)
         self.assertEqual(m["w_hog"], 25)
         self.assertIn("settle_s", m)
+        self.assertIn("nice_s", m)
+        self.assertIn("--warmup 4", lab.scripts["xls12"])
         self.assertTrue(any(s["guest"] == "host" and s["metric"] == "loadavg" for s in res["samples"]))
 
     def test_solo_and_failure(self):

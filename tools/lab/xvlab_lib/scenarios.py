@@ -450,7 +450,8 @@ def _one_002(lab, names, cfg, c, requests, rep, opts, daemon_cpus):
 SCENARIOS = {
     "000": (run_000, "prime printing 1..N in 1, 5, 5-with-nice −20 guests; + weight, priority policy"),
     "001": (p001.run, "regs/memcpy/randread TSC-timed in the paper's 7 configurations: host, Mint nodes as xvsched partitions, guests shared vs partitioned, a disk image per partition"),
-    "002": (run_002, "§5.2 lighttpd + ab beside tripwire (Debian lab guest): equal vs idle class"),
+    "002": (run_002, "§5.2 lighttpd + ab beside tripwire (Debian lab guest): equal vs idle class; "
+                     "§5.5 burst-* (busybox): a short-running process beside a CPU hog"),
     "003": (p003.run, "timer/ACK response with and without stress + network load; stones, 1 GiB stride, "
                       "TCP_RR with 1, 2, 3 VMs (Table 2)"),
     "004": (lambda lab, results, opts: p004.run(lab, results, opts, _pause_when_ready, each_round),
