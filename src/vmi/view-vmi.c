@@ -11,6 +11,7 @@
  * QMP is used only briefly (attach: RAM layout, GS bases; stop: pause and
  * continue) and never held: QEMU's monitor socket takes one client. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,6 +42,8 @@
 #define VV_MAX_HELD 4096
 #define VV_RESUME_DEADLINE_MS 5000
 
+#define VV_MAX_VCPU_TIDS 64
+
 typedef struct VmiView {
         pid_t pid;
         char *name;
@@ -50,6 +53,10 @@ typedef struct VmiView {
         char *libvirt_uri;       /* ... on this connection */
         char *pause_id;          /* ... and the pause known as "libvirt:UUID" */
         int n_vcpus;
+        /* The host threads of the vCPUs, one per vCPU (MTTCG, KVM); else
+         * none: whether a vCPU halted is then not known from the host. */
+        pid_t vcpu_tids[VV_MAX_VCPU_TIDS];
+        size_t n_vcpu_tids;
         VmiMem *mem;
         Vmi *vmi;
         bool can_resume;
@@ -154,6 +161,23 @@ static bool vv_route_disabled(VmiView *s) {
         return true;
 }
 
+static void vv_add_vcpu_tid(VmiView *s, pid_t tid) {
+        for (size_t k = 0; k < s->n_vcpu_tids; k++)
+                if (s->vcpu_tids[k] == tid)
+                        return;
+        if (s->n_vcpu_tids < VV_MAX_VCPU_TIDS)
+                s->vcpu_tids[s->n_vcpu_tids++] = tid;
+}
+
+/* From QMP, for a domain discovered without its threads. */
+static void vv_set_vcpu_tids(VmiView *s, const QmpCpu *cpus, size_t n) {
+        s->n_vcpu_tids = 0;
+        for (size_t i = 0; i < n; i++)
+                vv_add_vcpu_tid(s, cpus[i].thread_id);
+        if (s->n_vcpu_tids != n)
+                s->n_vcpu_tids = 0;
+}
+
 static int vv_open(const Domain *d, void **ret) {
         if (d && d->remote)
                 return -EREMOTE;   /* vv_open_error() says why */
@@ -164,6 +188,11 @@ static int vv_open(const Domain *d, void **ret) {
                 return -ENOMEM;
         s->pid = d->pid;
         s->n_vcpus = (int) domain_count_class(d, THREAD_VCPU);
+        for (size_t i = 0; i < d->n_threads; i++)
+                if (d->threads[i].class == THREAD_VCPU)
+                        vv_add_vcpu_tid(s, d->threads[i].tid);
+        if ((int) s->n_vcpu_tids != s->n_vcpus)   /* one thread for all vCPUs (single-threaded TCG) */
+                s->n_vcpu_tids = 0;
         if (!(s->name = strdup(d->name ? d->name : "")) ||
             (d->qmp_socket && !(s->qmp_socket = strdup(d->qmp_socket))) ||
             (d->agent_socket && !(s->agent_socket = strdup(d->agent_socket)))) {
@@ -191,8 +220,10 @@ static int vv_open(const Domain *d, void **ret) {
                 if (s->n_vcpus <= 0) {
                         _cleanup_free_ QmpCpu *cpus = NULL;
                         size_t n = 0;
-                        if (qmp_query_cpus_fast(q, &cpus, &n) >= 0)
+                        if (qmp_query_cpus_fast(q, &cpus, &n) >= 0) {
                                 s->n_vcpus = (int) n;
+                                vv_set_vcpu_tids(s, cpus, n);
+                        }
                 }
         } else {
                 q = NULL;
@@ -578,6 +609,10 @@ static int vv_stop(void *p, pid_t pid) {
 /* Quick mode (the daemon's rounds): looks for an idle vCPU with the guest
  * running 2, 4 and 8 ms between them, then -EBUSY. */
 #define VV_QUICK_IDLE_TRIES 4
+/* How long the host waits for a vCPU thread that sleeps before a call's
+ * pause (quick: then refused without one; else: the pause comes anyway). */
+#define VV_QUICK_SLEEP_WAIT_MS 30
+#define VV_SLEEP_WAIT_MS 1500
 
 typedef struct KcallArgs {
         uint64_t va;             /* the task, checked again while paused */
@@ -705,6 +740,47 @@ static int kcall_target(VmiView *s, pid_t pid, VmiTask **ret_tasks, size_t *ret_
         return vv_error(s, -ESRCH, "no thread %d in the guest", (int) pid);
 }
 
+/* The state letter of a host thread of the VM's QEMU ('?' if unreadable). */
+static char vcpu_thread_state(pid_t pid, pid_t tid) {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int) pid, (int) tid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return '?';
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n <= 0)
+                return '?';
+        buf[n] = 0;
+        const char *e = strrchr(buf, ')');   /* comm may hold ')' */
+        return e && e[1] == ' ' && e[2] ? e[2] : '?';
+}
+
+/* A guest kernel call starts at a vCPU idle in hlt (src/vmi/kcall.c).  A
+ * halted vCPU's host thread sleeps (TCG: on its halt condition; KVM: in
+ * KVM_RUN), so the host can wait, at no cost to the guest, for a moment
+ * when one does, and pause then: the call then rarely finds no idle vCPU.
+ * true: one sleeps now (or this cannot be known: one thread for all
+ * vCPUs); false: all ran for max_ms. */
+static bool wait_vcpu_sleeping(const VmiView *s, int max_ms) {
+        if (s->n_vcpu_tids == 0)
+                return true;
+        uint64_t t0 = now_usec();
+        for (;;) {
+                for (size_t i = 0; i < s->n_vcpu_tids; i++) {
+                        char st = vcpu_thread_state(s->pid, s->vcpu_tids[i]);
+                        if (st == 'S' || st == '?') {
+                                log_debug("vmi view: vCPU thread %d sleeps (%c) after %" PRIu64 " us",
+                                          (int) s->vcpu_tids[i], st, now_usec() - t0);
+                                return true;
+                        }
+                }
+                if (now_usec() - t0 >= (uint64_t) max_ms * 1000)
+                        return false;
+                struct timespec ts = { 0, 500000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
 static int kcall_on(VmiView *s, const VmiTask *t, uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a0_is_task,
                     uint64_t *ret_rax) {
         KcallArgs a = { .va = t->va, .tid = t->t.tid, .fn = fn };
@@ -722,6 +798,11 @@ static int kcall_on(VmiView *s, const VmiTask *t, uint64_t fn, uint64_t a1, uint
          * a release (resume, nice restored) rarely fails for it; in quick
          * mode one, and the daemon asks again once the guest idled */
         for (int i = 0; i < (s->quick ? 1 : VV_KCALL_TRIES) && r == -EBUSY; i++) {
+                /* quick: every vCPU ran for 30 ms straight: refused with no
+                 * pause at all (the guest is busy now; asked again later) */
+                if (!wait_vcpu_sleeping(s, s->quick ? VV_QUICK_SLEEP_WAIT_MS : VV_SLEEP_WAIT_MS) && s->quick)
+                        return vv_error(s, -EBUSY, "no vCPU idle: every vCPU thread of the VM ran for %d ms "
+                                        "(the guest is busy now)", VV_QUICK_SLEEP_WAIT_MS);
                 s->last_kcall = (VmiKcallStats) {};
                 s->last_setup_us = s->last_teardown_us = 0;
                 r = with_vm_paused(s, kcall_paused, &a);
