@@ -44,7 +44,7 @@ static const Command commands[] = {
         { "status", "", "short for 'daemon status': the running daemon's rules, tasks, states and shares", cmd_status, no_options, true },
         { "reload", "", "short for 'daemon reload': read the config again (keeps the old rules on error)", cmd_reload, no_options, true },
         { "partition", "create|add|remove|move|list|delete [NAME] [DOMAIN...]", "named sets of host CPUs (and memory nodes) that groups of domains share, movable at run time", cmd_partition, partition_options, true },
-        { "route", "list|disable ROUTE KERNEL|enable ROUTE KERNEL", "the agentless control routes' verdicts per guest kernel (a route disabled on a kernel is not used there)", cmd_route, route_options, true },
+        { "route", "list|disable|enable ROUTE KERNEL", "the agentless control routes' verdicts per guest kernel (a route disabled on a kernel is not used there)", cmd_route, route_options, true },
         { "top", "", "a live view: domains, their levers and watched tasks (q quits)", cmd_top, top_options, false },
         { "timeline", "FILE", "render the daemon's timeline as text and a picture", cmd_timeline, timeline_options, false },
         { "check", "CONFIG", "parse a config file and report the first problem", cmd_check, no_options, true },

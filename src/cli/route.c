@@ -20,7 +20,7 @@
 #include "vmi/vmi.h"
 
 const CliOption route_options[] = {
-        { "why", "TEXT", "disable: the reason shown with the route (printable, at most 256 bytes)", false },
+        { "why", "TEXT", "disable (required), enable: the reason shown with the route (printable ASCII, at most 256 bytes)", false },
         { "source", "NAME", "disable, enable: who decided (default manual; scripts/soak-kcall.sh: soak-kcall)", false },
         {},
 };

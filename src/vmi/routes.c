@@ -257,8 +257,13 @@ int route_store_load(const char *dir, RouteStore *ret, char *err, size_t err_siz
                 err[0] = 0;
         dir = route_state_dir(dir);
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return errno == ENOENT ? 0 : (snprintf(err, err_size, "%s: %m", dir), -errno);
+        if (dfd < 0) {
+                int r = -errno;
+                if (r == -ENOENT)
+                        return 0;
+                snprintf(err, err_size, "%s: %s", dir, r == -ELOOP || r == -ENOTDIR ? "not a directory" : strerror(-r));
+                return r;
+        }
         _cleanup_close_ int fd = openat(dfd, ROUTE_FILE, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;

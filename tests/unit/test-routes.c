@@ -259,6 +259,15 @@ static void test_load_and_lookup(void **state _unused_) {
         assert_string_equal(e.reason, "stop_resume_fail=2");
         assert_int_equal(route_verdict_lookup(dir, K, "6.1.0-58-amd64", &e, err, sizeof err), 0);
 
+        /* the state directory through a symlink: not followed */
+        char link[600];
+        snprintf(link, sizeof link, "%s.link", dir);
+        assert_int_equal(symlink(dir, link), 0);
+        assert_true(route_store_load(link, &s, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "not a directory"));
+        assert_int_equal(s.n, 0);
+        assert_int_equal(unlink(link), 0);
+
         /* $XVSCHED_STATE_DIR when no directory is given */
         setenv("XVSCHED_STATE_DIR", dir, 1);
         assert_int_equal(route_verdict_lookup(NULL, K, "6.1.0-57-amd64", &e, err, sizeof err), 1);
