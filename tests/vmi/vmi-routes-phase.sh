@@ -13,7 +13,9 @@
 ROUTE=vmi-sigstop+gdbstub-kcall
 ROUTE_RE="vmi-sigstop\\+gdbstub-kcall"   # for grep -E
 routes_t0=$(date +%s%N)
-rel=$(file -b "$XV_IMAGE/vmlinuz" | sed -n 's/.*, version \([^ ]*\) .*/\1/p')
+rel=""
+command -v file >/dev/null && rel=$(file -b "$XV_IMAGE/vmlinuz" | sed -n 's/.*, version \([^ ]*\) .*/\1/p')
+[ -n "$rel" ] || rel=$(grep -aom1 'Linux version [^ ]*' "$XV_IMAGE/vmlinux" 2>/dev/null | cut -d' ' -f3 || true)
 [ -n "$rel" ] || fail "cannot tell the guest kernel's release from $XV_IMAGE/vmlinuz"
 for bad in "nope $rel --why x" "$ROUTE bad/kernel --why x" "$ROUTE $rel" "$ROUTE $rel --why $(printf 'r%.0s' {1..300})"; do
         rc=0
