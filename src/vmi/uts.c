@@ -18,8 +18,9 @@
 #define UTS_RELEASE_OFF (2 * UTS_LEN)
 #define UTS_SIZE (6 * UTS_LEN)
 /* Where struct uts_namespace keeps its name when the BTF does not say:
- * first (5.11 on), or after a struct kref (before). */
-static const int32_t uts_name_guess[] = { 0, 8 };
+ * first (5.11 on), or after a struct kref (before): 4 bytes (one
+ * refcount_t), and new_utsname's chars need no alignment. */
+static const int32_t uts_name_guess[] = { 0, 4 };
 
 static bool release_ok(const uint8_t *p, char *out) {
         size_t n = strnlen((const char *) p, UTS_LEN);

@@ -237,7 +237,7 @@ int vmi_read_kva(Vmi *v, uint64_t va, void *buf, size_t len);
 /* The guest kernel's release ("6.1.0-57-amd64", uname -r) from
  * init_uts_ns (an exported symbol, found as vmi_ksym_lookup() finds
  * functions) .name.release (uts_namespace.name's offset from the BTF; else
- * 0 or 8, whichever holds sysname "Linux"; release at +130 in the fixed
+ * 0 or 4, whichever holds sysname "Linux"; release at +130 in the fixed
  * UAPI struct new_utsname).  Untrusted: NUL-terminated within its 65 bytes,
  * non-empty, printable without spaces; else -EBADMSG.  On error out is
  * "unknown" (uts.c). */
