@@ -391,11 +391,17 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
 
         LeverTxn t;
         int r = lever_txn_begin(&t);
-        /* idle= last: a weight= of the same call may give the domain its own group first */
-        for (int pass = 0; pass < 2; pass++)
+        /* idle= last: a weight= of the same call may give the domain its own
+         * group first; but idle=no first on a group at cpu.idle 1 now: the
+         * kernel takes no weight for an idle group. */
+        bool idle_now = false;
+        if (h && d->cgroup && cgroup_get_idle(h, d->cgroup, &idle_now) < 0)
+                idle_now = false;
+        for (int pass = 0; pass < 3; pass++)
                 for (size_t i = 0; r >= 0 && i < n; i++) {
                         const LeverSetting *s = &settings[i];
-                        if ((s->key == LEVER_IDLE) != (pass == 1))
+                        int want = s->key != LEVER_IDLE ? 1 : !s->v.idle && idle_now ? 0 : 2;
+                        if (want != pass)
                                 continue;
                         r = lever_is_thread_lever(s->key) ? apply_thread_lever(c, &t, d, s) : apply_group_lever(c, &t, d, h, s);
                 }

@@ -267,6 +267,50 @@ static void test_apply(void **state) {
         cleanup_dir();
 }
 
+/* `set D weight=200 idle=no` on a group at cpu.idle 1: idle=no goes
+ * first (the kernel takes no weight for an idle group), so the call is not
+ * refused with "idle=no first"; reset puts back both, newest first. */
+static void test_apply_idle_off_with_weight(void **state) {
+        (void) state;
+        setup_dir();
+        mkdirs("cg");
+        mkdirs("cg/grp");
+        mkfile("cg/cgroup.controllers", "cpuset cpu io memory\n");
+        mkfile("cg/cgroup.subtree_control", "cpu\n");
+        char procs[64];
+        snprintf(procs, sizeof procs, "%d\n", (int) getpid());
+        mkfile("cg/grp/cgroup.procs", procs);
+        mkfile("cg/grp/cpu.weight", "100\n");
+        mkfile("cg/grp/cpu.idle", "1\n");   /* idle before us */
+
+        char cgroot[128];
+        snprintf(cgroot, sizeof cgroot, "%s/cg", tmpdir);
+        HvOptions hv = HV_OPTIONS_DEFAULT;
+        hv.cgroup_root = cgroot;
+        Domain *d = domain_new("me", "local");
+        d->pid = getpid();
+        d->cgroup = strdup("/grp");
+        Journal *j;
+        assert_int_equal(journal_open(tmpdir, &j), 0);
+        LeverContext c = { .hv = &hv, .journal = j, .thread_mask = THREAD_MASK_ALL };
+        LeverSetting s[2];
+        const char *why;
+        assert_int_equal(lever_setting_parse("weight=200", &s[0], &why), 0);
+        assert_int_equal(lever_setting_parse("idle=no", &s[1], &why), 0);
+        assert_int_equal(lever_apply(&c, d, s, 2), 0);
+        assert_string_equal(slurp("cg/grp/cpu.idle"), "0");
+        assert_string_equal(slurp("cg/grp/cpu.weight"), "200");
+        assert_int_equal(journal_size(j), 2);
+        lever_context_done(&c);
+        assert_int_equal(lever_reset(&c, "me"), 2);
+        assert_string_equal(slurp("cg/grp/cpu.weight"), "100");
+        assert_string_equal(slurp("cg/grp/cpu.idle"), "1");
+        lever_context_done(&c);
+        journal_free(j);
+        domain_free(d);
+        cleanup_dir();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_knob_v1),
@@ -274,6 +318,7 @@ int main(void) {
                 cmocka_unit_test(test_systemd_weight),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_apply),
+                cmocka_unit_test(test_apply_idle_off_with_weight),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
