@@ -394,8 +394,10 @@ int lever_apply(LeverContext *c, Domain *d, const LeverSetting *settings, size_t
         /* idle= last: a weight= of the same call may give the domain its own
          * group first; but idle=no first on a group at cpu.idle 1 now: the
          * kernel takes no weight for an idle group. */
-        bool idle_now = false;
-        if (h && d->cgroup && cgroup_get_idle(h, d->cgroup, &idle_now) < 0)
+        bool idle_off = false, idle_now = false;
+        for (size_t i = 0; i < n; i++)
+                idle_off |= settings[i].key == LEVER_IDLE && !settings[i].v.idle;
+        if (idle_off && h && d->cgroup && cgroup_get_idle(h, d->cgroup, &idle_now) < 0)
                 idle_now = false;
         for (int pass = 0; pass < 3; pass++)
                 for (size_t i = 0; r >= 0 && i < n; i++) {
