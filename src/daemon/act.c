@@ -289,7 +289,7 @@ static void act_domain(Daemon *d, size_t i) {
         bool fixed_weight = false;
         for (size_t k = 0; k < rule->n_fixed; k++)
                 fixed_weight |= strneq(rule->fixed[k], "weight=", 7);
-        if (!fixed_weight && dp->weight != dr->weight) {
+        if (domain_weight_due(dp->weight, dr->weight, fixed_weight, dr->group_idle)) {
                 char kv[32];
                 snprintf(kv, sizeof kv, "weight=%u", dp->weight);
                 const char *one[] = { kv };

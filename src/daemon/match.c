@@ -142,6 +142,10 @@ bool op_skip_busy(const WorkerOp *done, size_t n_done, const WorkerOp *op) {
         return false;
 }
 
+bool domain_weight_due(unsigned planned, unsigned held, bool fixed_weight, bool group_idle) {
+        return !fixed_weight && !group_idle && planned != held;
+}
+
 bool kcall_deferred(bool kcall_view, bool nice_busy, bool guest_idled) {
         return nice_busy || (kcall_view && !guest_idled);
 }

@@ -100,6 +100,12 @@ bool op_skip_busy(const WorkerOp *done, size_t n_done, const WorkerOp *op);
  * on a loaded host).  So they wait until the guest was seen idle
  * (guest_idled) and, after a refusal (nice_busy), until then too.  Stops
  * never wait. */
+/* Is a weight change due for a domain (planned vs held)?  Not with a
+ * weight= among its fixed levers, and not while the daemon holds its
+ * cgroup at cpu.idle 1: the kernel takes no weight there (EINVAL), and
+ * the planned one is applied once the group leaves idle. */
+bool domain_weight_due(unsigned planned, unsigned held, bool fixed_weight, bool group_idle);
+
 bool kcall_deferred(bool kcall_view, bool nice_busy, bool guest_idled);
 
 /* Did the guest idle over an interval of dt_ns, by its own accounting

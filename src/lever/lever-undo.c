@@ -198,14 +198,17 @@ static bool entry_of(json_object *e, const char *dom, const char *domain) {
         return streq(host, at + 1);
 }
 
-int lever_reset(LeverContext *c, const char *domain) {
-        int restored = 0, first_error = 0;
-        size_t n_failed = 0;
+/* One pass over the journal, newest first: restore and remove what is
+ * c's; what fails is listed in c->failed (cleared first).  Counts into
+ * *restored; *n_failed and *first_error are this pass's. */
+static int reset_pass(LeverContext *c, const char *domain, int *restored, size_t *n_failed, int *first_error) {
+        *n_failed = 0;
+        *first_error = 0;
         free(c->failed);
         c->failed = NULL;
         c->error[0] = 0;
-        /* Newest first; entries that stay (failed, or not ours) only ever
-         * sit below the index still to visit, so removing is safe. */
+        /* Entries that stay (failed, or not ours) only ever sit below the
+         * index still to visit, so removing is safe. */
         for (size_t i = journal_size(c->journal); i > 0; i--) {
                 json_object *e = journal_entry(c->journal, i - 1);
                 const char *dom = journal_field_str(e, "domain"), *owner = journal_field_str(e, "owner");
@@ -228,9 +231,9 @@ int lever_reset(LeverContext *c, const char *domain) {
                                      (int) journal_field_int(e, "owner_pid", 0)) < 0)
                                 return -ENOMEM;
                         reset_failed(c, key, why);
-                        n_failed++;
-                        if (!first_error)
-                                first_error = -EBUSY;
+                        (*n_failed)++;
+                        if (!*first_error)
+                                *first_error = -EBUSY;
                         continue;
                 }
                 if (c->dry_run) {
@@ -241,7 +244,7 @@ int lever_reset(LeverContext *c, const char *domain) {
                 int r = k ? lever_restore_entry(c->hv, e) : -EBADMSG;
                 if (r >= 0 || lever_restore_gone(r)) {
                         if (r >= 0)
-                                restored++;
+                                (*restored)++;
                         r = journal_remove(c->journal, key);
                         if (r >= 0)
                                 continue;
@@ -251,10 +254,27 @@ int lever_reset(LeverContext *c, const char *domain) {
                 else
                         reset_failed(c, key, r == -EBADMSG ? "not a valid state entry" : lever_errno_reason(r));
                 log_debug_errno(r, "cannot restore %s: %m", key);
-                n_failed++;
-                if (!first_error)
-                        first_error = r;
+                (*n_failed)++;
+                if (!*first_error)
+                        *first_error = r;
         }
+        return 0;
+}
+
+int lever_reset(LeverContext *c, const char *domain) {
+        int restored = 0, first_error = 0;
+        size_t n_failed = 0;
+        int r = reset_pass(c, domain, &restored, &n_failed, &first_error);
+        /* Values of one group can depend on their order: the kernel takes
+         * no cpu.shares/cpu.weight while cpu.idle is 1, and the journal
+         * keeps each first original where it was first changed (idle=yes,
+         * idle=no, weight=200, idle=yes: newest first restores the weight
+         * while the group is still idle).  So what failed is tried once
+         * more when the pass restored something. */
+        if (r >= 0 && n_failed > 0 && restored > 0 && !c->dry_run)
+                r = reset_pass(c, domain, &restored, &n_failed, &first_error);
+        if (r < 0)
+                return r;
         if (n_failed > 0) {
                 /* The caller prints c->failed (one line each); the summary: */
                 snprintf(c->error, sizeof c->error, "%zu value%s could not be restored (kept in the state file), %d restored",

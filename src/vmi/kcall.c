@@ -319,6 +319,8 @@ static int find_idle(Kc *k, const int *threads, size_t n, uint64_t *ret_rip) {
                                 return 0;
                         }
                 }
+                if (tries + 1 == max_tries)
+                        break;   /* no look after this run: do not make it */
                 /* none idle now: let the guest run 2 ms, look again */
                 GdbStop st;
                 int e = do_continue(k);

@@ -243,6 +243,17 @@ static void test_actions_nice_already(void **st) {
         assert_false(rt.nice_seen_uniform); /* nothing seen: nothing known */
 }
 
+/* No weight change while the group is held at cpu.idle 1 (the kernel
+ * refuses it: one refusal and warning per tick before) or fixed by the
+ * rule; otherwise when planned and held differ. */
+static void test_domain_weight_due(void **st) {
+        (void) st;
+        assert_true(domain_weight_due(200, 100, false, false));
+        assert_false(domain_weight_due(100, 100, false, false));
+        assert_false(domain_weight_due(200, 100, true, false));
+        assert_false(domain_weight_due(200, 100, false, true));
+}
+
 static void test_ops_have(void **st) {
         (void) st;
         WorkerOp ops[] = { { .kind = WORKER_OP_STOP, .pid = 5 }, { .kind = WORKER_OP_CONT, .pid = 6 } };
@@ -372,7 +383,8 @@ int main(void) {
                 cmocka_unit_test(test_rule_matches),        cmocka_unit_test(test_match_aggregates_threads),
                 cmocka_unit_test(test_match_bounded),       cmocka_unit_test(test_actions_stop_once),
                 cmocka_unit_test(test_actions_stopped_is_bounded), cmocka_unit_test(test_actions_idle_once),
-                cmocka_unit_test(test_actions_renice_on_change), cmocka_unit_test(test_actions_nice_already), cmocka_unit_test(test_ops_have),
+                cmocka_unit_test(test_actions_renice_on_change), cmocka_unit_test(test_actions_nice_already),
+                cmocka_unit_test(test_domain_weight_due), cmocka_unit_test(test_ops_have),
                 cmocka_unit_test(test_stop_entry_fate),
                 cmocka_unit_test(test_ops_stops_first),     cmocka_unit_test(test_op_skip_busy),
                 cmocka_unit_test(test_guest_idled),         cmocka_unit_test(test_guest_poll_due),

@@ -67,8 +67,11 @@ quick_call_check() {
         ms=$((($(date +%s%N) - t0) / 1000000))
         log "$n: quick kernel call with both vCPUs busy: exit $rc in $ms ms: $(echo "$out" | grep -m1 '^vmi-ctl:')"
         [ "$rc" = 1 ] || fail "$n: quick call with no idle vCPU: exit $rc (wanted 1): $out"
-        # refused from the host (every vCPU thread ran), with no VM pause
-        assert_match 'no vCPU idle: every vCPU thread of the VM ran for 30 ms' "$out" "$n: quick call refusal"
+        # refused from the host (every vCPU thread ran for 30 ms: no VM
+        # pause), or - a vCPU thread caught asleep an instant, e.g. on QEMU's
+        # big lock - after the 4 looks of the paused VM
+        assert_match 'no vCPU idle(: every vCPU thread of the VM ran for 30 ms| in hlt in 4 looks)' "$out" \
+                "$n: quick call refusal"
         # the patient call's idle searches alone let the guest run ~4.5 s
         [ "$ms" -lt 4000 ] || fail "$n: the quick call took $ms ms"
         assert_match '"running": *true' "$(vm qmp "$n" '{"execute":"query-status"}')" "$n: VM runs after the refused call"
