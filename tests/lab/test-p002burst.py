@@ -110,6 +110,18 @@ class Burst(unittest.TestCase):
         labels = [b["label"] for b in p002burst.figures(data)[0]["bars"]]
         self.assertEqual(labels, ["5 ms solo", "5 ms equal", "5 ms prio", "50 ms solo", "50 ms equal", "50 ms prio"])
 
+    def test_figure_without_paper_numbers(self):
+        """The paper gives no §5.5 figures: the bar plot has no 'paper'
+        series (gnuplot failed on an all-NaN column: 'No valid points')."""
+        sm = [sample("burst-solo", 1, "short", "b5_resp_median_ms", 6.0),
+              sample("burst-solo", 1, "short", "b5_slowdown", 1.2)]
+        f = p002burst.figures({"samples": sm})[0]
+        script, dat = report.figure_script(f, "svg", "fig-5-5.svg")
+        self.assertNotIn("title 'paper'", script)
+        self.assertIn('"5 ms solo" 1.2 1.2 1.2 NaN', dat)
+        f["bars"][0]["paper"] = 1.0
+        self.assertIn("title 'paper'", report.figure_script(f, "svg", "x.svg")[0])
+
     def test_beside_5_2(self):
         """A run with §5.2 and §5.5 has both; one without burst configs has no §5.5 table."""
         sm = [sample("solo", 1, "same", "rps", 200.0), sample("equal", 1, "same", "rps", 100.0)]

@@ -173,8 +173,9 @@ def figure_script(f, term, outfile):
                 "set style fill solid 0.6 border -1\nset key top right\nset xtics rotate by -20\n"
                 f"set ylabel {_gp_quote(f['ylabel'])}\n"
                 + ("set logscale y\n" if f.get("log") else "set yrange [0:*]\n")
-                + "plot 'DATA' using 2:3:4:xtic(1) title 'ours (median, min–max)', "
-                  "'' using 5:5:5 title 'paper'\n")
+                + "plot 'DATA' using 2:3:4:xtic(1) title 'ours (median, min–max)'"
+                # gnuplot refuses a histogram column with no valid point
+                + (", '' using 5:5:5 title 'paper'\n" if any(b["paper"] is not None for b in f["bars"]) else "\n"))
     head = (f"set terminal {term}\nset output {_gp_quote(outfile)}\n"
             f"set title {_gp_quote(f['title'])}\nset grid\n")
     return head + body, dat
