@@ -103,6 +103,7 @@ class Burst(unittest.TestCase):
         self.assertEqual(r[4], "—")
         r = row(md, "5 ms: slowdown vs solo, beside the hog, equal (no xvsched)")
         self.assertEqual(r[2], "never hurt (≤ ~10 ms)")
+        self.assertEqual(row(md, "5 ms: wake-up latency median (in the response), alone")[3], "0.10 (0.10–0.10, n=2)")
         self.assertEqual(row(md, "50 ms: favoured ÷ equal")[3], "0.40 (0.40–0.40, n=2)")
         self.assertEqual(row(md, "50 ms: response ÷ burst, alone")[3], "1.65 (1.10–2.20, n=2)")
         self.assertEqual(row(md, "burst-prio: burst task's nice (last tick)")[2:4], ["−20", "-20.0 (-20.0–-20.0, n=2)"])

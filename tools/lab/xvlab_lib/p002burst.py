@@ -244,6 +244,11 @@ def tables(data):
             st = S.summarize(S.select(sm, cfg, "short", f"b{ms}_resp_p95_ms"))
             if st:
                 rows.append(_row(f"{ms} ms: response p95, {LABELS[cfg]}", None, st, "ms"))
+        for cfg in CONFIGS:
+            st = S.summarize(S.select(sm, cfg, "short", f"b{ms}_wake_median_ms"))
+            if st:
+                rows.append(_row(f"{ms} ms: wake-up latency median (in the response), {LABELS[cfg]}", None, st,
+                                 "ms"))
         for cfg, what in (("burst-equal", "equal"), ("burst-prio", "prio")):
             v = S.paired(sm, "burst-solo", cfg, "short", m, lambda a, b: b / a)
             if v:
