@@ -52,6 +52,7 @@ typedef struct KsymScan {
         uint64_t result;
         int last;                 /* the last hit's result, for the error */
         unsigned hits;
+        bool data;                /* a data symbol: its value lies above its name */
 } KsymScan;
 
 #define KSYM_MAX_HITS 64
@@ -73,9 +74,11 @@ static int ksym_hit(void *u, uint64_t gpa, const uint8_t *p, size_t avail) {
         size_t len = (size_t) (name_pa - lo_pa) & ~(size_t) 3;
         if (len < 12 || vmi_mem_read(v->mem, lo_pa, s->win, len) < 0)
                 return 0;
-        /* text: the kernel image below the name (text precedes rodata) */
+        /* text: the kernel image below the name (text precedes rodata);
+         * data: above it (.data follows .rodata, where __ksymtab_strings is) */
         uint64_t fn;
-        int r = vmi_ksymtab_find(s->win, len, lo_pa + v->kimage_voffset, name_va, KIMAGE_START, name_va, &fn);
+        int r = vmi_ksymtab_find(s->win, len, lo_pa + v->kimage_voffset, name_va, s->data ? name_va : KIMAGE_START,
+                                 s->data ? KIMAGE_END : name_va, &fn);
         s->last = r;
         if (r == -ENOTUNIQ)
                 return r;
@@ -85,7 +88,7 @@ static int ksym_hit(void *u, uint64_t gpa, const uint8_t *p, size_t avail) {
         return 1;
 }
 
-int vmi_ksym_lookup(Vmi *v, const char *name, uint64_t *ret) {
+int vmi_ksym_scan(Vmi *v, const char *name, bool data, uint64_t *ret) {
         size_t n = strlen(name);
         if (n == 0 || n > 120)
                 return -EINVAL;
@@ -93,22 +96,28 @@ int vmi_ksym_lookup(Vmi *v, const char *name, uint64_t *ret) {
         pat[0] = 0;
         memcpy(pat + 1, name, n);
         pat[n + 1] = 0;
-        KsymScan s = { .v = v, .name_len = n, .last = -ENOENT };
+        KsymScan s = { .v = v, .name_len = n, .last = -ENOENT, .data = data };
         if (!(s.win = malloc(VMI_KSYMTAB_WINDOW)))
                 return -ENOMEM;
         /* the strings lie in the kernel image's rodata, below init_task */
         uint64_t start = v->init_task_pa > (64u << 20) ? v->init_task_pa - (64u << 20) : 0;
         int r = vmi_mem_scan(v->mem, start, pat, n + 2, ksym_hit, &s);
         free(s.win);
+        if (r > 0)
+                *ret = s.result;
+        return r < 0 ? r : r == 0 ? -ENOENT : 0;
+}
+
+int vmi_ksym_lookup(Vmi *v, const char *name, uint64_t *ret) {
+        int r = vmi_ksym_scan(v, name, false, ret);
         if (r == -ENOTUNIQ)
                 return vmi_set_error(v, r, "several exported-symbol entries name %s (a lying guest?)", name);
         if (r == -E2BIG)
                 return vmi_set_error(v, r, "more than %d copies of the name %s in guest memory", KSYM_MAX_HITS, name);
+        if (r == -ENOENT)
+                return vmi_set_error(v, r, "no exported symbol %s in the guest kernel", name);
         if (r < 0)
                 return vmi_set_error(v, r, "scanning guest memory for %s failed", name);
-        if (r == 0)
-                return vmi_set_error(v, -ENOENT, "no exported symbol %s in the guest kernel", name);
-        *ret = s.result;
         return 0;
 }
 

@@ -50,8 +50,13 @@
  * else -ENOENT (none) or -ENOTUNIQ (several: a lying guest). */
 int vmi_ksymtab_find(const uint8_t *buf, size_t len, uint64_t base_va, uint64_t name_va, uint64_t text_lo,
                      uint64_t text_hi, uint64_t *ret);
-/* An exported function's address in the guest (scans its RAM). */
+/* An exported function's address in the guest (scans its RAM); errors
+ * with vmi_last_error() set. */
 int vmi_ksym_lookup(Vmi *v, const char *name, uint64_t *ret);
+/* The same scan for a function (data false) or a data symbol (data true,
+ * e.g. init_uts_ns): 0 and *ret, or -ENOENT, -ENOTUNIQ (a lying guest),
+ * -E2BIG (too many copies of the name), ...; no error text set. */
+int vmi_ksym_scan(Vmi *v, const char *name, bool data, uint64_t *ret);
 
 typedef struct VmiKcallOptions {
         int wake_ms;               /* wait for a vCPU to leave hlt (0: 2000) */

@@ -70,71 +70,10 @@ static int32_t btf_uts_name_off(const struct btf *btf) {
         return -1;
 }
 
-/* An exported *data* symbol's address: as vmi_ksym_lookup() (kcall.c) finds
- * functions, but the value lies above its name (.data follows .rodata,
- * where __ksymtab_strings is), not below. */
-typedef struct DataScan {
-        Vmi *v;
-        uint8_t *win;
-        uint64_t result;
-        unsigned hits;
-} DataScan;
-
-#define DATA_MAX_HITS 64
-
-static int data_hit(void *u, uint64_t gpa, const uint8_t *p, size_t avail) {
-        DataScan *s = u;
-        Vmi *v = s->v;
-        (void) p;
-        (void) avail;
-        if (++s->hits > DATA_MAX_HITS)
-                return -E2BIG;
-        uint64_t name_pa = gpa + 1;
-        uint64_t name_va = name_pa + v->kimage_voffset;
-        if (!v->kimage_voffset || name_va < KIMAGE_START || name_va >= KIMAGE_END)
-                return 0;
-        uint64_t lo_pa = name_pa > VMI_KSYMTAB_WINDOW ? (name_pa - VMI_KSYMTAB_WINDOW) & ~UINT64_C(3) : 0;
-        while (lo_pa < name_pa && !vmi_mem_valid(v->mem, lo_pa, 4096))
-                lo_pa = (lo_pa + 4096) & ~UINT64_C(4095);
-        size_t len = (size_t) (name_pa - lo_pa) & ~(size_t) 3;
-        if (len < 12 || vmi_mem_read(v->mem, lo_pa, s->win, len) < 0)
-                return 0;
-        uint64_t va;
-        int r = vmi_ksymtab_find(s->win, len, lo_pa + v->kimage_voffset, name_va, name_va, KIMAGE_END, &va);
-        if (r == -ENOTUNIQ)
-                return r;
-        if (r < 0)
-                return 0;
-        s->result = va;
-        return 1;
-}
-
-static int ksym_lookup_data(Vmi *v, const char *name, uint64_t *ret) {
-        size_t n = strlen(name);
-        char pat[64];
-        if (n == 0 || n + 2 > sizeof pat)
-                return -EINVAL;
-        pat[0] = 0;
-        memcpy(pat + 1, name, n);
-        pat[n + 1] = 0;
-        DataScan s = { .v = v };
-        if (!(s.win = malloc(VMI_KSYMTAB_WINDOW)))
-                return -ENOMEM;
-        uint64_t start = v->init_task_pa > (64u << 20) ? v->init_task_pa - (64u << 20) : 0;
-        int r = vmi_mem_scan(v->mem, start, pat, n + 2, data_hit, &s);
-        free(s.win);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        *ret = s.result;
-        return 0;
-}
-
 int vmi_kernel_release(Vmi *v, char out[VMI_RELEASE_SIZE]) {
         snprintf(out, VMI_RELEASE_SIZE, "unknown");
         uint64_t va;
-        int r = ksym_lookup_data(v, "init_uts_ns", &va);
+        int r = vmi_ksym_scan(v, "init_uts_ns", true, &va);
         if (r < 0)
                 return vmi_set_error(v, r, "no exported init_uts_ns in the guest kernel");
         int32_t name_off = btf_uts_name_off(v->btf);

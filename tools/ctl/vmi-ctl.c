@@ -153,7 +153,9 @@ static int cmd_stopcont(bool stop, pid_t pid) {
         _cleanup_(guest_view_freep) GuestView *v = open_view(&guest_view_vmi, d);
         printf("control_path %s\n", guest_view_control_path(v));
         guest_view_set_quick(v, arg_quick);
+        uint64_t t0 = now_us();
         int r = stop ? guest_view_stop(v, pid) : guest_view_cont(v, pid);
+        printf("call_ms %" PRIu64 "\n", (now_us() - t0) / 1000);   /* the call alone, not the attach */
         if (r < 0) {
                 fprintf(stderr, "vmi-ctl: %s %d: %s: %s\n", stop ? "stop" : "cont", (int) pid, strerror(-r),
                         guest_view_last_error(v));
